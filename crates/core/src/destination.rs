@@ -1,0 +1,301 @@
+//! The destination contract: a destination maps one event into records, states its batch limits,
+//! encodes a batch of records into an HTTP request and judges the response into one verdict per
+//! record. It never sleeps, retries, spawns or touches the network; the runner does all of that,
+//! once, for every destination.
+
+use std::time::{Duration, SystemTime};
+
+use crate::error::MappingError;
+use crate::event::Event;
+use crate::secret::Secret;
+
+/// A destination built from its configuration. Implementations are pure: the same event always
+/// maps to the same records, and the same response always gets the same verdicts.
+pub trait Destination: Send + Sync + 'static {
+    /// The destination's `id` from the runner configuration.
+    fn id(&self) -> &str;
+
+    /// The registered kind, e.g. `insider` or `custom_api`.
+    fn kind(&self) -> &'static str;
+
+    /// Maps one event. An error is a per-event rejection (never retried): the event's data cannot
+    /// become a request this destination's API would accept.
+    fn map(&self, event: &Event) -> Result<Mapped, MappingError>;
+
+    /// How many records, and how many body bytes, one request may carry.
+    fn batch_limits(&self) -> BatchLimits;
+
+    /// The exact size in bytes of the body `encode` produces for `records` records whose payloads
+    /// add up to `payload_bytes`. The runner batches by it, so it must never undercount.
+    fn body_size(&self, records: usize, payload_bytes: usize) -> usize;
+
+    /// The request that delivers `records` (never empty, within the batch limits). Retrying the
+    /// same records must produce a byte-identical body.
+    fn encode(&self, records: &[&Record]) -> HttpRequest;
+
+    /// One verdict per record of the request, in the order `encode` received them.
+    fn judge(&self, records: usize, response: &HttpResponse) -> Vec<Verdict>;
+
+    /// Requests per minute the destination's API allows, if it states a limit.
+    fn requests_per_minute(&self) -> Option<u32> {
+        None
+    }
+}
+
+/// What mapping one event produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mapped {
+    /// Records to deliver (one event may produce several, e.g. one per user object).
+    Records(Vec<Record>),
+    /// Nothing to send for this event (no mapping matched, or nothing was left to send); counted,
+    /// not an error.
+    Skipped(String),
+}
+
+/// One unit of a request body: one Insider user object, one Custom API body or array item. The
+/// payload is serialized JSON, so a retry re-sends exactly the same bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub payload: Vec<u8>,
+    /// Records with the same key are delivered in the order they were accepted.
+    pub order_key: Option<String>,
+}
+
+/// How much one request may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    pub max_records: usize,
+    pub max_bytes: usize,
+}
+
+/// Wraps record payloads into a body: `prefix`, the payloads separated by commas, `suffix`. Every
+/// destination that sends a JSON array of records uses it, so size accounting is written once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub prefix: Vec<u8>,
+    pub suffix: Vec<u8>,
+}
+
+impl Envelope {
+    /// `{"users":[` … `]}`-style envelope from the text before and after the array items.
+    pub fn new(prefix: impl Into<Vec<u8>>, suffix: impl Into<Vec<u8>>) -> Self {
+        Envelope { prefix: prefix.into(), suffix: suffix.into() }
+    }
+
+    pub fn size(&self, records: usize, payload_bytes: usize) -> usize {
+        self.prefix.len() + self.suffix.len() + payload_bytes + records.saturating_sub(1)
+    }
+
+    pub fn encode(&self, records: &[&Record]) -> Vec<u8> {
+        let payload: usize = records.iter().map(|r| r.payload.len()).sum();
+        let mut body = Vec::with_capacity(self.size(records.len(), payload));
+        body.extend_from_slice(&self.prefix);
+        for (i, record) in records.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(&record.payload);
+        }
+        body.extend_from_slice(&self.suffix);
+        body
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    #[default]
+    Post,
+    Put,
+    Patch,
+    Get,
+    Delete,
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Get => "GET",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
+}
+
+/// A request as a destination describes it. Header values are `Secret`s because they carry
+/// credentials; printing a request never shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: HttpMethod,
+    pub url: String,
+    pub headers: Vec<(String, Secret)>,
+    pub body: Vec<u8>,
+}
+
+/// A response as the runner's transport received it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// How many characters of a response body a rejection reason quotes.
+const EXCERPT_CHARS: usize = 300;
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The `Retry-After` header, as delay seconds or an HTTP date; `None` when absent or unreadable.
+    pub fn retry_after(&self) -> Option<RetryAfter> {
+        let value = self.header("retry-after")?.trim();
+        if let Ok(seconds) = value.parse::<u64>() {
+            return Some(RetryAfter::Delay(Duration::from_secs(seconds)));
+        }
+        httpdate::parse_http_date(value).ok().map(RetryAfter::At)
+    }
+
+    /// The start of the body as text, at most a few hundred characters, for rejection reasons.
+    pub fn body_excerpt(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let text = text.trim();
+        match text.char_indices().nth(EXCERPT_CHARS) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text.to_owned(),
+        }
+    }
+
+    /// The verdict HTTP semantics give a whole request: 2xx delivered; 408, 425, 429 and 5xx
+    /// retried (with Retry-After when given); 401 and 403 pause the destination; anything else
+    /// rejected with the status and an excerpt of the body.
+    pub fn status_verdict(&self) -> Verdict {
+        let status = self.status;
+        match status {
+            200..=299 => Verdict::Delivered,
+            401 | 403 => Verdict::Pause {
+                reason: format!("HTTP {status}: {}", self.body_excerpt()),
+            },
+            408 | 425 | 429 | 500..=599 => Verdict::Retry {
+                reason: format!("HTTP {status}: {}", self.body_excerpt()),
+                after: self.retry_after(),
+            },
+            _ => Verdict::Rejected {
+                reason: format!("HTTP {status}: {}", self.body_excerpt()),
+            },
+        }
+    }
+}
+
+/// When the server asked to be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAfter {
+    Delay(Duration),
+    At(SystemTime),
+}
+
+/// The fate of one record after one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    /// A transient failure: send the record again later, no sooner than `after` when given.
+    Retry { reason: String, after: Option<RetryAfter> },
+    /// The destination refused the record for good; retrying cannot help.
+    Rejected { reason: String },
+    /// Credentials or permissions are wrong: stop sending to this destination, keep everything.
+    Pause { reason: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn status_verdicts() {
+        let check = |status: u16, expected: &str| {
+            let verdict = response(status, &[], "nope").status_verdict();
+            let got = match verdict {
+                Verdict::Delivered => "delivered",
+                Verdict::Retry { .. } => "retry",
+                Verdict::Rejected { .. } => "rejected",
+                Verdict::Pause { .. } => "pause",
+            };
+            assert_eq!(got, expected, "HTTP {status}");
+        };
+        for (status, expected) in [
+            (200, "delivered"),
+            (204, "delivered"),
+            (400, "rejected"),
+            (401, "pause"),
+            (403, "pause"),
+            (404, "rejected"),
+            (408, "retry"),
+            (413, "rejected"),
+            (422, "rejected"),
+            (425, "retry"),
+            (429, "retry"),
+            (500, "retry"),
+            (503, "retry"),
+            (522, "retry"),
+            (302, "rejected"),
+        ] {
+            check(status, expected);
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let r = response(429, &[("Retry-After", "7")], "");
+        assert_eq!(r.retry_after(), Some(RetryAfter::Delay(Duration::from_secs(7))));
+        let r = response(503, &[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")], "");
+        let expected = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(r.retry_after(), Some(RetryAfter::At(expected)));
+        assert_eq!(response(429, &[("retry-after", "soon")], "").retry_after(), None);
+        match r.status_verdict() {
+            Verdict::Retry { after, .. } => assert_eq!(after, Some(RetryAfter::At(expected))),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rejection_quotes_a_bounded_excerpt() {
+        let long = "x".repeat(10_000);
+        let Verdict::Rejected { reason } = response(400, &[], &long).status_verdict() else {
+            panic!("400 must reject");
+        };
+        assert!(reason.starts_with("HTTP 400: xxx"));
+        assert!(reason.chars().count() < 320, "{}", reason.len());
+        let unicode = "ş".repeat(1000);
+        assert!(response(422, &[], &unicode).body_excerpt().ends_with('…'));
+    }
+
+    #[test]
+    fn envelope_size_is_exact() {
+        let envelope = Envelope::new(&b"{\"users\":["[..], &b"]}"[..]);
+        let records: Vec<Record> = ["{\"a\":1}", "{}", "[\"ü\"]"]
+            .iter()
+            .map(|p| Record { payload: p.as_bytes().to_vec(), order_key: None })
+            .collect();
+        for n in 1..=records.len() {
+            let batch: Vec<&Record> = records[..n].iter().collect();
+            let payload = batch.iter().map(|r| r.payload.len()).sum();
+            let body = envelope.encode(&batch);
+            assert_eq!(body.len(), envelope.size(n, payload));
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap();
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! hardal-core: the event model, the template language, conditions and mappings, the `Destination`
+//! contract and the registry of destination plugins.
+//!
+//! This crate does no I/O: no files, sockets, environment, clock reads or async runtime. Mapping an
+//! event is a pure function of (configuration, event); where a destination needs the current time,
+//! the runner passes it in.
+
+pub mod condition;
+pub mod destination;
+pub mod error;
+pub mod event;
+pub mod path;
+pub mod registry;
+pub mod secret;
+pub mod template;
+
+pub use condition::{Condition, Mapping, Mappings, WhenConfig};
+pub use destination::{
+    BatchLimits, Destination, HttpMethod, HttpRequest, HttpResponse, Mapped, Record, RetryAfter,
+    Verdict,
+};
+pub use error::{ConfigError, MappingError};
+pub use event::Event;
+pub use path::Path;
+pub use registry::DestinationPlugin;
+pub use secret::Secret;
+pub use template::Template;
+
+// The registration macro expands to `inventory::submit!` in the plugin's crate; re-exporting keeps
+// plugin crates from depending on `inventory` themselves.
+#[doc(hidden)]
+pub use inventory;
