@@ -12,6 +12,7 @@ use crate::event::Event;
 /// (any of), or `{"exists": bool}`. Every key must hold.
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
+#[schemars(extend("x-hardal-condition" = true))]
 pub struct WhenConfig(pub BTreeMap<String, Value>);
 
 /// A compiled condition.

@@ -1,0 +1,101 @@
+//! `${NAME}` environment references. They are allowed only in secret values (schema `writeOnly`,
+//! which every header value and token is), so that event templates and URLs never pick up
+//! environment contents; an unset variable is a configuration error that names it.
+
+use hardal_core::ConfigError;
+use serde_json::Value;
+
+use super::walk::{annotated, walk};
+
+/// Replaces every `${NAME}` in the secret strings of `value` (described by `schema`) with the
+/// variable's value from `lookup`; reports unset variables and references outside secrets.
+pub fn resolve(
+    value: &mut Value,
+    schema: &Value,
+    pointer: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) {
+    walk(value, &[schema], pointer, &mut |value, schemas, pointer| {
+        let Value::String(text) = value else { return true };
+        if !text.contains("${") {
+            return false;
+        }
+        if !annotated(schemas, "writeOnly") {
+            errors.push(ConfigError::new(
+                pointer,
+                "`${NAME}` environment references are allowed only in secret and header values",
+            ));
+            return false;
+        }
+        match substitute(text, lookup) {
+            Ok(resolved) => *text = resolved,
+            Err(message) => errors.push(ConfigError::new(pointer, message)),
+        }
+        false
+    });
+}
+
+fn substitute(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or("`${` is not closed by `}`")?;
+        let name = &after[..end];
+        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!("`${{{name}}}` is not a valid environment variable reference"));
+        }
+        match lookup(name) {
+            Some(value) => out.push_str(&value),
+            None => return Err(format!("environment variable {name} is not set")),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::resolve;
+
+    #[test]
+    fn resolves_secrets_and_refuses_references_elsewhere() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "token": {"anyOf": [{"type": "string", "writeOnly": true}, {"type": "null"}]},
+                "headers": {"type": "object", "additionalProperties": {"type": "string", "writeOnly": true}},
+                "url": {"type": "string"},
+                "list": {"type": "array", "items": {"type": "string", "writeOnly": true}}
+            }
+        });
+        let mut value = json!({
+            "token": "${TOKEN}",
+            "headers": {"Authorization": "Bearer ${TOKEN}", "X-Missing": "${NOT_SET}", "X-Bad": "${1x}"},
+            "url": "https://${HOST}/",
+            "list": ["a${TOKEN}b${TOKEN}"]
+        });
+        let lookup = |name: &str| (name == "TOKEN").then(|| "t0k".to_owned());
+        let mut errors = Vec::new();
+        resolve(&mut value, &schema, "/destinations/0", &lookup, &mut errors);
+        assert_eq!(value["token"], "t0k");
+        assert_eq!(value["headers"]["Authorization"], "Bearer t0k");
+        assert_eq!(value["list"][0], "at0kbt0k");
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            messages,
+            [
+                "/destinations/0/headers/X-Missing: environment variable NOT_SET is not set",
+                "/destinations/0/headers/X-Bad: `${1x}` is not a valid environment variable reference",
+                "/destinations/0/url: `${NAME}` environment references are allowed only in secret and header values",
+            ]
+        );
+    }
+}

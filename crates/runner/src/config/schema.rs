@@ -1,0 +1,110 @@
+//! The runner configuration's JSON Schema: the runner's own fields, generated from `RunnerConfig`
+//! by schemars, with one `if type == kind then <kind's schema>` branch per registered destination
+//! kind. `cargo xtask schemas` writes these to `schemas/`; a test keeps the files fresh.
+
+use std::borrow::Cow;
+
+use hardal_core::DestinationPlugin;
+use serde_json::{Map, Value, json};
+
+/// The hardal configuration file.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunnerConfig {
+    /// Where events go. Every event is offered to every destination.
+    #[schemars(length(min = 1))]
+    pub destinations: Vec<DestinationEntry>,
+}
+
+/// One destination: `id`, `type` (a registered kind) and the kind's own fields.
+#[derive(Debug, serde::Deserialize)]
+pub struct DestinationEntry {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+const ID_DESCRIPTION: &str = "A name for this destination, unique in the file; used in logs, dead letters and `--destination`.";
+const ID_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.-]*$";
+
+impl schemars::JsonSchema for DestinationEntry {
+    fn schema_name() -> Cow<'static, str> {
+        "Destination".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let plugins = DestinationPlugin::all();
+        let kinds: Vec<&str> = plugins.iter().map(|p| p.kind).collect();
+        let branches: Vec<Value> = plugins
+            .iter()
+            .map(|plugin| {
+                json!({
+                    "if": {"properties": {"type": {"const": plugin.kind}}, "required": ["type"]},
+                    "then": kind_schema(plugin),
+                })
+            })
+            .collect();
+        let schema = json!({
+            "type": "object",
+            "description": "A destination: `id`, `type` and the fields of that type.",
+            "required": ["id", "type"],
+            "properties": {
+                "id": {"type": "string", "pattern": ID_PATTERN, "description": ID_DESCRIPTION},
+                "type": {"enum": kinds, "description": "The destination kind; `hardal list` shows them."},
+            },
+            "allOf": branches,
+        });
+        schemars::Schema::try_from(schema).expect("an object is a schema")
+    }
+}
+
+/// A kind's own schema with the runner's `id` and `type` members added, so that its
+/// `additionalProperties: false` still accepts them.
+pub fn kind_schema(plugin: &DestinationPlugin) -> Value {
+    let mut schema = (plugin.config_schema)().to_value();
+    let object = schema.as_object_mut().expect("destination configs are objects");
+    object.remove("$schema");
+    object.insert("title".into(), Value::String(plugin.kind.to_owned()));
+    object.insert("description".into(), Value::String(plugin.description.to_owned()));
+    let properties = object
+        .entry("properties")
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()
+        .expect("properties is an object");
+    properties.insert("id".into(), json!({"type": "string", "pattern": ID_PATTERN, "description": ID_DESCRIPTION}));
+    properties.insert("type".into(), json!({"const": plugin.kind, "description": "The destination kind."}));
+    schema
+}
+
+/// The schema of the whole configuration file.
+pub fn runner_schema() -> Value {
+    let mut schema = hardal_core::registry::schema_for::<RunnerConfig>().to_value();
+    schema["title"] = Value::String("hardal configuration".into());
+    schema
+}
+
+/// The schema of one kind as a standalone document (what `hardal schema --kind` prints).
+pub fn standalone_kind_schema(plugin: &DestinationPlugin) -> Value {
+    let mut schema = kind_schema(plugin);
+    if let Some(object) = schema.as_object_mut() {
+        let mut with_dialect = Map::new();
+        with_dialect.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));
+        with_dialect.extend(std::mem::take(object));
+        *object = with_dialect;
+    }
+    schema
+}
+
+/// Every schema file of `schemas/`, as (file name, pretty JSON with a final newline).
+pub fn schema_files() -> Vec<(String, String)> {
+    let pretty = |v: &Value| format!("{}\n", serde_json::to_string_pretty(v).expect("serializable"));
+    let mut files = vec![("hardal.schema.json".to_owned(), pretty(&runner_schema()))];
+    for plugin in DestinationPlugin::all() {
+        files.push((format!("{}.schema.json", plugin.kind), pretty(&standalone_kind_schema(plugin))));
+    }
+    files
+}

@@ -1,0 +1,15 @@
+//! hardal-runner: everything of `hardal` that touches the outside world — configuration files and
+//! the environment, event input, the command line, and (later) delivery.
+
+pub mod config;
+pub mod input;
+pub mod render;
+
+// Linking a destination crate is what registers its kind (`inventory` collects the plugin at
+// start-up); naming each one here keeps the linker from dropping it.
+use hardal_custom_api as _;
+
+/// Every destination kind this binary links, sorted.
+pub fn linked_kinds() -> Vec<&'static str> {
+    hardal_core::DestinationPlugin::all().iter().map(|p| p.kind).collect()
+}

@@ -1,0 +1,83 @@
+//! `hardal render`: what each destination would send for each event, one request body per line,
+//! without sending anything. Mapping errors are reported per event and counted.
+
+use std::io::{self, Write};
+
+use hardal_core::{Destination, Mapped, Record};
+
+use crate::input::InputItem;
+
+/// What a render run saw.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RenderSummary {
+    pub events: usize,
+    pub bodies: usize,
+    pub skipped: usize,
+    pub errors: usize,
+}
+
+/// Renders every event for every destination: bodies to `out`, one per line; problems and skips
+/// to `messages`, each naming the event (number and line) and the destination.
+pub fn render(
+    destinations: &[&dyn Destination],
+    items: Vec<InputItem>,
+    out: &mut dyn Write,
+    messages: &mut dyn Write,
+) -> io::Result<RenderSummary> {
+    let mut summary = RenderSummary::default();
+    for item in items {
+        let (origin, event) = match item {
+            Ok(ok) => ok,
+            Err((origin, message)) => {
+                summary.errors += 1;
+                writeln!(messages, "{origin}: {message}")?;
+                continue;
+            }
+        };
+        summary.events += 1;
+        for destination in destinations {
+            let id = destination.id();
+            match destination.map(&event) {
+                Ok(Mapped::Records(records)) => {
+                    for batch in batches(*destination, &records) {
+                        out.write_all(&destination.encode(&batch).body)?;
+                        out.write_all(b"\n")?;
+                        summary.bodies += 1;
+                    }
+                }
+                Ok(Mapped::Skipped(reason)) => {
+                    summary.skipped += 1;
+                    writeln!(messages, "{origin}: destination `{id}` skips it: {reason}")?;
+                }
+                Err(error) => {
+                    summary.errors += 1;
+                    writeln!(messages, "{origin}: destination `{id}`: {error}")?;
+                }
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// Splits one event's records into the requests the destination's limits allow, in order.
+fn batches<'r>(destination: &dyn Destination, records: &'r [Record]) -> Vec<Vec<&'r Record>> {
+    let limits = destination.batch_limits();
+    let mut batches: Vec<Vec<&Record>> = Vec::new();
+    let mut current: Vec<&Record> = Vec::new();
+    let mut bytes = 0;
+    for record in records {
+        let fits = current.len() < limits.max_records
+            && destination.body_size(current.len() + 1, bytes + record.payload.len())
+                <= limits.max_bytes;
+        if !fits && !current.is_empty() {
+            batches.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += record.payload.len();
+        current.push(record);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
