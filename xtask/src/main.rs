@@ -1,1 +1,75 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <task>`:
+//! - `schemas`: write the generated JSON Schemas to `schemas/`.
+//! - `ci`: everything CI checks — formatting, clippy with warnings denied, all tests, schema freshness.
+//! - `bench [NAME]`: run the criterion benchmarks (`render`), or a named one.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    match args.first().map(String::as_str) {
+        Some("schemas") => write_schemas(&root),
+        Some("ci") => ci(&root),
+        Some("bench") => bench(&root, &args[1..]),
+        _ => bail!("usage: cargo xtask schemas | ci | bench [render]"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
+}
+
+fn write_schemas(root: &Path) -> Result<()> {
+    let dir = root.join("schemas");
+    std::fs::create_dir_all(&dir)?;
+    for (name, text) in hardal_runner::config::schema::schema_files() {
+        let path = dir.join(&name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn ci(root: &Path) -> Result<()> {
+    cargo(root, &["fmt", "--all", "--check"])?;
+    cargo(
+        root,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    // The test suite includes the schema freshness check (crates/runner/tests/schemas.rs).
+    cargo(root, &["test", "--workspace"])?;
+    Ok(())
+}
+
+fn bench(root: &Path, args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        None | Some("render") => cargo(root, &["bench", "-p", "hardal-core", "--bench", "render"]),
+        Some(other) => bail!("unknown benchmark `{other}`; known: render"),
+    }
+}
+
+fn cargo(root: &Path, args: &[&str]) -> Result<()> {
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = Command::new(env!("CARGO"))
+        .args(args)
+        .current_dir(root)
+        .status()?;
+    if !status.success() {
+        bail!("cargo {} failed: {status}", args.join(" "));
+    }
+    Ok(())
+}

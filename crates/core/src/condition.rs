@@ -47,6 +47,9 @@ pub struct Mappings<T>(pub Vec<Mapping<T>>);
 
 impl<T> Mappings<T> {
     pub fn select(&self, event: &Event) -> Option<&T> {
-        self.0.iter().find(|m| m.when.matches(event)).map(|m| &m.target)
+        self.0
+            .iter()
+            .find(|m| m.when.matches(event))
+            .map(|m| &m.target)
     }
 }

@@ -79,7 +79,10 @@ pub struct Envelope {
 impl Envelope {
     /// `{"users":[` … `]}`-style envelope from the text before and after the array items.
     pub fn new(prefix: impl Into<Vec<u8>>, suffix: impl Into<Vec<u8>>) -> Self {
-        Envelope { prefix: prefix.into(), suffix: suffix.into() }
+        Envelope {
+            prefix: prefix.into(),
+            suffix: suffix.into(),
+        }
     }
 
     pub fn size(&self, records: usize, payload_bytes: usize) -> usize {
@@ -102,7 +105,15 @@ impl Envelope {
 }
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpMethod {
@@ -150,7 +161,10 @@ const EXCERPT_CHARS: usize = 300;
 
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The `Retry-After` header, as delay seconds or an HTTP date; `None` when absent or unreadable.
@@ -205,11 +219,18 @@ pub enum RetryAfter {
 pub enum Verdict {
     Delivered,
     /// A transient failure: send the record again later, no sooner than `after` when given.
-    Retry { reason: String, after: Option<RetryAfter> },
+    Retry {
+        reason: String,
+        after: Option<RetryAfter>,
+    },
     /// The destination refused the record for good; retrying cannot help.
-    Rejected { reason: String },
+    Rejected {
+        reason: String,
+    },
     /// Credentials or permissions are wrong: stop sending to this destination, keep everything.
-    Pause { reason: String },
+    Pause {
+        reason: String,
+    },
 }
 
 #[cfg(test)]
@@ -219,7 +240,10 @@ mod tests {
     fn response(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
         HttpResponse {
             status,
-            headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
             body: body.as_bytes().to_vec(),
         }
     }
@@ -260,11 +284,17 @@ mod tests {
     #[test]
     fn retry_after_seconds_and_dates() {
         let r = response(429, &[("Retry-After", "7")], "");
-        assert_eq!(r.retry_after(), Some(RetryAfter::Delay(Duration::from_secs(7))));
+        assert_eq!(
+            r.retry_after(),
+            Some(RetryAfter::Delay(Duration::from_secs(7)))
+        );
         let r = response(503, &[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")], "");
         let expected = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
         assert_eq!(r.retry_after(), Some(RetryAfter::At(expected)));
-        assert_eq!(response(429, &[("retry-after", "soon")], "").retry_after(), None);
+        assert_eq!(
+            response(429, &[("retry-after", "soon")], "").retry_after(),
+            None
+        );
         match r.status_verdict() {
             Verdict::Retry { after, .. } => assert_eq!(after, Some(RetryAfter::At(expected))),
             other => panic!("{other:?}"),
@@ -288,7 +318,10 @@ mod tests {
         let envelope = Envelope::new(&b"{\"users\":["[..], &b"]}"[..]);
         let records: Vec<Record> = ["{\"a\":1}", "{}", "[\"ü\"]"]
             .iter()
-            .map(|p| Record { payload: p.as_bytes().to_vec(), order_key: None })
+            .map(|p| Record {
+                payload: p.as_bytes().to_vec(),
+                order_key: None,
+            })
             .collect();
         for n in 1..=records.len() {
             let batch: Vec<&Record> = records[..n].iter().collect();

@@ -12,7 +12,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError { pointer: pointer.into(), message: message.into() }
+        ConfigError {
+            pointer: pointer.into(),
+            message: message.into(),
+        }
     }
 
     /// Re-locates the error below `prefix`, a JSON pointer such as `/request_format`.
@@ -38,6 +41,9 @@ pub struct MappingError {
 
 impl MappingError {
     pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        MappingError { pointer: pointer.into(), message: message.into() }
+        MappingError {
+            pointer: pointer.into(),
+            message: message.into(),
+        }
     }
 }

@@ -16,12 +16,17 @@ impl Event {
     pub fn from_value(value: Value) -> Result<Event, String> {
         match value {
             Value::Object(_) => Ok(Event { value }),
-            other => Err(format!("an event must be a JSON object, found {}", json_type(&other))),
+            other => Err(format!(
+                "an event must be a JSON object, found {}",
+                json_type(&other)
+            )),
         }
     }
 
     pub fn from_map(map: Map<String, Value>) -> Event {
-        Event { value: Value::Object(map) }
+        Event {
+            value: Value::Object(map),
+        }
     }
 
     /// The value at `path`; `None` when absent or JSON `null` (both count as missing).
@@ -46,9 +51,11 @@ impl Event {
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         };
-        self.field("user_id")
-            .and_then(scalar)
-            .or_else(|| self.field("user").and_then(|u| u.get("email")).and_then(scalar))
+        self.field("user_id").and_then(scalar).or_else(|| {
+            self.field("user")
+                .and_then(|u| u.get("email"))
+                .and_then(scalar)
+        })
     }
 
     pub fn as_value(&self) -> &Value {
@@ -90,9 +97,15 @@ mod tests {
     #[test]
     fn user_key_prefers_user_id_then_email() {
         let key = |v| Event::from_value(v).unwrap().user_key();
-        assert_eq!(key(json!({"user_id": "u1", "user": {"email": "a@b.co"}})), Some("u1".into()));
+        assert_eq!(
+            key(json!({"user_id": "u1", "user": {"email": "a@b.co"}})),
+            Some("u1".into())
+        );
         assert_eq!(key(json!({"user_id": 7})), Some("7".into()));
-        assert_eq!(key(json!({"user_id": null, "user": {"email": "a@b.co"}})), Some("a@b.co".into()));
+        assert_eq!(
+            key(json!({"user_id": null, "user": {"email": "a@b.co"}})),
+            Some("a@b.co".into())
+        );
         assert_eq!(key(json!({"user": {}})), None);
     }
 }

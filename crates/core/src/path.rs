@@ -12,7 +12,9 @@ pub struct Path {
 impl Path {
     /// Parses a path; the error says what is wrong and where in the text.
     pub fn parse(text: &str) -> Result<Path, String> {
-        Ok(Path { segments: text.split('.').map(str::to_owned).collect() })
+        Ok(Path {
+            segments: text.split('.').map(str::to_owned).collect(),
+        })
     }
 
     /// The value at this path below `root`; `None` when absent or `null`.

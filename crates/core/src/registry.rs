@@ -31,7 +31,9 @@ impl DestinationPlugin {
     }
 
     pub fn find(kind: &str) -> Option<&'static DestinationPlugin> {
-        inventory::iter::<DestinationPlugin>.into_iter().find(|p| p.kind == kind)
+        inventory::iter::<DestinationPlugin>
+            .into_iter()
+            .find(|p| p.kind == kind)
     }
 }
 

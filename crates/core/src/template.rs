@@ -15,7 +15,9 @@ pub struct Template {
 impl Template {
     /// Compiles a template, reporting every problem with the JSON pointer of the bad string.
     pub fn compile(value: &Value) -> Result<Template, Vec<ConfigError>> {
-        Ok(Template { source: value.clone() })
+        Ok(Template {
+            source: value.clone(),
+        })
     }
 
     /// Renders against an event; `Ok(None)` when the whole template is missing.

@@ -92,26 +92,45 @@ impl CustomApi {
                 ),
             };
             match compiled {
-                Ok(template) => targets.push(Mapping { when, target: Target { pointer, template } }),
+                Ok(template) => targets.push(Mapping {
+                    when,
+                    target: Target { pointer, template },
+                }),
                 Err(e) => errors.extend(e),
             }
         }
 
-        let mut headers: Vec<(String, Secret)> =
-            config.headers.into_iter().map(|(name, value)| (name, value)).collect();
-        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
-            headers.insert(0, ("Content-Type".to_owned(), Secret::new(config.content_type)));
+        let mut headers: Vec<(String, Secret)> = config
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name, value))
+            .collect();
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
+            headers.insert(
+                0,
+                ("Content-Type".to_owned(), Secret::new(config.content_type)),
+            );
         }
 
-        let batching = config.batch.as_ref().zip(envelope).map(|(batch, envelope)| {
-            let text = String::from_utf8(envelope).expect("serde_json writes UTF-8");
-            let marker = serde_json::to_string(ITEMS_MARKER).expect("a string serializes");
-            let (before, after) = text.split_once(&marker).expect("the marker was inserted");
-            Batching {
-                envelope: Envelope::new(format!("{before}["), format!("]{after}")),
-                limits: BatchLimits { max_records: batch.max_items, max_bytes: batch.max_bytes },
-            }
-        });
+        let batching = config
+            .batch
+            .as_ref()
+            .zip(envelope)
+            .map(|(batch, envelope)| {
+                let text = String::from_utf8(envelope).expect("serde_json writes UTF-8");
+                let marker = serde_json::to_string(ITEMS_MARKER).expect("a string serializes");
+                let (before, after) = text.split_once(&marker).expect("the marker was inserted");
+                Batching {
+                    envelope: Envelope::new(format!("{before}["), format!("]{after}")),
+                    limits: BatchLimits {
+                        max_records: batch.max_items,
+                        max_bytes: batch.max_bytes,
+                    },
+                }
+            });
         if let Some(batching) = &batching {
             if batching.envelope.size(0, 0) >= batching.limits.max_bytes {
                 errors.push(ConfigError::new(
@@ -147,7 +166,9 @@ fn split_batch<'a>(
         _ => {
             return Err(vec![ConfigError::new(
                 pointer,
-                format!("batch.array_pointer `{array_pointer}` does not name an array in this request_format"),
+                format!(
+                    "batch.array_pointer `{array_pointer}` does not name an array in this request_format"
+                ),
             )]);
         }
     };
@@ -181,7 +202,9 @@ impl Destination for CustomApi {
         let Some(target) = self.mappings.select(event) else {
             return Ok(Mapped::Skipped(format!(
                 "no mapping selects event_name {}",
-                event.field("event_name").map_or("(none)".to_owned(), Value::to_string)
+                event
+                    .field("event_name")
+                    .map_or("(none)".to_owned(), Value::to_string)
             )));
         };
         let located = |e: MappingError| MappingError {
@@ -192,8 +215,14 @@ impl Destination for CustomApi {
         let payloads = match &self.batching {
             None => {
                 let mut payload = Vec::new();
-                if !target.template.render_json(event, &mut payload).map_err(located)? {
-                    return Ok(Mapped::Skipped("every placeholder of the body was missing".into()));
+                if !target
+                    .template
+                    .render_json(event, &mut payload)
+                    .map_err(located)?
+                {
+                    return Ok(Mapped::Skipped(
+                        "every placeholder of the body was missing".into(),
+                    ));
                 }
                 vec![payload]
             }
@@ -225,7 +254,10 @@ impl Destination for CustomApi {
         Ok(Mapped::Records(
             payloads
                 .into_iter()
-                .map(|payload| Record { payload, order_key: order_key.clone() })
+                .map(|payload| Record {
+                    payload,
+                    order_key: order_key.clone(),
+                })
                 .collect(),
         ))
     }
@@ -233,7 +265,10 @@ impl Destination for CustomApi {
     fn batch_limits(&self) -> BatchLimits {
         match &self.batching {
             Some(batching) => batching.limits,
-            None => BatchLimits { max_records: 1, max_bytes: usize::MAX },
+            None => BatchLimits {
+                max_records: 1,
+                max_bytes: usize::MAX,
+            },
         }
     }
 

@@ -40,13 +40,25 @@ pub fn read_events(text: &str) -> Vec<InputItem> {
             .enumerate()
             .map(|(i, item)| {
                 let line = locate(text, &format!("/{i}"), Target::Value).line;
-                let origin = Origin { number: i + 1, line };
-                Event::from_value(item).map(|e| (origin, e)).map_err(|m| (origin, m))
+                let origin = Origin {
+                    number: i + 1,
+                    line,
+                };
+                Event::from_value(item)
+                    .map(|e| (origin, e))
+                    .map_err(|m| (origin, m))
             })
             .collect(),
         Ok(value @ Value::Object(_)) => {
-            let origin = Origin { number: 1, line: first_line(start) };
-            vec![Event::from_value(value).map(|e| (origin, e)).map_err(|m| (origin, m))]
+            let origin = Origin {
+                number: 1,
+                line: first_line(start),
+            };
+            vec![
+                Event::from_value(value)
+                    .map(|e| (origin, e))
+                    .map_err(|m| (origin, m)),
+            ]
         }
         _ => read_ndjson(text),
     }
@@ -58,8 +70,13 @@ fn read_ndjson(text: &str) -> Vec<InputItem> {
         .filter(|(_, line)| !line.trim().is_empty())
         .enumerate()
         .map(|(number, (index, line))| {
-            let origin = Origin { number: number + 1, line: index + 1 };
-            parse_line(line).map(|e| (origin, e)).map_err(|m| (origin, m))
+            let origin = Origin {
+                number: number + 1,
+                line: index + 1,
+            };
+            parse_line(line)
+                .map(|e| (origin, e))
+                .map_err(|m| (origin, m))
         })
         .collect()
 }
@@ -68,7 +85,9 @@ fn read_ndjson(text: &str) -> Vec<InputItem> {
 pub fn parse_line(line: &str) -> Result<Event, String> {
     let value: Value = serde_json::from_str(line).map_err(|e| {
         let message = e.to_string();
-        let message = message.rsplit_once(" at line ").map_or(message.as_str(), |(m, _)| m);
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(m, _)| m);
         format!("not valid JSON at column {}: {message}", e.column())
     })?;
     Event::from_value(value)
@@ -96,7 +115,14 @@ mod tests {
         check("  \n", &[]);
         check("{\"a\":1}\n\n{\"b\":2}\n", &["1:1 ok", "2:3 ok"]);
         check("{\n  \"a\": 1\n}\n", &["1:1 ok"]);
-        check("\n[\n {\"a\":1},\n 2,\n {\"b\":2}\n]", &["1:3 ok", "2:4 an event must be a JSON object, found a number", "3:5 ok"]);
+        check(
+            "\n[\n {\"a\":1},\n 2,\n {\"b\":2}\n]",
+            &[
+                "1:3 ok",
+                "2:4 an event must be a JSON object, found a number",
+                "3:5 ok",
+            ],
+        );
         check(
             "{\"a\":1}\n{\"a\":\n[1]\n{\"c\":3}",
             &[

@@ -11,5 +11,8 @@ use hardal_custom_api as _;
 
 /// Every destination kind this binary links, sorted.
 pub fn linked_kinds() -> Vec<&'static str> {
-    hardal_core::DestinationPlugin::all().iter().map(|p| p.kind).collect()
+    hardal_core::DestinationPlugin::all()
+        .iter()
+        .map(|p| p.kind)
+        .collect()
 }

@@ -70,12 +70,23 @@ fn run(command: Command) -> Result<ExitCode, String> {
     match command {
         Command::Validate { config } => {
             let loaded = load(&config, Secrets::Required)?;
-            let names: Vec<String> =
-                loaded.destinations.iter().map(|d| format!("{} ({})", d.id(), d.kind())).collect();
-            eprintln!("{}: valid; destinations: {}", config.display(), names.join(", "));
+            let names: Vec<String> = loaded
+                .destinations
+                .iter()
+                .map(|d| format!("{} ({})", d.id(), d.kind()))
+                .collect();
+            eprintln!(
+                "{}: valid; destinations: {}",
+                config.display(),
+                names.join(", ")
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Render { config, destination, events } => {
+        Command::Render {
+            config,
+            destination,
+            events,
+        } => {
             let loaded = load(&config, Secrets::Unused)?;
             let selected: Vec<&dyn Destination> = loaded
                 .destinations
@@ -95,14 +106,23 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let text = read_input(events.as_deref())?;
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
-            let summary = render::render(&selected, input::read_events(&text), &mut out, &mut io::stderr())
-                .and_then(|s| out.flush().map(|()| s))
-                .map_err(|e| format!("cannot write the output: {e}"))?;
+            let summary = render::render(
+                &selected,
+                input::read_events(&text),
+                &mut out,
+                &mut io::stderr(),
+            )
+            .and_then(|s| out.flush().map(|()| s))
+            .map_err(|e| format!("cannot write the output: {e}"))?;
             eprintln!(
                 "rendered {} events: {} bodies, {} skipped, {} errors",
                 summary.events, summary.bodies, summary.skipped, summary.errors
             );
-            Ok(if summary.errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if summary.errors == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::List { .. } => {
             let plugins = DestinationPlugin::all();
@@ -117,12 +137,18 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 None => schema::runner_schema(),
                 Some(kind) => {
                     let plugin = DestinationPlugin::find(&kind).ok_or_else(|| {
-                        format!("unknown destination kind `{kind}`; known kinds: {}", hardal_runner::linked_kinds().join(", "))
+                        format!(
+                            "unknown destination kind `{kind}`; known kinds: {}",
+                            hardal_runner::linked_kinds().join(", ")
+                        )
                     })?;
                     schema::standalone_kind_schema(plugin)
                 }
             };
-            println!("{}", serde_json::to_string_pretty(&schema).expect("a schema serializes"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).expect("a schema serializes")
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -141,7 +167,9 @@ fn read_input(path: Option<&Path>) -> Result<String, String> {
                 eprintln!("reading events from standard input (end with Ctrl-D)");
             }
             let mut text = String::new();
-            io::stdin().read_to_string(&mut text).map_err(|e| format!("cannot read standard input: {e}"))?;
+            io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| format!("cannot read standard input: {e}"))?;
             Ok(text)
         }
     }

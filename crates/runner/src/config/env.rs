@@ -17,7 +17,9 @@ pub fn resolve(
     errors: &mut Vec<ConfigError>,
 ) {
     walk(value, &[schema], pointer, &mut |value, schemas, pointer| {
-        let Value::String(text) = value else { return true };
+        let Value::String(text) = value else {
+            return true;
+        };
         if !text.contains("${") {
             return false;
         }
@@ -44,10 +46,15 @@ fn substitute(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Str
         let after = &rest[start + 2..];
         let end = after.find('}').ok_or("`${` is not closed by `}`")?;
         let name = &after[..end];
-        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            return Err(format!("`${{{name}}}` is not a valid environment variable reference"));
+            return Err(format!(
+                "`${{{name}}}` is not a valid environment variable reference"
+            ));
         }
         match lookup(name) {
             Some(value) => out.push_str(&value),

@@ -32,28 +32,43 @@ pub struct Diagnostic {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{}", render_diagnostics(path, diagnostics))]
-    Invalid { path: String, diagnostics: Vec<Diagnostic> },
+    Invalid {
+        path: String,
+        diagnostics: Vec<Diagnostic>,
+    },
 }
 
 fn render_diagnostics(path: &str, diagnostics: &[Diagnostic]) -> String {
     let mut text = String::new();
     for d in diagnostics {
-        let pointer = if d.pointer.is_empty() { "(root)" } else { &d.pointer };
+        let pointer = if d.pointer.is_empty() {
+            "(root)"
+        } else {
+            &d.pointer
+        };
         text.push_str(&format!(
             "{path}:{}:{}: {pointer}: {}\n",
             d.position.line, d.position.column, d.message
         ));
     }
     let count = diagnostics.len();
-    text.push_str(&format!("{path}: {count} error{}", if count == 1 { "" } else { "s" }));
+    text.push_str(&format!(
+        "{path}: {count} error{}",
+        if count == 1 { "" } else { "s" }
+    ));
     text
 }
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.destinations.iter().map(|d| (d.id(), d.kind()))).finish()
+        f.debug_list()
+            .entries(self.destinations.iter().map(|d| (d.id(), d.kind())))
+            .finish()
     }
 }
 
@@ -70,13 +85,18 @@ pub enum Secrets {
 /// Loads a configuration file, reading `${NAME}` from the process environment.
 pub fn load_file(path: &Path, secrets: Secrets) -> Result<Config, LoadError> {
     let label = path.display().to_string();
-    let source = std::fs::read_to_string(path)
-        .map_err(|source| LoadError::Read { path: label.clone(), source })?;
+    let source = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: label.clone(),
+        source,
+    })?;
     let lookup = |name: &str| match secrets {
         Secrets::Required => std::env::var(name).ok(),
         Secrets::Unused => Some(std::env::var(name).unwrap_or_default()),
     };
-    load_str(&source, &lookup).map_err(|diagnostics| LoadError::Invalid { path: label, diagnostics })
+    load_str(&source, &lookup).map_err(|diagnostics| LoadError::Invalid {
+        path: label,
+        diagnostics,
+    })
 }
 
 /// Loads a configuration from its text; `lookup` reads environment variables.
@@ -86,10 +106,15 @@ pub fn load_str(
 ) -> Result<Config, Vec<Diagnostic>> {
     let mut value: Value = serde_json::from_str(source).map_err(|e| {
         let message = e.to_string();
-        let message = message.rsplit_once(" at line ").map_or(message.as_str(), |(m, _)| m);
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(m, _)| m);
         vec![Diagnostic {
             pointer: String::new(),
-            position: Position { line: e.line().max(1), column: e.column().max(1) },
+            position: Position {
+                line: e.line().max(1),
+                column: e.column().max(1),
+            },
             message: format!("not valid JSON: {message}"),
         }]
     })?;
@@ -99,7 +124,10 @@ pub fn load_str(
     let mut env_errors = Vec::new();
     if let Some(Value::Array(destinations)) = value.get_mut("destinations") {
         for (i, destination) in destinations.iter_mut().enumerate() {
-            let plugin = destination.get("type").and_then(Value::as_str).and_then(DestinationPlugin::find);
+            let plugin = destination
+                .get("type")
+                .and_then(Value::as_str)
+                .and_then(DestinationPlugin::find);
             if let Some(plugin) = plugin {
                 let schema = schema::kind_schema(plugin);
                 let pointer = format!("/destinations/{i}");
@@ -108,15 +136,21 @@ pub fn load_str(
             }
         }
     }
-    problems.extend(env_errors.into_iter().map(|e| (e.pointer, Target::Value, e.message)));
+    problems.extend(
+        env_errors
+            .into_iter()
+            .map(|e| (e.pointer, Target::Value, e.message)),
+    );
     problems.extend(schema_problems(&value));
 
     if problems.is_empty() {
         match build(&value) {
             Ok(destinations) => return Ok(Config { destinations }),
-            Err(errors) => {
-                problems.extend(errors.into_iter().map(|e| (e.pointer, Target::Value, e.message)))
-            }
+            Err(errors) => problems.extend(
+                errors
+                    .into_iter()
+                    .map(|e| (e.pointer, Target::Value, e.message)),
+            ),
         }
     }
     let mut diagnostics: Vec<Diagnostic> = problems
@@ -135,24 +169,34 @@ pub fn load_str(
 /// Compiles every template and condition of a destination (found by the schema annotations
 /// `x-hardal-template` and `x-hardal-condition`), so their errors are reported together with the
 /// schema's, before the destination is built.
-fn check_templates(destination: &mut Value, schema: &Value, pointer: &str, errors: &mut Vec<ConfigError>) {
-    walk::walk(destination, &[schema], pointer, &mut |value, schemas, pointer| {
-        if walk::annotated(schemas, "x-hardal-template") {
-            if let Err(e) = Template::compile(value) {
-                errors.extend(hardal_core::error::under_all(e, pointer));
-            }
-            return false;
-        }
-        if walk::annotated(schemas, "x-hardal-condition") {
-            if let Ok(when) = serde_json::from_value::<WhenConfig>(value.clone()) {
-                if let Err(e) = Condition::compile(&when) {
+fn check_templates(
+    destination: &mut Value,
+    schema: &Value,
+    pointer: &str,
+    errors: &mut Vec<ConfigError>,
+) {
+    walk::walk(
+        destination,
+        &[schema],
+        pointer,
+        &mut |value, schemas, pointer| {
+            if walk::annotated(schemas, "x-hardal-template") {
+                if let Err(e) = Template::compile(value) {
                     errors.extend(hardal_core::error::under_all(e, pointer));
                 }
+                return false;
             }
-            return false;
-        }
-        true
-    });
+            if walk::annotated(schemas, "x-hardal-condition") {
+                if let Ok(when) = serde_json::from_value::<WhenConfig>(value.clone()) {
+                    if let Err(e) = Condition::compile(&when) {
+                        errors.extend(hardal_core::error::under_all(e, pointer));
+                    }
+                }
+                return false;
+            }
+            true
+        },
+    );
 }
 
 /// Checks the configuration against the generated schema; messages for the common mistakes
@@ -165,7 +209,11 @@ fn schema_problems(value: &Value) -> Vec<(String, Target, String)> {
         let pointer = error.instance_path().as_str().to_owned();
         match error.kind() {
             jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let parent = error.schema_path().as_str().rsplit_once('/').map_or("", |(p, _)| p);
+                let parent = error
+                    .schema_path()
+                    .as_str()
+                    .rsplit_once('/')
+                    .map_or("", |(p, _)| p);
                 let known: Vec<&str> = schema
                     .pointer(parent)
                     .and_then(|s| s.get("properties"))
@@ -181,20 +229,31 @@ fn schema_problems(value: &Value) -> Vec<(String, Target, String)> {
                 if pointer.starts_with("/destinations/") && pointer.ends_with("/type") =>
             {
                 let kinds: Vec<&str> = DestinationPlugin::all().iter().map(|p| p.kind).collect();
-                let found = value.pointer(&pointer).map_or(String::new(), Value::to_string);
+                let found = value
+                    .pointer(&pointer)
+                    .map_or(String::new(), Value::to_string);
                 problems.push((
                     pointer,
                     Target::Value,
-                    format!("unknown destination type {found}; known kinds: {}", kinds.join(", ")),
+                    format!(
+                        "unknown destination type {found}; known kinds: {}",
+                        kinds.join(", ")
+                    ),
                 ));
             }
             jsonschema::error::ValidationErrorKind::Enum { options } => {
-                let found = value.pointer(&pointer).map_or(String::new(), Value::to_string);
+                let found = value
+                    .pointer(&pointer)
+                    .map_or(String::new(), Value::to_string);
                 let options: Vec<String> = options
                     .as_array()
                     .map(|o| o.iter().map(Value::to_string).collect())
                     .unwrap_or_default();
-                problems.push((pointer, Target::Value, format!("{found} is not one of {}", options.join(", "))));
+                problems.push((
+                    pointer,
+                    Target::Value,
+                    format!("{found} is not one of {}", options.join(", ")),
+                ));
             }
             _ => problems.push((pointer, Target::Value, error.to_string())),
         }
@@ -214,7 +273,10 @@ fn unknown_field(key: &str, known: &[&str]) -> String {
     match closest {
         Some((_, suggestion)) => format!("unknown field `{key}`; did you mean `{suggestion}`?"),
         None if known.is_empty() => format!("unknown field `{key}`"),
-        None => format!("unknown field `{key}`; expected one of: {}", known.join(", ")),
+        None => format!(
+            "unknown field `{key}`; expected one of: {}",
+            known.join(", ")
+        ),
     }
 }
 
@@ -222,19 +284,31 @@ fn unknown_field(key: &str, known: &[&str]) -> String {
 fn build(value: &Value) -> Result<Vec<Box<dyn Destination>>, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut built: Vec<Box<dyn Destination>> = Vec::new();
-    let entries = value["destinations"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let mut ids = std::collections::HashSet::new();
+    let entries = value["destinations"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     for (i, entry) in entries.iter().enumerate() {
         let pointer = format!("/destinations/{i}");
         let id = entry["id"].as_str().unwrap_or_default();
         let kind = entry["type"].as_str().unwrap_or_default();
-        if built.iter().any(|d| d.id() == id) {
-            errors.push(ConfigError::new(format!("{pointer}/id"), format!("destination id `{id}` is used twice")));
+        if !ids.insert(id) {
+            errors.push(ConfigError::new(
+                format!("{pointer}/id"),
+                format!("destination id `{id}` is used twice"),
+            ));
         }
-        let plugin = DestinationPlugin::find(kind).expect("the schema admits registered kinds only");
+        let plugin =
+            DestinationPlugin::find(kind).expect("the schema admits registered kinds only");
         match (plugin.build)(id, entry) {
             Ok(destination) => built.push(destination),
             Err(e) => errors.extend(hardal_core::error::under_all(e, &pointer)),
         }
     }
-    if errors.is_empty() { Ok(built) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(built)
+    } else {
+        Err(errors)
+    }
 }

@@ -24,7 +24,10 @@ pub fn locate(source: &str, pointer: &str, target: Target) -> Position {
         .skip(1)
         .map(|t| t.replace("~1", "/").replace("~0", "~"))
         .collect();
-    let mut scanner = Scanner { text: source.as_bytes(), at: 0 };
+    let mut scanner = Scanner {
+        text: source.as_bytes(),
+        at: 0,
+    };
     scanner.skip_ws();
     let offset = scanner.find(&tokens, target).unwrap_or(scanner.at);
     position_of(source, offset)
@@ -175,7 +178,11 @@ mod tests {
 }"#;
 
     fn check(pointer: &str, target: Target, line: usize, column: usize) {
-        assert_eq!(locate(SOURCE, pointer, target), Position { line, column }, "{pointer}");
+        assert_eq!(
+            locate(SOURCE, pointer, target),
+            Position { line, column },
+            "{pointer}"
+        );
     }
 
     #[test]
@@ -186,9 +193,9 @@ mod tests {
         check("/destinations/0/type", Target::Value, 3, 25);
         check("/destinations/0/type", Target::Key, 3, 17);
         check("/destinations/1/id", Target::Value, 5, 13);
-        check("/destinations/1/odd~1key/n/1/deep", Target::Value, 6, 35);
-        check("/destinations/1/odd~1key/n/2", Target::Value, 6, 41);
-        check("/destinations/1/headers/X-Token", Target::Value, 7, 31);
+        check("/destinations/1/odd~1key/n/1/deep", Target::Value, 6, 37);
+        check("/destinations/1/odd~1key/n/2", Target::Value, 6, 43);
+        check("/destinations/1/headers/X-Token", Target::Value, 7, 30);
         // Missing members and indexes point at the deepest existing ancestor.
         check("/destinations/1/nope", Target::Value, 4, 5);
         check("/destinations/7", Target::Value, 2, 19);

@@ -66,17 +66,28 @@ impl schemars::JsonSchema for DestinationEntry {
 /// `additionalProperties: false` still accepts them.
 pub fn kind_schema(plugin: &DestinationPlugin) -> Value {
     let mut schema = (plugin.config_schema)().to_value();
-    let object = schema.as_object_mut().expect("destination configs are objects");
+    let object = schema
+        .as_object_mut()
+        .expect("destination configs are objects");
     object.remove("$schema");
     object.insert("title".into(), Value::String(plugin.kind.to_owned()));
-    object.insert("description".into(), Value::String(plugin.description.to_owned()));
+    object.insert(
+        "description".into(),
+        Value::String(plugin.description.to_owned()),
+    );
     let properties = object
         .entry("properties")
         .or_insert_with(|| Value::Object(Map::new()))
         .as_object_mut()
         .expect("properties is an object");
-    properties.insert("id".into(), json!({"type": "string", "pattern": ID_PATTERN, "description": ID_DESCRIPTION}));
-    properties.insert("type".into(), json!({"const": plugin.kind, "description": "The destination kind."}));
+    properties.insert(
+        "id".into(),
+        json!({"type": "string", "pattern": ID_PATTERN, "description": ID_DESCRIPTION}),
+    );
+    properties.insert(
+        "type".into(),
+        json!({"const": plugin.kind, "description": "The destination kind."}),
+    );
     schema
 }
 
@@ -92,7 +103,10 @@ pub fn standalone_kind_schema(plugin: &DestinationPlugin) -> Value {
     let mut schema = kind_schema(plugin);
     if let Some(object) = schema.as_object_mut() {
         let mut with_dialect = Map::new();
-        with_dialect.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));
+        with_dialect.insert(
+            "$schema".into(),
+            json!("https://json-schema.org/draft/2020-12/schema"),
+        );
         with_dialect.extend(std::mem::take(object));
         *object = with_dialect;
     }
@@ -101,10 +115,18 @@ pub fn standalone_kind_schema(plugin: &DestinationPlugin) -> Value {
 
 /// Every schema file of `schemas/`, as (file name, pretty JSON with a final newline).
 pub fn schema_files() -> Vec<(String, String)> {
-    let pretty = |v: &Value| format!("{}\n", serde_json::to_string_pretty(v).expect("serializable"));
+    let pretty = |v: &Value| {
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(v).expect("serializable")
+        )
+    };
     let mut files = vec![("hardal.schema.json".to_owned(), pretty(&runner_schema()))];
     for plugin in DestinationPlugin::all() {
-        files.push((format!("{}.schema.json", plugin.kind), pretty(&standalone_kind_schema(plugin))));
+        files.push((
+            format!("{}.schema.json", plugin.kind),
+            pretty(&standalone_kind_schema(plugin)),
+        ));
     }
     files
 }

@@ -44,7 +44,9 @@ pub fn walk(
 
 /// True when one of the schemas carries `keyword: true`.
 pub fn annotated(schemas: &[&Value], keyword: &str) -> bool {
-    schemas.iter().any(|s| s.get(keyword) == Some(&Value::Bool(true)))
+    schemas
+        .iter()
+        .any(|s| s.get(keyword) == Some(&Value::Bool(true)))
 }
 
 /// The schemas and, recursively, the members of their `allOf` / `anyOf` / `oneOf`.
