@@ -32,6 +32,7 @@ impl JsonSchema for WhenConfig {
                 A scalar matches by equality, a list of scalars matches any of them, \
                 {\"exists\": true|false} tests whether the path holds a non-null value.",
             "type": "object",
+            "x-hardal-condition": true,
             "additionalProperties": {
                 "oneOf": [
                     {"description": "Equal to this value.", "type": ["string", "number", "boolean"]},
@@ -355,5 +356,6 @@ mod tests {
         let text = serde_json::to_string(&schema).expect("serializable");
         assert!(text.contains("\"exists\""), "{text}");
         assert!(text.contains("\"additionalProperties\":false"), "{text}");
+        assert!(text.contains("\"x-hardal-condition\":true"), "{text}");
     }
 }

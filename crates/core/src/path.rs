@@ -18,12 +18,22 @@ pub struct Path {
 
 /// One key of a path. The array index is parsed once, when the path is compiled, so that a lookup
 /// never parses or allocates.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct Segment {
     key: String,
     index: Option<usize>,
     quoted: bool,
 }
+
+/// Two keys are the same when they address the same values: whether a key was quoted only
+/// matters for digits (a quoted `"0"` never indexes an array), and that is in `index`.
+impl PartialEq for Segment {
+    fn eq(&self, other: &Segment) -> bool {
+        self.key == other.key && self.index == other.index
+    }
+}
+
+impl Eq for Segment {}
 
 /// Why a path could not be parsed: what is wrong and the byte offset (into the text that was
 /// being parsed) where it went wrong.
