@@ -6,6 +6,7 @@
 //! the runner passes it in.
 
 pub mod condition;
+pub mod convert;
 pub mod destination;
 pub mod error;
 pub mod event;

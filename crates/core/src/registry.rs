@@ -17,8 +17,11 @@ pub struct DestinationPlugin {
     pub config_schema: fn() -> schemars::Schema,
     /// Builds a destination; errors are located by JSON pointers relative to the destination
     /// object, and every problem found is reported, not only the first.
-    pub build: fn(id: &str, config: &Value) -> Result<Box<dyn Destination>, Vec<ConfigError>>,
+    pub build: BuildFn,
 }
+
+/// A kind's factory: destination `id` and configuration in, a destination or every problem out.
+pub type BuildFn = fn(id: &str, config: &Value) -> Result<Box<dyn Destination>, Vec<ConfigError>>;
 
 inventory::collect!(DestinationPlugin);
 

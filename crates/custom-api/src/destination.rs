@@ -100,11 +100,7 @@ impl CustomApi {
             }
         }
 
-        let mut headers: Vec<(String, Secret)> = config
-            .headers
-            .into_iter()
-            .map(|(name, value)| (name, value))
-            .collect();
+        let mut headers: Vec<(String, Secret)> = config.headers.into_iter().collect();
         if !headers
             .iter()
             .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
@@ -131,13 +127,13 @@ impl CustomApi {
                     },
                 }
             });
-        if let Some(batching) = &batching {
-            if batching.envelope.size(0, 0) >= batching.limits.max_bytes {
-                errors.push(ConfigError::new(
-                    "/batch/max_bytes",
-                    "is smaller than the constant part of the request body",
-                ));
-            }
+        if let Some(batching) = &batching
+            && batching.envelope.size(0, 0) >= batching.limits.max_bytes
+        {
+            errors.push(ConfigError::new(
+                "/batch/max_bytes",
+                "is smaller than the constant part of the request body",
+            ));
         }
 
         if !errors.is_empty() {

@@ -119,7 +119,9 @@ fn validate_reports_every_mistake_and_exits_1() {
         format!(
             "{path}:5:34: /destinations/0/headers/X-REQUEST-TOKEN: environment variable INSIDER_REQUEST_TOKEN is not set"
         ),
-        format!("{path}:6:57: /destinations/0/request_format/users/0/identifiers/email: "),
+        format!(
+            "{path}:6:58: /destinations/0/request_format/users/0/identifiers/email: unclosed \"##\" in \"##user.email\""
+        ),
     ] {
         assert!(
             stderr.contains(&expected),

@@ -50,12 +50,13 @@ fn several_mistakes_are_reported_at_once_with_positions() {
     }
   ]
 }"###,
-        expect![[r#"
+        expect![[r###"
             3:5 /destinations/0: "endpoint_url" is a required property
             6:7 /destinations/0/endpoint_urll: unknown field `endpoint_urll`; did you mean `endpoint_url`?
             7:25 /destinations/0/request_method: 7 is not of type "string"
             8:38 /destinations/0/headers/X-REQUEST-TOKEN: environment variable HARDAL_TEST_UNSET is not set
-        "#]],
+            9:62 /destinations/0/request_format/users/0/identifiers/email: unclosed "##" in "##user.email" (at character 1); write #### for a literal ##
+        "###]],
     );
 }
 

@@ -187,10 +187,10 @@ fn check_templates(
                 return false;
             }
             if walk::annotated(schemas, "x-hardal-condition") {
-                if let Ok(when) = serde_json::from_value::<WhenConfig>(value.clone()) {
-                    if let Err(e) = Condition::compile(&when) {
-                        errors.extend(hardal_core::error::under_all(e, pointer));
-                    }
+                if let Ok(when) = serde_json::from_value::<WhenConfig>(value.clone())
+                    && let Err(e) = Condition::compile(&when)
+                {
+                    errors.extend(hardal_core::error::under_all(e, pointer));
                 }
                 return false;
             }

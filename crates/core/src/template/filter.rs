@@ -1,0 +1,143 @@
+//! The closed set of template filters (`##path | number##`): what each one converts, and the
+//! message when a value cannot be converted.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use crate::convert;
+
+/// A filter that transforms a value. `required` is not here: it changes what missing means for
+/// the whole expression, so the compiler records it as a flag on the expression instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Filter {
+    String,
+    Number,
+    Integer,
+    Boolean,
+    Lower,
+    Upper,
+    Trim,
+    Timestamp,
+    Json,
+}
+
+/// What a filter name means when it is written in a placeholder.
+pub(super) enum FilterName {
+    Transform(Filter),
+    Required,
+}
+
+/// Every filter name, in the order error messages list them.
+pub(super) const FILTER_NAMES: &[&str] = &[
+    "string",
+    "number",
+    "integer",
+    "boolean",
+    "lower",
+    "upper",
+    "trim",
+    "timestamp",
+    "json",
+    "required",
+];
+
+impl FilterName {
+    pub(super) fn parse(name: &str) -> Option<FilterName> {
+        let filter = match name {
+            "string" => Filter::String,
+            "number" => Filter::Number,
+            "integer" => Filter::Integer,
+            "boolean" => Filter::Boolean,
+            "lower" => Filter::Lower,
+            "upper" => Filter::Upper,
+            "trim" => Filter::Trim,
+            "timestamp" => Filter::Timestamp,
+            "json" => Filter::Json,
+            "required" => return Some(FilterName::Required),
+            _ => return None,
+        };
+        Some(FilterName::Transform(filter))
+    }
+}
+
+/// A filter's result: `Ok(None)` is missing; `Err` is the reason, without the expression.
+pub(super) type Filtered<'a> = Result<Option<Cow<'a, Value>>, String>;
+
+impl Filter {
+    /// Applies the filter. Missing passes through every filter; the converting filters also treat
+    /// a blank string as missing, because there is nothing in it to convert.
+    pub(super) fn apply<'a>(self, value: Option<Cow<'a, Value>>) -> Filtered<'a> {
+        let Some(value) = value else { return Ok(None) };
+        let converting = matches!(
+            self,
+            Filter::Number | Filter::Integer | Filter::Boolean | Filter::Timestamp
+        );
+        if converting && value.as_str().is_some_and(|s| s.trim().is_empty()) {
+            return Ok(None);
+        }
+        let owned = |v: Value| Ok(Some(Cow::Owned(v)));
+        match self {
+            Filter::String => match value.as_ref() {
+                Value::String(_) => Ok(Some(value)),
+                other => owned(Value::String(to_text(other))),
+            },
+            Filter::Number => match value.as_ref() {
+                Value::Number(_) => Ok(Some(value)),
+                Value::String(s) => match convert::parse_number(s) {
+                    Some(n) => owned(Value::Number(n)),
+                    None => Err(cannot(&value, "a number")),
+                },
+                _ => Err(cannot(&value, "a number")),
+            },
+            Filter::Integer => match convert::to_integer(&value) {
+                Some(n) => owned(n),
+                None => Err(cannot(&value, "an integer")),
+            },
+            Filter::Boolean => match convert::to_boolean(&value) {
+                Some(b) => owned(Value::Bool(b)),
+                None => Err(cannot(&value, "a boolean")),
+            },
+            Filter::Lower | Filter::Upper | Filter::Trim => {
+                let text = match value.as_ref() {
+                    Value::String(s) => s.as_str(),
+                    Value::Number(_) | Value::Bool(_) => &to_text(&value),
+                    _ => return Err(format!("cannot change the case or trim {}", quote(&value))),
+                };
+                let changed = match self {
+                    Filter::Lower => text.to_lowercase(),
+                    Filter::Upper => text.to_uppercase(),
+                    _ => text.trim().to_owned(),
+                };
+                owned(Value::String(changed))
+            }
+            Filter::Timestamp => match convert::to_timestamp(&value) {
+                Some(text) => owned(Value::String(text)),
+                None => Err(cannot(&value, "a timestamp")),
+            },
+            Filter::Json => owned(Value::String(value.to_string())),
+        }
+    }
+}
+
+/// The text of a value inside a string: strings raw, everything else as compact JSON.
+pub(super) fn to_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn cannot(value: &Value, target: &str) -> String {
+    format!("cannot convert {} to {target}", quote(value))
+}
+
+/// A value as compact JSON for a message, cut short so one odd event cannot flood a log.
+pub(super) fn quote(value: &Value) -> String {
+    const LIMIT: usize = 60;
+    let text = value.to_string();
+    match text.char_indices().nth(LIMIT) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}

@@ -1,0 +1,252 @@
+//! The `timestamp` filter: reads the timestamp shapes real events carry (RFC 3339 with any offset,
+//! dates and date-times without an offset, epoch seconds or milliseconds) and writes RFC 3339 in
+//! UTC with `Z`, with milliseconds when the time has a sub-second part.
+
+use serde_json::Value;
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+
+/// Epoch values at least this large (in absolute value) are milliseconds: as seconds they would
+/// lie past the year 5138, as milliseconds they are after 1973.
+const MILLISECONDS_FROM: f64 = 100_000_000_000.0;
+
+/// The timestamp as RFC 3339 UTC text, or `None` when the value is not a timestamp.
+pub(crate) fn normalize(value: &Value) -> Option<String> {
+    let instant = match value {
+        Value::Number(n) => from_epoch_number(n)?,
+        Value::String(s) => from_text(s.trim())?,
+        _ => return None,
+    };
+    format_utc(instant)
+}
+
+fn from_epoch_number(number: &serde_json::Number) -> Option<OffsetDateTime> {
+    let nanos = if let Some(whole) = number.as_i64() {
+        let whole = i128::from(whole);
+        if whole.unsigned_abs() >= MILLISECONDS_FROM as u128 {
+            whole * 1_000_000
+        } else {
+            whole * 1_000_000_000
+        }
+    } else {
+        let float = number.as_f64().filter(|f| f.is_finite())?;
+        let scale = if float.abs() >= MILLISECONDS_FROM {
+            1e6
+        } else {
+            1e9
+        };
+        let scaled = (float * scale).round();
+        // Beyond this the float no longer names an instant `time` can represent.
+        if scaled.abs() > 1e30 {
+            return None;
+        }
+        scaled as i128
+    };
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
+}
+
+fn from_text(text: &str) -> Option<OffsetDateTime> {
+    // JSON number syntax never matches a calendar date, so numeric text is an epoch value.
+    if let Ok(number) = text.parse::<serde_json::Number>() {
+        return from_epoch_number(&number);
+    }
+    from_calendar_text(text)
+}
+
+/// Reads `YYYY-MM-DD`, optionally followed by `T`, `t` or a space, `HH:MM:SS`, an optional
+/// fraction and an optional offset (`Z`, `z`, `±HH:MM`); a missing offset means UTC.
+fn from_calendar_text(text: &str) -> Option<OffsetDateTime> {
+    let mut reader = Reader {
+        bytes: text.as_bytes(),
+        pos: 0,
+    };
+    let year = reader.digits(4)? as i32;
+    reader.expect(b'-')?;
+    let month = Month::try_from(reader.digits(2)? as u8).ok()?;
+    reader.expect(b'-')?;
+    let day = reader.digits(2)? as u8;
+    let date = Date::from_calendar_date(year, month, day).ok()?;
+    if reader.done() {
+        return Some(date.midnight().assume_utc());
+    }
+    if !matches!(reader.next()?, b'T' | b't' | b' ') {
+        return None;
+    }
+    let hour = reader.digits(2)? as u8;
+    reader.expect(b':')?;
+    let minute = reader.digits(2)? as u8;
+    reader.expect(b':')?;
+    let second = reader.digits(2)? as u8;
+    let mut nanos = 0u32;
+    if reader.peek() == Some(b'.') {
+        reader.pos += 1;
+        let start = reader.pos;
+        while reader.peek().is_some_and(|b| b.is_ascii_digit()) {
+            // Digits past nanoseconds are dropped: no event clock is that precise.
+            if reader.pos - start < 9 {
+                nanos = nanos * 10 + u32::from(reader.bytes[reader.pos] - b'0');
+            }
+            reader.pos += 1;
+        }
+        let count = reader.pos - start;
+        if count == 0 {
+            return None;
+        }
+        nanos *= 10u32.pow(9u32.saturating_sub(count as u32));
+    }
+    let time = Time::from_hms_nano(hour, minute, second, nanos).ok()?;
+    let offset = match reader.next() {
+        None => UtcOffset::UTC,
+        Some(b'Z' | b'z') => UtcOffset::UTC,
+        Some(sign @ (b'+' | b'-')) => {
+            let hours = reader.digits(2)? as i8;
+            reader.expect(b':')?;
+            let minutes = reader.digits(2)? as i8;
+            let (hours, minutes) = if sign == b'-' {
+                (-hours, -minutes)
+            } else {
+                (hours, minutes)
+            };
+            UtcOffset::from_hms(hours, minutes, 0).ok()?
+        }
+        Some(_) => return None,
+    };
+    if !reader.done() {
+        return None;
+    }
+    Some(PrimitiveDateTime::new(date, time).assume_offset(offset))
+}
+
+/// A cursor over ASCII text for the calendar reader.
+struct Reader<'t> {
+    bytes: &'t [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.peek()?;
+        self.pos += 1;
+        Some(byte)
+    }
+
+    fn done(&self) -> bool {
+        self.pos == self.bytes.len()
+    }
+
+    fn expect(&mut self, wanted: u8) -> Option<()> {
+        (self.next()? == wanted).then_some(())
+    }
+
+    /// Exactly `count` ASCII digits as a number.
+    fn digits(&mut self, count: usize) -> Option<u32> {
+        let mut value = 0u32;
+        for _ in 0..count {
+            let byte = self.next().filter(u8::is_ascii_digit)?;
+            value = value * 10 + u32::from(byte - b'0');
+        }
+        Some(value)
+    }
+}
+
+/// RFC 3339 in UTC: `YYYY-MM-DDTHH:MM:SSZ`, or with `.mmm` when the milliseconds are not zero
+/// (finer digits are truncated). Years outside 0000–9999 have no RFC 3339 form.
+fn format_utc(instant: OffsetDateTime) -> Option<String> {
+    let utc = instant.to_offset(UtcOffset::UTC);
+    if !(0..=9999).contains(&utc.year()) {
+        return None;
+    }
+    let mut text = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        utc.year(),
+        u8::from(utc.month()),
+        utc.day(),
+        utc.hour(),
+        utc.minute(),
+        utc.second()
+    );
+    let millis = utc.millisecond();
+    if millis != 0 {
+        text.push_str(&format!(".{millis:03}"));
+    }
+    text.push('Z');
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::normalize;
+
+    #[test]
+    fn shapes_events_carry() {
+        let table: &[(Value, Option<&str>)] = &[
+            (
+                json!("2024-12-19T09:45:39.659Z"),
+                Some("2024-12-19T09:45:39.659Z"),
+            ),
+            (
+                json!("2024-12-19T12:45:39+03:00"),
+                Some("2024-12-19T09:45:39Z"),
+            ),
+            (
+                json!("2024-12-19T02:15:39.5-07:30"),
+                Some("2024-12-19T09:45:39.500Z"),
+            ),
+            (json!("2024-12-19t09:45:39z"), Some("2024-12-19T09:45:39Z")),
+            (
+                json!("2024-12-19T09:45:39.123456789123Z"),
+                Some("2024-12-19T09:45:39.123Z"),
+            ),
+            (
+                json!("2024-12-19T09:45:39.000Z"),
+                Some("2024-12-19T09:45:39Z"),
+            ),
+            (
+                json!("2024-12-19T09:45:39.0009Z"),
+                Some("2024-12-19T09:45:39Z"),
+            ),
+            (json!("2024-12-19"), Some("2024-12-19T00:00:00Z")),
+            (json!("2024-12-19 09:45:39"), Some("2024-12-19T09:45:39Z")),
+            (
+                json!("2024-12-19T09:45:39.25"),
+                Some("2024-12-19T09:45:39.250Z"),
+            ),
+            (
+                json!("2024-01-01T01:00:00+02:00"),
+                Some("2023-12-31T23:00:00Z"),
+            ),
+            (json!(1734601539), Some("2024-12-19T09:45:39Z")),
+            (json!(1734601539659_i64), Some("2024-12-19T09:45:39.659Z")),
+            (json!("1734601539659"), Some("2024-12-19T09:45:39.659Z")),
+            (json!(" 1734601539 "), Some("2024-12-19T09:45:39Z")),
+            (json!(1734601539.5), Some("2024-12-19T09:45:39.500Z")),
+            (json!(1734601539659.0), Some("2024-12-19T09:45:39.659Z")),
+            (json!(0), Some("1970-01-01T00:00:00Z")),
+            (json!(-86400), Some("1969-12-31T00:00:00Z")),
+            (json!("2024-13-01"), None),
+            (json!("2024-02-30"), None),
+            (json!("2024-12-19T25:00:00Z"), None),
+            (json!("2024-12-19T09:45:39+3:00"), None),
+            (json!("2024-12-19T09:45"), None),
+            (json!("2024-12-19T09:45:39.Z"), None),
+            (json!("2024-12-19Tjunk"), None),
+            (json!("yesterday"), None),
+            (json!("1-2-3"), None),
+            (json!(1e300), None),
+            (json!(true), None),
+            (json!({"a": 1}), None),
+        ];
+        for (input, expected) in table {
+            assert_eq!(
+                normalize(input).as_deref(),
+                *expected,
+                "timestamp of {input}"
+            );
+        }
+    }
+}
