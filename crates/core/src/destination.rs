@@ -29,6 +29,14 @@ pub trait Destination: Send + Sync + 'static {
     /// add up to `payload_bytes`. The runner batches by it, so it must never undercount.
     fn body_size(&self, records: usize, payload_bytes: usize) -> usize;
 
+    /// Whether a request holding `records` records with `payload_bytes` of payload can take one
+    /// more record of `next` bytes without passing either limit.
+    fn fits(&self, records: usize, payload_bytes: usize, next: usize) -> bool {
+        let limits = self.batch_limits();
+        records < limits.max_records
+            && self.body_size(records + 1, payload_bytes + next) <= limits.max_bytes
+    }
+
     /// The request that delivers `records` (never empty, within the batch limits). Retrying the
     /// same records must produce a byte-identical body.
     fn encode(&self, records: &[&Record]) -> HttpRequest;

@@ -18,6 +18,8 @@ pub struct DestinationPlugin {
     /// Builds a destination; errors are located by JSON pointers relative to the destination
     /// object, and every problem found is reported, not only the first.
     pub build: BuildFn,
+    /// Built-in mappings the kind ships as readable files: (name, file text).
+    pub presets: &'static [(&'static str, &'static str)],
 }
 
 /// A kind's factory: destination `id` and configuration in, a destination or every problem out.
@@ -74,6 +76,12 @@ pub fn parse_config<T: DeserializeOwned>(config: &Value) -> Result<T, Vec<Config
 #[macro_export]
 macro_rules! register_destination {
     (kind: $kind:expr, description: $description:expr, config: $config:ty, build: $build:path $(,)?) => {
+        $crate::register_destination! {
+            kind: $kind, description: $description, config: $config, build: $build, presets: &[],
+        }
+    };
+    (kind: $kind:expr, description: $description:expr, config: $config:ty, build: $build:path,
+     presets: $presets:expr $(,)?) => {
         $crate::inventory::submit! {
             $crate::registry::DestinationPlugin {
                 kind: $kind,
@@ -84,6 +92,7 @@ macro_rules! register_destination {
                     let destination = $build(id, config)?;
                     Ok(::std::boxed::Box::new(destination))
                 },
+                presets: $presets,
             }
         }
     };

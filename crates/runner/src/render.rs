@@ -61,15 +61,11 @@ pub fn render(
 
 /// Splits one event's records into the requests the destination's limits allow, in order.
 fn batches<'r>(destination: &dyn Destination, records: &'r [Record]) -> Vec<Vec<&'r Record>> {
-    let limits = destination.batch_limits();
     let mut batches: Vec<Vec<&Record>> = Vec::new();
     let mut current: Vec<&Record> = Vec::new();
     let mut bytes = 0;
     for record in records {
-        let fits = current.len() < limits.max_records
-            && destination.body_size(current.len() + 1, bytes + record.payload.len())
-                <= limits.max_bytes;
-        if !fits && !current.is_empty() {
+        if !destination.fits(current.len(), bytes, record.payload.len()) && !current.is_empty() {
             batches.push(std::mem::take(&mut current));
             bytes = 0;
         }

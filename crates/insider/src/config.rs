@@ -1,0 +1,137 @@
+//! The `insider` configuration. Doc comments become the descriptions of the generated JSON
+//! Schema, so they are written for the people who fill in the configuration.
+
+use std::collections::BTreeMap;
+
+use hardal_core::{Secret, WhenConfig};
+use serde_json::Value;
+
+/// Insider's upsert endpoint.
+pub const UPSERT_URL: &str = "https://unification.useinsider.com/api/user/v1/upsert";
+/// Insider's documented limits.
+pub const MAX_USERS: usize = 1000;
+pub const MAX_BYTES: usize = 5_000_000;
+pub const REQUESTS_PER_MINUTE: u32 = 25_000;
+
+/// Insider's Unified Customer Database (user upsert API): events and attributes mapped by presets
+/// and your own mappings, made to follow Insider's field rules, and batched up to Insider's limits.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InsiderConfig {
+    /// Your Insider partner (account) name, in lower case (sent as `X-PARTNER-NAME`).
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9_.-]*$"))]
+    pub partner_name: String,
+    /// Your UCD API key (sent as `X-REQUEST-TOKEN`), usually `${INSIDER_REQUEST_TOKEN}`.
+    pub request_token: Secret,
+    /// The upsert URL; change it only to point at a test server such as the simulator.
+    #[serde(default = "default_endpoint")]
+    pub endpoint: String,
+    /// Which presets map events that none of your `mappings` selects, tried in this order.
+    #[serde(default = "all_presets")]
+    pub presets: Vec<PresetName>,
+    /// Your own mappings, tried before the presets: each renders one Insider user object (or an
+    /// array of them) for the events its `when` selects.
+    #[serde(default)]
+    pub mappings: Vec<UserMappingConfig>,
+    /// The Insider event name each preset sends, e.g. `{"registration": "sign_up_confirmation"}`.
+    #[serde(default)]
+    pub event_names: BTreeMap<PresetName, String>,
+    /// Tell Insider not to trigger journeys for this data (`skip_hook`), e.g. for backfills.
+    #[serde(default)]
+    pub skip_hook: bool,
+    /// Append array attributes instead of replacing them. Off by default (`not_append: true`),
+    /// which also makes retries safe.
+    #[serde(default)]
+    pub append_arrays: bool,
+    /// Which identifiers to send: `email`, `phone_number`, `uuid`, and custom identifiers (such as
+    /// `hardal_id`) that are defined in your Insider account.
+    #[serde(default = "default_identifiers")]
+    pub identifiers: Vec<String>,
+    /// The country calling code (e.g. `90`) for phone numbers written without one (`0532 123 45 67`).
+    /// Without it such numbers cannot be made E.164 and their events are rejected.
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,2}$"))]
+    pub phone_country_code: Option<String>,
+    /// Most users in one request (Insider allows 1,000).
+    #[serde(default = "default_max_users")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_users_per_request: usize,
+    /// Most body bytes in one request (Insider allows 5,000,000).
+    #[serde(default = "default_max_bytes")]
+    #[schemars(range(min = 1000, max = 5_000_000))]
+    pub max_bytes_per_request: usize,
+    /// Requests per minute hardal may send (Insider allows 25,000 per partner, shared with the
+    /// attribute-delete API).
+    #[serde(default = "default_rate")]
+    #[schemars(range(min = 1))]
+    pub requests_per_minute: u32,
+}
+
+/// A built-in mapping.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PresetName {
+    /// One Insider `purchase` event per product line (GA4 `items[]`, `products[]` or flat properties).
+    Purchase,
+    /// Sign-ups, as the `registration` event.
+    Registration,
+    /// Attributes only, no event.
+    Identify,
+    /// Every other event, under its own (normalized) name.
+    Default,
+}
+
+impl PresetName {
+    pub const ALL: [PresetName; 4] = [
+        PresetName::Purchase,
+        PresetName::Registration,
+        PresetName::Identify,
+        PresetName::Default,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PresetName::Purchase => "purchase",
+            PresetName::Registration => "registration",
+            PresetName::Identify => "identify",
+            PresetName::Default => "default",
+        }
+    }
+}
+
+/// One of your own mappings.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserMappingConfig {
+    /// Which events this mapping selects, e.g. `{"event_name": "wishlist_add"}`.
+    pub when: WhenConfig,
+    /// A template of one Insider user object (`identifiers`, `attributes`, `events`), or of an
+    /// array of them. Insider's field rules are applied to what it renders.
+    #[schemars(extend("x-hardal-template" = true))]
+    pub user: Value,
+}
+
+fn default_endpoint() -> String {
+    UPSERT_URL.to_owned()
+}
+
+fn all_presets() -> Vec<PresetName> {
+    PresetName::ALL.to_vec()
+}
+
+fn default_identifiers() -> Vec<String> {
+    ["email", "phone_number", "uuid"].map(String::from).to_vec()
+}
+
+fn default_max_users() -> usize {
+    MAX_USERS
+}
+
+fn default_max_bytes() -> usize {
+    MAX_BYTES
+}
+
+fn default_rate() -> u32 {
+    REQUESTS_PER_MINUTE
+}

@@ -1,0 +1,287 @@
+//! The built `insider` destination: mapping through your mappings and the presets, Insider's
+//! field rules, the `{"users": [...]}` envelope with exact byte accounting, and judging.
+
+use hardal_core::condition::{Condition, Mapping, Mappings};
+use hardal_core::destination::Envelope;
+use hardal_core::error::under_all;
+use hardal_core::{
+    BatchLimits, ConfigError, Destination, Event, HttpMethod, HttpRequest, HttpResponse, Mapped,
+    MappingError, Record, Secret, Template, Verdict,
+};
+use serde_json::{Map, Value};
+
+use crate::config::{InsiderConfig, PresetName};
+use crate::presets::{default_event_name, preset};
+use crate::rules::{Checked, RuleSettings, STANDARD_IDENTIFIERS, check_user, normalize_event_name};
+
+/// A built Insider destination.
+#[derive(Debug)]
+pub struct Insider {
+    id: String,
+    url: String,
+    headers: Vec<(String, Secret)>,
+    mappings: Mappings<Target>,
+    settings: RuleSettings,
+    envelope: Envelope,
+    limits: BatchLimits,
+    requests_per_minute: u32,
+}
+
+/// A mapping or preset: its template, where it comes from (for error messages) and the event name
+/// its events get.
+#[derive(Debug)]
+struct Target {
+    origin: String,
+    template: Template,
+    event_name: Option<String>,
+}
+
+impl Insider {
+    pub fn build(id: &str, config: InsiderConfig) -> Result<Insider, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let url = config.endpoint.trim().to_owned();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            errors.push(ConfigError::new(
+                "/endpoint",
+                format!("`{url}` is not an http:// or https:// URL"),
+            ));
+        }
+
+        let mut targets = Vec::new();
+        for (i, mapping) in config.mappings.iter().enumerate() {
+            let pointer = format!("/mappings/{i}");
+            let when = Condition::compile(&mapping.when)
+                .map_err(|e| under_all(e, &format!("{pointer}/when")));
+            let template = Template::compile(&mapping.user)
+                .map_err(|e| under_all(e, &format!("{pointer}/user")));
+            match (when, template) {
+                (Ok(when), Ok(template)) => targets.push(Mapping::new(
+                    when,
+                    Target {
+                        origin: format!("{pointer}/user"),
+                        template,
+                        event_name: None,
+                    },
+                )),
+                (when, template) => {
+                    errors.extend(when.err().into_iter().flatten());
+                    errors.extend(template.err().into_iter().flatten());
+                }
+            }
+        }
+
+        for (preset_name, event_name) in &config.event_names {
+            let pointer = format!("/event_names/{}", preset_name.as_str());
+            if default_event_name(*preset_name).is_none() {
+                errors.push(ConfigError::new(
+                    pointer,
+                    "only the purchase and registration presets send a named event",
+                ));
+            } else if normalize_event_name(event_name) != *event_name {
+                errors.push(ConfigError::new(
+                    pointer,
+                    format!("`{event_name}` is not an Insider event name (lower case letters, digits and _)"),
+                ));
+            }
+        }
+        for (i, name) in config.presets.iter().enumerate() {
+            if config.presets[..i].contains(name) {
+                errors.push(ConfigError::new(
+                    format!("/presets/{i}"),
+                    format!("preset `{}` is listed twice", name.as_str()),
+                ));
+                continue;
+            }
+            let file = preset(*name);
+            let when = Condition::compile(&file.when).expect("preset conditions compile (tested)");
+            let template =
+                Template::compile(&file.user).expect("preset templates compile (tested)");
+            let event_name = config.event_names.get(name).cloned().or_else(|| {
+                (*name != PresetName::Default)
+                    .then(|| default_event_name(*name))
+                    .flatten()
+                    .map(str::to_owned)
+            });
+            targets.push(Mapping::new(
+                when,
+                Target {
+                    origin: format!("preset {}", name.as_str()),
+                    template,
+                    event_name,
+                },
+            ));
+        }
+
+        let mut standard_identifiers = Vec::new();
+        let mut custom_identifiers = Vec::new();
+        for (i, name) in config.identifiers.iter().enumerate() {
+            if name.trim().is_empty() || name == "custom" {
+                errors.push(ConfigError::new(
+                    format!("/identifiers/{i}"),
+                    format!("`{name}` is not an identifier name"),
+                ));
+            } else if STANDARD_IDENTIFIERS.contains(&name.as_str()) {
+                standard_identifiers.push(name.clone());
+            } else {
+                custom_identifiers.push(name.clone());
+            }
+        }
+        if config.identifiers.is_empty() {
+            errors.push(ConfigError::new(
+                "/identifiers",
+                "at least one identifier is needed to address users",
+            ));
+        }
+
+        let prefix = if config.skip_hook {
+            r#"{"skip_hook":true,"users":["#
+        } else {
+            r#"{"users":["#
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Insider {
+            id: id.to_owned(),
+            url,
+            headers: vec![
+                ("Content-Type".to_owned(), Secret::new("application/json")),
+                (
+                    "X-PARTNER-NAME".to_owned(),
+                    Secret::new(config.partner_name),
+                ),
+                ("X-REQUEST-TOKEN".to_owned(), config.request_token),
+            ],
+            mappings: Mappings::new(targets),
+            settings: RuleSettings {
+                standard_identifiers,
+                custom_identifiers,
+                not_append: !config.append_arrays,
+                phone_country_code: config.phone_country_code,
+            },
+            envelope: Envelope::new(prefix, "]}"),
+            limits: BatchLimits {
+                max_records: config.max_users_per_request,
+                max_bytes: config.max_bytes_per_request,
+            },
+            requests_per_minute: config.requests_per_minute,
+        })
+    }
+}
+
+impl Destination for Insider {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn kind(&self) -> &'static str {
+        "insider"
+    }
+
+    fn map(&self, event: &Event) -> Result<Mapped, MappingError> {
+        let Some(target) = self.mappings.select(event) else {
+            return Ok(Mapped::Skipped(format!(
+                "no mapping or preset selects event_name {}",
+                event
+                    .field("event_name")
+                    .map_or("(none)".to_owned(), Value::to_string)
+            )));
+        };
+        let error = |message: String| MappingError::new(target.origin.clone(), message);
+        let users = match target.template.render(event).map_err(|e| MappingError {
+            pointer: format!("{}{}", target.origin, e.pointer),
+            message: e.message,
+        })? {
+            None => {
+                return Ok(Mapped::Skipped(format!(
+                    "{} rendered nothing",
+                    target.origin
+                )));
+            }
+            Some(Value::Array(users)) => users,
+            Some(user) => vec![user],
+        };
+        let mut records = Vec::with_capacity(users.len());
+        let mut nothing = None;
+        for mut user in users {
+            if let Some(name) = &target.event_name {
+                rename_events(&mut user, name);
+            }
+            match check_user(user, &self.settings).map_err(&error)? {
+                Checked::User(user) => {
+                    let payload = serde_json::to_vec(&user).expect("a Value serializes");
+                    if self.envelope.size(1, payload.len()) > self.limits.max_bytes {
+                        return Err(error(format!(
+                            "the user object is {} bytes, more than one request may carry ({})",
+                            payload.len(),
+                            self.limits.max_bytes
+                        )));
+                    }
+                    records.push(Record {
+                        payload,
+                        order_key: user_key(&user).or_else(|| event.user_key()),
+                    });
+                }
+                Checked::Nothing(reason) => nothing = Some(reason),
+            }
+        }
+        if records.is_empty() {
+            return Ok(Mapped::Skipped(
+                nothing.unwrap_or_else(|| "no user object to send".into()),
+            ));
+        }
+        Ok(Mapped::Records(records))
+    }
+
+    fn batch_limits(&self) -> BatchLimits {
+        self.limits
+    }
+
+    fn body_size(&self, records: usize, payload_bytes: usize) -> usize {
+        self.envelope.size(records, payload_bytes)
+    }
+
+    fn encode(&self, records: &[&Record]) -> HttpRequest {
+        HttpRequest {
+            method: HttpMethod::Post,
+            url: self.url.clone(),
+            headers: self.headers.clone(),
+            body: self.envelope.encode(records),
+        }
+    }
+
+    fn judge(&self, records: usize, response: &HttpResponse) -> Vec<Verdict> {
+        crate::judge::judge(records, response)
+    }
+
+    fn requests_per_minute(&self) -> Option<u32> {
+        Some(self.requests_per_minute)
+    }
+}
+
+/// Gives every event of a preset's user object the preset's (possibly renamed) event name.
+fn rename_events(user: &mut Value, name: &str) {
+    let events = match user.get_mut("events") {
+        Some(Value::Array(events)) => events,
+        _ => return,
+    };
+    for event in events.iter_mut().filter_map(Value::as_object_mut) {
+        event.insert("event_name".into(), Value::String(name.to_owned()));
+    }
+}
+
+/// The identity that orders a user's records: uuid, else email, else phone, else a custom id.
+fn user_key(user: &Map<String, Value>) -> Option<String> {
+    let identifiers = user.get("identifiers")?;
+    ["uuid", "email", "phone_number"]
+        .iter()
+        .find_map(|k| identifiers.get(*k).and_then(Value::as_str))
+        .or_else(|| {
+            identifiers
+                .get("custom")?
+                .as_object()?
+                .values()
+                .find_map(Value::as_str)
+        })
+        .map(str::to_owned)
+}
