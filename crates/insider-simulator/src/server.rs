@@ -4,6 +4,7 @@
 //! ask the fault book, then authentication, content type, the request-level rules, and per-user
 //! validation. The answer mirrors Insider's: 200 with per-user failures, 400, 401, or the fault's.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +17,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::batch::{self, BadRequest, MAX_BODY_BYTES};
@@ -274,7 +275,8 @@ async fn upsert(
     let mut accepted = Vec::new();
     let mut accepted_count = 0usize;
     let mut events_received = 0u64;
-    let mut errors = Map::new();
+    // Sorted by key, as Insider's (Go) encoder writes a map, so responses match its byte order.
+    let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (index, user) in users.into_iter().enumerate() {
         let violations = rules::validate_user(&user);
         if violations.is_empty() {
@@ -289,12 +291,10 @@ async fn upsert(
             let key = format!("users.{index}.{}", violation.path);
             // Several broken rules can share a key (two missing parameters of one event); the
             // key then lists every message, as Insider's arrays of messages allow.
-            if let Value::Array(messages) = errors
+            errors
                 .entry(key)
-                .or_insert_with(|| Value::Array(Vec::new()))
-            {
-                messages.push(Value::String(violation.message));
-            }
+                .or_insert_with(Vec::new)
+                .push(violation.message);
         }
     }
     log.users_accepted = accepted_count;
