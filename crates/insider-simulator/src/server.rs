@@ -291,10 +291,7 @@ async fn upsert(
             let key = format!("users.{index}.{}", violation.path);
             // Several broken rules can share a key (two missing parameters of one event); the
             // key then lists every message, as Insider's arrays of messages allow.
-            errors
-                .entry(key)
-                .or_insert_with(Vec::new)
-                .push(violation.message);
+            errors.entry(key).or_default().push(violation.message);
         }
     }
     log.users_accepted = accepted_count;
