@@ -237,8 +237,9 @@ async fn upsert(
     };
     match fault {
         Some(Fault::Drop) => {
-            cutter.cut();
+            // Logged before the cut, so whoever sees the connection close also sees the log.
             shared.record().add(log, Vec::new(), 0, 0);
+            cutter.cut();
             // Nothing reaches the client any more; hyper fails to write this and closes.
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }

@@ -10,7 +10,8 @@ fn credentials_are_checked() {
     let sim = simulator();
     let body = batch(&[user(0)]);
     let json = ("Content-Type", "application/json");
-    let cases: &[(&str, &[(&str, &str)], u16)] = &[
+    type Headers<'a> = &'a [(&'a str, &'a str)];
+    let cases: &[(&str, Headers, u16)] = &[
         (
             "right",
             &[
