@@ -3,7 +3,7 @@
 //! A body that breaks one of these is answered 400 as a whole, the way Insider answers malformed and
 //! oversized requests; only a well-formed batch goes on to per-user validation.
 
-use serde_json::Value;
+use crate::lite::Lite;
 
 /// The most users Insider takes in one request.
 pub const MAX_USERS: usize = 1_000;
@@ -28,26 +28,31 @@ pub enum BadRequest {
     NotJson,
 }
 
-/// Parses a body of at most [`MAX_BODY_BYTES`] into its user objects.
-pub fn parse_users(body: &[u8]) -> Result<Vec<Value>, BadRequest> {
+/// Parses a body of at most [`MAX_BODY_BYTES`] into its user objects, which borrow from it.
+pub fn parse_users(body: &[u8]) -> Result<Vec<Lite<'_>>, BadRequest> {
     if body.len() > MAX_BODY_BYTES {
         return Err(BadRequest::TooLarge(body.len()));
     }
-    let Ok(Value::Object(mut request)) = serde_json::from_slice::<Value>(body) else {
+    let Ok(Lite::Object(members)) = Lite::parse(body) else {
         return Err(BadRequest::UsersUndefined);
     };
-    if let Some(key) = request
-        .keys()
-        .find(|key| *key != "users" && *key != "skip_hook")
+    if let Some((key, _)) = members
+        .iter()
+        .find(|(key, _)| key != "users" && key != "skip_hook")
     {
-        return Err(BadRequest::UnknownKey(key.clone()));
+        return Err(BadRequest::UnknownKey(key.to_string()));
     }
-    if request.get("skip_hook").is_some_and(|v| !v.is_boolean()) {
-        return Err(BadRequest::SkipHookNotBoolean);
+    let mut users = None;
+    // The last occurrence of a repeated key wins, as it does for `serde_json::Value`.
+    for (key, value) in members {
+        match (key.as_ref(), value) {
+            ("skip_hook", Lite::Bool(_)) => {}
+            ("skip_hook", _) => return Err(BadRequest::SkipHookNotBoolean),
+            (_, Lite::Array(items)) => users = Some(items),
+            _ => users = None,
+        }
     }
-    let Some(Value::Array(users)) = request.remove("users") else {
-        return Err(BadRequest::UsersUndefined);
-    };
+    let users = users.ok_or(BadRequest::UsersUndefined)?;
     match users.len() {
         0 => Err(BadRequest::UsersUndefined),
         n if n > MAX_USERS => Err(BadRequest::TooManyUsers(n)),

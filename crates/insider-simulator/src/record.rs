@@ -10,6 +10,8 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::lite::Lite;
+
 /// A user object the simulator accepted.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AcceptedUser {
@@ -86,22 +88,25 @@ pub struct PreparedEvent {
 
 impl PreparedUser {
     /// Prepares a validated user; `record` false keeps only the event count.
-    pub fn new(index: usize, user: Value, record: bool) -> (Option<PreparedUser>, u64) {
-        let events = user
+    pub fn new(index: usize, user: &Lite<'_>, record: bool) -> (Option<PreparedUser>, u64) {
+        let count = user
             .get("events")
-            .and_then(Value::as_array)
-            .map_or(&[][..], Vec::as_slice);
-        let count = events.len() as u64;
+            .and_then(Lite::as_array)
+            .map_or(0, |events| events.len() as u64);
         if !record {
             return (None, count);
         }
+        let user = user.to_value();
         let identifiers = match (user.get("identifiers"), user.get("insider_id")) {
             (Some(identifiers), _) => identifiers.clone(),
             (None, Some(id)) => serde_json::json!({ "insider_id": id }),
             (None, None) => Value::Null,
         };
         let who = canonical(&identifiers);
-        let events = events
+        let events = user
+            .get("events")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice)
             .iter()
             .map(|event| PreparedEvent {
                 key: format!("{who}\u{0}{}", canonical(event)),

@@ -8,8 +8,9 @@
 //! Where Insider silently drops data (an unknown attribute, a mistyped value) the simulator rejects
 //! the user instead, so a test catches the mistake that production would hide.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use crate::lite::Lite;
 use crate::patterns;
 
 /// One broken rule of a user object.
@@ -49,20 +50,20 @@ enum Kind {
 impl Kind {
     /// Checks a value; on failure returns the rule (as it appears in the error key) and a phrase
     /// that completes "`<field>` must be ...".
-    fn check(self, value: &Value) -> Result<(), (String, &'static str)> {
+    fn check(self, value: &Lite<'_>) -> Result<(), (String, &'static str)> {
         let string = value.as_str();
         let ok = match self {
             Kind::Bool => value.is_boolean(),
             Kind::Str => value.is_string(),
             Kind::Number => value.is_number(),
-            Kind::Integer => value.is_i64() || value.is_u64(),
+            Kind::Integer => value.is_integer(),
             Kind::Object => value.is_object(),
             Kind::NumberArray => value
                 .as_array()
-                .is_some_and(|items| items.iter().all(Value::is_number)),
+                .is_some_and(|items| items.iter().all(Lite::is_number)),
             Kind::StringArray => value
                 .as_array()
-                .is_some_and(|items| items.iter().all(Value::is_string)),
+                .is_some_and(|items| items.iter().all(Lite::is_string)),
             Kind::Email => string.is_some_and(patterns::is_email),
             Kind::Phone => string.is_some_and(patterns::is_phone),
             Kind::BirthdayZ => string.is_some_and(patterns::is_rfc3339_utc_z),
@@ -143,10 +144,10 @@ fn regexp(pattern: &str) -> String {
 
 /// Shows an offending value in a message: strings as they are (as Insider's own example does),
 /// anything else as compact JSON, cut short so a huge value cannot bloat the response.
-fn shown(value: &Value) -> String {
+fn shown(value: &Lite<'_>) -> String {
     const MAX: usize = 120;
     let text = match value {
-        Value::String(s) => s.clone(),
+        Lite::String(s) => s.to_string(),
         other => other.to_string(),
     };
     if text.len() <= MAX {
@@ -170,18 +171,19 @@ impl Check {
     }
 }
 
-/// Validates one user object; an empty result means Insider would accept it.
-pub fn validate_user(user: &Value) -> Vec<Violation> {
+/// Validates one user object, as parsed from a request body; an empty result means Insider would
+/// accept it.
+pub fn validate_user(user: &Lite<'_>) -> Vec<Violation> {
     let mut check = Check { found: Vec::new() };
-    let Some(user) = user.as_object() else {
+    let Some(members) = user.as_object() else {
         check.add(
             "type(object)".into(),
             format!("user must be an object: {}", shown(user)),
         );
         return check.found;
     };
-    for key in user.keys() {
-        if !USER_KEYS.split(',').any(|known| known == key) {
+    for (key, _) in members {
+        if !USER_KEYS.split(',').any(|known| known == key.as_ref()) {
             check.add(
                 format!("{key}.in({USER_KEYS})"),
                 format!("{key} is not a user field; a user holds {USER_KEYS}"),
@@ -231,7 +233,21 @@ pub fn validate_user(user: &Value) -> Vec<Violation> {
     check.found
 }
 
-fn check_identifiers(check: &mut Check, identifiers: &Value) {
+/// [`validate_user`] for a user already held as a `serde_json::Value`, for callers outside the
+/// server (a destination's own tests, say).
+pub fn validate_value(user: &Value) -> Vec<Violation> {
+    let text = user.to_string();
+    match Lite::parse(text.as_bytes()) {
+        Ok(user) => validate_user(&user),
+        // A `Value` always writes valid JSON, so this cannot happen; say so rather than panic.
+        Err(error) => vec![Violation {
+            path: "type(object)".into(),
+            message: format!("user is not valid JSON: {error}"),
+        }],
+    }
+}
+
+fn check_identifiers(check: &mut Check, identifiers: &Lite<'_>) {
     let Some(identifiers) = identifiers.as_object() else {
         check.add(
             "identifiers.type(object)".into(),
@@ -243,7 +259,7 @@ fn check_identifiers(check: &mut Check, identifiers: &Value) {
     // the message carries the name.
     let mut count = 0;
     for (key, value) in identifiers {
-        match key.as_str() {
+        match key.as_ref() {
             "email" => {
                 count += 1;
                 if Kind::Email.check(value).is_err() {
@@ -291,7 +307,7 @@ fn check_identifiers(check: &mut Check, identifiers: &Value) {
     }
 }
 
-fn check_custom_identifiers(check: &mut Check, custom: &Value, count: &mut usize) {
+fn check_custom_identifiers(check: &mut Check, custom: &Lite<'_>, count: &mut usize) {
     let Some(custom) = custom.as_object() else {
         check.add(
             "identifiers.custom.type(object)".into(),
@@ -313,7 +329,7 @@ fn check_custom_identifiers(check: &mut Check, custom: &Value, count: &mut usize
     }
 }
 
-fn check_attributes(check: &mut Check, attributes: &Value) {
+fn check_attributes(check: &mut Check, attributes: &Lite<'_>) {
     let Some(attributes) = attributes.as_object() else {
         check.add(
             "attributes.type(object)".into(),
@@ -341,7 +357,7 @@ fn check_attributes(check: &mut Check, attributes: &Value) {
 }
 
 /// Checks one typed field and reports it under `<prefix>.<key>.<rule>`.
-fn check_typed(check: &mut Check, prefix: &str, key: &str, kind: Kind, value: &Value) {
+fn check_typed(check: &mut Check, prefix: &str, key: &str, kind: Kind, value: &Lite<'_>) {
     if let Err((rule, expected)) = kind.check(value) {
         let message = match kind {
             // The phrasing of Insider's example for identifiers, reused for the same data here.
@@ -353,7 +369,7 @@ fn check_typed(check: &mut Check, prefix: &str, key: &str, kind: Kind, value: &V
     }
 }
 
-fn check_events(check: &mut Check, events: &Value) {
+fn check_events(check: &mut Check, events: &Lite<'_>) {
     let Some(events) = events.as_array() else {
         check.add(
             "events.type(array)".into(),
@@ -366,16 +382,16 @@ fn check_events(check: &mut Check, events: &Value) {
     }
 }
 
-fn check_event(check: &mut Check, index: usize, event: &Value) {
-    let Some(event) = event.as_object() else {
+fn check_event(check: &mut Check, index: usize, event: &Lite<'_>) {
+    let Some(members) = event.as_object() else {
         check.add(
             format!("events.{index}.type(object)"),
             format!("event must be an object: {}", shown(event)),
         );
         return;
     };
-    for key in event.keys() {
-        if !EVENT_KEYS.split(',').any(|known| known == key) {
+    for (key, _) in members {
+        if !EVENT_KEYS.split(',').any(|known| known == key.as_ref()) {
             check.add(
                 format!("events.{index}.{key}.in({EVENT_KEYS})"),
                 format!("{key} is not an event field; an event holds {EVENT_KEYS}"),
@@ -390,7 +406,7 @@ fn check_event(check: &mut Check, index: usize, event: &Value) {
             );
             None
         }
-        Some(Value::String(name)) if patterns::is_event_name(name) => Some(name.as_str()),
+        Some(Lite::String(name)) if patterns::is_event_name(name) => Some(name.as_ref()),
         Some(other) => {
             check.add(
                 format!("events.{index}.event_name.{}", regexp(patterns::EVENT_NAME)),
@@ -404,7 +420,7 @@ fn check_event(check: &mut Check, index: usize, event: &Value) {
             format!("events.{index}.timestamp.required"),
             "timestamp is required".into(),
         ),
-        Some(Value::String(ts)) if patterns::is_rfc3339(ts) => {}
+        Some(Lite::String(ts)) if patterns::is_rfc3339(ts) => {}
         Some(other) => check.add(
             format!("events.{index}.timestamp.datetime(rfc3339)"),
             format!("timestamp must be an RFC 3339 date-time: {}", shown(other)),
@@ -412,7 +428,7 @@ fn check_event(check: &mut Check, index: usize, event: &Value) {
     }
     let params = match event.get("event_params") {
         None => None,
-        Some(Value::Object(params)) => Some(params),
+        Some(params @ Lite::Object(_)) => Some(params),
         Some(other) => {
             check.add(
                 format!("events.{index}.event_params.type(object)"),
@@ -426,7 +442,7 @@ fn check_event(check: &mut Check, index: usize, event: &Value) {
     }
     if let Some(name) = name {
         for required in required_params(name) {
-            if params.is_none_or(|params| !params.contains_key(*required)) {
+            if params.is_none_or(|params| params.get(required).is_none()) {
                 check.add(
                     format!("events.{index}.event_params.*.required"),
                     format!("{required} parameter is required on {name} event"),
@@ -436,8 +452,8 @@ fn check_event(check: &mut Check, index: usize, event: &Value) {
     }
 }
 
-fn check_params(check: &mut Check, index: usize, params: &Map<String, Value>) {
-    for (key, value) in params {
+fn check_params(check: &mut Check, index: usize, params: &Lite<'_>) {
+    for (key, value) in params.as_object().unwrap_or_default() {
         match param_kind(key) {
             Some(kind) => {
                 check_typed(check, &format!("events.{index}.event_params"), key, kind, value)
@@ -474,7 +490,7 @@ mod tests {
             ),
         ];
         for (user, path, message) in cases {
-            let found = validate_user(&user);
+            let found = validate_value(&user);
             assert_eq!(
                 found,
                 vec![Violation {
@@ -498,6 +514,6 @@ mod tests {
                                          "unit_sale_price": 9.5, "taxonomy": ["a"]}}],
             "not_append": true
         });
-        assert_eq!(validate_user(&user), vec![]);
+        assert_eq!(validate_value(&user), vec![]);
     }
 }

@@ -269,7 +269,6 @@ async fn upsert(
         Ok(users) => users,
         Err(reason) => return finish(log, bad_request(&reason)),
     };
-    drop(bytes);
     log.users = Some(users.len());
 
     let recording = shared.record().recording();
@@ -278,8 +277,8 @@ async fn upsert(
     let mut events_received = 0u64;
     // Sorted by key, as Insider's (Go) encoder writes a map, so responses match its byte order.
     let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (index, user) in users.into_iter().enumerate() {
-        let violations = rules::validate_user(&user);
+    for (index, user) in users.iter().enumerate() {
+        let violations = rules::validate_user(user);
         if violations.is_empty() {
             accepted_count += 1;
             let (prepared, events) = PreparedUser::new(index, user, recording);
