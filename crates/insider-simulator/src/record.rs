@@ -19,6 +19,7 @@ pub struct AcceptedUser {
     pub request: u64,
     /// Its position in that request's `users` array.
     pub index: usize,
+    #[serde(with = "rfc3339")]
     pub received_at: SystemTime,
     /// The user object exactly as it was sent.
     pub user: Value,
@@ -41,6 +42,7 @@ pub struct AcceptedEvent {
 pub struct RequestLog {
     /// The 1-based number of the request.
     pub number: u64,
+    #[serde(with = "rfc3339")]
     pub received_at: SystemTime,
     /// The status answered; `None` when the connection was dropped without an answer.
     pub status: Option<u16>,
@@ -255,6 +257,22 @@ impl Record {
 
     pub fn events(&self) -> Vec<AcceptedEvent> {
         self.events.clone()
+    }
+}
+
+/// Serialises a `SystemTime` as RFC 3339 in UTC, the form a script reading the control API expects.
+mod rfc3339 {
+    use std::time::SystemTime;
+
+    use serde::{Serializer, ser::Error};
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    pub fn serialize<S: Serializer>(at: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = OffsetDateTime::from(*at)
+            .format(&Rfc3339)
+            .map_err(S::Error::custom)?;
+        serializer.serialize_str(&text)
     }
 }
 

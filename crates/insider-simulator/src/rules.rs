@@ -190,16 +190,17 @@ pub fn validate_user(user: &Lite<'_>) -> Vec<Violation> {
             );
         }
     }
+    if let Some(insider_id) = user.get("insider_id")
+        && !insider_id.is_string()
+    {
+        check.add(
+            "insider_id.type(string)".into(),
+            format!("insider_id must be a string: {}", shown(insider_id)),
+        );
+    }
     match (user.get("identifiers"), user.get("insider_id")) {
         (Some(identifiers), _) => check_identifiers(&mut check, identifiers),
-        (None, Some(insider_id)) => {
-            if !insider_id.is_string() {
-                check.add(
-                    "insider_id.type(string)".into(),
-                    format!("insider_id must be a string: {}", shown(insider_id)),
-                );
-            }
-        }
+        (None, Some(_)) => {}
         (None, None) => check.add(
             "identifiers.required".into(),
             "identifiers is required".into(),

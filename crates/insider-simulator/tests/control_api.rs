@@ -46,6 +46,8 @@ fn stats_and_accepted_users() {
     let requests = control(&sim, "GET", "/_simulator/requests", "").json();
     assert_eq!(requests[0]["users"], 3);
     assert_eq!(requests[0]["status"], 200);
+    let at = requests[0]["received_at"].as_str().expect("a string");
+    assert!(at.ends_with('Z') && at.contains('T'), "{at}");
 }
 
 #[test]

@@ -58,6 +58,19 @@ fn cases() -> Vec<Case> {
             None,
         ),
         (
+            "insider_id beside identifiers",
+            json!({"insider_id": "i1", "identifiers": {"uuid": "u1"}, "attributes": {"name": "A"}}),
+            None,
+        ),
+        (
+            "insider_id beside identifiers not a string",
+            json!({"insider_id": 1, "identifiers": {"uuid": "u1"}, "attributes": {"name": "A"}}),
+            Some((
+                "insider_id.type(string)",
+                vec!["insider_id must be a string: 1"],
+            )),
+        ),
+        (
             "insider_id not a string",
             json!({"insider_id": 5, "attributes": {"name": "A"}}),
             Some((
