@@ -1,0 +1,28 @@
+//! hardal-insider-simulator: a stand-in for Insider's UCD user upsert API on a loopback address.
+//!
+//! It applies Insider's documented rules (limits, identifiers, default attributes, events and their
+//! required parameters) and answers the way Insider does: 200 with per-user `fail.errors`, 400, 401,
+//! 429 and 5xx. It records what it accepted, deduplicates identical events like Insider stores them,
+//! and injects faults on demand. Tests use [`Simulator`] in-process; benchmarks run the
+//! `insider-simulator` binary and use the HTTP control API (see [`control`]).
+
+pub mod batch;
+pub mod config;
+pub mod control;
+pub mod faults;
+mod listener;
+pub mod lite;
+pub mod patterns;
+pub mod record;
+pub mod rules;
+pub mod server;
+pub mod simulator;
+
+pub use batch::{BadRequest, MAX_BODY_BYTES, MAX_USERS};
+pub use config::{SimulatorConfig, SimulatorError};
+pub use faults::{Fault, FaultError, RetryAfterSpec, Scope};
+pub use lite::Lite;
+pub use record::{AcceptedEvent, AcceptedUser, RequestLog, Stats};
+pub use rules::{Violation, validate_user, validate_value};
+pub use server::UPSERT_PATH;
+pub use simulator::Simulator;

@@ -1,0 +1,68 @@
+//! The `insider-simulator` binary: the simulator as a process, for benchmarks and the quick start.
+//!
+//! It prints `listening on http://IP:PORT` as its only line on stdout once it accepts connections,
+//! so a script can wait for that line, and stops on Ctrl-C or SIGTERM.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use hardal_insider_simulator::{Simulator, SimulatorConfig};
+
+/// A simulator of Insider's UCD user upsert API, on loopback only.
+#[derive(Debug, Parser)]
+#[command(name = "insider-simulator", version)]
+struct Args {
+    /// Loopback address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// The partner name requests must carry in X-PARTNER-NAME.
+    #[arg(long)]
+    partner_name: String,
+    /// The token requests must carry in X-REQUEST-TOKEN.
+    #[arg(long, env = "INSIDER_REQUEST_TOKEN", hide_env_values = true)]
+    request_token: String,
+    /// Count accepted users and events without keeping them, for long benchmarks.
+    #[arg(long)]
+    no_record: bool,
+}
+
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = SimulatorConfig {
+        partner_name: args.partner_name,
+        request_token: args.request_token,
+        listen: args.listen,
+        record_users: !args.no_record,
+    };
+    let simulator = match Simulator::start_async(config).await {
+        Ok(simulator) => simulator,
+        Err(error) => {
+            eprintln!("insider-simulator: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "listening on {}", simulator.base_url());
+    let _ = stdout.flush();
+    stop_signal().await;
+    eprintln!("insider-simulator: stopping");
+    drop(simulator);
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,169 @@
+//! The `insider-simulator` binary: it prints its address, serves, obeys its flags and stops on
+//! SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+use common::{PARTNER, TOKEN, UPSERT, send};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_insider-simulator");
+
+/// A started binary, killed if a failing test leaves it running.
+struct Running(Option<Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Starts the binary and waits for its one line on stdout.
+fn start(extra: &[&str]) -> (Running, SocketAddr) {
+    let mut child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--partner-name", PARTNER])
+        .args(extra)
+        .env("INSIDER_REQUEST_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    (Running(Some(child)), addr)
+}
+
+fn post_user(addr: SocketAddr) -> u16 {
+    let body = json!({"users": [{"identifiers": {"uuid": "a"}, "attributes": {"name": "A"}}]});
+    send(
+        addr,
+        "POST",
+        UPSERT,
+        &[
+            ("X-PARTNER-NAME", PARTNER),
+            ("X-REQUEST-TOKEN", TOKEN),
+            ("Content-Type", "application/json"),
+        ],
+        body.to_string().as_bytes(),
+    )
+    .unwrap()
+    .status
+}
+
+fn terminate(mut running: Running) -> std::process::ExitStatus {
+    let mut child = running.0.take().unwrap();
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    child.wait().unwrap()
+}
+
+#[test]
+fn prints_its_address_serves_and_stops_on_sigterm() {
+    let cases: &[(&[&str], bool, &str)] = &[
+        (
+            &[],
+            true,
+            "{\"identifiers\":{\"uuid\":\"a\"},\"attributes\":{\"name\":\"A\"}}\n",
+        ),
+        (&["--no-record"], false, ""),
+    ];
+    for (flags, recording, accepted) in cases {
+        let (child, addr) = start(flags);
+        assert!(addr.ip().is_loopback());
+        assert_eq!(post_user(addr), 200, "{flags:?}");
+        let stats = send(addr, "GET", "/_simulator/stats", &[], b"")
+            .unwrap()
+            .json();
+        assert_eq!(stats["users_accepted"], 1, "{flags:?}");
+        assert_eq!(stats["recording"], *recording, "{flags:?}");
+        let listed = send(addr, "GET", "/_simulator/accepted", &[], b"").unwrap();
+        assert_eq!(listed.body, *accepted, "{flags:?}");
+        assert!(terminate(child).success(), "{flags:?}");
+    }
+}
+
+#[test]
+fn the_token_can_come_from_a_flag() {
+    let mut child = Command::new(BIN)
+        .args(["--partner-name", PARTNER, "--request-token", "flag-token"])
+        .env_remove("INSIDER_REQUEST_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let child = Running(Some(child));
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr: SocketAddr = line.trim()["listening on http://".len()..].parse().unwrap();
+    let status = send(
+        addr,
+        "POST",
+        UPSERT,
+        &[
+            ("X-PARTNER-NAME", PARTNER),
+            ("X-REQUEST-TOKEN", "flag-token"),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"users":[{"identifiers":{"uuid":"a"},"attributes":{"name":"A"}}]}"#,
+    )
+    .unwrap()
+    .status;
+    assert_eq!(status, 200);
+    assert!(terminate(child).success());
+}
+
+#[test]
+fn refuses_bad_invocations() {
+    let cases: &[(&str, &[&str], &str)] = &[
+        (
+            "any address",
+            &["--listen", "0.0.0.0:0", "--partner-name", "p"],
+            "not a loopback address",
+        ),
+        (
+            "a LAN address",
+            &["--listen", "192.168.0.10:8080", "--partner-name", "p"],
+            "not a loopback address",
+        ),
+        (
+            "a host name",
+            &["--listen", "localhost:8080", "--partner-name", "p"],
+            "is not IP:PORT",
+        ),
+        ("no partner", &["--listen", "127.0.0.1:0"], "--partner-name"),
+    ];
+    for (name, args, message) in cases {
+        let output = Command::new(BIN)
+            .args(*args)
+            .env("INSIDER_REQUEST_TOKEN", TOKEN)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{name}");
+        assert!(output.stdout.is_empty(), "{name}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{name}: {stderr}");
+    }
+    let no_token = Command::new(BIN)
+        .args(["--partner-name", "p"])
+        .env_remove("INSIDER_REQUEST_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!no_token.status.success());
+    assert!(String::from_utf8_lossy(&no_token.stderr).contains("--request-token"));
+}
