@@ -490,7 +490,7 @@ pub fn normalize_language(value: &Value) -> Option<String> {
     let text = convert::to_text(value)?;
     let mut parts = text.trim().split(['-', '_']);
     let language = parts.next()?.to_ascii_lowercase();
-    let region = parts.last().map(str::to_ascii_uppercase);
+    let region = parts.next_back().map(str::to_ascii_uppercase);
     let letters = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_alphabetic());
     if !(letters(&language, 2) || letters(&language, 3)) {
         return None;

@@ -21,5 +21,5 @@ fn committed_schemas_are_fresh() {
 
 #[test]
 fn every_linked_kind_is_registered() {
-    assert_eq!(hardal_runner::linked_kinds(), ["custom_api"]);
+    assert_eq!(hardal_runner::linked_kinds(), ["custom_api", "insider"]);
 }
