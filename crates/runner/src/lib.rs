@@ -4,6 +4,8 @@
 pub mod config;
 pub mod input;
 pub mod render;
+pub mod send;
+pub mod transport;
 
 // Linking a destination crate is what registers its kind (`inventory` collects the plugin at
 // start-up); naming each one here keeps the linker from dropping it.

@@ -3,10 +3,12 @@
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use hardal_core::{Destination, DestinationPlugin};
 use hardal_runner::config::{self, Secrets, schema};
+use hardal_runner::send::{self, SendOptions};
 use hardal_runner::{input, render};
 
 /// hardal forwards analytics events to marketing destinations such as Insider.
@@ -35,6 +37,50 @@ enum Command {
         /// Events: NDJSON, or a JSON event or array of events. Standard input when absent or `-`.
         events: Option<PathBuf>,
     },
+    /// Deliver a file of events (a backfill) to every destination, with progress and a summary.
+    /// Running the same command again after an interruption continues where it stopped.
+    Send {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Events as NDJSON, one per line. Standard input when absent or `-`.
+        events: Option<PathBuf>,
+        /// Send to this destination only.
+        #[arg(long, value_name = "ID")]
+        destination: Option<String>,
+        /// Map and batch every event, but send nothing and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the final summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// The checkpoint store that makes runs resumable (SQLite).
+        #[arg(long, value_name = "FILE", default_value = "hardal-send.db")]
+        state: PathBuf,
+        /// Where events that were not delivered are written, with their reasons (NDJSON).
+        #[arg(
+            long,
+            value_name = "FILE",
+            default_value = "hardal-dead-letters.ndjson"
+        )]
+        dead_letters: PathBuf,
+        /// Forget an earlier run of this command and start from the first event.
+        #[arg(long)]
+        restart: bool,
+        /// Seconds between progress lines when stderr is not a terminal (0: none).
+        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+        progress_interval: u64,
+        /// Seconds in-flight requests may take to finish after Ctrl-C or a pause.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+        drain_timeout: u64,
+    },
+    /// Print the built-in mappings (presets) of a destination kind.
+    Presets {
+        /// The destination kind, e.g. `insider`.
+        #[arg(long, value_name = "KIND")]
+        kind: String,
+        /// The preset to print; without it, the names are listed.
+        name: Option<String>,
+    },
     /// List the destination kinds this binary knows.
     List {
         #[arg(long, value_name = "FILE", hide = true)]
@@ -52,6 +98,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let level = match std::env::var("HARDAL_LOG").as_deref() {
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("info") => tracing::Level::INFO,
+        Ok("error") => tracing::Level::ERROR,
+        _ => tracing::Level::WARN,
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .init();
     match run(cli.command) {
         Ok(code) => code,
         Err(message) => {
@@ -88,21 +144,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
             events,
         } => {
             let loaded = load(&config, Secrets::Unused)?;
-            let selected: Vec<&dyn Destination> = loaded
-                .destinations
-                .iter()
-                .map(|d| d.as_ref())
-                .filter(|d| destination.as_deref().is_none_or(|id| d.id() == id))
-                .collect();
-            if selected.is_empty() {
-                let ids: Vec<&str> = loaded.destinations.iter().map(|d| d.id()).collect();
-                return Err(format!(
-                    "no destination `{}` in {}; its destinations: {}",
-                    destination.unwrap_or_default(),
-                    config.display(),
-                    ids.join(", ")
-                ));
-            }
+            let destinations = select(loaded.destinations, destination.as_deref(), &config)?;
+            let selected: Vec<&dyn Destination> = destinations.iter().map(|d| d.as_ref()).collect();
             let text = read_input(events.as_deref())?;
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
@@ -123,6 +166,95 @@ fn run(command: Command) -> Result<ExitCode, String> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Send {
+            config,
+            events,
+            destination,
+            dry_run,
+            json,
+            state,
+            dead_letters,
+            restart,
+            progress_interval,
+            drain_timeout,
+        } => {
+            let secrets = if dry_run {
+                Secrets::Unused
+            } else {
+                Secrets::Required
+            };
+            let loaded = load(&config, secrets)?;
+            let identity = std::fs::read_to_string(&config).unwrap_or_default()
+                + "\u{0}"
+                + destination.as_deref().unwrap_or("");
+            let destinations = select(loaded.destinations, destination.as_deref(), &config)?;
+            let options = SendOptions {
+                input: events.filter(|p| p != Path::new("-")),
+                identity,
+                state,
+                dead_letters,
+                restart,
+                dry_run,
+                drain_timeout: Duration::from_secs(drain_timeout),
+                progress_every: Duration::from_secs(progress_interval),
+                workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+            let summary = runtime.block_on(send::send(
+                destinations,
+                &loaded.delivery,
+                options,
+                interrupted(),
+            ));
+            eprintln!("{}", summary.text());
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&summary).expect("a summary serializes")
+                );
+            }
+            Ok(if summary.success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Presets { kind, name } => {
+            let plugin = DestinationPlugin::find(&kind).ok_or_else(|| {
+                format!(
+                    "unknown destination kind `{kind}`; known kinds: {}",
+                    hardal_runner::linked_kinds().join(", ")
+                )
+            })?;
+            match name {
+                None => {
+                    for (name, _) in plugin.presets {
+                        println!("{name}");
+                    }
+                }
+                Some(name) => {
+                    let (_, text) =
+                        plugin
+                            .presets
+                            .iter()
+                            .find(|(n, _)| *n == name)
+                            .ok_or_else(|| {
+                                let names: Vec<&str> =
+                                    plugin.presets.iter().map(|(n, _)| *n).collect();
+                                format!(
+                                    "`{kind}` has no preset `{name}`; its presets: {}",
+                                    names.join(", ")
+                                )
+                            })?;
+                    print!("{text}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::List { .. } => {
             let plugins = DestinationPlugin::all();
@@ -151,6 +283,43 @@ fn run(command: Command) -> Result<ExitCode, String> {
             );
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The destinations to use: all, or the one `--destination` names.
+fn select(
+    destinations: Vec<Box<dyn Destination>>,
+    id: Option<&str>,
+    config: &Path,
+) -> Result<Vec<Box<dyn Destination>>, String> {
+    let Some(id) = id else {
+        return Ok(destinations);
+    };
+    let ids: Vec<String> = destinations.iter().map(|d| d.id().to_owned()).collect();
+    let selected: Vec<_> = destinations.into_iter().filter(|d| d.id() == id).collect();
+    if selected.is_empty() {
+        return Err(format!(
+            "no destination `{id}` in {}; its destinations: {}",
+            config.display(),
+            ids.join(", ")
+        ));
+    }
+    Ok(selected)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn interrupted() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
     }
 }
 

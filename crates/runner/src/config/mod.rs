@@ -18,6 +18,7 @@ pub use position::{Position, Target, locate};
 /// A loaded, validated configuration with its destinations built.
 pub struct Config {
     pub destinations: Vec<Box<dyn Destination>>,
+    pub delivery: schema::DeliveryConfig,
 }
 
 /// One problem in a configuration file.
@@ -145,7 +146,19 @@ pub fn load_str(
 
     if problems.is_empty() {
         match build(&value) {
-            Ok(destinations) => return Ok(Config { destinations }),
+            Ok(destinations) => {
+                let delivery = serde_json::from_value(
+                    value
+                        .get("delivery")
+                        .cloned()
+                        .unwrap_or_else(|| Value::Object(Default::default())),
+                )
+                .expect("the schema checked the delivery settings");
+                return Ok(Config {
+                    destinations,
+                    delivery,
+                });
+            }
             Err(errors) => problems.extend(
                 errors
                     .into_iter()

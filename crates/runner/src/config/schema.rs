@@ -14,6 +14,52 @@ pub struct RunnerConfig {
     /// Where events go. Every event is offered to every destination.
     #[schemars(length(min = 1))]
     pub destinations: Vec<DestinationEntry>,
+    /// How `hardal send` delivers: batching time, concurrency, retries.
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+}
+
+/// Delivery settings, the same for every destination. Rate limits and batch sizes are the
+/// destinations' own (e.g. Insider's `requests_per_minute`).
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Requests in flight at once, per destination.
+    #[schemars(range(min = 1, max = 256))]
+    pub concurrency: usize,
+    /// How long a partly filled batch waits for more events before it is sent, in milliseconds.
+    pub linger_ms: u64,
+    /// Attempts per record, the first send included, before its event is dead-lettered.
+    #[schemars(range(min = 1))]
+    pub max_attempts: u32,
+    /// Seconds after a record's first attempt after which it is dead-lettered instead of retried.
+    pub max_retry_seconds: u64,
+    /// The first retry delay in milliseconds; it doubles with every attempt (full jitter) unless
+    /// the destination answered with Retry-After.
+    pub backoff_initial_ms: u64,
+    /// The longest retry delay in milliseconds.
+    pub backoff_max_ms: u64,
+    /// The longest wait for one response, in milliseconds; a request that takes longer is retried.
+    pub request_timeout_ms: u64,
+    /// Most records held in memory per destination; reading waits while a destination is this
+    /// far behind, so memory stays bounded however large the input.
+    #[schemars(range(min = 1))]
+    pub max_pending_records: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            concurrency: 4,
+            linger_ms: 200,
+            max_attempts: 10,
+            max_retry_seconds: 900,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 60_000,
+            request_timeout_ms: 30_000,
+            max_pending_records: 20_000,
+        }
+    }
 }
 
 /// One destination: `id`, `type` (a registered kind) and the kind's own fields.

@@ -1,0 +1,354 @@
+//! One destination's delivery queue: which records may go now, how they are batched, and what
+//! each verdict does to them. Pure state (time is passed in), so its ordering rules are tested
+//! without a network.
+//!
+//! Per-user order: the unresolved records of one `order_key` form a queue. Only its head may be
+//! dispatched — together with the records queued behind it, in order, in the same request — so a
+//! later record of a user never travels before an earlier one, also while that one waits for a
+//! retry.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use hardal_core::{Destination, Record, Verdict};
+
+use super::rate::RateLimiter;
+
+pub type RecordId = u64;
+
+/// A record on its way, with the event (input line) it belongs to and its attempts so far.
+#[derive(Debug)]
+pub struct Pending {
+    pub line: u64,
+    pub record: Record,
+    pub attempts: u32,
+    pub first_attempt: Option<Instant>,
+    pub reasons: Vec<String>,
+    state: State,
+    ready_at: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Behind an earlier record of the same user.
+    Queued,
+    Ready,
+    InFlight,
+    RetryWait,
+}
+
+/// What happened to one record for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    Delivered,
+    /// Refused by the destination; never retried.
+    Rejected(String),
+    /// Retried until its budget ran out.
+    Exhausted(Vec<String>),
+}
+
+/// The delivery state of one destination.
+#[derive(Debug, Default)]
+pub struct Lane {
+    records: HashMap<RecordId, Pending>,
+    next_id: RecordId,
+    ready: VecDeque<RecordId>,
+    by_key: HashMap<String, VecDeque<RecordId>>,
+    retry_wait: BinaryHeap<Reverse<(Instant, RecordId)>>,
+    in_flight: usize,
+    not_before: Option<Instant>,
+    rate: Option<RateLimiter>,
+    paused: Option<String>,
+}
+
+impl Lane {
+    pub fn new(requests_per_minute: Option<u32>) -> Lane {
+        Lane {
+            rate: requests_per_minute.map(RateLimiter::per_minute),
+            ..Lane::default()
+        }
+    }
+
+    /// Records not yet resolved (queued, ready, in flight or waiting for a retry).
+    pub fn pending(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    pub fn paused(&self) -> Option<&str> {
+        self.paused.as_deref()
+    }
+
+    pub fn record(&self, id: RecordId) -> &Pending {
+        &self.records[&id]
+    }
+
+    /// Takes a newly accepted record, in acceptance order.
+    pub fn accept(&mut self, line: u64, record: Record, now: Instant) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let head = match &record.order_key {
+            Some(key) => {
+                let queue = self.by_key.entry(key.clone()).or_default();
+                queue.push_back(id);
+                queue.len() == 1
+            }
+            None => true,
+        };
+        let state = if head { State::Ready } else { State::Queued };
+        self.records.insert(
+            id,
+            Pending {
+                line,
+                record,
+                attempts: 0,
+                first_attempt: None,
+                reasons: Vec::new(),
+                state,
+                ready_at: now,
+            },
+        );
+        if head {
+            self.ready.push_back(id);
+        }
+    }
+
+    /// Moves records whose retry time has come back to the front of the ready queue.
+    fn release_due(&mut self, now: Instant) {
+        while let Some(Reverse((due, id))) = self.retry_wait.peek().copied() {
+            if due > now {
+                break;
+            }
+            self.retry_wait.pop();
+            let pending = self.records.get_mut(&id).expect("waiting records exist");
+            pending.state = State::Ready;
+            pending.ready_at = now;
+            self.ready.push_front(id);
+        }
+    }
+
+    /// The next request's records, if one should go now: the lane is not paused or backing off,
+    /// a request slot and a rate slot are free, and the batch is full, or its oldest record has
+    /// waited `linger`, or no more input is coming soon (`flush`).
+    pub fn next_batch(
+        &mut self,
+        destination: &dyn Destination,
+        now: Instant,
+        concurrency: usize,
+        linger: Duration,
+        flush: bool,
+    ) -> Option<Vec<RecordId>> {
+        self.release_due(now);
+        if self.paused.is_some() || self.in_flight >= concurrency || self.ready.is_empty() {
+            return None;
+        }
+        if self.not_before.is_some_and(|t| t > now) {
+            return None;
+        }
+        if self
+            .rate
+            .as_ref()
+            .is_some_and(|r| r.wait_until(now).is_some())
+        {
+            return None;
+        }
+        let (batch, full) = self.plan_batch(destination);
+        let oldest = self.records[&self.ready[0]].ready_at;
+        if !full && !flush && now < oldest + linger {
+            return None;
+        }
+        // The batch's heads are a prefix of the ready queue (planning takes heads in order).
+        let heads = batch
+            .iter()
+            .filter(|id| self.records[id].state == State::Ready)
+            .count();
+        self.ready.drain(..heads);
+        for id in &batch {
+            let pending = self.records.get_mut(id).expect("planned records exist");
+            pending.state = State::InFlight;
+            pending.attempts += 1;
+            pending.first_attempt.get_or_insert(now);
+        }
+        self.in_flight += 1;
+        if let Some(rate) = &mut self.rate {
+            rate.take(now);
+        }
+        Some(batch)
+    }
+
+    /// Picks records for one request from the ready queue, each followed by the records queued
+    /// behind it for the same user; `full` when the limits, not the supply, ended the batch.
+    fn plan_batch(&self, destination: &dyn Destination) -> (Vec<RecordId>, bool) {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        for &head in &self.ready {
+            let followers = self.records[&head]
+                .record
+                .order_key
+                .as_ref()
+                .into_iter()
+                .flat_map(|key| self.by_key[key].iter().skip(1))
+                .take_while(|id| self.records[id].state == State::Queued);
+            for &id in std::iter::once(&head).chain(followers) {
+                let size = self.records[&id].record.payload.len();
+                if !destination.fits(batch.len(), bytes, size) {
+                    // A record too large for any request still goes alone (destinations refuse
+                    // such records when they map them, so this is only a safety net).
+                    return if batch.is_empty() {
+                        (vec![id], true)
+                    } else {
+                        (batch, true)
+                    };
+                }
+                bytes += size;
+                batch.push(id);
+            }
+        }
+        (batch, false)
+    }
+
+    /// The earliest time `next_batch` could return something if no input arrives, or `None`
+    /// when only a completion can change that.
+    pub fn next_wakeup(
+        &mut self,
+        destination: &dyn Destination,
+        now: Instant,
+        concurrency: usize,
+        linger: Duration,
+        flush: bool,
+    ) -> Option<Instant> {
+        if self.paused.is_some() {
+            return None;
+        }
+        let retry = self.retry_wait.peek().map(|Reverse((due, _))| *due);
+        let send = if self.ready.is_empty() || self.in_flight >= concurrency {
+            None
+        } else {
+            let gate = [
+                self.not_before,
+                self.rate.as_ref().and_then(|r| r.wait_until(now)),
+            ]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(now);
+            let (_, full) = self.plan_batch(destination);
+            let linger_end = self.records[&self.ready[0]].ready_at + linger;
+            Some(if full || flush {
+                gate
+            } else {
+                gate.max(linger_end)
+            })
+        };
+        [retry, send].into_iter().flatten().min()
+    }
+
+    /// Applies the verdicts of a completed request (one per record, in batch order). Returns the
+    /// records resolved for good, with their line and outcome, and whether the lane paused.
+    pub fn complete(
+        &mut self,
+        batch: &[RecordId],
+        verdicts: Vec<Verdict>,
+        now: Instant,
+        mut decide: impl FnMut(&Pending, Option<hardal_core::RetryAfter>) -> super::retry::Decision,
+    ) -> Vec<(u64, Resolution)> {
+        self.in_flight -= 1;
+        let mut resolved = Vec::new();
+        let mut backoff_until: Option<Instant> = None;
+        for (id, verdict) in batch.iter().zip(verdicts) {
+            let attempt = self.records[id].attempts;
+            match verdict {
+                Verdict::Delivered => {
+                    resolved.push((self.resolve(*id, now), Resolution::Delivered))
+                }
+                Verdict::Rejected { reason } => {
+                    resolved.push((self.resolve(*id, now), Resolution::Rejected(reason)))
+                }
+                Verdict::Pause { reason } => {
+                    self.paused.get_or_insert(reason);
+                    self.requeue(*id, now);
+                }
+                Verdict::Retry { reason, after } => {
+                    let pending = self.records.get_mut(id).expect("batch records exist");
+                    pending.reasons.push(format!("attempt {attempt}: {reason}"));
+                    match decide(pending, after) {
+                        super::retry::Decision::RetryAt(due) => {
+                            backoff_until = Some(backoff_until.map_or(due, |b| b.min(due)));
+                            let is_head = pending
+                                .record
+                                .order_key
+                                .as_ref()
+                                .is_none_or(|key| self.by_key[key].front() == Some(id));
+                            if is_head {
+                                pending.state = State::RetryWait;
+                                self.retry_wait.push(Reverse((due, *id)));
+                            } else {
+                                // It travels again behind its user's head record.
+                                pending.state = State::Queued;
+                            }
+                        }
+                        super::retry::Decision::GiveUp(why) => {
+                            let mut reasons = std::mem::take(&mut pending.reasons);
+                            reasons.push(why);
+                            resolved.push((self.resolve(*id, now), Resolution::Exhausted(reasons)));
+                        }
+                    }
+                }
+            }
+        }
+        // A destination that asked for a pause in sending (429, 503) gets no new requests before
+        // the earliest retry is due, whatever batch they would carry.
+        if let Some(until) = backoff_until {
+            self.not_before = Some(self.not_before.map_or(until, |t| t.max(until)));
+        }
+        resolved
+    }
+
+    /// A record the engine gave up on before sending (paused or interrupted runs keep it).
+    fn requeue(&mut self, id: RecordId, now: Instant) {
+        let pending = self.records.get_mut(&id).expect("batch records exist");
+        pending.attempts = pending.attempts.saturating_sub(1);
+        let is_head = pending
+            .record
+            .order_key
+            .as_ref()
+            .is_none_or(|key| self.by_key[key].front() == Some(&id));
+        if is_head {
+            pending.state = State::Ready;
+            pending.ready_at = now;
+            self.ready.push_front(id);
+        } else {
+            pending.state = State::Queued;
+        }
+    }
+
+    /// Removes a resolved record; the next record of its user becomes ready. Returns its line.
+    fn resolve(&mut self, id: RecordId, now: Instant) -> u64 {
+        let pending = self.records.remove(&id).expect("resolved records exist");
+        if pending.state == State::Ready {
+            self.ready.retain(|r| *r != id);
+        }
+        if let Some(key) = &pending.record.order_key {
+            let queue = self.by_key.get_mut(key).expect("keyed records are queued");
+            queue.retain(|r| *r != id);
+            match queue.front().copied() {
+                None => {
+                    self.by_key.remove(key);
+                }
+                Some(next) => {
+                    let next_pending = self.records.get_mut(&next).expect("queued records exist");
+                    if next_pending.state == State::Queued {
+                        next_pending.state = State::Ready;
+                        next_pending.ready_at = now;
+                        self.ready.push_back(next);
+                    }
+                }
+            }
+        }
+        pending.line
+    }
+}
