@@ -15,6 +15,9 @@ pub struct SimulatorConfig {
     /// Keep every accepted user and event; when false only counts are kept, so a benchmark of
     /// millions of events runs in constant memory.
     pub record_users: bool,
+    /// The custom identifiers defined in the simulated account. Insider accepts only custom
+    /// identifiers that are configured in the account; `None` accepts any.
+    pub custom_identifiers: Option<Vec<String>>,
 }
 
 impl SimulatorConfig {
@@ -25,6 +28,7 @@ impl SimulatorConfig {
             request_token: request_token.into(),
             listen: "127.0.0.1:0".into(),
             record_users: true,
+            custom_identifiers: None,
         }
     }
 

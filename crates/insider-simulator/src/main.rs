@@ -25,6 +25,9 @@ struct Args {
     /// Count accepted users and events without keeping them, for long benchmarks.
     #[arg(long)]
     no_record: bool,
+    /// Custom identifiers defined in the simulated account (repeatable); without it any is accepted.
+    #[arg(long = "custom-identifier", value_name = "NAME")]
+    custom_identifiers: Vec<String>,
 }
 
 async fn stop_signal() {
@@ -50,6 +53,8 @@ async fn main() -> ExitCode {
         request_token: args.request_token,
         listen: args.listen,
         record_users: !args.no_record,
+        custom_identifiers: (!args.custom_identifiers.is_empty())
+            .then_some(args.custom_identifiers),
     };
     let simulator = match Simulator::start_async(config).await {
         Ok(simulator) => simulator,

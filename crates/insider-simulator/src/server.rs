@@ -44,11 +44,19 @@ pub struct Shared {
     faults: Mutex<FaultBook>,
     /// The number of the last upsert request that arrived.
     last_request: AtomicU64,
+    /// Custom identifiers defined in the account; `None` accepts any.
+    custom_identifiers: Option<Vec<String>>,
 }
 
 impl Shared {
-    pub fn new(partner_name: String, request_token: String, record_users: bool) -> Shared {
+    pub fn new(
+        partner_name: String,
+        request_token: String,
+        record_users: bool,
+        custom_identifiers: Option<Vec<String>>,
+    ) -> Shared {
         Shared {
+            custom_identifiers,
             partner_name,
             request_token,
             record: Mutex::new(Record::new(record_users)),
@@ -278,7 +286,11 @@ async fn upsert(
     // Sorted by key, as Insider's (Go) encoder writes a map, so responses match its byte order.
     let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (index, user) in users.iter().enumerate() {
-        let violations = rules::validate_user(user);
+        let mut violations = rules::validate_user(user);
+        violations.extend(undefined_custom_identifiers(
+            user,
+            shared.custom_identifiers.as_deref(),
+        ));
         if violations.is_empty() {
             accepted_count += 1;
             let (prepared, events) = PreparedUser::new(index, user, recording);
@@ -307,4 +319,27 @@ async fn upsert(
         .record()
         .add(log, accepted, accepted_count, events_received);
     response
+}
+
+/// Insider rejects custom identifiers that the account does not define.
+fn undefined_custom_identifiers(
+    user: &crate::Lite<'_>,
+    defined: Option<&[String]>,
+) -> Vec<rules::Violation> {
+    let Some(defined) = defined else {
+        return Vec::new();
+    };
+    let custom = user
+        .get("identifiers")
+        .and_then(|i| i.get("custom"))
+        .and_then(|c| c.as_object());
+    custom
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| !defined.iter().any(|d| d == name.as_ref()))
+        .map(|(name, _)| rules::Violation {
+            path: format!("identifiers.custom.{name}.defined"),
+            message: format!("custom identifier {name} is not defined for this partner"),
+        })
+        .collect()
 }

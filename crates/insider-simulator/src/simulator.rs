@@ -67,6 +67,7 @@ impl Simulator {
             config.partner_name,
             config.request_token,
             config.record_users,
+            config.custom_identifiers.clone(),
         ));
         let (stop, stopped) = watch::channel(false);
         let task_shared = shared.clone();
@@ -103,6 +104,7 @@ impl Simulator {
             config.partner_name,
             config.request_token,
             config.record_users,
+            config.custom_identifiers.clone(),
         ));
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(run(listener, shared.clone(), stopped));

@@ -1,0 +1,627 @@
+//! `hardal send` against the Insider simulator on loopback, with injected faults. Every test
+//! checks the same promise: every input event ends delivered exactly once in the simulator's
+//! record or dead-lettered with a reason, and each user's events arrive in input order.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use hardal_insider_simulator::{Fault, RetryAfterSpec, Scope, Simulator, SimulatorConfig};
+use hardal_runner::config::{Config, load_str};
+use hardal_runner::send::{self, SendOptions, Summary};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "test-token";
+
+fn simulator() -> Simulator {
+    Simulator::start(SimulatorConfig::new("mybrand", TOKEN)).expect("the simulator starts")
+}
+
+/// An `insider` destination pointed at the simulator, with fast retries; `destination` and
+/// `delivery` override fields.
+fn config(sim: &Simulator, destination: Value, delivery: Value) -> Config {
+    let mut dest = json!({"id": "insider", "type": "insider", "partner_name": "mybrand",
+                          "request_token": "${TOKEN}", "endpoint": sim.upsert_url(),
+                          "max_users_per_request": 25});
+    dest.as_object_mut()
+        .unwrap()
+        .extend(destination.as_object().unwrap().clone());
+    let mut fast = json!({"concurrency": 4, "linger_ms": 5, "backoff_initial_ms": 10, "backoff_max_ms": 200,
+                          "max_attempts": 12, "request_timeout_ms": 2000});
+    fast.as_object_mut()
+        .unwrap()
+        .extend(delivery.as_object().unwrap().clone());
+    let text = json!({"destinations": [dest], "delivery": fast}).to_string();
+    load_str(&text, &|name| (name == "TOKEN").then(|| TOKEN.to_owned()))
+        .expect("the test config is valid")
+}
+
+/// `n` events of `users` users; event `i` belongs to user `u{i % users}` and carries `seq: i`.
+fn events(n: usize, users: usize) -> String {
+    (0..n)
+        .map(|i| {
+            json!({"id": format!("e{i}"), "event_name": "test_event", "created_at": "2024-12-19T09:00:00Z",
+                   "user_id": format!("u{}", i % users), "properties": {"seq": i}})
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+struct Run {
+    dir: PathBuf,
+}
+
+impl Run {
+    fn new(name: &str) -> Run {
+        let dir = std::env::temp_dir().join(format!("hardal-send-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Run { dir }
+    }
+
+    fn options(&self, events: &str) -> SendOptions {
+        let input = self.dir.join("events.ndjson");
+        std::fs::write(&input, events).unwrap();
+        SendOptions {
+            input: Some(input),
+            identity: "test".into(),
+            state: self.dir.join("state.db"),
+            dead_letters: self.dir.join("dead-letters.ndjson"),
+            restart: false,
+            dry_run: false,
+            drain_timeout: Duration::from_secs(5),
+            progress_every: Duration::ZERO,
+            workers: 2,
+        }
+    }
+
+    fn send(&self, config: Config, events: &str) -> Summary {
+        self.send_with(config, self.options(events), std::future::pending())
+    }
+
+    fn send_with(
+        &self,
+        config: Config,
+        options: SendOptions,
+        interrupt: impl std::future::Future<Output = ()>,
+    ) -> Summary {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(send::send(
+            config.destinations,
+            &config.delivery,
+            options,
+            interrupt,
+        ))
+    }
+
+    fn dead_letters(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("dead-letters.ndjson"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+/// Checks that each of the `n` events was accepted exactly once (distinct events, as Insider
+/// stores them) or dead-lettered, never both, never neither; and that each user's events were
+/// first accepted in input order. Returns (delivered, dead-lettered).
+fn check_every_event_accounted_for(sim: &Simulator, run: &Run, n: usize) -> (usize, usize) {
+    let mut delivered: HashMap<u64, u64> = HashMap::new();
+    let mut order: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut users = sim.accepted_users();
+    users.sort_by_key(|u| (u.request, u.index));
+    for accepted in &users {
+        let uuid = accepted.user["identifiers"]["uuid"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for event in accepted.user["events"].as_array().unwrap() {
+            let seq = event["event_params"]["custom"]["seq"].as_u64().unwrap();
+            if *delivered.entry(seq).or_default() == 0 {
+                order.entry(uuid.clone()).or_default().push(seq);
+            }
+            *delivered.get_mut(&seq).unwrap() += 1;
+        }
+    }
+    for (user, seqs) in &order {
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "user {user}'s events arrived out of order: {seqs:?}"
+        );
+    }
+    // Re-sent events are identical, so Insider keeps one; the simulator's distinct view agrees.
+    for accepted in sim.accepted_events() {
+        assert!(accepted.times_received >= 1);
+    }
+    let dead: HashSet<u64> = run
+        .dead_letters()
+        .iter()
+        .map(|d| {
+            assert!(
+                !d["reasons"].as_array().unwrap().is_empty(),
+                "a dead letter without a reason: {d}"
+            );
+            d["event"]["properties"]["seq"].as_u64().unwrap()
+        })
+        .collect();
+    for seq in 0..n as u64 {
+        match (delivered.contains_key(&seq), dead.contains(&seq)) {
+            (true, false) | (false, true) => {}
+            (true, true) => panic!("event {seq} was both delivered and dead-lettered"),
+            (false, false) => panic!("event {seq} was lost"),
+        }
+    }
+    (delivered.len(), dead.len())
+}
+
+#[test]
+fn a_clean_run_delivers_everything_in_order() {
+    let sim = simulator();
+    let run = Run::new("clean");
+    let summary = run.send(config(&sim, json!({}), json!({})), &events(500, 17));
+    assert!(summary.success(), "{}", summary.text());
+    assert_eq!(summary.destinations[0].delivered, 500);
+    assert_eq!(check_every_event_accounted_for(&sim, &run, 500), (500, 0));
+    // 500 events of 25 users per request at most.
+    assert!(summary.destinations[0].requests >= 20);
+    assert!(sim.requests().iter().all(|r| r.users.unwrap_or(0) <= 25));
+}
+
+#[test]
+fn a_429_storm_with_retry_after_is_waited_out() {
+    let sim = simulator();
+    let run = Run::new("429-retry-after");
+    sim.inject(
+        Fault::TooManyRequests {
+            retry_after: Some(RetryAfterSpec::Seconds(1)),
+        },
+        Scope::Next(3),
+    )
+    .unwrap();
+    let summary = run.send(
+        config(&sim, json!({}), json!({"concurrency": 1})),
+        &events(100, 7),
+    );
+    assert!(summary.success(), "{}", summary.text());
+    assert_eq!(check_every_event_accounted_for(&sim, &run, 100), (100, 0));
+    let log = sim.requests();
+    // After each 429 the next request waited for the Retry-After second.
+    for pair in log.windows(2) {
+        if pair[0].status == Some(429) {
+            let gap = pair[1]
+                .received_at
+                .duration_since(pair[0].received_at)
+                .unwrap();
+            assert!(
+                gap >= Duration::from_millis(950),
+                "a request came {gap:?} after a 429 with Retry-After: 1"
+            );
+        }
+    }
+    assert_eq!(log.iter().filter(|r| r.status == Some(429)).count(), 3);
+}
+
+#[test]
+fn a_429_storm_without_retry_after_backs_off() {
+    let sim = simulator();
+    let run = Run::new("429-plain");
+    sim.inject(
+        Fault::TooManyRequests { retry_after: None },
+        Scope::Next(10),
+    )
+    .unwrap();
+    let summary = run.send(config(&sim, json!({}), json!({})), &events(300, 11));
+    assert!(summary.success(), "{}", summary.text());
+    assert_eq!(check_every_event_accounted_for(&sim, &run, 300), (300, 0));
+    assert!(summary.destinations[0].records_retried > 0);
+}
+
+#[test]
+fn server_error_bursts_dropped_connections_and_slow_answers_are_retried() {
+    let sim = simulator();
+    let run = Run::new("faults");
+    sim.inject(
+        Fault::ServerError { status: 500 },
+        Scope::Fraction {
+            fraction: 0.2,
+            seed: 7,
+        },
+    )
+    .unwrap();
+    sim.inject(Fault::ServerError { status: 503 }, Scope::Next(4))
+        .unwrap();
+    sim.inject(
+        Fault::Drop,
+        Scope::Fraction {
+            fraction: 0.1,
+            seed: 11,
+        },
+    )
+    .unwrap();
+    sim.inject(
+        Fault::Slow {
+            delay: Duration::from_millis(1500),
+        },
+        Scope::Next(2),
+    )
+    .unwrap();
+    let summary = run.send(
+        config(&sim, json!({}), json!({"request_timeout_ms": 500})),
+        &events(600, 23),
+    );
+    assert!(summary.success(), "{}", summary.text());
+    assert_eq!(check_every_event_accounted_for(&sim, &run, 600), (600, 0));
+    let log = sim.requests();
+    assert!(
+        log.iter().any(|r| r.status.is_none()),
+        "no connection was dropped"
+    );
+    assert!(log.iter().any(|r| r.status == Some(500)) && log.iter().any(|r| r.status == Some(503)));
+}
+
+#[test]
+fn users_insider_fails_are_dead_lettered_with_insiders_reasons_and_the_rest_delivered() {
+    let sim = Simulator::start(SimulatorConfig {
+        custom_identifiers: Some(vec!["hardal_id".into()]),
+        ..SimulatorConfig::new("mybrand", TOKEN)
+    })
+    .unwrap();
+    let run = Run::new("partial");
+    // Users with an even number also carry a custom identifier the account does not define.
+    let config = config(
+        &sim,
+        json!({"identifiers": ["uuid", "hardal_id", "crm_id"],
+        "mappings": [{"when": {"properties.crm": {"exists": true}},
+                      "user": {"identifiers": {"uuid": "##user_id##", "custom": {"crm_id": "##properties.crm##"}},
+                               "events": [{"event_name": "##event_name##", "timestamp": "##created_at##",
+                                           "event_params": {"custom": {"seq": "##properties.seq##"}}}]}}]}),
+        json!({}),
+    );
+    let text: String = (0..200)
+        .map(|i| {
+            let mut event = json!({"id": format!("e{i}"), "event_name": "test_event", "created_at": "2024-12-19T09:00:00Z",
+                                   "user_id": format!("u{}", i % 10), "properties": {"seq": i}});
+            if i % 10 == 3 {
+                event["properties"]["crm"] = json!(format!("c{i}"));
+            }
+            event.to_string() + "\n"
+        })
+        .collect();
+    let summary = run.send(config, &text);
+    assert!(!summary.success());
+    assert_eq!(summary.destinations[0].rejected, 20, "{}", summary.text());
+    assert_eq!(summary.destinations[0].delivered, 180);
+    assert_eq!(check_every_event_accounted_for(&sim, &run, 200), (180, 20));
+    let dead = run.dead_letters();
+    assert!(dead.iter().all(|d| {
+        d["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("custom identifier crm_id is not defined")
+    }));
+    assert!(dead.iter().all(|d| d["destination"] == "insider"));
+}
+
+#[test]
+fn the_request_rate_never_exceeds_the_limit() {
+    let sim = simulator();
+    let run = Run::new("rate");
+    // 1,200 requests per minute = one per 50 ms; 10 users per request, 400 events = 40 requests.
+    let config = config(
+        &sim,
+        json!({"requests_per_minute": 1200, "max_users_per_request": 10}),
+        json!({"concurrency": 8}),
+    );
+    let summary = run.send(config, &events(400, 400));
+    assert!(summary.success(), "{}", summary.text());
+    let times: Vec<SystemTime> = sim.requests().iter().map(|r| r.received_at).collect();
+    assert_eq!(times.len(), 40);
+    // No window of one second holds more than its 20 requests (+1 for the window's edge).
+    for (i, start) in times.iter().enumerate() {
+        let within = times[i..]
+            .iter()
+            .take_while(|t| t.duration_since(*start).unwrap() < Duration::from_secs(1))
+            .count();
+        assert!(within <= 21, "{within} requests within one second");
+    }
+    let span = times.last().unwrap().duration_since(times[0]).unwrap();
+    assert!(
+        span >= Duration::from_millis(39 * 50 - 100),
+        "40 requests took only {span:?}"
+    );
+}
+
+#[test]
+fn a_401_mid_run_pauses_without_losing_anything_and_the_next_run_finishes() {
+    let sim = simulator();
+    let run = Run::new("pause");
+    let text = events(300, 13);
+    // Once four requests went through, the credentials stop working: the destination pauses.
+    let summary = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while sim.requests().len() < 4 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            sim.inject(Fault::Unauthorized, Scope::Always).unwrap();
+        });
+        run.send(config(&sim, json!({}), json!({"concurrency": 1})), &text)
+    });
+    assert!(!summary.success());
+    let paused = summary.destinations[0]
+        .paused
+        .as_deref()
+        .expect("the destination paused");
+    assert!(paused.contains("401"), "{paused}");
+    assert!(!summary.complete);
+    assert_eq!(
+        summary.dead_letters_written, 0,
+        "a 401 must not dead-letter anything"
+    );
+    let accepted_before = sim.accepted_users().len();
+    assert!(accepted_before < 300);
+    // Credentials fixed: the same command continues and delivers the rest.
+    sim.clear_faults();
+    let summary = run.send(config(&sim, json!({}), json!({"concurrency": 1})), &text);
+    assert!(summary.success(), "{}", summary.text());
+    assert!(summary.already_done > 0);
+    assert_eq!(check_every_event_accounted_for(&sim, &run, 300), (300, 0));
+    let duplicates: u64 = sim
+        .accepted_events()
+        .iter()
+        .map(|e| e.times_received - 1)
+        .sum();
+    assert_eq!(duplicates, 0, "the resumed run re-sent accepted events");
+}
+
+#[test]
+fn an_interrupted_run_resumes_without_duplicates() {
+    let sim = simulator();
+    let run = Run::new("interrupt");
+    let text = events(2000, 37);
+    sim.inject(
+        Fault::Slow {
+            delay: Duration::from_millis(20),
+        },
+        Scope::Always,
+    )
+    .unwrap();
+    let options = run.options(&text);
+    let interrupt = async {
+        while sim.requests().len() < 5 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    let summary = run.send_with(
+        config(&sim, json!({}), json!({"concurrency": 2})),
+        options,
+        interrupt,
+    );
+    assert!(
+        summary.interrupted && !summary.success(),
+        "{}",
+        summary.text()
+    );
+    let first = sim.accepted_users().len();
+    assert!(
+        first > 0 && first < 2000,
+        "the interrupt came too late or too early ({first} users)"
+    );
+    sim.clear_faults();
+    let summary = run.send(config(&sim, json!({}), json!({})), &text);
+    assert!(summary.success(), "{}", summary.text());
+    assert_eq!(check_every_event_accounted_for(&sim, &run, 2000), (2000, 0));
+    // The interrupt let in-flight requests finish, so nothing was sent twice.
+    let duplicates: u64 = sim
+        .accepted_events()
+        .iter()
+        .map(|e| e.times_received - 1)
+        .sum();
+    assert_eq!(duplicates, 0);
+}
+
+#[test]
+fn invalid_lines_and_rejected_events_are_dead_lettered_and_the_run_goes_on() {
+    let sim = simulator();
+    let run = Run::new("invalid");
+    let mut text = events(50, 5);
+    text.push_str("not json\n[1,2]\n");
+    text.push_str(
+        &json!({"event_name": "purchase", "user_id": "u1", "created_at": "2024-12-19T09:00:00Z",
+                          "properties": {"product_id": "p", "price": 1}})
+        .to_string(),
+    );
+    text.push('\n');
+    let summary = run.send(config(&sim, json!({}), json!({})), &text);
+    assert!(!summary.success());
+    assert_eq!(summary.invalid, 2);
+    assert_eq!(summary.destinations[0].rejected, 1);
+    assert_eq!(summary.destinations[0].delivered, 50);
+    let dead = run.dead_letters();
+    assert_eq!(dead.len(), 3);
+    assert_eq!(dead[0]["line"], 51);
+    assert_eq!(dead[0]["raw"], "not json");
+    assert!(
+        dead[0]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("not valid JSON at column 2")
+    );
+    assert_eq!(dead[1]["line"], 52);
+    assert!(
+        dead[2]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("event_group_id: is required on a purchase event")
+    );
+    assert_eq!(dead[2]["event"]["event_name"], "purchase");
+}
+
+#[test]
+fn exhausted_retries_dead_letter_every_attempts_reason() {
+    let sim = simulator();
+    let run = Run::new("exhausted");
+    sim.inject(Fault::ServerError { status: 502 }, Scope::Always)
+        .unwrap();
+    let summary = run.send(
+        config(&sim, json!({}), json!({"max_attempts": 3})),
+        &events(5, 5),
+    );
+    assert_eq!(
+        summary.destinations[0].dead_lettered,
+        5,
+        "{}",
+        summary.text()
+    );
+    let dead = run.dead_letters();
+    assert_eq!(dead.len(), 5);
+    let reasons: Vec<&str> = dead[0]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    assert!(reasons[0].starts_with("attempt 1: HTTP 502"));
+    assert!(reasons[2].starts_with("attempt 3: HTTP 502"));
+    assert_eq!(reasons[3], "gave up after 3 attempts");
+}
+
+#[test]
+fn a_dry_run_sends_and_writes_nothing() {
+    let sim = simulator();
+    let run = Run::new("dry");
+    let mut options = run.options(&events(100, 3));
+    options.dry_run = true;
+    let summary = run.send_with(
+        config(&sim, json!({}), json!({})),
+        options,
+        std::future::pending(),
+    );
+    assert!(summary.success(), "{}", summary.text());
+    assert_eq!(summary.destinations[0].delivered, 100);
+    assert!(summary.destinations[0].requests >= 4);
+    assert_eq!(sim.requests().len(), 0);
+    assert!(!run.dir.join("state.db").exists());
+}
+
+/// Runs the `hardal` binary on `config` (a file in `run.dir`) and `events`.
+fn hardal_send(run: &Run, config: &Value, events: &str, extra: &[&str]) -> std::process::Child {
+    let config_path = run.dir.join("config.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let events_path = run.dir.join("events.ndjson");
+    std::fs::write(&events_path, events).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_hardal"))
+        .arg("send")
+        .arg("--config")
+        .arg(&config_path)
+        .arg(&events_path)
+        .args(["--progress-interval", "0"])
+        .args(extra)
+        .current_dir(&run.dir)
+        .env("INSIDER_REQUEST_TOKEN", TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("hardal starts")
+}
+
+fn binary_config(sim: &Simulator) -> Value {
+    json!({"destinations": [{"id": "insider", "type": "insider", "partner_name": "mybrand",
+                              "request_token": "${INSIDER_REQUEST_TOKEN}", "endpoint": sim.upsert_url(),
+                              "max_users_per_request": 20}],
+           "delivery": {"concurrency": 2, "linger_ms": 5, "backoff_initial_ms": 10, "backoff_max_ms": 200}})
+}
+
+#[test]
+fn a_killed_process_resumes_with_at_most_the_in_flight_batches_sent_twice() {
+    let sim = simulator();
+    let run = Run::new("kill");
+    let text = events(3000, 41);
+    sim.inject(
+        Fault::Slow {
+            delay: Duration::from_millis(15),
+        },
+        Scope::Always,
+    )
+    .unwrap();
+    let mut child = hardal_send(&run, &binary_config(&sim), &text, &[]);
+    while sim.requests().len() < 10 {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up.
+    child.wait().unwrap();
+    let first = sim.accepted_users().len();
+    assert!(first < 3000, "the kill came too late");
+    sim.clear_faults();
+    let output = hardal_send(&run, &binary_config(&sim), &text, &["--json"])
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(summary["already_done"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(check_every_event_accounted_for(&sim, &run, 3000), (3000, 0));
+    // At most the requests in flight when the process died (2 × 20 users) were sent again.
+    let duplicates: u64 = sim
+        .accepted_events()
+        .iter()
+        .map(|e| e.times_received - 1)
+        .sum();
+    assert!(duplicates <= 40, "{duplicates} events were sent twice");
+}
+
+#[test]
+fn ctrl_c_stops_reading_lets_requests_finish_and_the_same_command_continues() {
+    let sim = simulator();
+    let run = Run::new("sigint");
+    let text = events(3000, 41);
+    sim.inject(
+        Fault::Slow {
+            delay: Duration::from_millis(15),
+        },
+        Scope::Always,
+    )
+    .unwrap();
+    let child = hardal_send(&run, &binary_config(&sim), &text, &[]);
+    while sim.requests().len() < 10 {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // SIGINT, as Ctrl-C sends it.
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("interrupted: run the same command again"),
+        "{stderr}"
+    );
+    sim.clear_faults();
+    let output = hardal_send(&run, &binary_config(&sim), &text, &[])
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(check_every_event_accounted_for(&sim, &run, 3000), (3000, 0));
+    let duplicates: u64 = sim
+        .accepted_events()
+        .iter()
+        .map(|e| e.times_received - 1)
+        .sum();
+    assert_eq!(
+        duplicates, 0,
+        "in-flight requests were allowed to finish, so nothing is sent twice"
+    );
+}
