@@ -352,3 +352,235 @@ impl Lane {
         pending.line
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use hardal_core::{
+        BatchLimits, Destination, Event, HttpMethod, HttpRequest, HttpResponse, Mapped,
+        MappingError, Record, RetryAfter, Verdict,
+    };
+
+    use super::{Lane, RecordId, Resolution};
+    use crate::send::retry::Decision;
+
+    /// A destination whose records are their payload text; `max` records per request.
+    struct Fake {
+        max: usize,
+    }
+
+    impl Destination for Fake {
+        fn id(&self) -> &str {
+            "fake"
+        }
+        fn kind(&self) -> &'static str {
+            "fake"
+        }
+        fn map(&self, _: &Event) -> Result<Mapped, MappingError> {
+            unreachable!()
+        }
+        fn batch_limits(&self) -> BatchLimits {
+            BatchLimits {
+                max_records: self.max,
+                max_bytes: 1000,
+            }
+        }
+        fn body_size(&self, records: usize, payload_bytes: usize) -> usize {
+            payload_bytes + records
+        }
+        fn encode(&self, _: &[&Record]) -> HttpRequest {
+            HttpRequest {
+                method: HttpMethod::Post,
+                url: String::new(),
+                headers: vec![],
+                body: vec![],
+            }
+        }
+        fn judge(&self, records: usize, response: &HttpResponse) -> Vec<Verdict> {
+            vec![response.status_verdict(); records]
+        }
+    }
+
+    /// `(user, name)` records, accepted in order; names are the payloads.
+    fn lane(records: &[(&str, &str)], now: Instant) -> Lane {
+        let mut lane = Lane::new(None);
+        for (line, (user, name)) in records.iter().enumerate() {
+            let key = (!user.is_empty()).then(|| user.to_string());
+            lane.accept(
+                line as u64 + 1,
+                Record {
+                    payload: name.as_bytes().to_vec(),
+                    order_key: key,
+                },
+                now,
+            );
+        }
+        lane
+    }
+
+    fn names(lane: &Lane, batch: &[RecordId]) -> Vec<String> {
+        batch
+            .iter()
+            .map(|id| String::from_utf8(lane.record(*id).record.payload.clone()).unwrap())
+            .collect()
+    }
+
+    fn retry_at(at: Instant) -> impl FnMut(&super::Pending, Option<RetryAfter>) -> Decision {
+        move |_, _| Decision::RetryAt(at)
+    }
+
+    const LINGER: Duration = Duration::from_millis(100);
+
+    #[test]
+    fn a_users_records_travel_together_in_order_and_wait_behind_a_retry() {
+        let t0 = Instant::now();
+        let fake = Fake { max: 10 };
+        let mut lane = lane(
+            &[
+                ("a", "a1"),
+                ("b", "b1"),
+                ("a", "a2"),
+                ("", "x"),
+                ("a", "a3"),
+            ],
+            t0,
+        );
+        let batch = lane.next_batch(&fake, t0, 4, LINGER, true).unwrap();
+        // a1 is followed by a2 and a3 in the same request, in order.
+        assert_eq!(names(&lane, &batch), ["a1", "a2", "a3", "b1", "x"]);
+        let later = t0 + Duration::from_secs(1);
+        let verdicts = vec![
+            Verdict::Retry {
+                reason: "HTTP 503".into(),
+                after: None,
+            },
+            Verdict::Retry {
+                reason: "HTTP 503".into(),
+                after: None,
+            },
+            Verdict::Retry {
+                reason: "HTTP 503".into(),
+                after: None,
+            },
+            Verdict::Delivered,
+            Verdict::Delivered,
+        ];
+        let resolved = lane.complete(&batch, verdicts, t0, retry_at(later));
+        assert_eq!(
+            resolved,
+            [(2, Resolution::Delivered), (4, Resolution::Delivered)]
+        );
+        // A new record of user a arrives: it must wait behind a1's retry, not go alone.
+        lane.accept(
+            6,
+            Record {
+                payload: b"a4".to_vec(),
+                order_key: Some("a".into()),
+            },
+            t0,
+        );
+        assert_eq!(lane.next_batch(&fake, t0, 4, LINGER, true), None);
+        let batch = lane.next_batch(&fake, later, 4, LINGER, true).unwrap();
+        assert_eq!(names(&lane, &batch), ["a1", "a2", "a3", "a4"]);
+        assert_eq!(lane.record(batch[0]).attempts, 2);
+        assert_eq!(lane.record(batch[0]).reasons, ["attempt 1: HTTP 503"]);
+    }
+
+    #[test]
+    fn batches_respect_the_record_limit_and_linger() {
+        let t0 = Instant::now();
+        let fake = Fake { max: 2 };
+        let mut lane = lane(&[("a", "a1"), ("b", "b1"), ("c", "c1")], t0);
+        // Full batches go at once; the partial one waits for linger unless flushing.
+        let batch = lane.next_batch(&fake, t0, 4, LINGER, false).unwrap();
+        assert_eq!(names(&lane, &batch), ["a1", "b1"]);
+        assert_eq!(lane.next_batch(&fake, t0, 4, LINGER, false), None);
+        assert_eq!(
+            lane.next_wakeup(&fake, t0, 4, LINGER, false),
+            Some(t0 + LINGER)
+        );
+        let batch = lane
+            .next_batch(&fake, t0 + LINGER, 4, LINGER, false)
+            .unwrap();
+        assert_eq!(names(&lane, &batch), ["c1"]);
+    }
+
+    #[test]
+    fn concurrency_and_backoff_gate_requests() {
+        let t0 = Instant::now();
+        let fake = Fake { max: 1 };
+        let mut lane = lane(&[("a", "a1"), ("b", "b1"), ("c", "c1")], t0);
+        let first = lane.next_batch(&fake, t0, 1, LINGER, true).unwrap();
+        assert_eq!(
+            lane.next_batch(&fake, t0, 1, LINGER, true),
+            None,
+            "one request in flight at most"
+        );
+        let until = t0 + Duration::from_secs(2);
+        let verdicts = vec![Verdict::Retry {
+            reason: "HTTP 429".into(),
+            after: Some(RetryAfter::Delay(Duration::from_secs(2))),
+        }];
+        lane.complete(&first, verdicts, t0, retry_at(until));
+        // The whole destination waits out the 429, not only the record that got it.
+        assert_eq!(
+            lane.next_batch(&fake, t0 + Duration::from_secs(1), 1, LINGER, true),
+            None
+        );
+        assert_eq!(lane.next_wakeup(&fake, t0, 1, LINGER, true), Some(until));
+        let batch = lane.next_batch(&fake, until, 1, LINGER, true).unwrap();
+        assert_eq!(
+            names(&lane, &batch),
+            ["a1"],
+            "the retried record goes first"
+        );
+    }
+
+    #[test]
+    fn pause_keeps_every_record() {
+        let t0 = Instant::now();
+        let fake = Fake { max: 10 };
+        let mut lane = lane(&[("a", "a1"), ("a", "a2")], t0);
+        let batch = lane.next_batch(&fake, t0, 4, LINGER, true).unwrap();
+        let verdicts = vec![
+            Verdict::Pause {
+                reason: "HTTP 401".into()
+            };
+            2
+        ];
+        let resolved = lane.complete(&batch, verdicts, t0, retry_at(t0));
+        assert!(resolved.is_empty());
+        assert_eq!(lane.paused(), Some("HTTP 401"));
+        assert_eq!(lane.pending(), 2);
+        assert_eq!(lane.next_batch(&fake, t0, 4, LINGER, true), None);
+    }
+
+    #[test]
+    fn exhausted_records_resolve_with_every_reason_and_unblock_their_user() {
+        let t0 = Instant::now();
+        let fake = Fake { max: 1 };
+        let mut lane = lane(&[("a", "a1"), ("a", "a2")], t0);
+        let batch = lane.next_batch(&fake, t0, 4, LINGER, true).unwrap();
+        assert_eq!(names(&lane, &batch), ["a1"]);
+        let verdicts = vec![Verdict::Retry {
+            reason: "HTTP 500".into(),
+            after: None,
+        }];
+        let resolved = lane.complete(&batch, verdicts, t0, |_, _| {
+            Decision::GiveUp("gave up after 1 attempts".into())
+        });
+        assert_eq!(
+            resolved,
+            [(
+                1,
+                Resolution::Exhausted(vec![
+                    "attempt 1: HTTP 500".into(),
+                    "gave up after 1 attempts".into()
+                ])
+            )]
+        );
+        let batch = lane.next_batch(&fake, t0, 4, LINGER, true).unwrap();
+        assert_eq!(names(&lane, &batch), ["a2"]);
+    }
+}

@@ -288,50 +288,6 @@ pub async fn send(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut interrupt = std::pin::pin!(interrupt);
 
-    // Everything a destination finished with an event goes through here.
-    struct Books<'a> {
-        summary: &'a mut Summary,
-        dead_letters: &'a mut DeadLetters,
-        to_record: &'a mut Vec<Vec<u64>>,
-        ids: &'a [String],
-        dry_run: bool,
-    }
-    impl Books<'_> {
-        fn finish(
-            &mut self,
-            lane: usize,
-            line: u64,
-            raw: &str,
-            outcome: Outcome,
-            reasons: &[String],
-        ) {
-            let stats = &mut self.summary.destinations[lane];
-            match outcome {
-                Outcome::Delivered => stats.delivered += 1,
-                Outcome::Skipped => stats.skipped += 1,
-                Outcome::Rejected => stats.rejected += 1,
-                Outcome::DeadLettered => stats.dead_lettered += 1,
-            }
-            if matches!(outcome, Outcome::Rejected | Outcome::DeadLettered) {
-                if self.dry_run {
-                    eprintln!(
-                        "line {line}: destination `{}` would dead-letter it: {}",
-                        self.ids[lane],
-                        reasons.join(" | ")
-                    );
-                } else if let Err(e) =
-                    self.dead_letters
-                        .write(line, Some(&self.ids[lane]), reasons, raw)
-                {
-                    // Without a dead-letter record the event must not count as resolved.
-                    self.summary.error.get_or_insert(e);
-                    return;
-                }
-            }
-            self.to_record[lane].push(line);
-        }
-    }
-
     loop {
         let now = Instant::now();
         let at_capacity = lanes
@@ -419,7 +375,6 @@ pub async fn send(
                 let retried = verdicts.iter().filter(|v| matches!(v, Verdict::Retry { .. })).count();
                 summary.destinations[lane_index].records_retried += retried as u64;
                 let lane = &mut lanes[lane_index];
-                let lines: Vec<u64> = completion.batch.iter().map(|id| lane.record(*id).line).collect();
                 let wall = SystemTime::now();
                 let resolutions = lane.complete(&completion.batch, verdicts, now, |pending, after| {
                     policy.decide(pending.attempts, pending.first_attempt.unwrap_or(now), now, after, wall, fastrand::f64())
@@ -433,7 +388,6 @@ pub async fn send(
                     stop.store(true, Ordering::Relaxed);
                     drain_deadline.get_or_insert(tokio::time::Instant::now() + options.drain_timeout);
                 }
-                drop(lines);
                 let mut books = Books { summary: &mut summary, dead_letters: &mut dead_letters, to_record: &mut to_record, ids: &ids, dry_run: options.dry_run };
                 for (line, resolution) in resolutions {
                     let track = tracks[lane_index].get_mut(&line).expect("records belong to tracked events");
@@ -503,66 +457,6 @@ pub async fn send(
                 progress.update(counts(&summary), started);
             }
         }
-
-        fn accept(
-            mapped: MappedLine,
-            now: Instant,
-            lanes: &mut [Lane],
-            tracks: &mut [HashMap<u64, EventTrack>],
-            books: &mut Books<'_>,
-        ) {
-            let line = mapped.line;
-            match mapped.outcome {
-                LineOutcome::Invalid(reason) => {
-                    books.summary.invalid += 1;
-                    if books.dry_run {
-                        eprintln!("line {line}: {reason}");
-                    } else if let Err(e) = books.dead_letters.write(
-                        line,
-                        None,
-                        std::slice::from_ref(&reason),
-                        &mapped.raw,
-                    ) {
-                        books.summary.error.get_or_insert(e);
-                        return;
-                    }
-                    for lane in books.to_record.iter_mut() {
-                        lane.push(line);
-                    }
-                }
-                LineOutcome::Mapped(outcomes) => {
-                    for (index, outcome) in outcomes.into_iter().enumerate() {
-                        match outcome {
-                            None => {}
-                            Some(Ok(Mapped::Skipped(_))) => {
-                                books.finish(index, line, &mapped.raw, Outcome::Skipped, &[])
-                            }
-                            Some(Err(error)) => books.finish(
-                                index,
-                                line,
-                                &mapped.raw,
-                                Outcome::Rejected,
-                                &[error.to_string()],
-                            ),
-                            Some(Ok(Mapped::Records(records))) => {
-                                tracks[index].insert(
-                                    line,
-                                    EventTrack {
-                                        raw: Arc::clone(&mapped.raw),
-                                        remaining: records.len(),
-                                        reasons: Vec::new(),
-                                        exhausted: false,
-                                    },
-                                );
-                                for record in records {
-                                    lanes[index].accept(line, record, now);
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
     }
 
     if let Err(e) = persist(
@@ -582,7 +476,7 @@ pub async fn send(
     stop.store(true, Ordering::Relaxed);
     progress.finish();
     for (stats, lane) in summary.destinations.iter_mut().zip(&lanes) {
-        stats.unresolved = tracks_len(lane);
+        stats.unresolved = lane.pending() as u64;
     }
     summary.events = read.lines.load(Ordering::Relaxed) - read.already_done.load(Ordering::Relaxed);
     summary.already_done = read.already_done.load(Ordering::Relaxed);
@@ -594,8 +488,102 @@ pub async fn send(
     summary
 }
 
-fn tracks_len(lane: &Lane) -> u64 {
-    lane.pending() as u64
+// Everything a destination finished with an event goes through here.
+struct Books<'a> {
+    summary: &'a mut Summary,
+    dead_letters: &'a mut DeadLetters,
+    to_record: &'a mut Vec<Vec<u64>>,
+    ids: &'a [String],
+    dry_run: bool,
+}
+impl Books<'_> {
+    fn finish(&mut self, lane: usize, line: u64, raw: &str, outcome: Outcome, reasons: &[String]) {
+        let stats = &mut self.summary.destinations[lane];
+        match outcome {
+            Outcome::Delivered => stats.delivered += 1,
+            Outcome::Skipped => stats.skipped += 1,
+            Outcome::Rejected => stats.rejected += 1,
+            Outcome::DeadLettered => stats.dead_lettered += 1,
+        }
+        if matches!(outcome, Outcome::Rejected | Outcome::DeadLettered) {
+            if self.dry_run {
+                eprintln!(
+                    "line {line}: destination `{}` would dead-letter it: {}",
+                    self.ids[lane],
+                    reasons.join(" | ")
+                );
+            } else if let Err(e) =
+                self.dead_letters
+                    .write(line, Some(&self.ids[lane]), reasons, raw)
+            {
+                // Without a dead-letter record the event must not count as resolved.
+                self.summary.error.get_or_insert(e);
+                return;
+            }
+        }
+        self.to_record[lane].push(line);
+    }
+}
+
+/// Takes one mapped input line: skips and mapping rejections are resolved at once, records go
+/// to their destination's lane.
+fn accept(
+    mapped: MappedLine,
+    now: Instant,
+    lanes: &mut [Lane],
+    tracks: &mut [HashMap<u64, EventTrack>],
+    books: &mut Books<'_>,
+) {
+    let line = mapped.line;
+    match mapped.outcome {
+        LineOutcome::Invalid(reason) => {
+            books.summary.invalid += 1;
+            if books.dry_run {
+                eprintln!("line {line}: {reason}");
+            } else if let Err(e) =
+                books
+                    .dead_letters
+                    .write(line, None, std::slice::from_ref(&reason), &mapped.raw)
+            {
+                books.summary.error.get_or_insert(e);
+                return;
+            }
+            for lane in books.to_record.iter_mut() {
+                lane.push(line);
+            }
+        }
+        LineOutcome::Mapped(outcomes) => {
+            for (index, outcome) in outcomes.into_iter().enumerate() {
+                match outcome {
+                    None => {}
+                    Some(Ok(Mapped::Skipped(_))) => {
+                        books.finish(index, line, &mapped.raw, Outcome::Skipped, &[])
+                    }
+                    Some(Err(error)) => books.finish(
+                        index,
+                        line,
+                        &mapped.raw,
+                        Outcome::Rejected,
+                        &[error.to_string()],
+                    ),
+                    Some(Ok(Mapped::Records(records))) => {
+                        tracks[index].insert(
+                            line,
+                            EventTrack {
+                                raw: Arc::clone(&mapped.raw),
+                                remaining: records.len(),
+                                reasons: Vec::new(),
+                                exhausted: false,
+                            },
+                        );
+                        for record in records {
+                            lanes[index].accept(line, record, now);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
