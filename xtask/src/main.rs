@@ -1,12 +1,15 @@
 //! Project automation, run as `cargo xtask <task>`:
 //! - `schemas`: write the generated JSON Schemas to `schemas/`.
 //! - `ci`: everything CI checks — formatting, clippy with warnings denied, all tests, schema freshness.
-//! - `bench [NAME]`: run the criterion benchmarks (`render`), or a named one.
+//! - `bench render`: the criterion benchmark of template rendering.
+//! - `bench send [N...]`: `hardal send` of N generated events against the simulator (default 1M and 10M).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+mod bench_send;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -15,7 +18,7 @@ fn main() -> Result<()> {
         Some("schemas") => write_schemas(&root),
         Some("ci") => ci(&root),
         Some("bench") => bench(&root, &args[1..]),
-        _ => bail!("usage: cargo xtask schemas | ci | bench [render]"),
+        _ => bail!("usage: cargo xtask schemas | ci | bench [render | send [N...]]"),
     }
 }
 
@@ -58,11 +61,16 @@ fn ci(root: &Path) -> Result<()> {
 fn bench(root: &Path, args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         None | Some("render") => cargo(root, &["bench", "-p", "hardal-core", "--bench", "render"]),
-        Some(other) => bail!("unknown benchmark `{other}`; known: render"),
+        Some("send") => {
+            let sizes: Vec<u64> = args[1..].iter().map(|a| a.replace('_', "").parse()).collect::<Result<_, _>>()?;
+            let sizes = if sizes.is_empty() { vec![1_000_000, 10_000_000] } else { sizes };
+            bench_send::run(root, &sizes, 3)
+        }
+        Some(other) => bail!("unknown benchmark `{other}`; known: render, send [N...]"),
     }
 }
 
-fn cargo(root: &Path, args: &[&str]) -> Result<()> {
+pub(crate) fn cargo(root: &Path, args: &[&str]) -> Result<()> {
     eprintln!("$ cargo {}", args.join(" "));
     let status = Command::new(env!("CARGO"))
         .args(args)

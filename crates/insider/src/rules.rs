@@ -178,7 +178,7 @@ fn check_identifiers(
         if is_blank(&value) {
             continue;
         }
-        let path = format!("identifiers.{key}");
+        let path = At("identifiers", &key);
         match key.as_str() {
             "custom" => {
                 let Value::Object(members) = value else {
@@ -206,7 +206,8 @@ fn check_identifiers(
                     "phone_number" => Kind::Phone,
                     _ => Kind::String,
                 };
-                out.insert(key, coerce(value, kind, &path, settings)?);
+                let value = coerce(value, kind, path, settings)?;
+                out.insert(key, value);
             }
             other if settings.custom_identifiers.iter().any(|c| c == other) => {
                 let text = convert::to_text(&value)
@@ -243,7 +244,7 @@ fn check_fields(
             }
             match kind_of(&key) {
                 Some(kind) => {
-                    let value = coerce(value, kind, &format!("{path}.{key}"), settings)?;
+                    let value = coerce(value, kind, At(path, &key), settings)?;
                     known.entry(key).or_insert(value);
                 }
                 // Insider's custom fields hold scalars and arrays of scalars; nested objects have
@@ -317,7 +318,7 @@ fn check_event(
         coerce(
             timestamp,
             Kind::Timestamp,
-            &format!("{path}.timestamp"),
+            At(&path, "timestamp"),
             settings,
         )?,
     );
@@ -369,7 +370,17 @@ pub fn normalize_event_name(name: &str) -> String {
     out.trim_matches('_').to_owned()
 }
 
-fn coerce(value: Value, kind: Kind, path: &str, settings: &RuleSettings) -> Result<Value, String> {
+/// A field's dotted path for messages, formatted only when a message is needed.
+#[derive(Clone, Copy)]
+struct At<'a>(&'a str, &'a str);
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
+fn coerce(value: Value, kind: Kind, path: At<'_>, settings: &RuleSettings) -> Result<Value, String> {
     let fail = |rule: &str| format!("{path}: {} {rule}", short(&value));
     Ok(match kind {
         Kind::String => {

@@ -11,6 +11,11 @@ use hardal_runner::config::{self, Secrets, schema};
 use hardal_runner::send::{self, SendOptions};
 use hardal_runner::{input, render};
 
+// Mapping is allocation-heavy (JSON values in, JSON bytes out); mimalloc makes it markedly
+// faster than the system allocator on the send path.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// hardal forwards analytics events to marketing destinations such as Insider.
 #[derive(Parser)]
 #[command(version, about)]

@@ -8,10 +8,11 @@
 //! retry.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
 use hardal_core::{Destination, Record, Verdict};
+use rustc_hash::FxHashMap as HashMap;
 
 use super::rate::RateLimiter;
 

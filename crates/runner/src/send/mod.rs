@@ -16,7 +16,7 @@ mod progress;
 mod rate;
 mod retry;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use hardal_core::{Destination, HttpResponse, Mapped, Record, Verdict};
+use rustc_hash::FxHashMap as HashMap;
 
 use self::checkpoint::{Checkpoint, ResolvedSet};
 use self::dead_letters::DeadLetters;
@@ -276,7 +277,7 @@ pub async fn send(
         .map(|d| Lane::new(d.requests_per_minute()))
         .collect();
     let mut tracks: Vec<HashMap<u64, EventTrack>> =
-        destinations.iter().map(|_| HashMap::new()).collect();
+        destinations.iter().map(|_| HashMap::default()).collect();
     let mut to_record: Vec<Vec<u64>> = destinations.iter().map(|_| Vec::new()).collect();
     let mut reorder: BTreeMap<u64, Vec<MappedLine>> = BTreeMap::new();
     let mut next_seq = 0u64;

@@ -1,0 +1,198 @@
+//! `cargo xtask bench send [N...]`: generates N realistic Hardal events, starts the Insider
+//! simulator (release build, counting only) on loopback, runs `hardal send` through the `insider`
+//! destination with the rate limit lifted, and prints events/s, requests and peak RSS — the
+//! median of several runs per size.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+/// One measured run.
+struct Measurement {
+    seconds: f64,
+    events: u64,
+    requests: u64,
+    peak_rss_kib: i64,
+}
+
+pub fn run(root: &Path, sizes: &[u64], repeats: usize) -> Result<()> {
+    super::cargo(root, &["build", "--release", "-p", "hardal-runner", "-p", "hardal-insider-simulator"])?;
+    let release = root.join("target/release");
+    let work = root.join("target/bench-send");
+    std::fs::create_dir_all(&work)?;
+    let mut report = String::new();
+    for &n in sizes {
+        let events = work.join(format!("events-{n}.ndjson"));
+        if !events.exists() {
+            eprintln!("generating {n} events in {}", events.display());
+            generate(&events, n)?;
+        }
+        let mut runs = Vec::new();
+        for attempt in 1..=repeats {
+            let m = measure(&release, &work, &events)?;
+            eprintln!(
+                "  {n} events, run {attempt}: {:.2} s, {:.0} events/s, {} requests, peak RSS {:.1} MB",
+                m.seconds,
+                m.events as f64 / m.seconds,
+                m.requests,
+                m.peak_rss_kib as f64 / 1024.0
+            );
+            if m.events != n {
+                bail!("only {} of {n} events were delivered or skipped", m.events);
+            }
+            runs.push(m);
+        }
+        runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+        let median = &runs[runs.len() / 2];
+        let mut rss: Vec<i64> = runs.iter().map(|m| m.peak_rss_kib).collect();
+        rss.sort_unstable();
+        writeln!(
+            report,
+            "{n:>10} events: median {:.2} s = {:.0} events/s, {} requests, peak RSS median {:.1} MB (max {:.1} MB) over {} runs",
+            median.seconds,
+            n as f64 / median.seconds,
+            median.requests,
+            rss[rss.len() / 2] as f64 / 1024.0,
+            rss[rss.len() - 1] as f64 / 1024.0,
+            runs.len()
+        )?;
+    }
+    println!("bench send (insider destination → simulator on 127.0.0.1, rate limit lifted):\n{report}");
+    Ok(())
+}
+
+fn measure(release: &Path, work: &Path, events: &Path) -> Result<Measurement> {
+    let mut simulator = Command::new(release.join("insider-simulator"))
+        .args(["--listen", "127.0.0.1:0", "--partner-name", "bench", "--request-token", "bench-token", "--no-record"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting the simulator")?;
+    let mut line = String::new();
+    BufReader::new(simulator.stdout.take().expect("piped")).read_line(&mut line)?;
+    let url = line.trim().strip_prefix("listening on ").context("the simulator's first line")?.to_owned();
+    let config = work.join("config.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "destinations": [{"id": "insider", "type": "insider", "partner_name": "bench",
+                              "request_token": "${INSIDER_REQUEST_TOKEN}",
+                              "endpoint": format!("{url}/api/user/v1/upsert"),
+                              "requests_per_minute": 100_000_000}],
+            "delivery": {"concurrency": 4}
+        })
+        .to_string(),
+    )?;
+    for stale in ["state.db", "state.db-wal", "state.db-shm", "dead-letters.ndjson"] {
+        let _ = std::fs::remove_file(work.join(stale));
+    }
+    let started = Instant::now();
+    let mut child = Command::new(release.join("hardal"))
+        .arg("send")
+        .arg("--config")
+        .arg(&config)
+        .arg(events)
+        .args(["--json", "--progress-interval", "0"])
+        .arg("--state")
+        .arg(work.join("state.db"))
+        .arg("--dead-letters")
+        .arg(work.join("dead-letters.ndjson"))
+        .env("INSIDER_REQUEST_TOKEN", "bench-token")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("running hardal send")?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut text).map(|_| text)
+    });
+    let (success, peak_rss_kib) = wait_with_peak_rss(child.id())?;
+    let seconds = started.elapsed().as_secs_f64();
+    let stdout = reader.join().expect("the reader thread ends")?;
+    let _ = simulator.kill();
+    let _ = simulator.wait();
+    if !success {
+        bail!("hardal send failed: {}", String::from_utf8_lossy(&stdout));
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&stdout)?;
+    let destination = &summary["destinations"][0];
+    Ok(Measurement {
+        seconds,
+        events: destination["delivered"].as_u64().unwrap_or(0) + destination["skipped"].as_u64().unwrap_or(0),
+        requests: destination["requests"].as_u64().unwrap_or(0),
+        peak_rss_kib,
+    })
+}
+
+/// Waits for one child and returns whether it succeeded and its own peak RSS in KiB (wait4
+/// reports the resource use of exactly that process, unlike RUSAGE_CHILDREN).
+fn wait_with_peak_rss(pid: u32) -> Result<(bool, i64)> {
+    let mut status = 0;
+    // SAFETY: wait4 only writes the status and the rusage struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) < 0 {
+            bail!("wait4 failed: {}", std::io::Error::last_os_error());
+        }
+        usage
+    };
+    Ok((libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, usage.ru_maxrss))
+}
+
+/// Writes `n` events shaped like Hardal's: page views, GA4-style purchases with items, cart
+/// additions and identifies, for `n / 10` users, with the messy values real traffic has.
+fn generate(path: &PathBuf, n: u64) -> Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let users = (n / 10).max(1);
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for i in 0..n {
+        let user = next() % users;
+        let ts = 1_734_600_000_000u64 + i * 37;
+        let kind = next() % 10;
+        let user_part = if user % 7 == 0 {
+            format!(r#""user_id":"anon-{user}""#)
+        } else {
+            format!(
+                r#""user_id":"u{user}","user":{{"email":"user{user}@example.com","name":"User {user}","country":"tr","language":"tr-TR","email_optin":{}}}"#,
+                if user % 2 == 0 { "true" } else { "\"false\"" }
+            )
+        };
+        match kind {
+            0..=5 => writeln!(
+                out,
+                r#"{{"id":"e{i}","event_name":"page_view","created_at":{ts},{user_part},"session_id":"s{}","page":{{"url":"https://shop.example/p/{}","title":"Product {}","referrer":"https://www.google.com/"}},"properties":{{"page_type":"product","position":{}}}}}"#,
+                next() % 100_000,
+                next() % 5000,
+                i % 5000,
+                i % 20
+            )?,
+            6 | 7 => writeln!(
+                out,
+                r#"{{"id":"e{i}","event_name":"purchase","created_at":"2024-12-19T09:45:39.659Z",{user_part},"properties":{{"transaction_id":"T-{i}","currency":"TRY","value":"120.50","items":[{{"item_id":"SKU-{}","item_name":"Mug","item_category":"Kitchen","price":"60.25","quantity":"2"}},{{"item_id":"SKU-{}","item_name":"Tea","item_category":"Food","price":19.9,"quantity":1}}]}}}}"#,
+                next() % 5000,
+                next() % 5000
+            )?,
+            8 => writeln!(
+                out,
+                r#"{{"id":"e{i}","event_name":"add_to_cart","created_at":{ts},{user_part},"properties":{{"currency":"EUR","value":12.0,"product_id":"SKU-{}"}}}}"#,
+                next() % 5000
+            )?,
+            _ => writeln!(
+                out,
+                r#"{{"id":"e{i}","event_name":"identify","created_at":{ts},{user_part},"properties":{{}}}}"#
+            )?,
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
