@@ -20,7 +20,17 @@ struct Measurement {
 }
 
 pub fn run(root: &Path, sizes: &[u64], repeats: usize) -> Result<()> {
-    super::cargo(root, &["build", "--release", "-p", "hardal-runner", "-p", "hardal-insider-simulator"])?;
+    super::cargo(
+        root,
+        &[
+            "build",
+            "--release",
+            "-p",
+            "hardal-runner",
+            "-p",
+            "hardal-insider-simulator",
+        ],
+    )?;
     let release = root.join("target/release");
     let work = root.join("target/bench-send");
     std::fs::create_dir_all(&work)?;
@@ -61,19 +71,33 @@ pub fn run(root: &Path, sizes: &[u64], repeats: usize) -> Result<()> {
             runs.len()
         )?;
     }
-    println!("bench send (insider destination → simulator on 127.0.0.1, rate limit lifted):\n{report}");
+    println!(
+        "bench send (insider destination → simulator on 127.0.0.1, rate limit lifted):\n{report}"
+    );
     Ok(())
 }
 
 fn measure(release: &Path, work: &Path, events: &Path) -> Result<Measurement> {
     let mut simulator = Command::new(release.join("insider-simulator"))
-        .args(["--listen", "127.0.0.1:0", "--partner-name", "bench", "--request-token", "bench-token", "--no-record"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--partner-name",
+            "bench",
+            "--request-token",
+            "bench-token",
+            "--no-record",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .context("starting the simulator")?;
     let mut line = String::new();
     BufReader::new(simulator.stdout.take().expect("piped")).read_line(&mut line)?;
-    let url = line.trim().strip_prefix("listening on ").context("the simulator's first line")?.to_owned();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .context("the simulator's first line")?
+        .to_owned();
     let config = work.join("config.json");
     std::fs::write(
         &config,
@@ -86,7 +110,12 @@ fn measure(release: &Path, work: &Path, events: &Path) -> Result<Measurement> {
         })
         .to_string(),
     )?;
-    for stale in ["state.db", "state.db-wal", "state.db-shm", "dead-letters.ndjson"] {
+    for stale in [
+        "state.db",
+        "state.db-wal",
+        "state.db-shm",
+        "dead-letters.ndjson",
+    ] {
         let _ = std::fs::remove_file(work.join(stale));
     }
     let started = Instant::now();
@@ -122,7 +151,8 @@ fn measure(release: &Path, work: &Path, events: &Path) -> Result<Measurement> {
     let destination = &summary["destinations"][0];
     Ok(Measurement {
         seconds,
-        events: destination["delivered"].as_u64().unwrap_or(0) + destination["skipped"].as_u64().unwrap_or(0),
+        events: destination["delivered"].as_u64().unwrap_or(0)
+            + destination["skipped"].as_u64().unwrap_or(0),
         requests: destination["requests"].as_u64().unwrap_or(0),
         peak_rss_kib,
     })
@@ -140,7 +170,10 @@ fn wait_with_peak_rss(pid: u32) -> Result<(bool, i64)> {
         }
         usage
     };
-    Ok((libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, usage.ru_maxrss))
+    Ok((
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        usage.ru_maxrss,
+    ))
 }
 
 /// Writes `n` events shaped like Hardal's: page views, GA4-style purchases with items, cart
@@ -159,12 +192,16 @@ fn generate(path: &PathBuf, n: u64) -> Result<()> {
         let user = next() % users;
         let ts = 1_734_600_000_000u64 + i * 37;
         let kind = next() % 10;
-        let user_part = if user % 7 == 0 {
+        let user_part = if user.is_multiple_of(7) {
             format!(r#""user_id":"anon-{user}""#)
         } else {
             format!(
                 r#""user_id":"u{user}","user":{{"email":"user{user}@example.com","name":"User {user}","country":"tr","language":"tr-TR","email_optin":{}}}"#,
-                if user % 2 == 0 { "true" } else { "\"false\"" }
+                if user.is_multiple_of(2) {
+                    "true"
+                } else {
+                    "\"false\""
+                }
             )
         };
         match kind {

@@ -62,8 +62,15 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         None | Some("render") => cargo(root, &["bench", "-p", "hardal-core", "--bench", "render"]),
         Some("send") => {
-            let sizes: Vec<u64> = args[1..].iter().map(|a| a.replace('_', "").parse()).collect::<Result<_, _>>()?;
-            let sizes = if sizes.is_empty() { vec![1_000_000, 10_000_000] } else { sizes };
+            let sizes: Vec<u64> = args[1..]
+                .iter()
+                .map(|a| a.replace('_', "").parse())
+                .collect::<Result<_, _>>()?;
+            let sizes = if sizes.is_empty() {
+                vec![1_000_000, 10_000_000]
+            } else {
+                sizes
+            };
             bench_send::run(root, &sizes, 3)
         }
         Some(other) => bail!("unknown benchmark `{other}`; known: render, send [N...]"),

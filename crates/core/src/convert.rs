@@ -30,6 +30,12 @@ pub fn to_timestamp(value: &Value) -> Option<String> {
     crate::template::timestamp::normalize(value)
 }
 
+/// Whether `text` is already what [`to_timestamp`] writes (`2024-12-19T09:45:39Z` or with
+/// milliseconds), so it can be kept without rewriting.
+pub fn is_canonical_timestamp(text: &str) -> bool {
+    crate::template::timestamp::is_canonical(text)
+}
+
 /// Parses trimmed text as an integer if it is one, else as a finite float.
 pub fn parse_number(text: &str) -> Option<Number> {
     let text = text.trim();

@@ -84,7 +84,7 @@ impl Path {
         let mut current = root;
         for segment in &self.segments {
             current = match current {
-                Value::Object(map) => map.get(&segment.key)?,
+                Value::Object(map) => member(map, &segment.key)?,
                 Value::Array(items) => items.get(segment.index?)?,
                 _ => return None,
             };
@@ -234,6 +234,17 @@ impl fmt::Display for Path {
             }
         }
         Ok(())
+    }
+}
+
+/// The member `key` of an object. Event objects are small, and comparing a handful of keys is
+/// cheaper than hashing one (the map hashes with SipHash), so small objects are scanned.
+fn member<'a>(map: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+    const SCAN_UP_TO: usize = 16;
+    if map.len() <= SCAN_UP_TO {
+        map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    } else {
+        map.get(key)
     }
 }
 

@@ -65,7 +65,7 @@ pub fn parse_config<T: DeserializeOwned>(config: &Value) -> Result<T, Vec<Config
 /// Registers a destination kind. `build` is `fn(&str, Config) -> Result<D, Vec<ConfigError>>`
 /// where `Config: DeserializeOwned + JsonSchema` and `D: Destination`.
 ///
-/// ```ignore
+/// ```text
 /// hardal_core::register_destination! {
 ///     kind: "custom_api",
 ///     description: "Any HTTP JSON API, configured with a request template.",

@@ -9,6 +9,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use hardal_insider_simulator::{Simulator, SimulatorConfig};
 
+// Parsing request bodies allocates per JSON value; mimalloc keeps the simulator's share of a
+// shared 2-core benchmark small.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A simulator of Insider's UCD user upsert API, on loopback only.
 #[derive(Debug, Parser)]
 #[command(name = "insider-simulator", version)]

@@ -209,7 +209,8 @@ impl Destination for Insider {
             }
             match check_user(user, &self.settings).map_err(&error)? {
                 Checked::User(user) => {
-                    let payload = serde_json::to_vec(&user).expect("a Value serializes");
+                    let mut payload = Vec::with_capacity(512);
+                    serde_json::to_writer(&mut payload, &user).expect("a Value serializes");
                     if self.envelope.size(1, payload.len()) > self.limits.max_bytes {
                         return Err(error(format!(
                             "the user object is {} bytes, more than one request may carry ({})",

@@ -86,7 +86,9 @@ fn param_kind(key: &str) -> Option<Kind> {
     })
 }
 
-/// Applies Insider's rules to one rendered user object.
+/// Applies Insider's rules to one rendered user object. The object is changed in place: most of
+/// what presets render is already right, and rebuilding every map would cost more than the
+/// checks themselves.
 pub fn check_user(user: Value, settings: &RuleSettings) -> Result<Checked, String> {
     let Value::Object(mut user) = user else {
         return Err(format!(
@@ -94,267 +96,282 @@ pub fn check_user(user: Value, settings: &RuleSettings) -> Result<Checked, Strin
             short(&user)
         ));
     };
-    let mut out = Map::new();
-
-    let identifiers = match user.remove("identifiers") {
-        Some(Value::Object(identifiers)) => check_identifiers(identifiers, settings)?,
+    if let Some(key) = user.keys().find(|k| {
+        !matches!(
+            k.as_str(),
+            "identifiers" | "insider_id" | "attributes" | "events" | "not_append"
+        )
+    }) {
+        return Err(format!(
+            "{key}: not a field of an Insider user object (identifiers, attributes, events)"
+        ));
+    }
+    match user.get_mut("identifiers") {
+        Some(Value::Object(identifiers)) => {
+            check_identifiers(identifiers, settings)?;
+            if identifiers.is_empty() {
+                user.shift_remove("identifiers");
+            }
+        }
         Some(other) => {
             return Err(format!(
                 "identifiers: must be an object, found {}",
-                short(&other)
+                short(other)
             ));
         }
-        None => Map::new(),
-    };
-    let insider_id = user.remove("insider_id");
-    if identifiers.is_empty() && insider_id.is_none() {
+        None => {}
+    }
+    if let Some(id) = user.get_mut("insider_id") {
+        *id = Value::String(convert::to_text(id).ok_or("insider_id: must be a string")?);
+    }
+    if !user.contains_key("identifiers") && !user.contains_key("insider_id") {
         return Ok(Checked::Nothing(
             "no identifier to send (email, phone_number, uuid or a configured custom identifier)"
                 .into(),
         ));
     }
-    if !identifiers.is_empty() {
-        out.insert("identifiers".into(), Value::Object(identifiers));
-    }
-    if let Some(id) = insider_id {
-        out.insert(
-            "insider_id".into(),
-            Value::String(convert::to_text(&id).ok_or("insider_id: must be a string")?),
-        );
-    }
 
-    if let Some(attributes) = user.remove("attributes") {
-        let Value::Object(attributes) = attributes else {
+    match user.get_mut("attributes") {
+        Some(Value::Object(attributes)) => {
+            check_fields(attributes, "attributes", attribute_kind, settings)?;
+            if attributes.is_empty() {
+                user.shift_remove("attributes");
+            }
+        }
+        Some(other) => {
             return Err(format!(
                 "attributes: must be an object, found {}",
-                short(&attributes)
+                short(other)
             ));
+        }
+        None => {}
+    }
+
+    if let Some(events) = user.get_mut("events") {
+        if events.is_object() {
+            *events = Value::Array(vec![std::mem::take(events)]);
+        }
+        let Value::Array(list) = events else {
+            return Err(format!("events: must be an array, found {}", short(events)));
         };
-        let attributes = check_fields(attributes, "attributes", attribute_kind, settings)?;
-        if !attributes.is_empty() {
-            out.insert("attributes".into(), Value::Object(attributes));
+        for (i, event) in list.iter_mut().enumerate() {
+            check_event(event, i, settings)?;
+        }
+        if list.is_empty() {
+            user.shift_remove("events");
         }
     }
 
-    if let Some(events) = user.remove("events") {
-        let events = match events {
-            Value::Array(events) => events,
-            single @ Value::Object(_) => vec![single],
-            other => return Err(format!("events: must be an array, found {}", short(&other))),
-        };
-        let mut checked = Vec::with_capacity(events.len());
-        for (i, event) in events.into_iter().enumerate() {
-            checked.push(Value::Object(check_event(event, i, settings)?));
-        }
-        if !checked.is_empty() {
-            out.insert("events".into(), Value::Array(checked));
-        }
-    }
-
-    user.remove("not_append");
-    if let Some((key, _)) = user.iter().next() {
-        return Err(format!(
-            "{key}: not a field of an Insider user object (identifiers, attributes, events)"
-        ));
-    }
-    if !out.contains_key("attributes") && !out.contains_key("events") {
+    if !user.contains_key("attributes") && !user.contains_key("events") {
         return Ok(Checked::Nothing(
             "neither attributes nor events to send".into(),
         ));
     }
+    user.shift_remove("not_append");
     if settings.not_append {
-        out.insert("not_append".into(), Value::Bool(true));
+        user.insert("not_append".into(), Value::Bool(true));
     }
-    Ok(Checked::User(out))
+    Ok(Checked::User(user))
 }
 
 fn check_identifiers(
-    identifiers: Map<String, Value>,
+    identifiers: &mut Map<String, Value>,
     settings: &RuleSettings,
-) -> Result<Map<String, Value>, String> {
-    let mut out = Map::new();
-    let mut custom = Map::new();
-    for (key, value) in identifiers {
-        if is_blank(&value) {
-            continue;
+) -> Result<(), String> {
+    let mut custom = match identifiers.shift_remove("custom") {
+        Some(Value::Object(members)) => members,
+        Some(other) if !is_blank(&other) => {
+            return Err(format!(
+                "identifiers.custom: must be an object, found {}",
+                short(&other)
+            ));
         }
-        let path = At("identifiers", &key);
-        match key.as_str() {
-            "custom" => {
-                let Value::Object(members) = value else {
-                    return Err(format!(
-                        "{path}: must be an object, found {}",
-                        short(&value)
-                    ));
-                };
-                for (name, value) in members {
-                    if is_blank(&value) || !settings.custom_identifiers.contains(&name) {
-                        continue;
-                    }
-                    let text = convert::to_text(&value).ok_or_else(|| {
-                        format!("{path}.{name}: must be a string, found {}", short(&value))
-                    })?;
-                    custom.insert(name, Value::String(text));
-                }
-            }
-            standard if STANDARD_IDENTIFIERS.contains(&standard) => {
-                if !settings.standard_identifiers.iter().any(|s| s == standard) {
-                    continue;
-                }
-                let kind = match standard {
-                    "email" => Kind::Email,
-                    "phone_number" => Kind::Phone,
-                    _ => Kind::String,
-                };
-                let value = coerce(value, kind, path, settings)?;
-                out.insert(key, value);
-            }
-            other if settings.custom_identifiers.iter().any(|c| c == other) => {
-                let text = convert::to_text(&value)
-                    .ok_or_else(|| format!("{path}: must be a string, found {}", short(&value)))?;
-                custom.insert(key, Value::String(text));
-            }
-            _ => {
-                return Err(format!(
-                    "{path}: not an Insider identifier (email, phone_number, uuid, custom) nor a configured custom identifier"
-                ));
-            }
+        _ => Map::new(),
+    };
+    custom.retain(|name, value| !is_blank(value) && settings.custom_identifiers.contains(name));
+    identifiers.retain(|_, value| !is_blank(value));
+    let moved: Vec<String> = identifiers
+        .keys()
+        .filter(|key| !STANDARD_IDENTIFIERS.contains(&key.as_str()))
+        .cloned()
+        .collect();
+    for key in moved {
+        if !settings.custom_identifiers.contains(&key) {
+            return Err(format!(
+                "identifiers.{key}: not an Insider identifier (email, phone_number, uuid, custom) nor a configured custom identifier"
+            ));
         }
+        let value = identifiers.shift_remove(&key).expect("listed above");
+        custom.insert(key, value);
+    }
+    identifiers.retain(|key, _| settings.standard_identifiers.iter().any(|s| s == key));
+    for (key, value) in identifiers.iter_mut() {
+        let kind = match key.as_str() {
+            "email" => Kind::Email,
+            "phone_number" => Kind::Phone,
+            _ => Kind::String,
+        };
+        *value = coerce(
+            std::mem::take(value),
+            kind,
+            At("identifiers", key),
+            settings,
+        )?;
+    }
+    for (name, value) in custom.iter_mut() {
+        *value = coerce(
+            std::mem::take(value),
+            Kind::String,
+            At("identifiers.custom", name),
+            settings,
+        )?;
     }
     if !custom.is_empty() {
-        out.insert("custom".into(), Value::Object(custom));
+        identifiers.insert("custom".into(), Value::Object(custom));
     }
-    Ok(out)
+    Ok(())
 }
 
-/// Checks attributes or event parameters: known keys coerced to their type, unknown keys moved
-/// under `custom`, known keys found under `custom` lifted out of it, blanks left out.
+/// Checks attributes or event parameters in place: known keys coerced to their type, unknown
+/// keys moved under `custom`, known keys found under `custom` lifted out of it (a value at the top
+/// level wins), blanks left out.
 fn check_fields(
-    fields: Map<String, Value>,
+    fields: &mut Map<String, Value>,
     path: &str,
     kind_of: fn(&str) -> Option<Kind>,
     settings: &RuleSettings,
-) -> Result<Map<String, Value>, String> {
-    let mut known = Map::new();
-    let mut custom = Map::new();
-    let mut place =
-        |key: String, value: Value, known: &mut Map<String, Value>| -> Result<(), String> {
-            if is_blank(&value) {
-                return Ok(());
-            }
-            match kind_of(&key) {
-                Some(kind) => {
-                    let value = coerce(value, kind, At(path, &key), settings)?;
-                    known.entry(key).or_insert(value);
-                }
-                // Insider's custom fields hold scalars and arrays of scalars; nested objects have
-                // no place there and are left out rather than sent to be dropped silently.
-                None if is_custom_value(&value) => {
-                    custom.insert(key, value);
-                }
-                None => {}
-            }
-            Ok(())
-        };
-    let mut nested = None;
-    for (key, value) in fields {
-        if key == "custom" {
-            nested = Some(value);
-            continue;
-        }
-        place(key, value, &mut known)?;
-    }
-    match nested {
-        Some(Value::Object(members)) => {
-            for (key, value) in members {
-                place(key, value, &mut known)?;
-            }
-        }
+) -> Result<(), String> {
+    let mut custom = match fields.shift_remove("custom") {
+        Some(Value::Object(members)) => members,
         Some(other) if !is_blank(&other) => {
             return Err(format!(
                 "{path}.custom: must be an object, found {}",
                 short(&other)
             ));
         }
-        _ => {}
+        _ => Map::new(),
+    };
+    fields.retain(|_, value| !is_blank(value));
+    custom.retain(|_, value| !is_blank(value));
+    let unknown: Vec<String> = fields
+        .keys()
+        .filter(|key| kind_of(key).is_none())
+        .cloned()
+        .collect();
+    for key in unknown {
+        let value = fields.shift_remove(&key).expect("listed above");
+        custom.entry(key).or_insert(value);
     }
+    let known: Vec<String> = custom
+        .keys()
+        .filter(|key| kind_of(key).is_some())
+        .cloned()
+        .collect();
+    for key in known {
+        let value = custom.shift_remove(&key).expect("listed above");
+        fields.entry(key).or_insert(value);
+    }
+    for (key, value) in fields.iter_mut() {
+        let kind = kind_of(key).expect("unknown keys were moved under custom");
+        *value = coerce(std::mem::take(value), kind, At(path, key), settings)?;
+    }
+    // Insider's custom fields hold scalars and arrays of scalars; nested objects have no place
+    // there and are left out rather than sent to be dropped silently.
+    custom.retain(|_, value| is_custom_value(value));
     if !custom.is_empty() {
-        known.insert("custom".into(), Value::Object(custom));
+        fields.insert("custom".into(), Value::Object(custom));
     }
-    Ok(known)
+    Ok(())
 }
 
-fn check_event(
-    event: Value,
-    index: usize,
-    settings: &RuleSettings,
-) -> Result<Map<String, Value>, String> {
-    let path = format!("events.{index}");
-    let Value::Object(mut event) = event else {
+fn check_event(event: &mut Value, index: usize, settings: &RuleSettings) -> Result<(), String> {
+    let Value::Object(event) = event else {
         return Err(format!(
-            "{path}: must be an object, found {}",
-            short(&event)
+            "events.{index}: must be an object, found {}",
+            short(event)
         ));
     };
-    let mut out = Map::new();
-    let name = event
-        .remove("event_name")
-        .and_then(|n| convert::to_text(&n))
-        .map(|n| normalize_event_name(&n))
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| format!("{path}.event_name: is required"))?;
-    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+    if let Some(key) = event
+        .keys()
+        .find(|k| !matches!(k.as_str(), "event_name" | "timestamp" | "event_params"))
+    {
         return Err(format!(
-            "{path}.event_name: `{name}` must start with a letter or digit"
+            "events.{index}.{key}: not a field of an Insider event (event_name, timestamp, event_params)"
         ));
     }
-    out.insert("event_name".into(), Value::String(name.clone()));
-    let timestamp = event
-        .remove("timestamp")
-        .filter(|t| !is_blank(t))
-        .ok_or_else(|| format!("{path}.timestamp: is required"))?;
-    out.insert(
-        "timestamp".into(),
-        coerce(
-            timestamp,
-            Kind::Timestamp,
-            At(&path, "timestamp"),
-            settings,
-        )?,
-    );
-    let params = match event.remove("event_params") {
-        Some(Value::Object(params)) => check_fields(
-            params,
-            &format!("{path}.event_params"),
-            param_kind,
-            settings,
-        )?,
-        None | Some(Value::Null) => Map::new(),
+    let name = match event.get_mut("event_name") {
+        Some(Value::String(name)) if is_event_name(name) => name.clone(),
+        Some(value) => {
+            let name = convert::to_text(value)
+                .map(|n| normalize_event_name(&n))
+                .unwrap_or_default();
+            *value = Value::String(name.clone());
+            name
+        }
+        None => String::new(),
+    };
+    if name.is_empty() {
+        return Err(format!("events.{index}.event_name: is required"));
+    }
+    match event.get_mut("timestamp") {
+        Some(timestamp) if !is_blank(timestamp) => {
+            let path = format!("events.{index}");
+            *timestamp = coerce(
+                std::mem::take(timestamp),
+                Kind::Timestamp,
+                At(&path, "timestamp"),
+                settings,
+            )?;
+        }
+        _ => return Err(format!("events.{index}.timestamp: is required")),
+    }
+    match event.get_mut("event_params") {
+        Some(Value::Object(params)) => {
+            check_fields(
+                params,
+                &format!("events.{index}.event_params"),
+                param_kind,
+                settings,
+            )?;
+            if params.is_empty() {
+                event.shift_remove("event_params");
+            }
+        }
+        None => {}
+        Some(Value::Null) => {
+            event.shift_remove("event_params");
+        }
         Some(other) => {
             return Err(format!(
-                "{path}.event_params: must be an object, found {}",
-                short(&other)
+                "events.{index}.event_params: must be an object, found {}",
+                short(other)
             ));
         }
-    };
+    }
     if let Some((_, required)) = REQUIRED_PARAMS.iter().find(|(event, _)| *event == name) {
+        let params = event.get("event_params").and_then(Value::as_object);
         for param in *required {
-            if !params.contains_key(*param) {
+            if !params.is_some_and(|p| p.contains_key(*param)) {
                 return Err(format!(
-                    "{path}.event_params.{param}: is required on a {name} event"
+                    "events.{index}.event_params.{param}: is required on a {name} event"
                 ));
             }
         }
     }
-    if !params.is_empty() {
-        out.insert("event_params".into(), Value::Object(params));
-    }
-    if let Some((key, _)) = event.iter().next() {
-        return Err(format!(
-            "{path}.{key}: not a field of an Insider event (event_name, timestamp, event_params)"
-        ));
-    }
-    Ok(out)
+    Ok(())
+}
+
+/// Whether a name is already an Insider event name (`^[a-z0-9][a-z0-9_]*$` with no doubled or
+/// trailing `_`), so it needs no normalizing.
+fn is_event_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes[0] != b'_'
+        && bytes[bytes.len() - 1] != b'_'
+        && !name.contains("__")
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
 }
 
 /// `Order Completed` → `order_completed`: lower case, every run of other characters one `_`.
@@ -380,7 +397,45 @@ impl std::fmt::Display for At<'_> {
     }
 }
 
-fn coerce(value: Value, kind: Kind, path: At<'_>, settings: &RuleSettings) -> Result<Value, String> {
+/// Values already in Insider's form are kept as they are: most fields of most events need no
+/// conversion, and keeping them saves an allocation per field.
+fn already_canonical(value: &Value, kind: Kind) -> bool {
+    let upper = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_uppercase());
+    match (kind, value) {
+        (Kind::String, Value::String(_))
+        | (Kind::Boolean, Value::Bool(_))
+        | (Kind::Number, Value::Number(_)) => true,
+        (Kind::Integer, Value::Number(n)) => n.is_i64() || n.is_u64(),
+        (Kind::Email, Value::String(s)) => s.trim().len() == s.len() && is_email(s),
+        (Kind::Country, Value::String(s)) => upper(s, 2),
+        (Kind::Currency, Value::String(s)) => upper(s, 3),
+        (Kind::Language, Value::String(s)) => match s.split_once('_') {
+            None => s.len() == 2 && s.bytes().all(|b| b.is_ascii_lowercase()),
+            Some((language, region)) => {
+                language.len() == 2
+                    && language.bytes().all(|b| b.is_ascii_lowercase())
+                    && upper(region, 2)
+            }
+        },
+        (Kind::Timestamp, Value::String(s)) => convert::is_canonical_timestamp(s),
+        (Kind::Phone, Value::String(s)) => s.strip_prefix('+').is_some_and(|digits| {
+            (7..=15).contains(&digits.len())
+                && !digits.starts_with('0')
+                && digits.bytes().all(|b| b.is_ascii_digit())
+        }),
+        _ => false,
+    }
+}
+
+fn coerce(
+    value: Value,
+    kind: Kind,
+    path: At<'_>,
+    settings: &RuleSettings,
+) -> Result<Value, String> {
+    if already_canonical(&value, kind) {
+        return Ok(value);
+    }
     let fail = |rule: &str| format!("{path}: {} {rule}", short(&value));
     Ok(match kind {
         Kind::String => {
@@ -503,7 +558,7 @@ pub fn normalize_language(value: &Value) -> Option<String> {
     let language = parts.next()?.to_ascii_lowercase();
     let region = parts.next_back().map(str::to_ascii_uppercase);
     let letters = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_alphabetic());
-    if !(letters(&language, 2) || letters(&language, 3)) {
+    if !letters(&language, 2) {
         return None;
     }
     match region {

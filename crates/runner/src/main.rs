@@ -203,7 +203,10 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 dry_run,
                 drain_timeout: Duration::from_secs(drain_timeout),
                 progress_every: Duration::from_secs(progress_interval),
-                workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                workers: std::env::var("HARDAL_WORKERS")
+                    .ok()
+                    .and_then(|w| w.parse().ok())
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

@@ -29,7 +29,7 @@ impl Transport {
 
     /// Sends one request. The error is a reason fit for a dead letter; it never contains header
     /// values (reqwest's errors name the URL and the failure, not the headers).
-    pub async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, String> {
+    pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, String> {
         let method = match request.method {
             HttpMethod::Post => reqwest::Method::POST,
             HttpMethod::Put => reqwest::Method::PUT,

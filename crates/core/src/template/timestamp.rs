@@ -154,26 +154,55 @@ impl Reader<'_> {
 
 /// RFC 3339 in UTC: `YYYY-MM-DDTHH:MM:SSZ`, or with `.mmm` when the milliseconds are not zero
 /// (finer digits are truncated). Years outside 0000–9999 have no RFC 3339 form.
+/// Whether `text` is exactly what `normalize` writes: `YYYY-MM-DDTHH:MM:SSZ`, or with three
+/// fraction digits that are not all zero, and a real date and time.
+pub(crate) fn is_canonical(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let shape: &[u8] = match bytes.len() {
+        20 => b"dddd-dd-ddTdd:dd:ddZ",
+        24 => b"dddd-dd-ddTdd:dd:dd.dddZ",
+        _ => return false,
+    };
+    let shaped = bytes.iter().zip(shape).all(|(b, s)| {
+        if *s == b'd' {
+            b.is_ascii_digit()
+        } else {
+            b == s
+        }
+    });
+    shaped && !text.ends_with(".000Z") && from_calendar_text(text).is_some()
+}
+
+/// RFC 3339 in UTC, written digit by digit: this runs for every event's timestamp.
 fn format_utc(instant: OffsetDateTime) -> Option<String> {
     let utc = instant.to_offset(UtcOffset::UTC);
-    if !(0..=9999).contains(&utc.year()) {
-        return None;
+    let year = u32::try_from(utc.year()).ok().filter(|y| *y <= 9999)?;
+    let mut text = String::with_capacity(24);
+    push_digits(&mut text, year, 4);
+    for (separator, value) in [
+        ('-', u8::from(utc.month())),
+        ('-', utc.day()),
+        ('T', utc.hour()),
+        (':', utc.minute()),
+        (':', utc.second()),
+    ] {
+        text.push(separator);
+        push_digits(&mut text, u32::from(value), 2);
     }
-    let mut text = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        utc.year(),
-        u8::from(utc.month()),
-        utc.day(),
-        utc.hour(),
-        utc.minute(),
-        utc.second()
-    );
-    let millis = utc.millisecond();
+    let millis = u32::from(utc.millisecond());
     if millis != 0 {
-        text.push_str(&format!(".{millis:03}"));
+        text.push('.');
+        push_digits(&mut text, millis, 3);
     }
     text.push('Z');
     Some(text)
+}
+
+/// Appends `value` as exactly `width` decimal digits, zero-padded.
+fn push_digits(text: &mut String, value: u32, width: u32) {
+    for power in (0..width).rev() {
+        text.push(char::from(b'0' + (value / 10u32.pow(power) % 10) as u8));
+    }
 }
 
 #[cfg(test)]
@@ -181,6 +210,25 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::normalize;
+
+    #[test]
+    fn canonical_timestamps_are_recognised() {
+        use super::is_canonical;
+        for (text, canonical) in [
+            ("2024-12-19T09:45:39Z", true),
+            ("2024-12-19T09:45:39.659Z", true),
+            ("2024-12-19T09:45:39.000Z", false),
+            ("2024-12-19T09:45:39.65Z", false),
+            ("2024-13-19T09:45:39Z", false),
+            ("2024-12-19 09:45:39Z", false),
+            ("2024-12-19T09:45:39+00:00", false),
+        ] {
+            assert_eq!(is_canonical(text), canonical, "{text}");
+            if canonical {
+                assert_eq!(super::normalize(&json!(text)).as_deref(), Some(text));
+            }
+        }
+    }
 
     #[test]
     fn shapes_events_carry() {

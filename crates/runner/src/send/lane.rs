@@ -9,6 +9,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
 use hardal_core::{Destination, Record, Verdict};
@@ -26,6 +27,7 @@ pub struct Pending {
     pub attempts: u32,
     pub first_attempt: Option<Instant>,
     pub reasons: Vec<String>,
+    key: Option<u64>,
     state: State,
     ready_at: Instant,
 }
@@ -55,7 +57,9 @@ pub struct Lane {
     records: HashMap<RecordId, Pending>,
     next_id: RecordId,
     ready: VecDeque<RecordId>,
-    by_key: HashMap<String, VecDeque<RecordId>>,
+    /// Unresolved records per user, by a hash of the order key: a collision only makes two users
+    /// share one queue, which keeps both in order.
+    by_key: HashMap<u64, VecDeque<RecordId>>,
     retry_wait: BinaryHeap<Reverse<(Instant, RecordId)>>,
     in_flight: usize,
     not_before: Option<Instant>,
@@ -92,9 +96,13 @@ impl Lane {
     pub fn accept(&mut self, line: u64, record: Record, now: Instant) {
         let id = self.next_id;
         self.next_id += 1;
-        let head = match &record.order_key {
+        let key = record
+            .order_key
+            .as_deref()
+            .map(|k| rustc_hash::FxBuildHasher.hash_one(k));
+        let head = match key {
             Some(key) => {
-                let queue = self.by_key.entry(key.clone()).or_default();
+                let queue = self.by_key.entry(key).or_default();
                 queue.push_back(id);
                 queue.len() == 1
             }
@@ -109,6 +117,7 @@ impl Lane {
                 attempts: 0,
                 first_attempt: None,
                 reasons: Vec::new(),
+                key,
                 state,
                 ready_at: now,
             },
@@ -188,11 +197,9 @@ impl Lane {
         let mut bytes = 0;
         for &head in &self.ready {
             let followers = self.records[&head]
-                .record
-                .order_key
-                .as_ref()
+                .key
                 .into_iter()
-                .flat_map(|key| self.by_key[key].iter().skip(1))
+                .flat_map(|key| self.by_key[&key].iter().skip(1))
                 .take_while(|id| self.records[id].state == State::Queued);
             for &id in std::iter::once(&head).chain(followers) {
                 let size = self.records[&id].record.payload.len();
@@ -280,10 +287,8 @@ impl Lane {
                         super::retry::Decision::RetryAt(due) => {
                             backoff_until = Some(backoff_until.map_or(due, |b| b.min(due)));
                             let is_head = pending
-                                .record
-                                .order_key
-                                .as_ref()
-                                .is_none_or(|key| self.by_key[key].front() == Some(id));
+                                .key
+                                .is_none_or(|key| self.by_key[&key].front() == Some(id));
                             if is_head {
                                 pending.state = State::RetryWait;
                                 self.retry_wait.push(Reverse((due, *id)));
@@ -314,10 +319,8 @@ impl Lane {
         let pending = self.records.get_mut(&id).expect("batch records exist");
         pending.attempts = pending.attempts.saturating_sub(1);
         let is_head = pending
-            .record
-            .order_key
-            .as_ref()
-            .is_none_or(|key| self.by_key[key].front() == Some(&id));
+            .key
+            .is_none_or(|key| self.by_key[&key].front() == Some(&id));
         if is_head {
             pending.state = State::Ready;
             pending.ready_at = now;
@@ -333,12 +336,12 @@ impl Lane {
         if pending.state == State::Ready {
             self.ready.retain(|r| *r != id);
         }
-        if let Some(key) = &pending.record.order_key {
-            let queue = self.by_key.get_mut(key).expect("keyed records are queued");
+        if let Some(key) = pending.key {
+            let queue = self.by_key.get_mut(&key).expect("keyed records are queued");
             queue.retain(|r| *r != id);
             match queue.front().copied() {
                 None => {
-                    self.by_key.remove(key);
+                    self.by_key.remove(&key);
                 }
                 Some(next) => {
                     let next_pending = self.records.get_mut(&next).expect("queued records exist");

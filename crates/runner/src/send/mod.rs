@@ -164,7 +164,7 @@ impl Summary {
 
 /// Per-destination bookkeeping of events whose records are on their way.
 struct EventTrack {
-    raw: Arc<str>,
+    raw: Arc<String>,
     remaining: usize,
     reasons: Vec<String>,
     exhausted: bool,
@@ -320,12 +320,9 @@ pub async fn send(
                             let destinations = Arc::clone(&destinations);
                             tokio::spawn(async move {
                                 let result =
-                                    transport
-                                        .send(&request)
-                                        .await
-                                        .map(|response: HttpResponse| {
-                                            destinations[index].judge(batch.len(), &response)
-                                        });
+                                    transport.send(request).await.map(|response: HttpResponse| {
+                                        destinations[index].judge(batch.len(), &response)
+                                    });
                                 let _ = done.send(Completion {
                                     lane: index,
                                     batch,

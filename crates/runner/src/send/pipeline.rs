@@ -14,7 +14,7 @@ use crate::input::parse_line;
 /// One input line after mapping.
 pub struct MappedLine {
     pub line: u64,
-    pub raw: Arc<str>,
+    pub raw: Arc<String>,
     pub outcome: LineOutcome,
 }
 
@@ -107,7 +107,10 @@ pub fn spawn(
                 progress.already_done.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            chunk.push((line_no, text.trim_end_matches(['\n', '\r']).to_owned()));
+            // The line moves into the chunk (no copy); the next read gets a fresh buffer.
+            let mut line = std::mem::replace(&mut text, String::with_capacity(1024));
+            line.truncate(line.trim_end_matches(['\n', '\r']).len());
+            chunk.push((line_no, line));
             if chunk.len() == CHUNK_LINES {
                 if work_tx.send((seq, std::mem::take(&mut chunk))).is_err() {
                     return;
@@ -139,7 +142,7 @@ fn map_line(
     };
     MappedLine {
         line,
-        raw: Arc::from(text),
+        raw: Arc::new(text),
         outcome,
     }
 }
