@@ -97,6 +97,14 @@ fn assert_outputs_agree(template: &Template, event: &Event) -> Result<(), TestCa
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
+    /// The pre-sizing event parser reads exactly what serde_json reads.
+    #[test]
+    fn parse_event_equals_serde_json(value in arbitrary_json()) {
+        let text = value.to_string();
+        let parsed = hardal_core::event::parse_event(&text).expect("valid JSON parses");
+        prop_assert_eq!(&parsed, &serde_json::from_str::<Value>(&text).unwrap());
+    }
+
     #[test]
     fn rendering_never_panics_and_both_outputs_agree(event in arbitrary_event()) {
         for template in templates() {

@@ -133,7 +133,7 @@ pub fn check_user(user: Value, settings: &RuleSettings) -> Result<Checked, Strin
 
     match user.get_mut("attributes") {
         Some(Value::Object(attributes)) => {
-            check_fields(attributes, "attributes", attribute_kind, settings)?;
+            check_fields(attributes, &"attributes", attribute_kind, settings)?;
             if attributes.is_empty() {
                 user.shift_remove("attributes");
             }
@@ -214,7 +214,7 @@ fn check_identifiers(
         *value = coerce(
             std::mem::take(value),
             kind,
-            At("identifiers", key),
+            At(&"identifiers", key),
             settings,
         )?;
     }
@@ -222,7 +222,7 @@ fn check_identifiers(
         *value = coerce(
             std::mem::take(value),
             Kind::String,
-            At("identifiers.custom", name),
+            At(&"identifiers.custom", name),
             settings,
         )?;
     }
@@ -237,7 +237,7 @@ fn check_identifiers(
 /// level wins), blanks left out.
 fn check_fields(
     fields: &mut Map<String, Value>,
-    path: &str,
+    path: &dyn std::fmt::Display,
     kind_of: fn(&str) -> Option<Kind>,
     settings: &RuleSettings,
 ) -> Result<(), String> {
@@ -315,11 +315,10 @@ fn check_event(event: &mut Value, index: usize, settings: &RuleSettings) -> Resu
     }
     match event.get_mut("timestamp") {
         Some(timestamp) if !is_blank(timestamp) => {
-            let path = format!("events.{index}");
             *timestamp = coerce(
                 std::mem::take(timestamp),
                 Kind::Timestamp,
-                At(&path, "timestamp"),
+                At(&EventPath(index, ""), "timestamp"),
                 settings,
             )?;
         }
@@ -329,7 +328,7 @@ fn check_event(event: &mut Value, index: usize, settings: &RuleSettings) -> Resu
         Some(Value::Object(params)) => {
             check_fields(
                 params,
-                &format!("events.{index}.event_params"),
+                &EventPath(index, "event_params"),
                 param_kind,
                 settings,
             )?;
@@ -389,7 +388,19 @@ pub fn normalize_event_name(name: &str) -> String {
 
 /// A field's dotted path for messages, formatted only when a message is needed.
 #[derive(Clone, Copy)]
-struct At<'a>(&'a str, &'a str);
+struct At<'a>(&'a dyn std::fmt::Display, &'a str);
+
+/// `events.<index>` or `events.<index>.<part>`, formatted only for messages.
+struct EventPath(usize, &'static str);
+
+impl std::fmt::Display for EventPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.1 {
+            "" => write!(f, "events.{}", self.0),
+            part => write!(f, "events.{}.{part}", self.0),
+        }
+    }
+}
 
 impl std::fmt::Display for At<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -83,7 +83,7 @@ fn read_ndjson(text: &str) -> Vec<InputItem> {
 
 /// Parses one NDJSON line into an event; the error says what is wrong and at which column.
 pub fn parse_line(line: &str) -> Result<Event, String> {
-    let value: Value = serde_json::from_str(line).map_err(|e| {
+    let value: Value = hardal_core::event::parse_event(line).map_err(|e| {
         let message = e.to_string();
         let message = message
             .rsplit_once(" at line ")

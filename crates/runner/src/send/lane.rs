@@ -65,6 +65,8 @@ pub struct Lane {
     not_before: Option<Instant>,
     rate: Option<RateLimiter>,
     paused: Option<String>,
+    /// Set when the last `next_batch` held back a partial batch: when its linger ends.
+    linger_until: Option<Instant>,
 }
 
 impl Lane {
@@ -153,6 +155,7 @@ impl Lane {
         flush: bool,
     ) -> Option<Vec<RecordId>> {
         self.release_due(now);
+        self.linger_until = None;
         if self.paused.is_some() || self.in_flight >= concurrency || self.ready.is_empty() {
             return None;
         }
@@ -169,6 +172,7 @@ impl Lane {
         let (batch, full) = self.plan_batch(destination);
         let oldest = self.records[&self.ready[0]].ready_at;
         if !full && !flush && now < oldest + linger {
+            self.linger_until = Some(oldest + linger);
             return None;
         }
         // The batch's heads are a prefix of the ready queue (planning takes heads in order).
@@ -220,15 +224,8 @@ impl Lane {
     }
 
     /// The earliest time `next_batch` could return something if no input arrives, or `None`
-    /// when only a completion can change that.
-    pub fn next_wakeup(
-        &mut self,
-        destination: &dyn Destination,
-        now: Instant,
-        concurrency: usize,
-        linger: Duration,
-        flush: bool,
-    ) -> Option<Instant> {
+    /// when only a completion can change that. Call it right after `next_batch`.
+    pub fn next_wakeup(&self, now: Instant, concurrency: usize, flush: bool) -> Option<Instant> {
         if self.paused.is_some() {
             return None;
         }
@@ -244,12 +241,11 @@ impl Lane {
             .flatten()
             .max()
             .unwrap_or(now);
-            let (_, full) = self.plan_batch(destination);
-            let linger_end = self.records[&self.ready[0]].ready_at + linger;
-            Some(if full || flush {
-                gate
-            } else {
-                gate.max(linger_end)
+            // `next_batch`, called just before, left the linger deadline if it held a partial
+            // batch back; planning again here would only repeat its work.
+            Some(match self.linger_until {
+                Some(until) if !flush => gate.max(until),
+                _ => gate,
             })
         };
         [retry, send].into_iter().flatten().min()
@@ -500,10 +496,7 @@ mod tests {
         let batch = lane.next_batch(&fake, t0, 4, LINGER, false).unwrap();
         assert_eq!(names(&lane, &batch), ["a1", "b1"]);
         assert_eq!(lane.next_batch(&fake, t0, 4, LINGER, false), None);
-        assert_eq!(
-            lane.next_wakeup(&fake, t0, 4, LINGER, false),
-            Some(t0 + LINGER)
-        );
+        assert_eq!(lane.next_wakeup(t0, 4, false), Some(t0 + LINGER));
         let batch = lane
             .next_batch(&fake, t0 + LINGER, 4, LINGER, false)
             .unwrap();
@@ -532,7 +525,7 @@ mod tests {
             lane.next_batch(&fake, t0 + Duration::from_secs(1), 1, LINGER, true),
             None
         );
-        assert_eq!(lane.next_wakeup(&fake, t0, 1, LINGER, true), Some(until));
+        assert_eq!(lane.next_wakeup(t0, 1, true), Some(until));
         let batch = lane.next_batch(&fake, until, 1, LINGER, true).unwrap();
         assert_eq!(
             names(&lane, &batch),

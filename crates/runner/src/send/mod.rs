@@ -346,17 +346,8 @@ pub async fn send(
         }
 
         let wake = lanes
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(i, lane)| {
-                lane.next_wakeup(
-                    destinations[i].as_ref(),
-                    now,
-                    delivery.concurrency,
-                    linger,
-                    flush,
-                )
-            })
+            .iter()
+            .filter_map(|lane| lane.next_wakeup(now, delivery.concurrency, flush))
             .min()
             .map(tokio::time::Instant::from_std);
         let accepting = !input_done && !stopping && !at_capacity;
