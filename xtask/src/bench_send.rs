@@ -77,6 +77,36 @@ pub fn run(root: &Path, sizes: &[u64], repeats: usize) -> Result<()> {
     Ok(())
 }
 
+/// Starts the simulator binary on a free loopback port; returns it and its base URL.
+pub fn start_simulator(
+    bin_dir: &Path,
+    partner: &str,
+    token: &str,
+    extra: &[&str],
+) -> Result<(std::process::Child, String)> {
+    let mut simulator = Command::new(bin_dir.join("insider-simulator"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--partner-name",
+            partner,
+            "--request-token",
+            token,
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting the simulator")?;
+    let mut line = String::new();
+    BufReader::new(simulator.stdout.take().expect("piped")).read_line(&mut line)?;
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .context("the simulator's first line")?
+        .to_owned();
+    Ok((simulator, url))
+}
+
 fn measure(release: &Path, work: &Path, events: &Path) -> Result<Measurement> {
     let mut simulator = Command::new(release.join("insider-simulator"))
         .args([

@@ -1,4 +1,5 @@
 //! Project automation, run as `cargo xtask <task>`:
+//! - `demo`: the quick start — send the example events to the Insider simulator on loopback.
 //! - `schemas`: write the generated JSON Schemas to `schemas/`.
 //! - `ci`: everything CI checks — formatting, clippy with warnings denied, all tests, schema freshness.
 //! - `bench render`: the criterion benchmark of template rendering.
@@ -10,6 +11,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 mod bench_send;
+mod demo;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -18,7 +20,8 @@ fn main() -> Result<()> {
         Some("schemas") => write_schemas(&root),
         Some("ci") => ci(&root),
         Some("bench") => bench(&root, &args[1..]),
-        _ => bail!("usage: cargo xtask schemas | ci | bench [render | send [N...]]"),
+        Some("demo") => demo::run(&root),
+        _ => bail!("usage: cargo xtask demo | schemas | ci | bench [render | send [N...]]"),
     }
 }
 
