@@ -111,6 +111,7 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(io::stderr().is_terminal())
         .with_max_level(level)
         .init();
     match run(cli.command) {

@@ -108,7 +108,7 @@ impl Summary {
 
     pub fn text(&self) -> String {
         let mut text = format!(
-            "{}{} events in {:.1} s",
+            "{}{} events read in {:.1} s",
             if self.dry_run { "dry run: " } else { "" },
             self.events,
             self.elapsed_seconds
