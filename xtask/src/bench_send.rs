@@ -108,26 +108,7 @@ pub fn start_simulator(
 }
 
 fn measure(release: &Path, work: &Path, events: &Path) -> Result<Measurement> {
-    let mut simulator = Command::new(release.join("insider-simulator"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--partner-name",
-            "bench",
-            "--request-token",
-            "bench-token",
-            "--no-record",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("starting the simulator")?;
-    let mut line = String::new();
-    BufReader::new(simulator.stdout.take().expect("piped")).read_line(&mut line)?;
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .context("the simulator's first line")?
-        .to_owned();
+    let (mut simulator, url) = start_simulator(release, "bench", "bench-token", &["--no-record"])?;
     let config = work.join("config.json");
     std::fs::write(
         &config,

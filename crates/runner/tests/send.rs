@@ -160,6 +160,14 @@ fn check_every_event_accounted_for(sim: &Simulator, run: &Run, n: usize) -> (usi
     (delivered.len(), dead.len())
 }
 
+/// Events the simulator received more than once (identical re-sends, which Insider stores once).
+fn duplicates(sim: &Simulator) -> u64 {
+    sim.accepted_events()
+        .iter()
+        .map(|e| e.times_received - 1)
+        .sum()
+}
+
 #[test]
 fn a_clean_run_delivers_everything_in_order() {
     let sim = simulator();
@@ -371,11 +379,7 @@ fn a_401_mid_run_pauses_without_losing_anything_and_the_next_run_finishes() {
     assert!(summary.success(), "{}", summary.text());
     assert!(summary.already_done > 0);
     assert_eq!(check_every_event_accounted_for(&sim, &run, 300), (300, 0));
-    let duplicates: u64 = sim
-        .accepted_events()
-        .iter()
-        .map(|e| e.times_received - 1)
-        .sum();
+    let duplicates = duplicates(&sim);
     assert_eq!(duplicates, 0, "the resumed run re-sent accepted events");
 }
 
@@ -417,11 +421,7 @@ fn an_interrupted_run_resumes_without_duplicates() {
     assert!(summary.success(), "{}", summary.text());
     assert_eq!(check_every_event_accounted_for(&sim, &run, 2000), (2000, 0));
     // The interrupt let in-flight requests finish, so nothing was sent twice.
-    let duplicates: u64 = sim
-        .accepted_events()
-        .iter()
-        .map(|e| e.times_received - 1)
-        .sum();
+    let duplicates = duplicates(&sim);
     assert_eq!(duplicates, 0);
 }
 
@@ -538,10 +538,11 @@ fn binary_config(sim: &Simulator) -> Value {
            "delivery": {"concurrency": 2, "linger_ms": 5, "backoff_initial_ms": 10, "backoff_max_ms": 200}})
 }
 
-#[test]
-fn a_killed_process_resumes_with_at_most_the_in_flight_batches_sent_twice() {
+/// Starts `hardal send` of 3,000 events against a simulator that answers slowly, and returns once
+/// ten requests went through, mid-run.
+fn slow_binary_run(name: &str) -> (Simulator, Run, String, std::process::Child) {
     let sim = simulator();
-    let run = Run::new("kill");
+    let run = Run::new(name);
     let text = events(3000, 41);
     sim.inject(
         Fault::Slow {
@@ -550,10 +551,16 @@ fn a_killed_process_resumes_with_at_most_the_in_flight_batches_sent_twice() {
         Scope::Always,
     )
     .unwrap();
-    let mut child = hardal_send(&run, &binary_config(&sim), &text, &[]);
+    let child = hardal_send(&run, &binary_config(&sim), &text, &[]);
     while sim.requests().len() < 10 {
         std::thread::sleep(Duration::from_millis(2));
     }
+    (sim, run, text, child)
+}
+
+#[test]
+fn a_killed_process_resumes_with_at_most_the_in_flight_batches_sent_twice() {
+    let (sim, run, text, mut child) = slow_binary_run("kill");
     child.kill().unwrap(); // SIGKILL: no chance to clean up.
     child.wait().unwrap();
     let first = sim.accepted_users().len();
@@ -568,36 +575,17 @@ fn a_killed_process_resumes_with_at_most_the_in_flight_batches_sent_twice() {
     assert!(summary["already_done"].as_u64().unwrap() > 0, "{summary}");
     assert_eq!(check_every_event_accounted_for(&sim, &run, 3000), (3000, 0));
     // At most the requests in flight when the process died (2 × 20 users) were sent again.
-    let duplicates: u64 = sim
-        .accepted_events()
-        .iter()
-        .map(|e| e.times_received - 1)
-        .sum();
+    let duplicates = duplicates(&sim);
     assert!(duplicates <= 40, "{duplicates} events were sent twice");
 }
 
 #[test]
 fn ctrl_c_stops_reading_lets_requests_finish_and_the_same_command_continues() {
-    let sim = simulator();
-    let run = Run::new("sigint");
-    let text = events(3000, 41);
-    sim.inject(
-        Fault::Slow {
-            delay: Duration::from_millis(15),
-        },
-        Scope::Always,
-    )
-    .unwrap();
-    let child = hardal_send(&run, &binary_config(&sim), &text, &[]);
-    while sim.requests().len() < 10 {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let (sim, run, text, child) = slow_binary_run("sigint");
     // SIGINT, as Ctrl-C sends it.
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    // SAFETY: kill(2) only sends a signal to the child this test started.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(sent, 0, "SIGINT could not be sent");
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -615,11 +603,7 @@ fn ctrl_c_stops_reading_lets_requests_finish_and_the_same_command_continues() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(check_every_event_accounted_for(&sim, &run, 3000), (3000, 0));
-    let duplicates: u64 = sim
-        .accepted_events()
-        .iter()
-        .map(|e| e.times_received - 1)
-        .sum();
+    let duplicates = duplicates(&sim);
     assert_eq!(
         duplicates, 0,
         "in-flight requests were allowed to finish, so nothing is sent twice"
