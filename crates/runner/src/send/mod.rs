@@ -170,10 +170,20 @@ struct EventTrack {
     exhausted: bool,
 }
 
+/// A finished request: which lane, which records, and the verdicts (or why there was no answer).
 struct Completion {
     lane: usize,
     batch: Vec<RecordId>,
     result: Result<Vec<Verdict>, String>,
+}
+
+/// How an event ended for one destination.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Delivered,
+    Skipped,
+    Rejected,
+    DeadLettered,
 }
 
 /// Runs `send` to the end of the input, an interrupt (`interrupt` completes), or a pause.
@@ -184,7 +194,6 @@ pub async fn send(
     interrupt: impl Future<Output = ()>,
 ) -> Summary {
     let started = Instant::now();
-    let destinations = Arc::new(destinations);
     let ids: Vec<String> = destinations.iter().map(|d| d.id().to_owned()).collect();
     let mut summary = Summary {
         destinations: ids
@@ -197,295 +206,449 @@ pub async fn send(
         dry_run: options.dry_run,
         ..Default::default()
     };
-
-    let input_label = options.input.as_ref().map_or("-".to_owned(), |p| {
-        std::fs::canonicalize(p)
-            .unwrap_or_else(|_| p.clone())
-            .display()
-            .to_string()
-    });
-    let (total_bytes, input): (Option<u64>, Box<dyn BufRead + Send>) = match &options.input {
-        Some(path) if path.as_os_str() != "-" => match std::fs::File::open(path) {
-            Ok(file) => (
-                file.metadata().ok().map(|m| m.len()),
-                Box::new(std::io::BufReader::with_capacity(1 << 20, file)),
-            ),
-            Err(e) => {
-                summary.error = Some(format!("cannot read {}: {e}", path.display()));
-                return summary;
-            }
-        },
-        _ => (
-            None,
-            Box::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin())),
-        ),
-    };
-
-    let (mut checkpoint, mut resolved) = if options.dry_run {
-        (
-            None,
-            vec![
-                ResolvedSet {
-                    watermark: 1,
-                    ..Default::default()
-                };
-                ids.len()
-            ],
-        )
-    } else {
-        let run = checkpoint::fnv1a(&[input_label.as_bytes(), options.identity.as_bytes()]);
-        match Checkpoint::open(&options.state, &run, &input_label, &ids, options.restart) {
-            Ok((checkpoint, sets)) => (Some(checkpoint), sets),
-            Err(e) => {
-                summary.error = Some(e);
-                return summary;
-            }
+    let setup = match Setup::open(&options, &ids, delivery) {
+        Ok(setup) => setup,
+        Err(error) => {
+            summary.error = Some(error);
+            return summary;
         }
     };
-    let transport = if options.dry_run {
-        None
-    } else {
-        match Transport::new(Duration::from_millis(delivery.request_timeout_ms)) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                summary.error = Some(e);
-                return summary;
-            }
-        }
-    };
-    let mut dead_letters = DeadLetters::new(&options.dead_letters);
-
+    let destinations = Arc::new(destinations);
     let stop = Arc::new(AtomicBool::new(false));
     let read = Arc::new(ReadProgress::default());
     let (chunk_tx, mut chunk_rx) =
         tokio::sync::mpsc::channel::<Result<Chunk, String>>(options.workers.max(1) * 2);
     pipeline::spawn(
-        input,
+        setup.input,
         Arc::clone(&destinations),
-        Arc::new(resolved.clone()),
+        Arc::new(setup.resolved.clone()),
         options.workers,
         chunk_tx,
         Arc::clone(&stop),
         Arc::clone(&read),
     );
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Completion>();
+    let mut engine = Engine {
+        lanes: destinations
+            .iter()
+            .map(|d| Lane::new(d.requests_per_minute()))
+            .collect(),
+        tracks: destinations.iter().map(|_| HashMap::default()).collect(),
+        destinations,
+        delivery,
+        policy: RetryPolicy::from_config(delivery),
+        linger: Duration::from_millis(delivery.linger_ms),
+        transport: setup.transport,
+        done: done_tx,
+        books: Books {
+            summary,
+            dead_letters: DeadLetters::new(&options.dead_letters),
+            to_record: ids.iter().map(|_| Vec::new()).collect(),
+            ids,
+            dry_run: options.dry_run,
+        },
+        checkpoint: setup.checkpoint,
+        resolved: setup.resolved,
+        stop,
+    };
 
-    let policy = RetryPolicy::from_config(delivery);
-    let linger = Duration::from_millis(delivery.linger_ms);
-    let mut lanes: Vec<Lane> = destinations
-        .iter()
-        .map(|d| Lane::new(d.requests_per_minute()))
-        .collect();
-    let mut tracks: Vec<HashMap<u64, EventTrack>> =
-        destinations.iter().map(|_| HashMap::default()).collect();
-    let mut to_record: Vec<Vec<u64>> = destinations.iter().map(|_| Vec::new()).collect();
     let mut reorder: BTreeMap<u64, Vec<MappedLine>> = BTreeMap::new();
     let mut next_seq = 0u64;
     let mut input_done = false;
-    let mut stopping = false;
     let mut drain_deadline: Option<tokio::time::Instant> = None;
-    let mut progress = Progress::new(Arc::clone(&read), total_bytes, options.progress_every);
+    let mut progress = Progress::new(Arc::clone(&read), setup.total_bytes, options.progress_every);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut interrupt = std::pin::pin!(interrupt);
 
     loop {
         let now = Instant::now();
-        let at_capacity = lanes
-            .iter()
-            .any(|l| l.pending() >= delivery.max_pending_records);
+        let stopping = engine.stopping();
+        let at_capacity = engine.at_capacity();
         let flush = input_done || stopping || at_capacity;
         if !stopping {
-            for (index, lane) in lanes.iter_mut().enumerate() {
-                let destination = destinations[index].as_ref();
-                while let Some(batch) =
-                    lane.next_batch(destination, now, delivery.concurrency, linger, flush)
-                {
-                    let records: Vec<&Record> =
-                        batch.iter().map(|id| &lane.record(*id).record).collect();
-                    let request = destination.encode(&records);
-                    summary.destinations[index].requests += 1;
-                    let done = done_tx.clone();
-                    match &transport {
-                        None => {
-                            let verdicts = vec![Verdict::Delivered; batch.len()];
-                            let _ = done.send(Completion {
-                                lane: index,
-                                batch,
-                                result: Ok(verdicts),
-                            });
-                        }
-                        Some(transport) => {
-                            let transport = transport.clone();
-                            let destinations = Arc::clone(&destinations);
-                            tokio::spawn(async move {
-                                let result =
-                                    transport.send(request).await.map(|response: HttpResponse| {
-                                        destinations[index].judge(batch.len(), &response)
-                                    });
-                                let _ = done.send(Completion {
-                                    lane: index,
-                                    batch,
-                                    result,
-                                });
-                            });
-                        }
-                    }
-                }
+            engine.dispatch(now, flush);
+        }
+        if input_done && reorder.is_empty() && engine.pending() == 0 {
+            engine.books.summary.complete = engine.books.summary.error.is_none();
+            break;
+        }
+        if stopping {
+            drain_deadline.get_or_insert(tokio::time::Instant::now() + options.drain_timeout);
+            if engine.in_flight() == 0 {
+                break;
             }
         }
-
-        let in_flight: usize = lanes.iter().map(Lane::in_flight).sum();
-        let pending: usize = lanes.iter().map(Lane::pending).sum();
-        if input_done && reorder.is_empty() && pending == 0 {
-            summary.complete = summary.error.is_none();
-            break;
-        }
-        if stopping && in_flight == 0 {
-            break;
-        }
-
-        let wake = lanes
-            .iter()
-            .filter_map(|lane| lane.next_wakeup(now, delivery.concurrency, flush))
-            .min()
+        let wake = engine
+            .next_wakeup(now, flush)
             .map(tokio::time::Instant::from_std);
         let accepting = !input_done && !stopping && !at_capacity;
 
         tokio::select! {
             biased;
-            Some(completion) = done_rx.recv() => {
-                let now = Instant::now();
-                let lane_index = completion.lane;
-                let verdicts = match completion.result {
-                    Ok(verdicts) => verdicts,
-                    Err(reason) => vec![Verdict::Retry { reason, after: None }; completion.batch.len()],
-                };
-                let retried = verdicts.iter().filter(|v| matches!(v, Verdict::Retry { .. })).count();
-                summary.destinations[lane_index].records_retried += retried as u64;
-                let lane = &mut lanes[lane_index];
-                let wall = SystemTime::now();
-                let resolutions = lane.complete(&completion.batch, verdicts, now, |pending, after| {
-                    policy.decide(pending.attempts, pending.first_attempt.unwrap_or(now), now, after, wall, fastrand::f64())
-                });
-                if let Some(reason) = lane.paused() {
-                    if summary.destinations[lane_index].paused.is_none() {
-                        tracing::error!(destination = %ids[lane_index], %reason, "Destination paused: it refused our credentials; nothing more is sent to it.");
-                        summary.destinations[lane_index].paused = Some(reason.to_owned());
-                    }
-                    stopping = true;
-                    stop.store(true, Ordering::Relaxed);
-                    drain_deadline.get_or_insert(tokio::time::Instant::now() + options.drain_timeout);
+            Some(completion) = done_rx.recv() => engine.complete(completion),
+            chunk = chunk_rx.recv(), if accepting => match chunk {
+                None => input_done = true,
+                Some(Err(error)) => {
+                    engine.books.summary.error.get_or_insert(error);
+                    input_done = true;
                 }
-                let mut books = Books { summary: &mut summary, dead_letters: &mut dead_letters, to_record: &mut to_record, ids: &ids, dry_run: options.dry_run };
-                for (line, resolution) in resolutions {
-                    let track = tracks[lane_index].get_mut(&line).expect("records belong to tracked events");
-                    track.remaining -= 1;
-                    match resolution {
-                        Resolution::Delivered => {}
-                        Resolution::Rejected(reason) => track.reasons.push(reason),
-                        Resolution::Exhausted(reasons) => {
-                            track.exhausted = true;
-                            track.reasons.extend(reasons);
-                        }
-                    }
-                    if track.remaining == 0 {
-                        let track = tracks[lane_index].remove(&line).expect("present");
-                        let outcome = if track.exhausted {
-                            Outcome::DeadLettered
-                        } else if !track.reasons.is_empty() {
-                            Outcome::Rejected
-                        } else {
-                            Outcome::Delivered
-                        };
-                        books.finish(lane_index, line, &track.raw, outcome, &track.reasons);
+                Some(Ok(chunk)) => {
+                    // Workers finish chunks out of order; events are accepted in input order.
+                    reorder.insert(chunk.seq, chunk.lines);
+                    while let Some(lines) = reorder.remove(&next_seq) {
+                        next_seq += 1;
+                        engine.accept(lines, Instant::now());
                     }
                 }
-                if let Err(e) = persist(&mut dead_letters, checkpoint.as_mut(), &mut to_record, &mut resolved) {
-                    summary.error.get_or_insert(e);
-                    stopping = true;
-                    stop.store(true, Ordering::Relaxed);
-                }
-            }
-            chunk = chunk_rx.recv(), if accepting => {
-                match chunk {
-                    None => input_done = true,
-                    Some(Err(e)) => {
-                        summary.error.get_or_insert(e);
-                        input_done = true;
-                    }
-                    Some(Ok(chunk)) => {
-                        reorder.insert(chunk.seq, chunk.lines);
-                        while let Some(lines) = reorder.remove(&next_seq) {
-                            next_seq += 1;
-                            let now = Instant::now();
-                            let mut books = Books { summary: &mut summary, dead_letters: &mut dead_letters, to_record: &mut to_record, ids: &ids, dry_run: options.dry_run };
-                            for mapped in lines {
-                                accept(mapped, now, &mut lanes, &mut tracks, &mut books);
-                            }
-                        }
-                    }
-                }
-            }
-            () = async { match wake { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {}
+            },
+            () = sleep_until(wake) => {}
             () = &mut interrupt, if !stopping => {
                 tracing::warn!("Interrupted: no more events are read; in-flight requests may finish.");
-                summary.interrupted = true;
-                stopping = true;
-                stop.store(true, Ordering::Relaxed);
-                drain_deadline = Some(tokio::time::Instant::now() + options.drain_timeout);
+                engine.books.summary.interrupted = true;
+                engine.stop_reading();
             }
-            () = async { match drain_deadline { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } }, if stopping => {
+            () = sleep_until(drain_deadline), if stopping => {
                 tracing::warn!("In-flight requests did not finish in time; the next run sends them again.");
                 break;
             }
             _ = tick.tick() => {
-                if let Err(e) = persist(&mut dead_letters, checkpoint.as_mut(), &mut to_record, &mut resolved) {
-                    summary.error.get_or_insert(e);
-                }
-                progress.update(counts(&summary), started);
+                engine.persist();
+                progress.update(counts(&engine.books.summary), started);
             }
         }
     }
 
-    if let Err(e) = persist(
-        &mut dead_letters,
-        checkpoint.as_mut(),
-        &mut to_record,
-        &mut resolved,
-    ) {
-        summary.error.get_or_insert(e);
-    }
-    if summary.complete
-        && let Some(checkpoint) = &checkpoint
-        && let Err(e) = checkpoint.complete()
-    {
-        summary.error.get_or_insert(e);
-    }
-    stop.store(true, Ordering::Relaxed);
+    engine.persist();
+    engine.stop_reading();
     progress.finish();
-    for (stats, lane) in summary.destinations.iter_mut().zip(&lanes) {
-        stats.unresolved = lane.pending() as u64;
-    }
+    let mut summary = engine.finish();
     summary.events = read.lines.load(Ordering::Relaxed) - read.already_done.load(Ordering::Relaxed);
     summary.already_done = read.already_done.load(Ordering::Relaxed);
-    summary.dead_letters_written = dead_letters.written;
-    if dead_letters.written > 0 {
-        summary.dead_letters_file = Some(dead_letters.path().display().to_string());
-    }
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     summary
 }
 
-// Everything a destination finished with an event goes through here.
-struct Books<'a> {
-    summary: &'a mut Summary,
-    dead_letters: &'a mut DeadLetters,
-    to_record: &'a mut Vec<Vec<u64>>,
-    ids: &'a [String],
+/// Sleeps until `at`; never completes for `None`.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What a run opens before it starts: the input, the checkpoint and the transport.
+struct Setup {
+    input: Box<dyn BufRead + Send>,
+    total_bytes: Option<u64>,
+    checkpoint: Option<Checkpoint>,
+    resolved: Vec<ResolvedSet>,
+    transport: Option<Transport>,
+}
+
+impl Setup {
+    fn open(
+        options: &SendOptions,
+        ids: &[String],
+        delivery: &DeliveryConfig,
+    ) -> Result<Setup, String> {
+        let buffered = |read: Box<dyn std::io::Read + Send>| -> Box<dyn BufRead + Send> {
+            Box::new(std::io::BufReader::with_capacity(1 << 20, read))
+        };
+        let (label, total_bytes, input) = match &options.input {
+            Some(path) => {
+                let file = std::fs::File::open(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let label = std::fs::canonicalize(path)
+                    .unwrap_or_else(|_| path.clone())
+                    .display()
+                    .to_string();
+                (
+                    label,
+                    file.metadata().ok().map(|m| m.len()),
+                    buffered(Box::new(file)),
+                )
+            }
+            None => ("-".to_owned(), None, buffered(Box::new(std::io::stdin()))),
+        };
+        if options.dry_run {
+            let resolved = vec![
+                ResolvedSet {
+                    watermark: 1,
+                    ..Default::default()
+                };
+                ids.len()
+            ];
+            return Ok(Setup {
+                input,
+                total_bytes,
+                checkpoint: None,
+                resolved,
+                transport: None,
+            });
+        }
+        // "The same command" is the same input and the same configuration.
+        let run = checkpoint::fnv1a(&[label.as_bytes(), options.identity.as_bytes()]);
+        let (checkpoint, resolved) =
+            Checkpoint::open(&options.state, &run, &label, ids, options.restart)?;
+        let transport = Transport::new(Duration::from_millis(delivery.request_timeout_ms))?;
+        Ok(Setup {
+            input,
+            total_bytes,
+            checkpoint: Some(checkpoint),
+            resolved,
+            transport: Some(transport),
+        })
+    }
+}
+
+/// All delivery state of a run, owned by the engine task.
+struct Engine<'a> {
+    destinations: Arc<Vec<Box<dyn Destination>>>,
+    delivery: &'a DeliveryConfig,
+    policy: RetryPolicy,
+    linger: Duration,
+    lanes: Vec<Lane>,
+    tracks: Vec<HashMap<u64, EventTrack>>,
+    /// `None` in a dry run: every batch is "delivered" without a request.
+    transport: Option<Transport>,
+    done: tokio::sync::mpsc::UnboundedSender<Completion>,
+    books: Books,
+    checkpoint: Option<Checkpoint>,
+    resolved: Vec<ResolvedSet>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Engine<'_> {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Stops reading input; in-flight requests may still finish.
+    fn stop_reading(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    fn pending(&self) -> usize {
+        self.lanes.iter().map(Lane::pending).sum()
+    }
+
+    fn in_flight(&self) -> usize {
+        self.lanes.iter().map(Lane::in_flight).sum()
+    }
+
+    /// Reading waits while any destination is this far behind.
+    fn at_capacity(&self) -> bool {
+        self.lanes
+            .iter()
+            .any(|l| l.pending() >= self.delivery.max_pending_records)
+    }
+
+    fn next_wakeup(&self, now: Instant, flush: bool) -> Option<Instant> {
+        self.lanes
+            .iter()
+            .filter_map(|lane| lane.next_wakeup(now, self.delivery.concurrency, flush))
+            .min()
+    }
+
+    /// Sends every batch the lanes allow now.
+    fn dispatch(&mut self, now: Instant, flush: bool) {
+        for (index, lane) in self.lanes.iter_mut().enumerate() {
+            let destination = self.destinations[index].as_ref();
+            while let Some(batch) = lane.next_batch(
+                destination,
+                now,
+                self.delivery.concurrency,
+                self.linger,
+                flush,
+            ) {
+                let records: Vec<&Record> =
+                    batch.iter().map(|id| &lane.record(*id).record).collect();
+                let request = destination.encode(&records);
+                self.books.summary.destinations[index].requests += 1;
+                let done = self.done.clone();
+                let Some(transport) = &self.transport else {
+                    let verdicts = vec![Verdict::Delivered; batch.len()];
+                    let _ = done.send(Completion {
+                        lane: index,
+                        batch,
+                        result: Ok(verdicts),
+                    });
+                    continue;
+                };
+                let transport = transport.clone();
+                let destinations = Arc::clone(&self.destinations);
+                tokio::spawn(async move {
+                    let result = transport.send(request).await.map(|response: HttpResponse| {
+                        destinations[index].judge(batch.len(), &response)
+                    });
+                    let _ = done.send(Completion {
+                        lane: index,
+                        batch,
+                        result,
+                    });
+                });
+            }
+        }
+    }
+
+    /// Applies a finished request's verdicts, then makes what resolved durable.
+    fn complete(&mut self, completion: Completion) {
+        let now = Instant::now();
+        let index = completion.lane;
+        let verdicts = match completion.result {
+            Ok(verdicts) => verdicts,
+            Err(reason) => vec![
+                Verdict::Retry {
+                    reason,
+                    after: None
+                };
+                completion.batch.len()
+            ],
+        };
+        let retried = verdicts
+            .iter()
+            .filter(|v| matches!(v, Verdict::Retry { .. }))
+            .count();
+        self.books.summary.destinations[index].records_retried += retried as u64;
+        let lane = &mut self.lanes[index];
+        let (policy, wall) = (&self.policy, SystemTime::now());
+        let resolutions = lane.complete(&completion.batch, verdicts, now, |pending, after| {
+            let first = pending.first_attempt.unwrap_or(now);
+            policy.decide(pending.attempts, first, now, after, wall, fastrand::f64())
+        });
+        if let Some(reason) = lane.paused() {
+            let stats = &mut self.books.summary.destinations[index];
+            if stats.paused.is_none() {
+                tracing::error!(destination = %stats.id, %reason, "Destination paused: it refused our credentials; nothing more is sent to it.");
+                stats.paused = Some(reason.to_owned());
+            }
+            self.stop_reading();
+        }
+        for (line, resolution) in resolutions {
+            let track = self.tracks[index]
+                .get_mut(&line)
+                .expect("records belong to tracked events");
+            track.remaining -= 1;
+            match resolution {
+                Resolution::Delivered => {}
+                Resolution::Rejected(reason) => track.reasons.push(reason),
+                Resolution::Exhausted(reasons) => {
+                    track.exhausted = true;
+                    track.reasons.extend(reasons);
+                }
+            }
+            if track.remaining == 0 {
+                let track = self.tracks[index].remove(&line).expect("present");
+                let outcome = match (track.exhausted, track.reasons.is_empty()) {
+                    (true, _) => Outcome::DeadLettered,
+                    (false, false) => Outcome::Rejected,
+                    (false, true) => Outcome::Delivered,
+                };
+                self.books
+                    .finish(index, line, &track.raw, outcome, &track.reasons);
+            }
+        }
+        self.persist();
+    }
+
+    /// Takes mapped input lines, in input order: skips and mapping rejections are resolved at
+    /// once, records go to their destination's lane.
+    fn accept(&mut self, lines: Vec<MappedLine>, now: Instant) {
+        for mapped in lines {
+            let line = mapped.line;
+            let outcomes = match mapped.outcome {
+                LineOutcome::Mapped(outcomes) => outcomes,
+                LineOutcome::Invalid(reason) => {
+                    self.books.invalid(line, reason, &mapped.raw);
+                    continue;
+                }
+            };
+            for (index, outcome) in outcomes.into_iter().enumerate() {
+                match outcome {
+                    None => {}
+                    Some(Ok(Mapped::Skipped(_))) => {
+                        self.books
+                            .finish(index, line, &mapped.raw, Outcome::Skipped, &[])
+                    }
+                    Some(Err(error)) => self.books.finish(
+                        index,
+                        line,
+                        &mapped.raw,
+                        Outcome::Rejected,
+                        &[error.to_string()],
+                    ),
+                    Some(Ok(Mapped::Records(records))) => {
+                        let track = EventTrack {
+                            raw: Arc::clone(&mapped.raw),
+                            remaining: records.len(),
+                            reasons: Vec::new(),
+                            exhausted: false,
+                        };
+                        self.tracks[index].insert(line, track);
+                        for record in records {
+                            self.lanes[index].accept(line, record, now);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes dead letters durable, then records resolved lines in the checkpoint — in that order,
+    /// so a crash between the two can duplicate a dead letter but never lose one. A failure stops
+    /// the run: without a checkpoint, a resumed run could not know what was delivered.
+    fn persist(&mut self) {
+        let to_record = &mut self.books.to_record;
+        let Some(checkpoint) = &mut self.checkpoint else {
+            to_record.iter_mut().for_each(Vec::clear);
+            return;
+        };
+        if to_record.iter().all(Vec::is_empty) {
+            return;
+        }
+        let written = self
+            .books
+            .dead_letters
+            .sync()
+            .and_then(|()| checkpoint.record(&mut self.books.to_record, &mut self.resolved));
+        if let Err(error) = written {
+            self.books.summary.error.get_or_insert(error);
+            self.stop_reading();
+        }
+    }
+
+    /// The summary, with what is still unresolved and where the dead letters went.
+    fn finish(self) -> Summary {
+        let mut summary = self.books.summary;
+        if summary.complete
+            && let Some(checkpoint) = &self.checkpoint
+            && let Err(error) = checkpoint.complete()
+        {
+            summary.error.get_or_insert(error);
+        }
+        for (stats, lane) in summary.destinations.iter_mut().zip(&self.lanes) {
+            stats.unresolved = lane.pending() as u64;
+        }
+        summary.dead_letters_written = self.books.dead_letters.written;
+        if self.books.dead_letters.written > 0 {
+            summary.dead_letters_file = Some(self.books.dead_letters.path().display().to_string());
+        }
+        summary
+    }
+}
+
+/// Counts, dead letters and the lines waiting for the checkpoint: everything a destination
+/// finished with an event goes through here.
+struct Books {
+    summary: Summary,
+    dead_letters: DeadLetters,
+    to_record: Vec<Vec<u64>>,
+    ids: Vec<String>,
     dry_run: bool,
 }
-impl Books<'_> {
+
+impl Books {
     fn finish(&mut self, lane: usize, line: u64, raw: &str, outcome: Outcome, reasons: &[String]) {
         let stats = &mut self.summary.destinations[lane];
         match outcome {
@@ -501,86 +664,34 @@ impl Books<'_> {
                     self.ids[lane],
                     reasons.join(" | ")
                 );
-            } else if let Err(e) =
+            } else if let Err(error) =
                 self.dead_letters
                     .write(line, Some(&self.ids[lane]), reasons, raw)
             {
                 // Without a dead-letter record the event must not count as resolved.
-                self.summary.error.get_or_insert(e);
+                self.summary.error.get_or_insert(error);
                 return;
             }
         }
         self.to_record[lane].push(line);
     }
-}
 
-/// Takes one mapped input line: skips and mapping rejections are resolved at once, records go
-/// to their destination's lane.
-fn accept(
-    mapped: MappedLine,
-    now: Instant,
-    lanes: &mut [Lane],
-    tracks: &mut [HashMap<u64, EventTrack>],
-    books: &mut Books<'_>,
-) {
-    let line = mapped.line;
-    match mapped.outcome {
-        LineOutcome::Invalid(reason) => {
-            books.summary.invalid += 1;
-            if books.dry_run {
-                eprintln!("line {line}: {reason}");
-            } else if let Err(e) =
-                books
-                    .dead_letters
-                    .write(line, None, std::slice::from_ref(&reason), &mapped.raw)
-            {
-                books.summary.error.get_or_insert(e);
-                return;
-            }
-            for lane in books.to_record.iter_mut() {
-                lane.push(line);
-            }
+    /// A line that is not a JSON object: one dead letter, resolved for every destination.
+    fn invalid(&mut self, line: u64, reason: String, raw: &str) {
+        self.summary.invalid += 1;
+        if self.dry_run {
+            eprintln!("line {line}: {reason}");
+        } else if let Err(error) =
+            self.dead_letters
+                .write(line, None, std::slice::from_ref(&reason), raw)
+        {
+            self.summary.error.get_or_insert(error);
+            return;
         }
-        LineOutcome::Mapped(outcomes) => {
-            for (index, outcome) in outcomes.into_iter().enumerate() {
-                match outcome {
-                    None => {}
-                    Some(Ok(Mapped::Skipped(_))) => {
-                        books.finish(index, line, &mapped.raw, Outcome::Skipped, &[])
-                    }
-                    Some(Err(error)) => books.finish(
-                        index,
-                        line,
-                        &mapped.raw,
-                        Outcome::Rejected,
-                        &[error.to_string()],
-                    ),
-                    Some(Ok(Mapped::Records(records))) => {
-                        tracks[index].insert(
-                            line,
-                            EventTrack {
-                                raw: Arc::clone(&mapped.raw),
-                                remaining: records.len(),
-                                reasons: Vec::new(),
-                                exhausted: false,
-                            },
-                        );
-                        for record in records {
-                            lanes[index].accept(line, record, now);
-                        }
-                    }
-                }
-            }
+        for lines in &mut self.to_record {
+            lines.push(line);
         }
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Outcome {
-    Delivered,
-    Skipped,
-    Rejected,
-    DeadLettered,
 }
 
 fn counts(summary: &Summary) -> Counts {
@@ -592,23 +703,4 @@ fn counts(summary: &Summary) -> Counts {
         counts.requests += d.requests;
     }
     counts
-}
-
-/// Makes dead letters durable, then records resolved lines in the checkpoint — in that order, so
-/// a crash between the two can duplicate a dead letter but never lose one.
-fn persist(
-    dead_letters: &mut DeadLetters,
-    checkpoint: Option<&mut Checkpoint>,
-    to_record: &mut [Vec<u64>],
-    resolved: &mut [ResolvedSet],
-) -> Result<(), String> {
-    let Some(checkpoint) = checkpoint else {
-        to_record.iter_mut().for_each(Vec::clear);
-        return Ok(());
-    };
-    if to_record.iter().all(Vec::is_empty) {
-        return Ok(());
-    }
-    dead_letters.sync()?;
-    checkpoint.record(to_record, resolved)
 }
