@@ -28,12 +28,14 @@ struct Cli {
 enum Command {
     /// Check a configuration: schema, environment variables, templates. Exit 0 when valid.
     Validate {
+        /// The configuration file (JSON).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
     /// Print the request body each destination would send for each event, one per line.
     /// Nothing is sent.
     Render {
+        /// The configuration file (JSON).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
         /// Render for this destination only.
@@ -45,6 +47,7 @@ enum Command {
     /// Deliver a file of events (a backfill) to every destination, with progress and a summary.
     /// Running the same command again after an interruption continues where it stopped.
     Send {
+        /// The configuration file (JSON).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
         /// Events as NDJSON, one per line. Standard input when absent or `-`.
@@ -77,6 +80,9 @@ enum Command {
         /// Seconds in-flight requests may take to finish after Ctrl-C or a pause.
         #[arg(long, value_name = "SECONDS", default_value_t = 10)]
         drain_timeout: u64,
+        /// Threads that parse and map events (default: one per core).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
+        workers: Option<usize>,
     },
     /// Print the built-in mappings (presets) of a destination kind.
     Presets {
@@ -184,6 +190,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
             restart,
             progress_interval,
             drain_timeout,
+            workers,
         } => {
             let secrets = if dry_run {
                 Secrets::Unused
@@ -204,9 +211,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 dry_run,
                 drain_timeout: Duration::from_secs(drain_timeout),
                 progress_every: Duration::from_secs(progress_interval),
-                workers: std::env::var("HARDAL_WORKERS")
-                    .ok()
-                    .and_then(|w| w.parse().ok())
+                workers: workers
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
