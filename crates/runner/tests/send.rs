@@ -609,3 +609,45 @@ fn ctrl_c_stops_reading_lets_requests_finish_and_the_same_command_continues() {
         "in-flight requests were allowed to finish, so nothing is sent twice"
     );
 }
+
+#[test]
+fn standard_input_runs_always_start_fresh() {
+    use std::io::Write;
+    let sim = simulator();
+    let run = Run::new("stdin");
+    let config_path = run.dir.join("config.json");
+    std::fs::write(&config_path, binary_config(&sim).to_string()).unwrap();
+    // Two different streams through "the same command": the second must not be skipped as if
+    // the first run had resolved its lines.
+    for (n, users) in [(30, 3), (45, 5)] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hardal"))
+            .args([
+                "send",
+                "--config",
+                config_path.to_str().unwrap(),
+                "-",
+                "--progress-interval",
+                "0",
+            ])
+            .current_dir(&run.dir)
+            .env("INSIDER_REQUEST_TOKEN", TOKEN)
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(events(n, users).as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("insider: {n} delivered")),
+            "{stderr}"
+        );
+    }
+    assert_eq!(sim.accepted_users().len(), 75);
+}

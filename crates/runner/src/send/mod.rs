@@ -88,6 +88,8 @@ pub struct Summary {
     pub dead_letters_file: Option<String>,
     pub elapsed_seconds: f64,
     pub interrupted: bool,
+    /// Whether running the same command again continues this run (false for standard input).
+    pub resumable: bool,
     /// Every event read was resolved and the input was read to its end.
     pub complete: bool,
     pub dry_run: bool,
@@ -149,12 +151,14 @@ impl Summary {
         if let Some(error) = &self.error {
             text.push_str(&format!("  error: {error}\n"));
         }
-        text.push_str(if self.interrupted {
-            "  interrupted: run the same command again to continue where this run stopped"
-        } else if self.success() {
+        text.push_str(if self.success() {
             "  complete: every event was delivered or skipped"
         } else if self.complete {
             "  complete, with dead letters"
+        } else if !self.resumable {
+            "  incomplete: standard input cannot be resumed; send the events that were not delivered again"
+        } else if self.interrupted {
+            "  interrupted: run the same command again to continue where this run stopped"
         } else {
             "  incomplete: run the same command again to continue"
         });
@@ -204,6 +208,7 @@ pub async fn send(
             })
             .collect(),
         dry_run: options.dry_run,
+        resumable: options.input.is_some() && !options.dry_run,
         ..Default::default()
     };
     let setup = match Setup::open(&options, &ids, delivery) {
@@ -387,10 +392,16 @@ impl Setup {
                 transport: None,
             });
         }
-        // "The same command" is the same input and the same configuration.
+        // "The same command" is the same input file and the same configuration. Standard input
+        // is different data each time (a replay of dead letters, say), so it always starts fresh.
         let run = checkpoint::fnv1a(&[label.as_bytes(), options.identity.as_bytes()]);
-        let (checkpoint, resolved) =
-            Checkpoint::open(&options.state, &run, &label, ids, options.restart)?;
+        let (checkpoint, resolved) = Checkpoint::open(
+            &options.state,
+            &run,
+            &label,
+            ids,
+            options.restart || options.input.is_none(),
+        )?;
         let transport = Transport::new(Duration::from_millis(delivery.request_timeout_ms))?;
         Ok(Setup {
             input,
