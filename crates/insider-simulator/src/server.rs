@@ -49,6 +49,15 @@ pub struct Shared {
 }
 
 impl Shared {
+    pub fn from_config(config: crate::SimulatorConfig) -> Shared {
+        Shared::new(
+            config.partner_name,
+            config.request_token,
+            config.record_users,
+            config.custom_identifiers,
+        )
+    }
+
     pub fn new(
         partner_name: String,
         request_token: String,

@@ -63,12 +63,7 @@ impl Simulator {
             .enable_all()
             .build()
             .map_err(SimulatorError::Runtime)?;
-        let shared = Arc::new(Shared::new(
-            config.partner_name,
-            config.request_token,
-            config.record_users,
-            config.custom_identifiers.clone(),
-        ));
+        let shared = Arc::new(Shared::from_config(config));
         let (stop, stopped) = watch::channel(false);
         let task_shared = shared.clone();
         let thread = std::thread::Builder::new()
@@ -100,12 +95,7 @@ impl Simulator {
         let addr = listener
             .local_addr()
             .map_err(|e| SimulatorError::Bind(addr, e))?;
-        let shared = Arc::new(Shared::new(
-            config.partner_name,
-            config.request_token,
-            config.record_users,
-            config.custom_identifiers.clone(),
-        ));
+        let shared = Arc::new(Shared::from_config(config));
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(run(listener, shared.clone(), stopped));
         Ok(Simulator {

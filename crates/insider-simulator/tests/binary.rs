@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
-use common::{PARTNER, TOKEN, UPSERT, send};
+use common::{PARTNER, TOKEN, UPSERT, send, upsert_to};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_insider-simulator");
@@ -49,26 +49,14 @@ fn start(extra: &[&str]) -> (Running, SocketAddr) {
 
 fn post_user(addr: SocketAddr) -> u16 {
     let body = json!({"users": [{"identifiers": {"uuid": "a"}, "attributes": {"name": "A"}}]});
-    send(
-        addr,
-        "POST",
-        UPSERT,
-        &[
-            ("X-PARTNER-NAME", PARTNER),
-            ("X-REQUEST-TOKEN", TOKEN),
-            ("Content-Type", "application/json"),
-        ],
-        body.to_string().as_bytes(),
-    )
-    .unwrap()
-    .status
+    upsert_to(addr, &body.to_string()).unwrap().status
 }
 
 fn terminate(mut running: Running) -> std::process::ExitStatus {
     let mut child = running.0.take().unwrap();
-    let pid = child.id().to_string();
-    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(sent.success());
+    // SAFETY: kill(2) only sends a signal to the child this test started.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(sent, 0, "SIGTERM could not be sent");
     child.wait().unwrap()
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{PARTNER, TOKEN, UPSERT, batch, send, simulator, upsert};
+use common::{PARTNER, TOKEN, UPSERT, batch, send, simulator, upsert, upsert_to};
 use hardal_insider_simulator::{Simulator, SimulatorConfig};
 use serde_json::json;
 
@@ -152,22 +152,10 @@ async fn the_async_start_serves_on_the_callers_runtime() {
     let body = batch(&[json!({"identifiers": {"uuid": "a"}, "attributes": {"name": "A"}})]);
     let addr = sim.addr();
     // The helper client blocks, so it runs off the runtime's workers.
-    let reply = tokio::task::spawn_blocking(move || {
-        send(
-            addr,
-            "POST",
-            UPSERT,
-            &[
-                ("X-PARTNER-NAME", PARTNER),
-                ("X-REQUEST-TOKEN", TOKEN),
-                ("Content-Type", "application/json"),
-            ],
-            body.as_bytes(),
-        )
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let reply = tokio::task::spawn_blocking(move || upsert_to(addr, &body))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(reply.status, 200);
     assert_eq!(sim.accepted_users().len(), 1);
 }

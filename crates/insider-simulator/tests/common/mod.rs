@@ -123,24 +123,18 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
 
 /// Posts an upsert body with the right credentials.
 pub fn upsert(sim: &Simulator, body: &str) -> Reply {
-    send(
-        sim.addr(),
-        "POST",
-        UPSERT,
-        &[
-            ("X-PARTNER-NAME", PARTNER),
-            ("X-REQUEST-TOKEN", TOKEN),
-            ("Content-Type", "application/json"),
-        ],
-        body.as_bytes(),
-    )
-    .expect("simulator answers")
+    try_upsert(sim, body).expect("simulator answers")
 }
 
 /// Like [`upsert`], but a dropped connection is a value rather than a panic.
 pub fn try_upsert(sim: &Simulator, body: &str) -> io::Result<Reply> {
+    upsert_to(sim.addr(), body)
+}
+
+/// Posts an upsert body with the right credentials to a simulator at `addr`.
+pub fn upsert_to(addr: std::net::SocketAddr, body: &str) -> io::Result<Reply> {
     send(
-        sim.addr(),
+        addr,
         "POST",
         UPSERT,
         &[
