@@ -30,6 +30,19 @@ pub fn under_all(errors: Vec<ConfigError>, prefix: &str) -> Vec<ConfigError> {
     errors.into_iter().map(|e| e.under(prefix)).collect()
 }
 
+/// A destination URL from configuration, trimmed; an error at `pointer` unless it is http(s).
+pub fn http_url(url: &str, pointer: &str) -> Result<String, ConfigError> {
+    let url = url.trim();
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(url.to_owned())
+    } else {
+        Err(ConfigError::new(
+            pointer,
+            format!("`{url}` is not an http:// or https:// URL"),
+        ))
+    }
+}
+
 /// Why one event could not be mapped: the template position (a JSON pointer into the template, or
 /// a destination-specific field name) and what went wrong there. Never contains secrets.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

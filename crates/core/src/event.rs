@@ -43,6 +43,12 @@ impl Event {
         self.field("event_name").and_then(Value::as_str)
     }
 
+    /// The event name as messages quote it: JSON text, or `(none)`.
+    pub fn quoted_name(&self) -> String {
+        self.field("event_name")
+            .map_or("(none)".to_owned(), Value::to_string)
+    }
+
     /// The key that orders this event among its user's events: `user_id`, else `user.email`.
     /// Events with neither belong to no user and may be delivered in any order.
     pub fn user_key(&self) -> Option<String> {

@@ -45,13 +45,9 @@ const ITEMS_MARKER: &str = "\u{0}hardal-batch-items\u{0}";
 impl CustomApi {
     pub fn build(id: &str, config: CustomApiConfig) -> Result<CustomApi, Vec<ConfigError>> {
         let mut errors = Vec::new();
-        let url = config.endpoint_url.trim().to_owned();
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            errors.push(ConfigError::new(
-                "/endpoint_url",
-                format!("`{url}` is not an http:// or https:// URL"),
-            ));
-        }
+        let url = hardal_core::error::http_url(&config.endpoint_url, "/endpoint_url")
+            .map_err(|e| errors.push(e))
+            .unwrap_or_default();
         if config.request_format.is_none() && config.mappings.is_empty() {
             errors.push(ConfigError::new(
                 "",
@@ -198,9 +194,7 @@ impl Destination for CustomApi {
         let Some(target) = self.mappings.select(event) else {
             return Ok(Mapped::Skipped(format!(
                 "no mapping selects event_name {}",
-                event
-                    .field("event_name")
-                    .map_or("(none)".to_owned(), Value::to_string)
+                event.quoted_name()
             )));
         };
         let located = |e: MappingError| MappingError {

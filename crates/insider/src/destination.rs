@@ -39,13 +39,9 @@ struct Target {
 impl Insider {
     pub fn build(id: &str, config: InsiderConfig) -> Result<Insider, Vec<ConfigError>> {
         let mut errors = Vec::new();
-        let url = config.endpoint.trim().to_owned();
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            errors.push(ConfigError::new(
-                "/endpoint",
-                format!("`{url}` is not an http:// or https:// URL"),
-            ));
-        }
+        let url = hardal_core::error::http_url(&config.endpoint, "/endpoint")
+            .map_err(|e| errors.push(e))
+            .unwrap_or_default();
 
         let mut targets = Vec::new();
         for (i, mapping) in config.mappings.iter().enumerate() {
@@ -182,9 +178,7 @@ impl Destination for Insider {
         let Some(target) = self.mappings.select(event) else {
             return Ok(Mapped::Skipped(format!(
                 "no mapping or preset selects event_name {}",
-                event
-                    .field("event_name")
-                    .map_or("(none)".to_owned(), Value::to_string)
+                event.quoted_name()
             )));
         };
         let error = |message: String| MappingError::new(target.origin.clone(), message);
