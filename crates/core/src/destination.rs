@@ -19,8 +19,9 @@ pub trait Destination: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
 
     /// Maps one event. An error is a per-event rejection (never retried): the event's data cannot
-    /// become a request this destination's API would accept.
-    fn map(&self, event: &Event) -> Result<Mapped, MappingError>;
+    /// become a request this destination's API would accept. `context` carries what the runner
+    /// knows and core must not read for itself (the current time).
+    fn map(&self, event: &Event, context: &MapContext) -> Result<Mapped, MappingError>;
 
     /// How many records, and how many body bytes, one request may carry.
     fn batch_limits(&self) -> BatchLimits;
@@ -50,14 +51,118 @@ pub trait Destination: Send + Sync + 'static {
     }
 }
 
-/// What mapping one event produced.
+/// What the runner tells a destination about the moment of mapping. Mapping stays a pure
+/// function: the same event in the same context always maps the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapContext {
+    /// The wall-clock time of mapping (for retention rules such as "older than 730 days").
+    pub now: SystemTime,
+}
+
+/// What mapping one event produced: records to send, or why there are none, and what the
+/// destination changed on the way.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Mapped {
+pub struct Mapped {
+    pub outcome: Outcome,
+    /// Repairs and left-out fields, so that nothing changes without a word.
+    pub notes: Vec<Note>,
+}
+
+/// The records of one event, or why nothing is sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
     /// Records to deliver (one event may produce several, e.g. one per user object).
     Records(Vec<Record>),
     /// Nothing to send for this event (no mapping matched, or nothing was left to send); counted,
     /// not an error.
     Skipped(String),
+    /// Nothing sent because the destination no longer keeps events this old; the rule that
+    /// applied (e.g. `purchase events are kept 730 days`). Counted apart from skips.
+    Expired(String),
+}
+
+impl Mapped {
+    pub fn records(records: Vec<Record>) -> Mapped {
+        Mapped {
+            outcome: Outcome::Records(records),
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn skipped(reason: impl Into<String>) -> Mapped {
+        Mapped {
+            outcome: Outcome::Skipped(reason.into()),
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn expired(rule: impl Into<String>) -> Mapped {
+        Mapped {
+            outcome: Outcome::Expired(rule.into()),
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn with_notes(mut self, notes: Vec<Note>) -> Mapped {
+        self.notes = notes;
+        self
+    }
+
+    /// The records, when there are any.
+    pub fn into_records(self) -> Option<Vec<Record>> {
+        match self.outcome {
+            Outcome::Records(records) => Some(records),
+            Outcome::Skipped(_) | Outcome::Expired(_) => None,
+        }
+    }
+}
+
+/// Something a destination changed in an event's data instead of refusing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub action: NoteAction,
+    /// The field without user or event indexes, so notes of many events count together:
+    /// `attributes.country`, `events.event_params.unit_price`.
+    pub field: String,
+    /// The rule, short and the same for every event it applies to: `alpha-3 code to alpha-2`,
+    /// `not a country`.
+    pub rule: String,
+    /// This event's case: `"Atlantis" is not a country`.
+    pub detail: String,
+}
+
+/// What happened to a noted field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NoteAction {
+    /// The value was rewritten into the one form it unambiguously means (`USA` → `US`).
+    Repaired,
+    /// The field was left out; the rest of the event was sent.
+    Dropped,
+    /// Part of the event (e.g. one of several events of a user object) was older than the
+    /// destination keeps and was not sent.
+    Expired,
+}
+
+impl NoteAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoteAction::Repaired => "repaired",
+            NoteAction::Dropped => "dropped",
+            NoteAction::Expired => "expired",
+        }
+    }
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.action.as_str(),
+            self.field,
+            self.detail
+        )
+    }
 }
 
 /// One unit of a request body: one Insider user object, one Custom API body or array item. The

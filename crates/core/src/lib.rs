@@ -17,8 +17,8 @@ pub mod template;
 
 pub use condition::{Condition, Mapping, Mappings, WhenConfig};
 pub use destination::{
-    BatchLimits, Destination, HttpMethod, HttpRequest, HttpResponse, Mapped, Record, RetryAfter,
-    Verdict,
+    BatchLimits, Destination, HttpMethod, HttpRequest, HttpResponse, MapContext, Mapped, Note,
+    NoteAction, Outcome, Record, RetryAfter, Verdict,
 };
 pub use error::{ConfigError, MappingError};
 pub use event::Event;

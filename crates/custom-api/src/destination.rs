@@ -5,8 +5,8 @@ use hardal_core::condition::{Condition, Mapping, Mappings};
 use hardal_core::destination::Envelope;
 use hardal_core::error::under_all;
 use hardal_core::{
-    BatchLimits, ConfigError, Destination, Event, HttpMethod, HttpRequest, HttpResponse, Mapped,
-    MappingError, Record, Secret, Template, Verdict,
+    BatchLimits, ConfigError, Destination, Event, HttpMethod, HttpRequest, HttpResponse,
+    MapContext, Mapped, MappingError, Record, Secret, Template, Verdict,
 };
 use serde_json::Value;
 
@@ -190,9 +190,9 @@ impl Destination for CustomApi {
         "custom_api"
     }
 
-    fn map(&self, event: &Event) -> Result<Mapped, MappingError> {
+    fn map(&self, event: &Event, _: &MapContext) -> Result<Mapped, MappingError> {
         let Some(target) = self.mappings.select(event) else {
-            return Ok(Mapped::Skipped(format!(
+            return Ok(Mapped::skipped(format!(
                 "no mapping selects event_name {}",
                 event.quoted_name()
             )));
@@ -210,16 +210,14 @@ impl Destination for CustomApi {
                     .render_json(event, &mut payload)
                     .map_err(located)?
                 {
-                    return Ok(Mapped::Skipped(
-                        "every placeholder of the body was missing".into(),
-                    ));
+                    return Ok(Mapped::skipped("every placeholder of the body was missing"));
                 }
                 vec![payload]
             }
             Some(batching) => {
                 let Some(Value::Array(items)) = target.template.render(event).map_err(located)?
                 else {
-                    return Ok(Mapped::Skipped("the batched array rendered empty".into()));
+                    return Ok(Mapped::skipped("the batched array rendered empty"));
                 };
                 let payloads: Vec<Vec<u8>> = items
                     .iter()
@@ -241,7 +239,7 @@ impl Destination for CustomApi {
                 payloads
             }
         };
-        Ok(Mapped::Records(
+        Ok(Mapped::records(
             payloads
                 .into_iter()
                 .map(|payload| Record {

@@ -1,9 +1,16 @@
 //! The custom_api destination as data: configuration and events in, request bodies and verdicts out.
 
 use expect_test::{Expect, expect};
-use hardal_core::{Destination, Event, HttpResponse, Mapped, Record, Verdict};
+use hardal_core::{Destination, Event, HttpResponse, MapContext, Mapped, Outcome, Record, Verdict};
 use hardal_custom_api::{CustomApi, CustomApiConfig};
 use serde_json::{Value, json};
+
+/// A fixed moment of mapping, so results never depend on when the tests run.
+fn context() -> MapContext {
+    MapContext {
+        now: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600),
+    }
+}
 
 fn build(config: Value) -> CustomApi {
     let config: CustomApiConfig = serde_json::from_value(config).unwrap();
@@ -17,12 +24,18 @@ fn check(config: Value, events: &[Value], expected: Expect) {
     let mut actual = String::new();
     for event in events {
         let event = Event::from_value(event.clone()).unwrap();
-        let line = match destination.map(&event) {
-            Ok(Mapped::Records(records)) => {
+        let line = match destination.map(&event, &context()) {
+            Ok(Mapped {
+                outcome: Outcome::Records(records),
+                ..
+            }) => {
                 let batch: Vec<&Record> = records.iter().collect();
                 String::from_utf8(destination.encode(&batch).body).unwrap()
             }
-            Ok(Mapped::Skipped(reason)) => format!("skipped: {reason}"),
+            Ok(Mapped {
+                outcome: Outcome::Skipped(reason) | Outcome::Expired(reason),
+                ..
+            }) => format!("skipped: {reason}"),
             Err(e) => format!("error: {e}"),
         };
         actual.push_str(&line);
@@ -90,10 +103,16 @@ fn batching_concatenates_the_array_and_counts_bytes_exactly() {
     let records: Vec<Record> = (1..=3)
         .flat_map(|i| {
             match destination
-                .map(&Event::from_value(json!({"user_id": i})).unwrap())
+                .map(
+                    &Event::from_value(json!({"user_id": i})).unwrap(),
+                    &context(),
+                )
                 .unwrap()
             {
-                Mapped::Records(records) => records,
+                Mapped {
+                    outcome: Outcome::Records(records),
+                    ..
+                } => records,
                 skipped => panic!("{skipped:?}"),
             }
         })
@@ -120,7 +139,7 @@ fn batching_refuses_an_item_larger_than_max_bytes() {
         "batch": {"max_bytes": 100}
     }));
     let event = Event::from_value(json!({"name": "x".repeat(200)})).unwrap();
-    let error = destination.map(&event).unwrap_err();
+    let error = destination.map(&event, &context()).unwrap_err();
     assert_eq!(
         error.to_string(),
         "one item is 202 bytes, more than batch.max_bytes (100) allows (at /request_format)"
@@ -150,8 +169,11 @@ fn headers_and_method_are_configuration_only() {
         "headers": {"X-REQUEST-TOKEN": "secret-token", "X-PARTNER-NAME": "brand"},
         "request_format": {"a": "##a##"}
     }));
-    let Mapped::Records(records) = destination
-        .map(&Event::from_value(json!({"a": 1})).unwrap())
+    let Mapped {
+        outcome: Outcome::Records(records),
+        ..
+    } = destination
+        .map(&Event::from_value(json!({"a": 1})).unwrap(), &context())
         .unwrap()
     else {
         panic!("mapped");

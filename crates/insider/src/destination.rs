@@ -5,8 +5,8 @@ use hardal_core::condition::{Condition, Mapping, Mappings};
 use hardal_core::destination::Envelope;
 use hardal_core::error::under_all;
 use hardal_core::{
-    BatchLimits, ConfigError, Destination, Event, HttpMethod, HttpRequest, HttpResponse, Mapped,
-    MappingError, Record, Secret, Template, Verdict,
+    BatchLimits, ConfigError, Destination, Event, HttpMethod, HttpRequest, HttpResponse,
+    MapContext, Mapped, MappingError, Record, Secret, Template, Verdict,
 };
 use serde_json::{Map, Value};
 
@@ -174,9 +174,9 @@ impl Destination for Insider {
         "insider"
     }
 
-    fn map(&self, event: &Event) -> Result<Mapped, MappingError> {
+    fn map(&self, event: &Event, _: &MapContext) -> Result<Mapped, MappingError> {
         let Some(target) = self.mappings.select(event) else {
-            return Ok(Mapped::Skipped(format!(
+            return Ok(Mapped::skipped(format!(
                 "no mapping or preset selects event_name {}",
                 event.quoted_name()
             )));
@@ -187,7 +187,7 @@ impl Destination for Insider {
             message: e.message,
         })? {
             None => {
-                return Ok(Mapped::Skipped(format!(
+                return Ok(Mapped::skipped(format!(
                     "{} rendered nothing",
                     target.origin
                 )));
@@ -221,11 +221,11 @@ impl Destination for Insider {
             }
         }
         if records.is_empty() {
-            return Ok(Mapped::Skipped(
+            return Ok(Mapped::skipped(
                 nothing.unwrap_or_else(|| "no user object to send".into()),
             ));
         }
-        Ok(Mapped::Records(records))
+        Ok(Mapped::records(records))
     }
 
     fn batch_limits(&self) -> BatchLimits {

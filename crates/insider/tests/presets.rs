@@ -2,9 +2,18 @@
 //! bodies (or skips and rejections) out, reviewed in `tests/snapshots/`.
 
 use expect_test::expect_file;
-use hardal_core::{Destination, Event, Mapped, Record, registry::DestinationPlugin};
+use hardal_core::{
+    Destination, Event, MapContext, Mapped, Outcome, Record, registry::DestinationPlugin,
+};
 use hardal_insider::{Insider, InsiderConfig, PRESET_FILES};
 use serde_json::{Value, json};
+
+/// A fixed moment of mapping, so results never depend on when the tests run.
+fn context() -> MapContext {
+    MapContext {
+        now: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600),
+    }
+}
 
 fn build(config: Value) -> Insider {
     let config: InsiderConfig = serde_json::from_value(config).unwrap();
@@ -30,14 +39,24 @@ fn render(destination: &Insider, events: &[Value]) -> String {
     let mut out = String::new();
     for (i, event) in events.iter().enumerate() {
         out.push_str(&format!("## {} {}\n", i + 1, event["event_name"]));
-        match destination.map(&Event::from_value(event.clone()).unwrap()) {
-            Ok(Mapped::Records(records)) => {
+        match destination.map(&Event::from_value(event.clone()).unwrap(), &context()) {
+            Ok(Mapped {
+                outcome: Outcome::Records(records),
+                ..
+            }) => {
                 let batch: Vec<&Record> = records.iter().collect();
                 let body: Value = serde_json::from_slice(&destination.encode(&batch).body).unwrap();
                 out.push_str(&serde_json::to_string_pretty(&body).unwrap());
                 out.push('\n');
             }
-            Ok(Mapped::Skipped(reason)) => out.push_str(&format!("skipped: {reason}\n")),
+            Ok(Mapped {
+                outcome: Outcome::Skipped(reason),
+                ..
+            }) => out.push_str(&format!("skipped: {reason}\n")),
+            Ok(Mapped {
+                outcome: Outcome::Expired(rule),
+                ..
+            }) => out.push_str(&format!("expired: {rule}\n")),
             Err(error) => out.push_str(&format!("rejected: {error}\n")),
         }
     }
@@ -163,8 +182,14 @@ fn batches_never_exceed_the_user_or_byte_limit() {
         let blob = "x".repeat(((i * 7919) % 300) as usize * if i % 50 == 0 { 1000 } else { 1 });
         let event = json!({"event_name": "note", "created_at": "2024-12-19T09:00:00Z", "user_id": format!("u{i}"),
                            "properties": {"blob": blob}});
-        match destination.map(&Event::from_value(event).unwrap()).unwrap() {
-            Mapped::Records(r) => records.extend(r),
+        match destination
+            .map(&Event::from_value(event).unwrap(), &context())
+            .unwrap()
+        {
+            Mapped {
+                outcome: Outcome::Records(r),
+                ..
+            } => records.extend(r),
             other => panic!("{other:?}"),
         }
     }
@@ -206,7 +231,7 @@ fn a_user_larger_than_a_request_is_rejected_not_sent() {
     let destination = build(with(json!({"max_bytes_per_request": 1000})));
     let event = json!({"event_name": "note", "created_at": "2024-12-19T09:00:00Z", "user_id": "u", "properties": {"blob": "x".repeat(2000)}});
     let error = destination
-        .map(&Event::from_value(event).unwrap())
+        .map(&Event::from_value(event).unwrap(), &context())
         .unwrap_err();
     assert!(
         error

@@ -170,8 +170,14 @@ fn run(command: Command) -> Result<ExitCode, String> {
             .and_then(|s| out.flush().map(|()| s))
             .map_err(|e| format!("cannot write the output: {e}"))?;
             eprintln!(
-                "rendered {} events: {} bodies, {} skipped, {} errors",
-                summary.events, summary.bodies, summary.skipped, summary.errors
+                "rendered {} events: {} bodies, {} skipped, {} expired, {} repaired, {} with fields left out, {} errors",
+                summary.events,
+                summary.bodies,
+                summary.skipped,
+                summary.expired,
+                summary.repaired,
+                summary.dropped,
+                summary.errors
             );
             Ok(if summary.errors == 0 {
                 ExitCode::SUCCESS

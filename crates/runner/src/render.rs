@@ -3,7 +3,9 @@
 
 use std::io::{self, Write};
 
-use hardal_core::{Destination, Mapped, Record};
+use std::time::SystemTime;
+
+use hardal_core::{Destination, MapContext, NoteAction, Outcome, Record};
 
 use crate::input::InputItem;
 
@@ -13,6 +15,11 @@ pub struct RenderSummary {
     pub events: usize,
     pub bodies: usize,
     pub skipped: usize,
+    /// Events not sent because the destination no longer keeps events that old.
+    pub expired: usize,
+    /// Events with a field repaired, and with a field left out (per destination).
+    pub repaired: usize,
+    pub dropped: usize,
     pub errors: usize,
 }
 
@@ -35,23 +42,43 @@ pub fn render(
             }
         };
         summary.events += 1;
+        let context = MapContext {
+            now: SystemTime::now(),
+        };
         for destination in destinations {
             let id = destination.id();
-            match destination.map(&event) {
-                Ok(Mapped::Records(records)) => {
+            let mapped = match destination.map(&event, &context) {
+                Ok(mapped) => mapped,
+                Err(error) => {
+                    summary.errors += 1;
+                    writeln!(messages, "{origin}: destination `{id}`: {error}")?;
+                    continue;
+                }
+            };
+            for note in &mapped.notes {
+                writeln!(messages, "{origin}: destination `{id}`: {note}")?;
+            }
+            let noted = |action| mapped.notes.iter().any(|n| n.action == action);
+            summary.repaired += usize::from(noted(NoteAction::Repaired));
+            summary.dropped += usize::from(noted(NoteAction::Dropped));
+            match mapped.outcome {
+                Outcome::Records(records) => {
                     for batch in batches(*destination, &records) {
                         out.write_all(&destination.encode(&batch).body)?;
                         out.write_all(b"\n")?;
                         summary.bodies += 1;
                     }
                 }
-                Ok(Mapped::Skipped(reason)) => {
+                Outcome::Skipped(reason) => {
                     summary.skipped += 1;
                     writeln!(messages, "{origin}: destination `{id}` skips it: {reason}")?;
                 }
-                Err(error) => {
-                    summary.errors += 1;
-                    writeln!(messages, "{origin}: destination `{id}`: {error}")?;
+                Outcome::Expired(rule) => {
+                    summary.expired += 1;
+                    writeln!(
+                        messages,
+                        "{origin}: destination `{id}` does not send it: expired ({rule})"
+                    )?;
                 }
             }
         }

@@ -4,12 +4,18 @@
 
 use std::path::Path;
 
-use hardal_core::{Destination, Mapped, Record};
+use hardal_core::{Destination, MapContext, Mapped, Outcome, Record};
 use hardal_insider_simulator::{Simulator, SimulatorConfig};
 use hardal_runner::config::load_str;
 use hardal_runner::input::read_events;
 use hardal_runner::transport::Transport;
 use serde_json::Value;
+/// A fixed moment of mapping, so results never depend on when the tests run.
+fn context() -> MapContext {
+    MapContext {
+        now: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600),
+    }
+}
 
 fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
@@ -50,9 +56,15 @@ fn report(destination: &dyn Destination, runtime: &tokio::runtime::Runtime) -> (
             event.as_value()["id"].as_str().unwrap(),
             event.event_name().unwrap()
         );
-        let records = match destination.map(&event) {
-            Ok(Mapped::Records(records)) => records,
-            Ok(Mapped::Skipped(reason)) => {
+        let records = match destination.map(&event, &context()) {
+            Ok(Mapped {
+                outcome: Outcome::Records(records),
+                ..
+            }) => records,
+            Ok(Mapped {
+                outcome: Outcome::Skipped(reason) | Outcome::Expired(reason),
+                ..
+            }) => {
                 text.push_str(&format!("{title}: skipped by hardal: {reason}\n"));
                 continue;
             }

@@ -358,7 +358,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use hardal_core::{
-        BatchLimits, Destination, Event, HttpMethod, HttpRequest, HttpResponse, Mapped,
+        BatchLimits, Destination, Event, HttpMethod, HttpRequest, HttpResponse, MapContext, Mapped,
         MappingError, Record, RetryAfter, Verdict,
     };
 
@@ -377,7 +377,7 @@ mod tests {
         fn kind(&self) -> &'static str {
             "fake"
         }
-        fn map(&self, _: &Event) -> Result<Mapped, MappingError> {
+        fn map(&self, _: &Event, _: &MapContext) -> Result<Mapped, MappingError> {
             unreachable!()
         }
         fn batch_limits(&self) -> BatchLimits {

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use hardal_core::{Destination, HttpResponse, Mapped, Record, Verdict};
+use hardal_core::{Destination, HttpResponse, Note, Outcome as MappedOutcome, Record, Verdict};
 use rustc_hash::FxHashMap as HashMap;
 
 use self::checkpoint::{Checkpoint, ResolvedSet};
@@ -63,6 +63,8 @@ pub struct DestinationSummary {
     pub id: String,
     pub delivered: u64,
     pub skipped: u64,
+    /// Not sent: older than the destination keeps such events.
+    pub expired: u64,
     /// Refused for good: by the destination's rules while mapping, or by the destination's answer.
     pub rejected: u64,
     /// Given up after the retry budget.
@@ -72,6 +74,13 @@ pub struct DestinationSummary {
     pub requests: u64,
     pub records_retried: u64,
     pub paused: Option<String>,
+    /// Events with a field repaired, with a field left out, and with some of their parts
+    /// expired (the rest was sent).
+    pub repaired: u64,
+    pub fields_dropped: u64,
+    pub partly_expired: u64,
+    /// Events per change: `dropped attributes.country: not a country` → count.
+    pub field_changes: BTreeMap<String, u64>,
 }
 
 /// The outcome of a run.
@@ -132,9 +141,12 @@ impl Summary {
         };
         for d in &self.destinations {
             text.push_str(&format!(
-                "  {}: {} {verb}, {} skipped, {} rejected, {} dead-lettered, {} unresolved · {} requests, {} records retried\n",
-                d.id, d.delivered, d.skipped, d.rejected, d.dead_lettered, d.unresolved, d.requests, d.records_retried
+                "  {}: {} {verb}, {} skipped, {} expired, {} rejected, {} dead-lettered, {} unresolved · {} requests, {} records retried\n",
+                d.id, d.delivered, d.skipped, d.expired, d.rejected, d.dead_lettered, d.unresolved, d.requests, d.records_retried
             ));
+            for (change, events) in &d.field_changes {
+                text.push_str(&format!("    {change}: {events} events\n"));
+            }
             if let Some(reason) = &d.paused {
                 text.push_str(&format!(
                     "  {}: PAUSED — {reason}; fix the credentials and run the same command again\n",
@@ -183,9 +195,10 @@ struct Completion {
 
 /// How an event ended for one destination.
 #[derive(Debug, Clone, Copy)]
-enum Outcome {
+enum Ending {
     Delivered,
     Skipped,
+    Expired,
     Rejected,
     DeadLettered,
 }
@@ -552,9 +565,9 @@ impl Engine<'_> {
             if track.remaining == 0 {
                 let track = self.tracks[index].remove(&line).expect("present");
                 let outcome = match (track.exhausted, track.reasons.is_empty()) {
-                    (true, _) => Outcome::DeadLettered,
-                    (false, false) => Outcome::Rejected,
-                    (false, true) => Outcome::Delivered,
+                    (true, _) => Ending::DeadLettered,
+                    (false, false) => Ending::Rejected,
+                    (false, true) => Ending::Delivered,
                 };
                 self.books
                     .finish(index, line, &track.raw, outcome, &track.reasons);
@@ -576,20 +589,31 @@ impl Engine<'_> {
                 }
             };
             for (index, outcome) in outcomes.into_iter().enumerate() {
-                match outcome {
-                    None => {}
-                    Some(Ok(Mapped::Skipped(_))) => {
-                        self.books
-                            .finish(index, line, &mapped.raw, Outcome::Skipped, &[])
+                let mapped_event = match outcome {
+                    None => continue,
+                    Some(Err(error)) => {
+                        self.books.finish(
+                            index,
+                            line,
+                            &mapped.raw,
+                            Ending::Rejected,
+                            &[error.to_string()],
+                        );
+                        continue;
                     }
-                    Some(Err(error)) => self.books.finish(
-                        index,
-                        line,
-                        &mapped.raw,
-                        Outcome::Rejected,
-                        &[error.to_string()],
-                    ),
-                    Some(Ok(Mapped::Records(records))) => {
+                    Some(Ok(mapped_event)) => mapped_event,
+                };
+                self.books.note(index, &mapped_event.notes);
+                match mapped_event.outcome {
+                    MappedOutcome::Skipped(_) => {
+                        self.books
+                            .finish(index, line, &mapped.raw, Ending::Skipped, &[])
+                    }
+                    MappedOutcome::Expired(_) => {
+                        self.books
+                            .finish(index, line, &mapped.raw, Ending::Expired, &[])
+                    }
+                    MappedOutcome::Records(records) => {
                         let track = EventTrack {
                             raw: Arc::clone(&mapped.raw),
                             remaining: records.len(),
@@ -660,15 +684,35 @@ struct Books {
 }
 
 impl Books {
-    fn finish(&mut self, lane: usize, line: u64, raw: &str, outcome: Outcome, reasons: &[String]) {
+    /// Counts what a destination changed in an event, per field and rule.
+    fn note(&mut self, lane: usize, notes: &[Note]) {
+        let stats = &mut self.summary.destinations[lane];
+        let mut counted = [false; 3];
+        for note in notes {
+            let key = format!("{} {}: {}", note.action.as_str(), note.field, note.rule);
+            *stats.field_changes.entry(key).or_default() += 1;
+            let slot = note.action as usize;
+            if !counted[slot] {
+                counted[slot] = true;
+                match note.action {
+                    hardal_core::NoteAction::Repaired => stats.repaired += 1,
+                    hardal_core::NoteAction::Dropped => stats.fields_dropped += 1,
+                    hardal_core::NoteAction::Expired => stats.partly_expired += 1,
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, lane: usize, line: u64, raw: &str, outcome: Ending, reasons: &[String]) {
         let stats = &mut self.summary.destinations[lane];
         match outcome {
-            Outcome::Delivered => stats.delivered += 1,
-            Outcome::Skipped => stats.skipped += 1,
-            Outcome::Rejected => stats.rejected += 1,
-            Outcome::DeadLettered => stats.dead_lettered += 1,
+            Ending::Delivered => stats.delivered += 1,
+            Ending::Skipped => stats.skipped += 1,
+            Ending::Expired => stats.expired += 1,
+            Ending::Rejected => stats.rejected += 1,
+            Ending::DeadLettered => stats.dead_lettered += 1,
         }
-        if matches!(outcome, Outcome::Rejected | Outcome::DeadLettered) {
+        if matches!(outcome, Ending::Rejected | Ending::DeadLettered) {
             if self.dry_run {
                 eprintln!(
                     "line {line}: destination `{}` would dead-letter it: {}",

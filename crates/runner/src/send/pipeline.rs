@@ -6,7 +6,9 @@ use std::io::BufRead;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
-use hardal_core::{Destination, Mapped, MappingError};
+use std::time::SystemTime;
+
+use hardal_core::{Destination, MapContext, Mapped, MappingError};
 
 use super::checkpoint::ResolvedSet;
 use crate::input::parse_line;
@@ -67,9 +69,12 @@ pub fn spawn(
                     .expect("no worker panics holding the lock")
                     .recv();
                 let Ok((seq, lines)) = next else { return };
+                let context = MapContext {
+                    now: SystemTime::now(),
+                };
                 let lines = lines
                     .into_iter()
-                    .map(|(line, text)| map_line(line, text, &destinations, &resolved))
+                    .map(|(line, text)| map_line(line, text, &destinations, &resolved, &context))
                     .collect();
                 if out.blocking_send(Ok(Chunk { seq, lines })).is_err() {
                     return;
@@ -129,6 +134,7 @@ fn map_line(
     text: String,
     destinations: &[Box<dyn Destination>],
     resolved: &[ResolvedSet],
+    context: &MapContext,
 ) -> MappedLine {
     let outcome = match parse_line(&text) {
         Err(reason) => LineOutcome::Invalid(reason),
@@ -136,7 +142,9 @@ fn map_line(
             destinations
                 .iter()
                 .zip(resolved)
-                .map(|(destination, set)| (!set.contains(line)).then(|| destination.map(&event)))
+                .map(|(destination, set)| {
+                    (!set.contains(line)).then(|| destination.map(&event, context))
+                })
                 .collect(),
         ),
     };
