@@ -272,6 +272,10 @@ pub struct HttpResponse {
 /// How many characters of a response body a rejection reason quotes.
 const EXCERPT_CHARS: usize = 300;
 
+/// The longest wait a `Retry-After` header can ask for; longer asks are read as this. A day is
+/// far beyond any retry budget, so the record is dead-lettered rather than held for years.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -281,31 +285,43 @@ impl HttpResponse {
     }
 
     /// The `Retry-After` header, as delay seconds or an HTTP date; `None` when absent or unreadable.
+    /// Delays are capped at [`MAX_RETRY_AFTER`]: a server's number must never overflow the
+    /// arithmetic of whoever schedules the retry.
     pub fn retry_after(&self) -> Option<RetryAfter> {
         let value = self.header("retry-after")?.trim();
-        if let Ok(seconds) = value.parse::<u64>() {
-            return Some(RetryAfter::Delay(Duration::from_secs(seconds)));
+        if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+            let seconds = value.parse::<u64>().unwrap_or(u64::MAX);
+            return Some(RetryAfter::Delay(
+                Duration::from_secs(seconds).min(MAX_RETRY_AFTER),
+            ));
         }
         httpdate::parse_http_date(value).ok().map(RetryAfter::At)
     }
 
     /// The start of the body as text, at most a few hundred characters, for rejection reasons.
     pub fn body_excerpt(&self) -> String {
-        let text = String::from_utf8_lossy(&self.body);
-        let text = text.trim();
-        match text.char_indices().nth(EXCERPT_CHARS) {
-            Some((cut, _)) => format!("{}…", &text[..cut]),
-            None => text.to_owned(),
-        }
+        excerpt(&String::from_utf8_lossy(&self.body))
     }
 
     /// The verdict HTTP semantics give a whole request: 2xx delivered; 408, 425, 429 and 5xx
-    /// retried (with Retry-After when given); 401 and 403 pause the destination; anything else
-    /// rejected with the status and an excerpt of the body.
+    /// retried (with Retry-After when given); 401 and 403 pause the destination; 3xx pauses it
+    /// too, because redirects are never followed (they would carry the credentials to wherever
+    /// they point) and a moved endpoint needs a person; anything else rejected with the status and
+    /// an excerpt of the body.
     pub fn status_verdict(&self) -> Verdict {
         let status = self.status;
         match status {
             200..=299 => Verdict::Delivered,
+            300..=399 => Verdict::Pause {
+                reason: format!(
+                    "HTTP {status}: the endpoint redirects to {}; hardal never follows redirects (they would take the credentials along), so check the configured URL",
+                    self.header("location")
+                        .map_or("(no Location header)".to_owned(), |l| format!(
+                            "`{}`",
+                            excerpt(l)
+                        ))
+                ),
+            },
             401 | 403 => Verdict::Pause {
                 reason: format!("HTTP {status}: {}", self.body_excerpt()),
             },
@@ -318,6 +334,26 @@ impl HttpResponse {
             },
         }
     }
+}
+
+/// The start of a server's text, at most a few hundred characters, with control characters
+/// escaped so that a hostile answer cannot rewrite the terminal or forge log lines.
+fn excerpt(text: &str) -> String {
+    let text = text.trim();
+    let (cut, more) = match text.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => (&text[..cut], "…"),
+        None => (text, ""),
+    };
+    let mut out = String::with_capacity(cut.len() + 3);
+    for c in cut.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push_str(more);
+    out
 }
 
 /// When the server asked to be retried.
@@ -388,7 +424,10 @@ mod tests {
             (500, "retry"),
             (503, "retry"),
             (522, "retry"),
-            (302, "rejected"),
+            (301, "pause"),
+            (302, "pause"),
+            (307, "pause"),
+            (308, "pause"),
         ] {
             check(status, expected);
         }
@@ -408,10 +447,41 @@ mod tests {
             response(429, &[("retry-after", "soon")], "").retry_after(),
             None
         );
+        // Absurd delays are capped, however many digits they have.
+        for huge in [
+            "18446744073709551615",
+            "99999999999999999999999999",
+            "86401",
+        ] {
+            assert_eq!(
+                response(429, &[("retry-after", huge)], "").retry_after(),
+                Some(RetryAfter::Delay(MAX_RETRY_AFTER)),
+                "{huge}"
+            );
+        }
         match r.status_verdict() {
             Verdict::Retry { after, .. } => assert_eq!(after, Some(RetryAfter::At(expected))),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_redirect_pauses_and_names_where_it_pointed() {
+        let Verdict::Pause { reason } =
+            response(302, &[("location", "https://evil.example/steal")], "").status_verdict()
+        else {
+            panic!("a redirect must pause");
+        };
+        assert!(
+            reason.contains("redirects to `https://evil.example/steal`"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn excerpts_escape_control_characters() {
+        let r = response(400, &[], "bad\r\n\u{1b}[31mred\u{7}");
+        assert_eq!(r.body_excerpt(), "bad\\r\\n\\u{1b}[31mred\\u{7}");
     }
 
     #[test]

@@ -85,15 +85,98 @@ pub fn json_type(value: &Value) -> &'static str {
     }
 }
 
-/// Parses one event from JSON text. Equivalent to `serde_json::from_str::<Value>` followed by
-/// [`Event::from_value`], but objects start with room for a typical event's keys, which spares
+/// Parses one event from JSON text. Equivalent to `serde_json::from_str::<Value>`, except that
+/// integers too large for 64 bits become strings of their exact digits (see
+/// [`keep_big_integers`]), and objects start with room for a typical event's keys, which spares
 /// the map the first rounds of regrowth on every event of a backfill.
 pub fn parse_event(text: &str) -> Result<Value, serde_json::Error> {
     use serde::de::DeserializeSeed;
+    let kept;
+    let text = if has_long_digit_run(text) {
+        kept = keep_big_integers(text);
+        kept.as_str()
+    } else {
+        text
+    };
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let value = SizedValue.deserialize(&mut deserializer)?;
     deserializer.end()?;
     Ok(value)
+}
+
+/// Whether the text holds 19 or more digits in a row: the shortest integer that may not fit 64
+/// bits. Almost no event does, so the exact-digits rewrite below runs only when one might.
+fn has_long_digit_run(text: &str) -> bool {
+    let mut run = 0;
+    for byte in text.bytes() {
+        if byte.is_ascii_digit() {
+            run += 1;
+            if run >= 19 {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
+}
+
+/// Rewrites integer literals that fit neither `i64` nor `u64` into JSON strings of their digits.
+/// serde_json would read them as floats and drop digits (`12345678901234567890123` becomes
+/// `1.2345678901234568e22`); such numbers are almost always identifiers (user ids, order ids),
+/// and two users whose ids round to the same float would merge. Text that is not valid JSON is
+/// left for the parser to report.
+pub fn keep_big_integers(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len() + 8);
+    let (mut copied, mut at) = (0, 0);
+    let mut in_string = false;
+    while at < bytes.len() {
+        let byte = bytes[at];
+        if in_string {
+            match byte {
+                b'\\' => at += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            at += 1;
+            continue;
+        }
+        match byte {
+            b'"' => {
+                in_string = true;
+                at += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = at;
+                at += 1;
+                while at < bytes.len() && bytes[at].is_ascii_digit() {
+                    at += 1;
+                }
+                let is_float = at < bytes.len() && matches!(bytes[at], b'.' | b'e' | b'E');
+                let literal = &text[start..at];
+                let fits = literal.parse::<i64>().is_ok() || literal.parse::<u64>().is_ok();
+                let digits = literal.strip_prefix('-').unwrap_or(literal);
+                let is_integer = !digits.is_empty() && (digits == "0" || !digits.starts_with('0'));
+                if !is_float && !fits && is_integer {
+                    out.push_str(&text[copied..start]);
+                    out.push('"');
+                    out.push_str(literal);
+                    out.push('"');
+                    copied = at;
+                }
+                // A float's fraction and exponent hold no quotes; skipping them whole is enough.
+                while at < bytes.len()
+                    && matches!(bytes[at], b'.' | b'e' | b'E' | b'+' | b'-' | b'0'..=b'9')
+                {
+                    at += 1;
+                }
+            }
+            _ => at += 1,
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// A `Value` deserializer that pre-sizes objects.
@@ -180,6 +263,31 @@ mod tests {
         assert_eq!(
             Event::from_value(json!([1])).unwrap_err(),
             "an event must be a JSON object, found an array"
+        );
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_keep_every_digit_as_text() {
+        let check = |text: &str, expected: serde_json::Value| {
+            assert_eq!(super::parse_event(text).unwrap(), expected, "{text}");
+        };
+        check(
+            r#"{"user_id": 12345678901234567890123, "n": 18446744073709551615}"#,
+            json!({"user_id": "12345678901234567890123", "n": 18446744073709551615_u64}),
+        );
+        check(
+            r#"{"a": [-99999999999999999999, 1.5e300, 12345678901234567890.5]}"#,
+            json!({"a": ["-99999999999999999999", 1.5e300, 12345678901234567890.5]}),
+        );
+        // Digits inside strings, escaped quotes included, are never touched.
+        check(
+            r#"{"s": "\"12345678901234567890123", "t": 1}"#,
+            json!({"s": "\"12345678901234567890123", "t": 1}),
+        );
+        let user = super::parse_event(r#"{"user_id": 98765432109876543210987}"#).unwrap();
+        assert_eq!(
+            Event::from_value(user).unwrap().user_key().as_deref(),
+            Some("98765432109876543210987")
         );
     }
 

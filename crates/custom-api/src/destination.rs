@@ -96,6 +96,17 @@ impl CustomApi {
             }
         }
 
+        for (name, value) in &config.headers {
+            let pointer = format!("/headers/{}", name.replace('~', "~0").replace('/', "~1"));
+            if let Err(e) = hardal_core::error::check_header(name, value.expose(), &pointer) {
+                errors.push(e);
+            }
+        }
+        if let Err(e) =
+            hardal_core::error::check_header("Content-Type", &config.content_type, "/content_type")
+        {
+            errors.push(e);
+        }
         let mut headers: Vec<(String, Secret)> = config.headers.into_iter().collect();
         if !headers
             .iter()

@@ -43,6 +43,14 @@ impl Insider {
             .map_err(|e| errors.push(e))
             .unwrap_or_default();
 
+        if let Err(e) = hardal_core::error::check_header(
+            "X-REQUEST-TOKEN",
+            config.request_token.expose(),
+            "/request_token",
+        ) {
+            errors.push(e);
+        }
+
         let mut targets = Vec::new();
         for (i, mapping) in config.mappings.iter().enumerate() {
             let pointer = format!("/mappings/{i}");

@@ -1,6 +1,11 @@
 //! Judging Insider's answers. Insider reports most validation failures with HTTP 200 and a map of
 //! `users.<index>.<path>.<rule>` keys to messages; the user at that index failed (for good), every
 //! other user of the request succeeded.
+//!
+//! A 2xx is trusted only when its body is Insider's documented answer (`{"data": {"successful":
+//! …, "fail": …}}`): a captive portal's HTML page, a proxy's `{}` or an empty body say nothing
+//! about whether Insider stored the users, so those requests are retried, never counted as
+//! delivered.
 
 use std::collections::BTreeMap;
 
@@ -12,8 +17,20 @@ pub fn judge(users: usize, response: &HttpResponse) -> Vec<Verdict> {
     if !(200..300).contains(&response.status) {
         return vec![response.status_verdict(); users];
     }
-    let Ok(body) = serde_json::from_slice::<Value>(&response.body) else {
-        return vec![Verdict::Delivered; users];
+    let body = serde_json::from_slice::<Value>(&response.body).ok();
+    let Some(body) = body.filter(is_insiders_answer) else {
+        let reason = format!(
+            "HTTP {}: the answer is not Insider's (no data.successful or data.fail), so nothing says the users were stored: {}",
+            response.status,
+            response.body_excerpt()
+        );
+        return vec![
+            Verdict::Retry {
+                reason,
+                after: response.retry_after(),
+            };
+            users
+        ];
     };
     let fail = &body["data"]["fail"];
     let errors = fail["errors"].as_object().filter(|e| !e.is_empty());
@@ -56,6 +73,13 @@ pub fn judge(users: usize, response: &HttpResponse) -> Vec<Verdict> {
             None => Verdict::Delivered,
         })
         .collect()
+}
+
+/// Whether a 2xx body has the shape of Insider's upsert answer.
+fn is_insiders_answer(body: &Value) -> bool {
+    let data = &body["data"];
+    let part = |key: &str| data.get(key).is_some_and(Value::is_object);
+    data.is_object() && (part("successful") || part("fail"))
 }
 
 /// The user index of an error key such as `users.1.identifiers.*.regexp(…)`.

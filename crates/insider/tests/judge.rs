@@ -144,14 +144,29 @@ fn throttling_and_server_errors_retry() {
 }
 
 #[test]
-fn a_success_body_that_is_not_json_still_counts_as_delivered() {
-    check(
-        1,
-        200,
-        &[],
-        "OK",
-        expect![[r#"
-        0: delivered
-    "#]],
-    );
+fn a_2xx_that_is_not_insiders_answer_is_retried_not_delivered() {
+    // A captive portal, a proxy's empty object, an empty body, a JSON string: none says that
+    // Insider stored the users.
+    for body in [
+        "<html><body>Please log in to the Wi-Fi</body></html>",
+        "{}",
+        "",
+        "\"ok\"",
+        r#"{"data":{}}"#,
+        r#"{"data":"ok"}"#,
+    ] {
+        let response = HttpResponse {
+            status: 200,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        };
+        let verdicts = hardal_insider::judge(2, &response);
+        assert_eq!(verdicts.len(), 2);
+        for verdict in verdicts {
+            let Verdict::Retry { reason, .. } = verdict else {
+                panic!("{body:?} must be retried, got {verdict:?}");
+            };
+            assert!(reason.contains("not Insider's"), "{reason}");
+        }
+    }
 }

@@ -36,7 +36,7 @@ fn check(users: &[Value], expected: Expect) {
 fn identifiers() {
     check(
         &[
-            json!({"identifiers": {"uuid": 12345}, "events": [{"event_name": "x", "timestamp": 0}]}),
+            json!({"identifiers": {"uuid": 12345}, "events": [{"event_name": "x", "timestamp": 1734601539}]}),
             json!({"identifiers": {"email": " a@b.co ", "phone_number": "+90 (532) 123-45-67"}, "attributes": {"name": "A"}}),
             json!({"identifiers": {"phone_number": "0090 532 123 45 67"}, "attributes": {"name": "A"}}),
             json!({"identifiers": {"email": "not-an-email"}, "attributes": {"name": "A"}}),
@@ -49,7 +49,7 @@ fn identifiers() {
             json!({"insider_id": "ins-1", "attributes": {"name": "A"}}),
         ],
         expect![[r#"
-            {"identifiers":{"uuid":"12345"},"events":[{"event_name":"x","timestamp":"1970-01-01T00:00:00Z"}],"not_append":true}
+            {"identifiers":{"uuid":"12345"},"events":[{"event_name":"x","timestamp":"2024-12-19T09:45:39Z"}],"not_append":true}
             {"identifiers":{"email":"a@b.co","phone_number":"+905321234567"},"attributes":{"name":"A"},"not_append":true}
             {"identifiers":{"phone_number":"+905321234567"},"attributes":{"name":"A"},"not_append":true}
             rejected: identifiers.email: "not-an-email" is not an email address (Insider: ^.+@.+\..+$)

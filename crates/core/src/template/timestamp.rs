@@ -1,55 +1,78 @@
 //! The `timestamp` filter: reads the timestamp shapes real events carry (RFC 3339 with any offset,
-//! dates and date-times without an offset, epoch seconds or milliseconds) and writes RFC 3339 in
-//! UTC with `Z`, with milliseconds when the time has a sub-second part.
+//! dates and date-times without an offset, compact `YYYYMMDD` dates, epoch seconds or
+//! milliseconds) and writes RFC 3339 in UTC with `Z`, with milliseconds when the time has a
+//! sub-second part.
+//!
+//! Numbers are read as epoch times only when their digit count is plausible for one: 9 or 10
+//! digits of seconds (March 1973 to November 2286) or 12 or 13 digits of milliseconds (the same
+//! span). Anything else (`0`, `42`, `19900101` as an epoch) would silently become a date around
+//! 1970, so it is not a timestamp — except 8 digits, which are read as a `YYYYMMDD` date.
 
 use serde_json::Value;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
-/// Epoch values at least this large (in absolute value) are milliseconds: as seconds they would
-/// lie past the year 5138, as milliseconds they are after 1973.
-const MILLISECONDS_FROM: f64 = 100_000_000_000.0;
-
 /// The timestamp as RFC 3339 UTC text, or `None` when the value is not a timestamp.
 pub(crate) fn normalize(value: &Value) -> Option<String> {
     let instant = match value {
-        Value::Number(n) => from_epoch_number(n)?,
+        Value::Number(n) => from_number_text(&n.to_string())?,
         Value::String(s) => from_text(s.trim())?,
         _ => return None,
     };
     format_utc(instant)
 }
 
-fn from_epoch_number(number: &serde_json::Number) -> Option<OffsetDateTime> {
-    let nanos = if let Some(whole) = number.as_i64() {
-        let whole = i128::from(whole);
-        if whole.unsigned_abs() >= MILLISECONDS_FROM as u128 {
-            whole * 1_000_000
-        } else {
-            whole * 1_000_000_000
-        }
-    } else {
-        let float = number.as_f64().filter(|f| f.is_finite())?;
-        let scale = if float.abs() >= MILLISECONDS_FROM {
-            1e6
-        } else {
-            1e9
-        };
-        let scaled = (float * scale).round();
-        // Beyond this the float no longer names an instant `time` can represent.
-        if scaled.abs() > 1e30 {
-            return None;
-        }
-        scaled as i128
-    };
-    OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
-}
-
 fn from_text(text: &str) -> Option<OffsetDateTime> {
-    // JSON number syntax never matches a calendar date, so numeric text is an epoch value.
-    if let Ok(number) = text.parse::<serde_json::Number>() {
-        return from_epoch_number(&number);
+    // JSON number syntax never matches a calendar date, so numeric text is an epoch value or a
+    // compact date.
+    if text.parse::<serde_json::Number>().is_ok() {
+        return from_number_text(text);
     }
     from_calendar_text(text)
+}
+
+/// Reads a number written in JSON syntax by its digits, so that precision is never lost to a
+/// float on the way: a compact date (`19900101`), epoch seconds or epoch milliseconds, with an
+/// optional fraction. Exponents and negative numbers are not timestamps events carry.
+fn from_number_text(text: &str) -> Option<OffsetDateTime> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let seconds_scale: i128 = match whole.len() {
+        8 if fraction.is_empty() => return compact_date(whole),
+        9 | 10 => 1_000_000_000,
+        12 | 13 => 1_000_000,
+        _ => return None,
+    };
+    let whole: i128 = whole.parse().ok()?;
+    // The fraction scaled to the unit, truncated past nanoseconds.
+    let mut fraction_nanos: i128 = 0;
+    let mut scale = seconds_scale;
+    for digit in fraction.bytes() {
+        scale /= 10;
+        if scale == 0 {
+            break;
+        }
+        fraction_nanos += i128::from(digit - b'0') * scale;
+    }
+    OffsetDateTime::from_unix_timestamp_nanos(whole * seconds_scale + fraction_nanos).ok()
+}
+
+/// `YYYYMMDD` as midnight UTC of that date.
+fn compact_date(digits: &str) -> Option<OffsetDateTime> {
+    let number = |range: std::ops::Range<usize>| digits.get(range)?.parse::<u32>().ok();
+    let year = i32::try_from(number(0..4)?).ok()?;
+    let month = Month::try_from(u8::try_from(number(4..6)?).ok()?).ok()?;
+    let day = u8::try_from(number(6..8)?).ok()?;
+    Some(
+        Date::from_calendar_date(year, month, day)
+            .ok()?
+            .midnight()
+            .assume_utc(),
+    )
 }
 
 /// Reads `YYYY-MM-DD`, optionally followed by `T`, `t` or a space, `HH:MM:SS`, an optional
@@ -274,8 +297,20 @@ mod tests {
             (json!(" 1734601539 "), Some("2024-12-19T09:45:39Z")),
             (json!(1734601539.5), Some("2024-12-19T09:45:39.500Z")),
             (json!(1734601539659.0), Some("2024-12-19T09:45:39.659Z")),
-            (json!(0), Some("1970-01-01T00:00:00Z")),
-            (json!(-86400), Some("1969-12-31T00:00:00Z")),
+            // Implausible epochs are not timestamps: never a silent 1970.
+            (json!(0), None),
+            (json!(-86400), None),
+            (json!(42), None),
+            (json!("12345"), None),
+            (json!(12345678901_i64), None),
+            (json!(12345678901234_i64), None),
+            // Eight digits are a compact date, as birthdays are often written.
+            (json!("19900101"), Some("1990-01-01T00:00:00Z")),
+            (json!(19900101), Some("1990-01-01T00:00:00Z")),
+            (json!("19901341"), None),
+            (json!("19900101.5"), None),
+            (json!(100000000), Some("1973-03-03T09:46:40Z")),
+            (json!(9999999999999_i64), Some("2286-11-20T17:46:39.999Z")),
             (json!("2024-13-01"), None),
             (json!("2024-02-30"), None),
             (json!("2024-12-19T25:00:00Z"), None),

@@ -20,19 +20,34 @@ pub fn resolve(
         let Value::String(text) = value else {
             return true;
         };
-        if !text.contains("${") {
+        let secret = annotated(schemas, "writeOnly");
+        if !secret {
+            if text.contains("${") {
+                errors.push(ConfigError::new(
+                    pointer,
+                    "`${NAME}` environment references are allowed only in secret and header values",
+                ));
+            }
             return false;
         }
-        if !annotated(schemas, "writeOnly") {
-            errors.push(ConfigError::new(
-                pointer,
-                "`${NAME}` environment references are allowed only in secret and header values",
-            ));
-            return false;
-        }
+        let referenced = text.contains("${");
         match substitute(text, lookup) {
             Ok(resolved) => *text = resolved,
-            Err(message) => errors.push(ConfigError::new(pointer, message)),
+            Err(message) => {
+                errors.push(ConfigError::new(pointer, message));
+                return false;
+            }
+        }
+        if text.trim().is_empty() {
+            // An empty token can never authenticate; sending with it only earns 401s.
+            errors.push(ConfigError::new(
+                pointer,
+                if referenced {
+                    "this secret is empty: its environment variable is set to an empty value"
+                } else {
+                    "this secret is empty"
+                },
+            ));
         }
         false
     });
@@ -87,9 +102,13 @@ mod tests {
             "token": "${TOKEN}",
             "headers": {"Authorization": "Bearer ${TOKEN}", "X-Missing": "${NOT_SET}", "X-Bad": "${1x}"},
             "url": "https://${HOST}/",
-            "list": ["a${TOKEN}b${TOKEN}"]
+            "list": ["a${TOKEN}b${TOKEN}", "${EMPTY}", " "]
         });
-        let lookup = |name: &str| (name == "TOKEN").then(|| "t0k".to_owned());
+        let lookup = |name: &str| match name {
+            "TOKEN" => Some("t0k".to_owned()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
         let mut errors = Vec::new();
         resolve(&mut value, &schema, "/destinations/0", &lookup, &mut errors);
         assert_eq!(value["token"], "t0k");
@@ -102,6 +121,8 @@ mod tests {
                 "/destinations/0/headers/X-Missing: environment variable NOT_SET is not set",
                 "/destinations/0/headers/X-Bad: `${1x}` is not a valid environment variable reference",
                 "/destinations/0/url: `${NAME}` environment references are allowed only in secret and header values",
+                "/destinations/0/list/1: this secret is empty: its environment variable is set to an empty value",
+                "/destinations/0/list/2: this secret is empty",
             ]
         );
     }

@@ -78,10 +78,13 @@ impl fmt::Debug for Config {
 pub enum Secrets {
     /// Every referenced variable must be set (validate, send, serve).
     Required,
-    /// Unset variables read as empty: for commands that never send (render), so that previewing
-    /// bodies needs no credentials.
+    /// Unset variables read as a placeholder: for commands that never send (render), so that
+    /// previewing bodies needs no credentials.
     Unused,
 }
+
+/// What an unset `${NAME}` reads as when secrets are not needed: never sent, never printed.
+const UNSET: &str = "unset";
 
 /// Loads a configuration file, reading `${NAME}` from the process environment.
 pub fn load_file(path: &Path, secrets: Secrets) -> Result<Config, LoadError> {
@@ -92,7 +95,7 @@ pub fn load_file(path: &Path, secrets: Secrets) -> Result<Config, LoadError> {
     })?;
     let lookup = |name: &str| match secrets {
         Secrets::Required => std::env::var(name).ok(),
-        Secrets::Unused => Some(std::env::var(name).unwrap_or_default()),
+        Secrets::Unused => Some(std::env::var(name).unwrap_or_else(|_| UNSET.to_owned())),
     };
     load_str(&source, &lookup).map_err(|diagnostics| LoadError::Invalid {
         path: label,
