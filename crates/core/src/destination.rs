@@ -49,6 +49,12 @@ pub trait Destination: Send + Sync + 'static {
     fn requests_per_minute(&self) -> Option<u32> {
         None
     }
+
+    /// The URL every request goes to, when it is one fixed URL (for configuration warnings such
+    /// as plain http to another machine).
+    fn endpoint(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// What the runner tells a destination about the moment of mapping. Mapping stays a pure

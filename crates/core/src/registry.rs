@@ -51,13 +51,17 @@ pub fn schema_for<T: schemars::JsonSchema>() -> schemars::Schema {
     settings.into_generator().into_root_schema_for::<T>()
 }
 
+/// The members of a destination object that belong to the runner, not to the kind.
+pub const RUNNER_FIELDS: [&str; 3] = ["id", "type", "delivery"];
+
 /// Deserializes a destination's configuration (already checked against its schema), without the
-/// runner's own `id` and `type` fields.
+/// runner's own fields ([`RUNNER_FIELDS`]).
 pub fn parse_config<T: DeserializeOwned>(config: &Value) -> Result<T, Vec<ConfigError>> {
     let mut own = config.clone();
     if let Value::Object(map) = &mut own {
-        map.remove("id");
-        map.remove("type");
+        for field in RUNNER_FIELDS {
+            map.remove(field);
+        }
     }
     serde_json::from_value(own).map_err(|e| vec![ConfigError::new("", e.to_string())])
 }

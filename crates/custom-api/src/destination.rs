@@ -291,6 +291,10 @@ impl Destination for CustomApi {
         }
     }
 
+    fn endpoint(&self) -> Option<&str> {
+        Some(&self.url)
+    }
+
     fn judge(&self, records: usize, response: &HttpResponse) -> Vec<Verdict> {
         vec![response.status_verdict(); records]
     }

@@ -253,6 +253,10 @@ impl Destination for Insider {
         }
     }
 
+    fn endpoint(&self) -> Option<&str> {
+        Some(&self.url)
+    }
+
     fn judge(&self, records: usize, response: &HttpResponse) -> Vec<Verdict> {
         crate::judge::judge(records, response)
     }

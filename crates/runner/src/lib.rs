@@ -1,8 +1,10 @@
 //! hardal-runner: everything of `hardal` that touches the outside world — configuration files and
-//! the environment, event input, the command line, and (later) delivery.
+//! the environment, event input, the command line, the delivery engine and the transport.
 
 pub mod config;
+pub mod delivery;
 pub mod input;
+pub mod redact;
 pub mod render;
 pub mod send;
 pub mod transport;

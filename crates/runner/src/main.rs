@@ -1,10 +1,11 @@
 //! The `hardal` command line.
 
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand};
 use hardal_core::{Destination, DestinationPlugin};
 use hardal_runner::config::{self, Secrets, schema};
@@ -43,6 +44,10 @@ enum Command {
         destination: Option<String>,
         /// Events: NDJSON, or a JSON event or array of events. Standard input when absent or `-`.
         events: Option<PathBuf>,
+        /// The largest event in bytes; a longer one is reported and skipped unread.
+        #[arg(long, value_name = "BYTES", default_value_t = input::DEFAULT_MAX_EVENT_BYTES,
+              value_parser = clap::value_parser!(u64).range(64..=1_000_000_000).map(|n| n as usize))]
+        max_event_bytes: usize,
     },
     /// Deliver a file of events (a backfill) to every destination, with progress and a summary.
     /// Running the same command again after an interruption continues where it stopped.
@@ -71,18 +76,26 @@ enum Command {
             default_value = "hardal-dead-letters.ndjson"
         )]
         dead_letters: PathBuf,
-        /// Forget an earlier run of this command and start from the first event.
+        /// Forget what earlier runs did with this input (for every destination) and start from
+        /// the first event.
         #[arg(long)]
         restart: bool,
         /// Seconds between progress lines when stderr is not a terminal (0: none).
-        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+        #[arg(long, value_name = "SECONDS", default_value_t = 10,
+              value_parser = clap::value_parser!(u64).range(0..=86_400))]
         progress_interval: u64,
-        /// Seconds in-flight requests may take to finish after Ctrl-C or a pause.
-        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+        /// Seconds in-flight requests may take to finish after Ctrl-C.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10,
+              value_parser = clap::value_parser!(u64).range(0..=86_400))]
         drain_timeout: u64,
         /// Threads that parse and map events (default: one per core).
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256).map(|n| n as usize))]
         workers: Option<usize>,
+        /// The largest event (input line) in bytes; a longer line is dead-lettered with its line
+        /// number and skipped unread.
+        #[arg(long, value_name = "BYTES", default_value_t = input::DEFAULT_MAX_EVENT_BYTES,
+              value_parser = clap::value_parser!(u64).range(64..=1_000_000_000).map(|n| n as usize))]
+        max_event_bytes: usize,
     },
     /// Print the built-in mappings (presets) of a destination kind.
     Presets {
@@ -138,6 +151,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
     match command {
         Command::Validate { config } => {
             let loaded = load(&config, Secrets::Required)?;
+            print_warnings(&config, &loaded);
             let names: Vec<String> = loaded
                 .destinations
                 .iter()
@@ -154,21 +168,18 @@ fn run(command: Command) -> Result<ExitCode, String> {
             config,
             destination,
             events,
+            max_event_bytes,
         } => {
-            let loaded = load(&config, Secrets::Unused)?;
-            let destinations = select(loaded.destinations, destination.as_deref(), &config)?;
-            let selected: Vec<&dyn Destination> = destinations.iter().map(|d| d.as_ref()).collect();
-            let text = read_input(events.as_deref())?;
+            let mut loaded = load(&config, Secrets::Unused)?;
+            select(&mut loaded, destination.as_deref(), &config)?;
+            let selected: Vec<&dyn Destination> =
+                loaded.destinations.iter().map(|d| d.as_ref()).collect();
+            let items = input::EventReader::new(open_input(events.as_deref())?, max_event_bytes);
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
-            let summary = render::render(
-                &selected,
-                input::read_events(&text),
-                &mut out,
-                &mut io::stderr(),
-            )
-            .and_then(|s| out.flush().map(|()| s))
-            .map_err(|e| format!("cannot write the output: {e}"))?;
+            let summary = render::render(&selected, items, &mut out, &mut io::stderr())
+                .and_then(|s| out.flush().map(|()| s))
+                .map_err(|e| format!("cannot read the events or write the output: {e}"))?;
             eprintln!(
                 "rendered {} events: {} bodies, {} skipped, {} expired, {} repaired, {} with fields left out, {} errors",
                 summary.events,
@@ -197,20 +208,18 @@ fn run(command: Command) -> Result<ExitCode, String> {
             progress_interval,
             drain_timeout,
             workers,
+            max_event_bytes,
         } => {
             let secrets = if dry_run {
                 Secrets::Unused
             } else {
                 Secrets::Required
             };
-            let loaded = load(&config, secrets)?;
-            let identity = std::fs::read_to_string(&config).unwrap_or_default()
-                + "\u{0}"
-                + destination.as_deref().unwrap_or("");
-            let destinations = select(loaded.destinations, destination.as_deref(), &config)?;
+            let mut loaded = load(&config, secrets)?;
+            select(&mut loaded, destination.as_deref(), &config)?;
+            let redactor = loaded.redactor.clone();
             let options = SendOptions {
                 input: events.filter(|p| p != Path::new("-")),
-                identity,
                 state,
                 dead_letters,
                 restart,
@@ -219,24 +228,19 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 progress_every: Duration::from_secs(progress_interval),
                 workers: workers
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                max_event_bytes,
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()
                 .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-            let summary = runtime.block_on(send::send(
-                destinations,
-                &loaded.delivery,
-                options,
-                interrupted(),
-            ));
-            eprintln!("{}", summary.text());
+            let summary = runtime.block_on(send::send(loaded, options, interrupted()));
+            // The summary quotes servers' answers; no configured secret may leave with them.
+            eprintln!("{}", redactor.redact(&summary.text()));
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&summary).expect("a summary serializes")
-                );
+                let text = serde_json::to_string_pretty(&summary).expect("a summary serializes");
+                println!("{}", redactor.redact(&text));
             }
             Ok(if summary.success() {
                 ExitCode::SUCCESS
@@ -306,25 +310,32 @@ fn run(command: Command) -> Result<ExitCode, String> {
     }
 }
 
-/// The destinations to use: all, or the one `--destination` names.
-fn select(
-    destinations: Vec<Box<dyn Destination>>,
-    id: Option<&str>,
-    config: &Path,
-) -> Result<Vec<Box<dyn Destination>>, String> {
+/// Keeps only the destination `--destination` names, if any.
+fn select(config: &mut config::Config, id: Option<&str>, path: &Path) -> Result<(), String> {
     let Some(id) = id else {
-        return Ok(destinations);
+        return Ok(());
     };
-    let ids: Vec<String> = destinations.iter().map(|d| d.id().to_owned()).collect();
-    let selected: Vec<_> = destinations.into_iter().filter(|d| d.id() == id).collect();
-    if selected.is_empty() {
-        return Err(format!(
+    config.select(id).map_err(|ids| {
+        format!(
             "no destination `{id}` in {}; its destinations: {}",
-            config.display(),
+            path.display(),
             ids.join(", ")
-        ));
+        )
+    })
+}
+
+/// Configuration warnings, one `file:line:column: pointer: warning: message` line each.
+fn print_warnings(path: &Path, config: &config::Config) {
+    for warning in &config.warnings {
+        eprintln!(
+            "{}:{}:{}: {}: warning: {}",
+            path.display(),
+            warning.position.line,
+            warning.position.column,
+            warning.pointer,
+            warning.message
+        );
     }
-    Ok(selected)
 }
 
 /// Completes on Ctrl-C or SIGTERM.
@@ -347,19 +358,17 @@ fn load(path: &Path, secrets: Secrets) -> Result<config::Config, String> {
     config::load_file(path, secrets).map_err(|e| e.to_string())
 }
 
-fn read_input(path: Option<&Path>) -> Result<String, String> {
+/// The events to read: a file, or standard input when absent or `-`.
+fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead>, String> {
     match path {
-        Some(path) if path != Path::new("-") => std::fs::read_to_string(path)
+        Some(path) if path != Path::new("-") => std::fs::File::open(path)
+            .map(|file| Box::new(io::BufReader::with_capacity(1 << 16, file)) as Box<dyn BufRead>)
             .map_err(|e| format!("cannot read events from {}: {e}", path.display())),
         _ => {
             if io::stdin().is_terminal() {
                 eprintln!("reading events from standard input (end with Ctrl-D)");
             }
-            let mut text = String::new();
-            io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| format!("cannot read standard input: {e}"))?;
-            Ok(text)
+            Ok(Box::new(io::BufReader::with_capacity(1 << 16, io::stdin())))
         }
     }
 }

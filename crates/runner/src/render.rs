@@ -1,5 +1,7 @@
 //! `hardal render`: what each destination would send for each event, one request body per line,
-//! without sending anything. Mapping errors are reported per event and counted.
+//! without sending anything. Events stream through one at a time, so memory stays flat whatever
+//! the input's size. Mapping errors, skips and every repaired or left-out field are reported per
+//! event and counted.
 
 use std::io::{self, Write};
 
@@ -27,12 +29,13 @@ pub struct RenderSummary {
 /// to `messages`, each naming the event (number and line) and the destination.
 pub fn render(
     destinations: &[&dyn Destination],
-    items: Vec<InputItem>,
+    items: impl IntoIterator<Item = io::Result<InputItem>>,
     out: &mut dyn Write,
     messages: &mut dyn Write,
 ) -> io::Result<RenderSummary> {
     let mut summary = RenderSummary::default();
     for item in items {
+        let item = item?;
         let (origin, event) = match item {
             Ok(ok) => ok,
             Err((origin, message)) => {

@@ -1,6 +1,10 @@
 //! The HTTP transport: sends a destination's `HttpRequest` with reqwest and hands back the
 //! response for the destination to judge. A request that gets no response (refused or dropped
 //! connection, timeout) is a transport failure, which the engine retries.
+//!
+//! Redirects are never followed: following one would send the credential headers (and, on 307
+//! and 308, the body) to wherever the server points. The 3xx goes to the destination to judge,
+//! which pauses it. Response bodies are read up to a bound and the rest is not waited for.
 
 use std::time::Duration;
 
@@ -16,10 +20,10 @@ pub struct Transport {
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
 impl Transport {
-    pub fn new(timeout: Duration) -> Result<Transport, String> {
+    pub fn new() -> Result<Transport, String> {
         let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(64)
             .user_agent(concat!("hardal/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -29,7 +33,11 @@ impl Transport {
 
     /// Sends one request. The error is a reason fit for a dead letter; it never contains header
     /// values (reqwest's errors name the URL and the failure, not the headers).
-    pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, String> {
+    pub async fn send(
+        &self,
+        request: HttpRequest,
+        timeout: Duration,
+    ) -> Result<HttpResponse, String> {
         let method = match request.method {
             HttpMethod::Post => reqwest::Method::POST,
             HttpMethod::Put => reqwest::Method::PUT,
@@ -40,7 +48,8 @@ impl Transport {
         let mut builder = self
             .client
             .request(method, &request.url)
-            .body(request.body.clone());
+            .timeout(timeout)
+            .body(request.body);
         for (name, value) in &request.headers {
             builder = builder.header(name.as_str(), value.expose());
         }
@@ -57,10 +66,11 @@ impl Transport {
             })
             .collect();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(describe)? {
-            if body.len() < MAX_RESPONSE_BYTES {
-                body.extend_from_slice(&chunk[..chunk.len().min(MAX_RESPONSE_BYTES - body.len())]);
-            }
+        while body.len() < MAX_RESPONSE_BYTES {
+            let Some(chunk) = response.chunk().await.map_err(describe)? else {
+                break;
+            };
+            body.extend_from_slice(&chunk[..chunk.len().min(MAX_RESPONSE_BYTES - body.len())]);
         }
         Ok(HttpResponse {
             status,

@@ -28,7 +28,7 @@ fn every_example_config_renders_every_example_event() {
         for item in input::read_events(&events) {
             let (origin, event) = item.as_ref().expect("example events are valid");
             let (mut out, mut messages) = (Vec::new(), Vec::new());
-            render::render(&destinations, vec![item.clone()], &mut out, &mut messages).unwrap();
+            render::render(&destinations, [Ok(item.clone())], &mut out, &mut messages).unwrap();
             snapshot.push_str(&format!(
                 "## {origin}: {} {}\n",
                 event.as_value()["id"].as_str().unwrap_or("?"),

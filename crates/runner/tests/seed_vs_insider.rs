@@ -45,7 +45,7 @@ fn destination(file: &str, sim: &Simulator) -> Box<dyn Destination> {
 /// One line per example event: what the simulator answered for the body the destination sent,
 /// or why hardal itself did not send it.
 fn report(destination: &dyn Destination, runtime: &tokio::runtime::Runtime) -> (String, usize) {
-    let transport = Transport::new(std::time::Duration::from_secs(5)).unwrap();
+    let transport = Transport::new().unwrap();
     let events = std::fs::read_to_string(root().join("examples/events.ndjson")).unwrap();
     let (mut text, mut refused_by_simulator) = (String::new(), 0);
     for item in read_events(&events) {
@@ -75,7 +75,10 @@ fn report(destination: &dyn Destination, runtime: &tokio::runtime::Runtime) -> (
         };
         let batch: Vec<&Record> = records.iter().collect();
         let response = runtime
-            .block_on(transport.send(destination.encode(&batch)))
+            .block_on(transport.send(
+                destination.encode(&batch),
+                std::time::Duration::from_secs(5),
+            ))
             .unwrap();
         assert_eq!(
             response.status,

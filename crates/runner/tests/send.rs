@@ -65,7 +65,6 @@ impl Run {
         std::fs::write(&input, events).unwrap();
         SendOptions {
             input: Some(input),
-            identity: "test".into(),
             state: self.dir.join("state.db"),
             dead_letters: self.dir.join("dead-letters.ndjson"),
             restart: false,
@@ -73,6 +72,7 @@ impl Run {
             drain_timeout: Duration::from_secs(5),
             progress_every: Duration::ZERO,
             workers: 2,
+            max_event_bytes: 1_000_000,
         }
     }
 
@@ -91,12 +91,7 @@ impl Run {
             .enable_all()
             .build()
             .unwrap();
-        runtime.block_on(send::send(
-            config.destinations,
-            &config.delivery,
-            options,
-            interrupt,
-        ))
+        runtime.block_on(send::send(config, options, interrupt))
     }
 
     fn dead_letters(&self) -> Vec<Value> {
@@ -174,7 +169,7 @@ fn a_clean_run_delivers_everything_in_order() {
     let run = Run::new("clean");
     let summary = run.send(config(&sim, json!({}), json!({})), &events(500, 17));
     assert!(summary.success(), "{}", summary.text());
-    assert_eq!(summary.destinations[0].delivered, 500);
+    assert_eq!(summary.destinations[0].totals.delivered, 500);
     assert_eq!(check_every_event_accounted_for(&sim, &run, 500), (500, 0));
     // 500 events of 25 users per request at most.
     assert!(summary.destinations[0].requests >= 20);
@@ -303,8 +298,13 @@ fn users_insider_fails_are_dead_lettered_with_insiders_reasons_and_the_rest_deli
         .collect();
     let summary = run.send(config, &text);
     assert!(!summary.success());
-    assert_eq!(summary.destinations[0].rejected, 20, "{}", summary.text());
-    assert_eq!(summary.destinations[0].delivered, 180);
+    assert_eq!(
+        summary.destinations[0].totals.rejected,
+        20,
+        "{}",
+        summary.text()
+    );
+    assert_eq!(summary.destinations[0].totals.delivered, 180);
     assert_eq!(check_every_event_accounted_for(&sim, &run, 200), (180, 20));
     let dead = run.dead_letters();
     assert!(dead.iter().all(|d| {
@@ -440,8 +440,8 @@ fn invalid_lines_and_rejected_events_are_dead_lettered_and_the_run_goes_on() {
     let summary = run.send(config(&sim, json!({}), json!({})), &text);
     assert!(!summary.success());
     assert_eq!(summary.invalid, 2);
-    assert_eq!(summary.destinations[0].rejected, 1);
-    assert_eq!(summary.destinations[0].delivered, 50);
+    assert_eq!(summary.destinations[0].totals.rejected, 1);
+    assert_eq!(summary.destinations[0].totals.delivered, 50);
     let dead = run.dead_letters();
     assert_eq!(dead.len(), 3);
     assert_eq!(dead[0]["line"], 51);
@@ -473,7 +473,7 @@ fn exhausted_retries_dead_letter_every_attempts_reason() {
         &events(5, 5),
     );
     assert_eq!(
-        summary.destinations[0].dead_lettered,
+        summary.destinations[0].totals.dead_lettered,
         5,
         "{}",
         summary.text()
@@ -504,7 +504,7 @@ fn a_dry_run_sends_and_writes_nothing() {
         std::future::pending(),
     );
     assert!(summary.success(), "{}", summary.text());
-    assert_eq!(summary.destinations[0].delivered, 100);
+    assert_eq!(summary.destinations[0].totals.delivered, 100);
     assert!(summary.destinations[0].requests >= 4);
     assert_eq!(sim.requests().len(), 0);
     assert!(!run.dir.join("state.db").exists());

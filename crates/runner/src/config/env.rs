@@ -8,13 +8,15 @@ use serde_json::Value;
 use super::walk::{annotated, walk};
 
 /// Replaces every `${NAME}` in the secret strings of `value` (described by `schema`) with the
-/// variable's value from `lookup`; reports unset variables and references outside secrets.
+/// variable's value from `lookup`; reports unset variables, empty secrets and references outside
+/// secrets, and collects every secret value in `secrets` (for redaction).
 pub fn resolve(
     value: &mut Value,
     schema: &Value,
     pointer: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
     errors: &mut Vec<ConfigError>,
+    secrets: &mut Vec<String>,
 ) {
     walk(value, &[schema], pointer, &mut |value, schemas, pointer| {
         let Value::String(text) = value else {
@@ -31,13 +33,14 @@ pub fn resolve(
             return false;
         }
         let referenced = text.contains("${");
-        match substitute(text, lookup) {
+        match substitute(text, lookup, secrets) {
             Ok(resolved) => *text = resolved,
             Err(message) => {
                 errors.push(ConfigError::new(pointer, message));
                 return false;
             }
         }
+        secrets.push(text.clone());
         if text.trim().is_empty() {
             // An empty token can never authenticate; sending with it only earns 401s.
             errors.push(ConfigError::new(
@@ -53,7 +56,13 @@ pub fn resolve(
     });
 }
 
-fn substitute(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+/// `text` with every `${NAME}` replaced; each variable's value is also added to `used` (a
+/// server may echo the token without the `Bearer ` around it).
+fn substitute(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    used: &mut Vec<String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -72,7 +81,10 @@ fn substitute(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Str
             ));
         }
         match lookup(name) {
-            Some(value) => out.push_str(&value),
+            Some(value) => {
+                out.push_str(&value);
+                used.push(value);
+            }
             None => return Err(format!("environment variable {name} is not set")),
         }
         rest = &after[end + 1..];
@@ -109,8 +121,30 @@ mod tests {
             "EMPTY" => Some(String::new()),
             _ => None,
         };
-        let mut errors = Vec::new();
-        resolve(&mut value, &schema, "/destinations/0", &lookup, &mut errors);
+        let (mut errors, mut secrets) = (Vec::new(), Vec::new());
+        resolve(
+            &mut value,
+            &schema,
+            "/destinations/0",
+            &lookup,
+            &mut errors,
+            &mut secrets,
+        );
+        assert_eq!(
+            secrets,
+            [
+                "t0k",
+                "t0k",
+                "t0k",
+                "Bearer t0k",
+                "t0k",
+                "t0k",
+                "at0kbt0k",
+                "",
+                "",
+                " "
+            ]
+        );
         assert_eq!(value["token"], "t0k");
         assert_eq!(value["headers"]["Authorization"], "Bearer t0k");
         assert_eq!(value["list"][0], "at0kbt0k");

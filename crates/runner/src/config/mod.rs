@@ -11,14 +11,41 @@ use std::fmt;
 use std::path::Path;
 
 use hardal_core::{Condition, ConfigError, Destination, DestinationPlugin, Template, WhenConfig};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-pub use position::{Position, Target, locate};
+pub use position::{Position, SourceMap, Target, locate};
+pub use schema::DeliveryConfig;
+
+use crate::redact::Redactor;
 
 /// A loaded, validated configuration with its destinations built.
 pub struct Config {
     pub destinations: Vec<Box<dyn Destination>>,
-    pub delivery: schema::DeliveryConfig,
+    /// Each destination's delivery settings, in the order of `destinations`.
+    pub delivery: Vec<DeliveryConfig>,
+    /// Every secret value of the file, to be kept out of anything printed or stored.
+    pub redactor: Redactor,
+    /// What works but is probably not meant (plain http to another machine).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Config {
+    /// Keeps only the destination `id`; `Err` lists the ids there are.
+    pub fn select(&mut self, id: &str) -> Result<(), Vec<String>> {
+        let ids: Vec<String> = self
+            .destinations
+            .iter()
+            .map(|d| d.id().to_owned())
+            .collect();
+        let Some(index) = ids.iter().position(|d| d == id) else {
+            return Err(ids);
+        };
+        let destination = self.destinations.swap_remove(index);
+        let delivery = self.delivery.swap_remove(index);
+        self.destinations = vec![destination];
+        self.delivery = vec![delivery];
+        Ok(())
+    }
 }
 
 /// One problem in a configuration file.
@@ -108,6 +135,8 @@ pub fn load_str(
     source: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, Vec<Diagnostic>> {
+    // Editors on some systems save UTF-8 with a byte order mark; it carries no meaning.
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let mut value: Value = serde_json::from_str(source).map_err(|e| {
         let message = e.to_string();
         let message = message
@@ -122,9 +151,23 @@ pub fn load_str(
             message: format!("not valid JSON: {message}"),
         }]
     })?;
+    let map = SourceMap::new(source);
 
     // (pointer, target, message) until positions are looked up at the end.
     let mut problems: Vec<(String, Target, String)> = Vec::new();
+    for (pointer, first, _) in map.duplicate_keys() {
+        let key = pointer.rsplit('/').next().unwrap_or_default();
+        let key = key.replace("~1", "/").replace("~0", "~");
+        problems.push((
+            pointer.clone(),
+            Target::Key,
+            format!(
+                "duplicate key `{key}` (also at line {}, column {}); a JSON object may name a key once",
+                first.line, first.column
+            ),
+        ));
+    }
+    let mut secrets = Vec::new();
     let mut env_errors = Vec::new();
     if let Some(Value::Array(destinations)) = value.get_mut("destinations") {
         for (i, destination) in destinations.iter_mut().enumerate() {
@@ -135,7 +178,14 @@ pub fn load_str(
             if let Some(plugin) = plugin {
                 let schema = schema::kind_schema(plugin);
                 let pointer = format!("/destinations/{i}");
-                env::resolve(destination, &schema, &pointer, lookup, &mut env_errors);
+                env::resolve(
+                    destination,
+                    &schema,
+                    &pointer,
+                    lookup,
+                    &mut env_errors,
+                    &mut secrets,
+                );
                 check_templates(destination, &schema, &pointer, &mut env_errors);
             }
         }
@@ -147,39 +197,111 @@ pub fn load_str(
     );
     problems.extend(schema_problems(&value));
 
-    if problems.is_empty() {
-        match build(&value) {
-            Ok(destinations) => {
-                let delivery = serde_json::from_value(
-                    value
-                        .get("delivery")
-                        .cloned()
-                        .unwrap_or_else(|| Value::Object(Default::default())),
-                )
-                .expect("the schema checked the delivery settings");
-                return Ok(Config {
-                    destinations,
-                    delivery,
-                });
+    // Every destination whose own part is free of problems is built, so that the problems only
+    // a build finds are reported together with everyone else's.
+    let clean = |pointer: &str| {
+        !problems.iter().any(|(p, _, _)| {
+            p.strip_prefix(pointer)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    };
+    let built = build(&value, &clean);
+    let delivery = delivery_settings(&value, &clean);
+    let mut warnings = Vec::new();
+    match (built, delivery) {
+        (Ok(destinations), Ok(delivery)) if problems.is_empty() => {
+            for (i, destination) in destinations.iter().enumerate() {
+                if let Some(url) = destination.endpoint()
+                    && hardal_core::error::is_plain_http_off_loopback(url)
+                {
+                    warnings.push((
+                        format!("/destinations/{i}"),
+                        Target::Value,
+                        format!(
+                            "destination `{}` sends to `{url}` over plain http: its credentials and data travel unencrypted",
+                            destination.id()
+                        ),
+                    ));
+                }
             }
-            Err(errors) => problems.extend(
-                errors
-                    .into_iter()
-                    .map(|e| (e.pointer, Target::Value, e.message)),
-            ),
+            return Ok(Config {
+                destinations,
+                delivery,
+                redactor: Redactor::new(secrets),
+                warnings: diagnostics(&map, warnings),
+            });
+        }
+        (built, delivery) => {
+            for errors in [built.err(), delivery.err()].into_iter().flatten() {
+                problems.extend(
+                    errors
+                        .into_iter()
+                        .map(|e| (e.pointer, Target::Value, e.message)),
+                );
+            }
         }
     }
+    Err(diagnostics(&map, problems))
+}
+
+/// Problems with their positions, in the order they stand in the file.
+fn diagnostics(map: &SourceMap, problems: Vec<(String, Target, String)>) -> Vec<Diagnostic> {
+    let offsets: Vec<usize> = problems
+        .iter()
+        .map(|(pointer, target, _)| map.offset(pointer, *target))
+        .collect();
+    let positions = map.positions(&offsets);
     let mut diagnostics: Vec<Diagnostic> = problems
         .into_iter()
-        .map(|(pointer, target, message)| Diagnostic {
-            position: locate(source, &pointer, target),
+        .zip(positions)
+        .map(|((pointer, _, message), position)| Diagnostic {
             pointer,
+            position,
             message,
         })
         .collect();
-    diagnostics.sort_by_key(|d| d.position);
+    diagnostics.sort_by(|a, b| (a.position, &a.pointer).cmp(&(b.position, &b.pointer)));
     diagnostics.dedup();
-    Err(diagnostics)
+    diagnostics
+}
+
+/// The delivery settings of every destination: the file's `delivery`, with the destination's
+/// own `delivery` members on top.
+fn delivery_settings(
+    value: &Value,
+    clean: &dyn Fn(&str) -> bool,
+) -> Result<Vec<DeliveryConfig>, Vec<ConfigError>> {
+    let empty = Map::new();
+    let top = value
+        .get("delivery")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let entries = value["destinations"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut settings = Vec::new();
+    let mut errors = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let pointer = format!("/destinations/{i}/delivery");
+        if !clean("/delivery") || !clean(&pointer) {
+            continue;
+        }
+        let mut merged = top.clone();
+        if let Some(own) = entry.get("delivery").and_then(Value::as_object) {
+            merged.extend(own.clone());
+        }
+        match serde_json::from_value::<DeliveryConfig>(Value::Object(merged)) {
+            Ok(delivery) => settings.push(delivery),
+            // The schema bounds every number, so this is a safety net, not a path users meet.
+            Err(e) => errors.push(ConfigError::new(pointer, e.to_string())),
+        }
+    }
+    if errors.is_empty() {
+        Ok(settings)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Compiles every template and condition of a destination (found by the schema annotations
@@ -296,8 +418,11 @@ fn unknown_field(key: &str, known: &[&str]) -> String {
     }
 }
 
-/// Builds every destination of a schema-valid configuration.
-fn build(value: &Value) -> Result<Vec<Box<dyn Destination>>, Vec<ConfigError>> {
+/// Builds every destination whose part of the file is `clean` (schema-valid).
+fn build(
+    value: &Value,
+    clean: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Box<dyn Destination>>, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut built: Vec<Box<dyn Destination>> = Vec::new();
     let mut ids = std::collections::HashSet::new();
@@ -307,6 +432,9 @@ fn build(value: &Value) -> Result<Vec<Box<dyn Destination>>, Vec<ConfigError>> {
         .unwrap_or_default();
     for (i, entry) in entries.iter().enumerate() {
         let pointer = format!("/destinations/{i}");
+        if !clean(&pointer) {
+            continue;
+        }
         let id = entry["id"].as_str().unwrap_or_default();
         let kind = entry["type"].as_str().unwrap_or_default();
         if !ids.insert(id) {
@@ -315,8 +443,9 @@ fn build(value: &Value) -> Result<Vec<Box<dyn Destination>>, Vec<ConfigError>> {
                 format!("destination id `{id}` is used twice"),
             ));
         }
-        let plugin =
-            DestinationPlugin::find(kind).expect("the schema admits registered kinds only");
+        let Some(plugin) = DestinationPlugin::find(kind) else {
+            continue;
+        };
         match (plugin.build)(id, entry) {
             Ok(destination) => built.push(destination),
             Err(e) => errors.extend(hardal_core::error::under_all(e, &pointer)),

@@ -14,36 +14,45 @@ pub struct RunnerConfig {
     /// Where events go. Every event is offered to every destination.
     #[schemars(length(min = 1))]
     pub destinations: Vec<DestinationEntry>,
-    /// How `hardal send` delivers: batching time, concurrency, retries.
+    /// How events are delivered: batching time, concurrency, retries (for every destination;
+    /// each may change them in its own `delivery`).
     #[serde(default)]
     pub delivery: DeliveryConfig,
 }
 
-/// Delivery settings, the same for every destination. Rate limits and batch sizes are the
+/// Delivery settings. At the top level they apply to every destination; a destination's own
+/// `delivery` object changes them for that destination only. Rate limits and batch sizes are the
 /// destinations' own (e.g. Insider's `requests_per_minute`).
-#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
     /// Requests in flight at once, per destination.
     #[schemars(range(min = 1, max = 256))]
     pub concurrency: usize,
     /// How long a partly filled batch waits for more events before it is sent, in milliseconds.
+    #[schemars(range(min = 0, max = 60_000))]
     pub linger_ms: u64,
     /// Attempts per record, the first send included, before its event is dead-lettered.
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 1000))]
     pub max_attempts: u32,
-    /// Seconds after a record's first attempt after which it is dead-lettered instead of retried.
+    /// Seconds after a record's first attempt after which it is dead-lettered instead of retried
+    /// (at most 30 days).
+    #[schemars(range(min = 0, max = 2_592_000))]
     pub max_retry_seconds: u64,
     /// The first retry delay in milliseconds; it doubles with every attempt (full jitter) unless
     /// the destination answered with Retry-After.
+    #[schemars(range(min = 0, max = 3_600_000))]
     pub backoff_initial_ms: u64,
-    /// The longest retry delay in milliseconds.
+    /// The longest retry delay in milliseconds (at most a day).
+    #[schemars(range(min = 0, max = 86_400_000))]
     pub backoff_max_ms: u64,
-    /// The longest wait for one response, in milliseconds; a request that takes longer is retried.
+    /// The longest wait for one response, in milliseconds (above zero, at most an hour); a
+    /// request that takes longer is retried.
+    #[schemars(range(min = 1, max = 3_600_000))]
     pub request_timeout_ms: u64,
     /// Most records held in memory per destination; reading waits while a destination is this
     /// far behind, so memory stays bounded however large the input.
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 10_000_000))]
     pub max_pending_records: usize,
 }
 
@@ -108,7 +117,7 @@ impl schemars::JsonSchema for DestinationEntry {
     }
 }
 
-/// A kind's own schema with the runner's `id` and `type` members added, so that its
+/// A kind's own schema with the runner's `id`, `type` and `delivery` members added, so that its
 /// `additionalProperties: false` still accepts them.
 pub fn kind_schema(plugin: &DestinationPlugin) -> Value {
     let mut schema = (plugin.config_schema)().to_value();
@@ -134,6 +143,18 @@ pub fn kind_schema(plugin: &DestinationPlugin) -> Value {
         "type".into(),
         json!({"const": plugin.kind, "description": "The destination kind."}),
     );
+    let mut delivery = hardal_core::registry::schema_for::<DeliveryConfig>().to_value();
+    if let Some(object) = delivery.as_object_mut() {
+        object.remove("$schema");
+        object.remove("title");
+        object.insert(
+            "description".into(),
+            Value::String(
+                "This destination's own delivery settings, on top of the file's `delivery`.".into(),
+            ),
+        );
+    }
+    properties.insert("delivery".into(), delivery);
     schema
 }
 

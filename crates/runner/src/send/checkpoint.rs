@@ -1,26 +1,43 @@
-//! The checkpoint of a `hardal send` run, in SQLite: for each destination, which input lines are
-//! resolved (delivered, dead-lettered or skipped). Running the same command again skips them, so
-//! a killed or interrupted run resumes without re-sending what the destination already accepted.
+//! The checkpoint of `hardal send`, in SQLite: per input file, how much of it earlier runs read
+//! (a byte count and a hash of those bytes, so a resumed run can prove it reads the same file)
+//! and, per destination, which input lines are resolved and the totals of the backfill so far.
 //!
-//! Resolved lines are kept as a watermark (every line below it is resolved) plus ranges above it;
-//! completions are written right after each response, and ranges are folded into the watermark
-//! as they join up.
+//! Progress belongs to a destination, not to a configuration: changing delivery settings or
+//! another destination never restarts a destination, and a destination whose settings were fixed
+//! (a partner name, a token) continues where it stopped. Resolved lines are kept as a watermark
+//! (every line below it is resolved) plus ranges above it; each write adds only the new ranges
+//! and drops the rows the watermark passed. A run holds an exclusive lock on the file, so two
+//! runs can never deliver from one checkpoint at once.
 
 use std::collections::BTreeMap;
+use std::fs::{File, TryLockError};
 use std::path::Path;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::summary::Totals;
+
+/// The layout this code writes; other layouts are refused (or replaced on `--restart`).
+const SCHEMA_VERSION: i64 = 2;
 
 /// Which lines of the input are resolved for one destination.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResolvedSet {
     /// Every line below this one is resolved (lines count from 1).
     pub watermark: u64,
-    /// Resolved ranges `[start, end)` above the watermark, by start.
+    /// Resolved ranges `[start, end)` above the watermark, by start; never overlapping or
+    /// touching (they are merged as they arrive).
     pub ranges: BTreeMap<u64, u64>,
 }
 
 impl ResolvedSet {
+    pub fn new() -> ResolvedSet {
+        ResolvedSet {
+            watermark: 1,
+            ranges: BTreeMap::new(),
+        }
+    }
+
     pub fn contains(&self, line: u64) -> bool {
         line < self.watermark
             || self
@@ -30,14 +47,30 @@ impl ResolvedSet {
                 .is_some_and(|(_, end)| line < *end)
     }
 
-    /// Folds ranges that reach the watermark into it.
-    fn fold(&mut self) {
-        while let Some((&start, &end)) = self.ranges.first_key_value() {
-            if start > self.watermark {
+    /// Adds `[start, end)`, merging it with the ranges it overlaps or touches, and folds what
+    /// reaches the watermark into it.
+    pub fn insert(&mut self, mut start: u64, mut end: u64) {
+        if start >= end {
+            return;
+        }
+        if let Some((&before, &before_end)) = self.ranges.range(..=start).next_back()
+            && before_end >= start
+        {
+            start = before;
+            end = end.max(before_end);
+        }
+        let touched: Vec<u64> = self.ranges.range(start..=end).map(|(s, _)| *s).collect();
+        for key in touched {
+            let other_end = self.ranges.remove(&key).expect("listed above");
+            end = end.max(other_end);
+        }
+        self.ranges.insert(start, end);
+        while let Some((&first, &first_end)) = self.ranges.first_key_value() {
+            if first > self.watermark {
                 break;
             }
-            self.watermark = self.watermark.max(end);
-            self.ranges.remove(&start);
+            self.watermark = self.watermark.max(first_end);
+            self.ranges.remove(&first);
         }
     }
 }
@@ -55,178 +88,315 @@ pub fn to_ranges(lines: &mut [u64]) -> Vec<(u64, u64)> {
     ranges
 }
 
+/// How much of the input earlier runs read: its first `bytes` bytes, whose XXH3 hash is `hash`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Handled {
+    pub bytes: u64,
+    pub hash: u64,
+}
+
+/// What earlier runs left for this one.
+#[derive(Debug, Default)]
+pub struct Resume {
+    /// Per destination, in the order given to `open`.
+    pub resolved: Vec<ResolvedSet>,
+    pub totals: Vec<Totals>,
+    /// `None` when no earlier run read this input.
+    pub handled: Option<Handled>,
+}
+
+/// Newly resolved lines and the totals after them, for one write.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Per destination: lines resolved since the last write.
+    pub lines: Vec<Vec<u64>>,
+    /// Per destination: the backfill's totals including those lines.
+    pub totals: Vec<Totals>,
+    pub handled: Handled,
+}
+
 pub struct Checkpoint {
     connection: Connection,
-    run: String,
+    input: String,
     destinations: Vec<String>,
+    sets: Vec<ResolvedSet>,
+    /// Held for the life of the run: the exclusive lock that keeps a second run out.
+    _lock: File,
 }
 
 impl Checkpoint {
-    /// Opens (or creates) the checkpoint store and the run `run` (a stable key of the input and
-    /// configuration); `restart` forgets what an earlier run of it resolved.
+    /// Opens (or creates) the checkpoint at `path` for the input named `input`, locks it, and
+    /// reads what earlier runs resolved for `destinations`; `restart` forgets everything about
+    /// this input first.
     pub fn open(
         path: &Path,
-        run: &str,
-        description: &str,
+        input: &str,
         destinations: &[String],
         restart: bool,
-    ) -> Result<(Checkpoint, Vec<ResolvedSet>), String> {
-        let fail = |e: rusqlite::Error| format!("checkpoint {}: {e}", path.display());
-        let connection = Connection::open(path).map_err(fail)?;
+    ) -> Result<(Checkpoint, Resume), String> {
+        let name = path.display();
+        let lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| format!("cannot open the checkpoint {name}: {e}"))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(format!(
+                    "the checkpoint {name} is in use by another hardal send; wait for it to finish, or give this run its own --state FILE"
+                ));
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(format!("cannot lock the checkpoint {name}: {e}"));
+            }
+        }
+        let fail = |e: rusqlite::Error| {
+            format!(
+                "the checkpoint {name} cannot be used ({e}); run with --restart to start over, or give another --state FILE"
+            )
+        };
+        let mut connection = Connection::open(path).map_err(fail)?;
+        let layout = read_layout(&connection);
+        match layout {
+            Ok((_, 0)) | Ok((SCHEMA_VERSION, _)) => {}
+            Ok(_) if restart => {
+                connection
+                    .execute_batch(
+                        "DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS watermarks;
+                         DROP TABLE IF EXISTS resolved; DROP TABLE IF EXISTS inputs;
+                         DROP TABLE IF EXISTS progress;",
+                    )
+                    .map_err(fail)?;
+            }
+            Ok(_) => {
+                return Err(format!(
+                    "the checkpoint {name} was written by another version of hardal; run with --restart to start over, or give another --state FILE"
+                ));
+            }
+            Err(_) if restart => {
+                // Not a database at all: with --restart its content is worth nothing.
+                drop(connection);
+                lock.set_len(0)
+                    .map_err(|e| format!("cannot reset the checkpoint {name}: {e}"))?;
+                for sidecar in ["-wal", "-shm"] {
+                    let mut side = path.as_os_str().to_owned();
+                    side.push(sidecar);
+                    let _ = std::fs::remove_file(side);
+                }
+                connection = Connection::open(path).map_err(fail)?;
+            }
+            Err(e) => return Err(fail(e)),
+        }
+        connection
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(fail)?;
         connection
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
-                 CREATE TABLE IF NOT EXISTS runs (run TEXT PRIMARY KEY, description TEXT NOT NULL,
-                     complete INTEGER NOT NULL DEFAULT 0);
-                 CREATE TABLE IF NOT EXISTS watermarks (run TEXT NOT NULL, destination TEXT NOT NULL,
-                     watermark INTEGER NOT NULL, PRIMARY KEY (run, destination));
-                 CREATE TABLE IF NOT EXISTS resolved (run TEXT NOT NULL, destination TEXT NOT NULL,
+                 CREATE TABLE IF NOT EXISTS inputs (input TEXT PRIMARY KEY,
+                     handled_bytes INTEGER NOT NULL, handled_hash TEXT NOT NULL);
+                 CREATE TABLE IF NOT EXISTS progress (input TEXT NOT NULL, destination TEXT NOT NULL,
+                     watermark INTEGER NOT NULL, totals TEXT NOT NULL,
+                     PRIMARY KEY (input, destination));
+                 CREATE TABLE IF NOT EXISTS resolved (input TEXT NOT NULL, destination TEXT NOT NULL,
                      start INTEGER NOT NULL, end INTEGER NOT NULL);
-                 CREATE INDEX IF NOT EXISTS resolved_by_run ON resolved (run, destination, start);",
+                 CREATE INDEX IF NOT EXISTS resolved_by_destination ON resolved (input, destination, end);",
             )
             .map_err(fail)?;
+        connection
+            .pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(fail)?;
         if restart {
-            for table in ["runs", "watermarks", "resolved"] {
+            for table in ["inputs", "progress", "resolved"] {
                 connection
-                    .execute(&format!("DELETE FROM {table} WHERE run = ?1"), [run])
+                    .execute(&format!("DELETE FROM {table} WHERE input = ?1"), [input])
                     .map_err(fail)?;
             }
         }
-        connection
-            .execute(
-                "INSERT OR IGNORE INTO runs (run, description) VALUES (?1, ?2)",
-                params![run, description],
+        let handled = connection
+            .query_row(
+                "SELECT handled_bytes, handled_hash FROM inputs WHERE input = ?1",
+                [input],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
             )
-            .map_err(fail)?;
-        let mut sets = Vec::new();
+            .optional()
+            .map_err(fail)?
+            .map(|(bytes, hash)| {
+                Some(Handled {
+                    bytes: u64::try_from(bytes).ok()?,
+                    hash: u64::from_str_radix(&hash, 16).ok()?,
+                })
+            });
+        let handled = match handled {
+            None => None,
+            Some(Some(handled)) => Some(handled),
+            Some(None) => {
+                return Err(format!(
+                    "the checkpoint {name} holds an unreadable record of what was read; run with --restart to start over, or give another --state FILE"
+                ));
+            }
+        };
+        let mut resume = Resume {
+            handled,
+            ..Resume::default()
+        };
         for destination in destinations {
-            let watermark: u64 = connection
+            let row = connection
                 .query_row(
-                    "SELECT watermark FROM watermarks WHERE run = ?1 AND destination = ?2",
-                    params![run, destination],
-                    |row| row.get(0),
+                    "SELECT watermark, totals FROM progress WHERE input = ?1 AND destination = ?2",
+                    params![input, destination],
+                    |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
                 )
-                .unwrap_or(1);
-            let mut set = ResolvedSet {
-                watermark,
-                ranges: BTreeMap::new(),
-            };
+                .optional()
+                .map_err(fail)?;
+            let mut set = ResolvedSet::new();
+            let mut totals = Totals::default();
+            if let Some((watermark, text)) = row {
+                set.watermark = u64::try_from(watermark).unwrap_or(1).max(1);
+                totals = serde_json::from_str(&text).map_err(|e| {
+                    format!(
+                        "the checkpoint {name} holds unreadable totals for `{destination}` ({e}); run with --restart to start over"
+                    )
+                })?;
+            }
             let mut statement = connection
-                .prepare("SELECT start, end FROM resolved WHERE run = ?1 AND destination = ?2")
+                .prepare("SELECT start, end FROM resolved WHERE input = ?1 AND destination = ?2")
                 .map_err(fail)?;
             let rows = statement
-                .query_map(params![run, destination], |row| {
-                    Ok((row.get::<_, u64>(0)?, row.get::<_, u64>(1)?))
+                .query_map(params![input, destination], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
                 })
                 .map_err(fail)?;
             for row in rows {
                 let (start, end) = row.map_err(fail)?;
-                let slot = set.ranges.entry(start).or_insert(end);
-                *slot = (*slot).max(end);
+                // Rows that are not ranges of line numbers are not ours; they resolve nothing.
+                if let (Ok(start), Ok(end)) = (u64::try_from(start), u64::try_from(end)) {
+                    set.insert(start.max(1), end);
+                }
             }
-            set.fold();
-            sets.push(set);
+            resume.resolved.push(set);
+            resume.totals.push(totals);
         }
         let checkpoint = Checkpoint {
             connection,
-            run: run.to_owned(),
+            input: input.to_owned(),
             destinations: destinations.to_vec(),
+            sets: resume.resolved.clone(),
+            _lock: lock,
         };
-        Ok((checkpoint, sets))
+        Ok((checkpoint, resume))
     }
 
-    /// Records newly resolved lines (per destination, in the order of `open`'s destinations)
-    /// in one transaction, and folds what joins up into the watermarks of `sets`.
-    pub fn record(
-        &mut self,
-        lines: &mut [Vec<u64>],
-        sets: &mut [ResolvedSet],
-    ) -> Result<(), String> {
-        if lines.iter().all(Vec::is_empty) {
-            return Ok(());
-        }
+    /// Records newly resolved lines, the totals after them and how much of the input was read,
+    /// in one transaction that touches only what changed.
+    pub fn record(&mut self, progress: &mut Progress) -> Result<(), String> {
         let fail = |e: rusqlite::Error| format!("writing the checkpoint: {e}");
         let transaction = self.connection.transaction().map_err(fail)?;
-        for ((destination, lines), set) in self
-            .destinations
-            .iter()
-            .zip(lines.iter_mut())
-            .zip(sets.iter_mut())
-        {
+        transaction
+            .execute(
+                "INSERT INTO inputs (input, handled_bytes, handled_hash) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (input) DO UPDATE SET handled_bytes = excluded.handled_bytes,
+                     handled_hash = excluded.handled_hash",
+                params![
+                    self.input,
+                    i64::try_from(progress.handled.bytes).unwrap_or(i64::MAX),
+                    format!("{:016x}", progress.handled.hash)
+                ],
+            )
+            .map_err(fail)?;
+        for (index, destination) in self.destinations.iter().enumerate() {
+            let lines = &mut progress.lines[index];
             if lines.is_empty() {
                 continue;
             }
+            let set = &mut self.sets[index];
             let before = set.watermark;
-            for (start, end) in to_ranges(lines) {
-                let slot = set.ranges.entry(start).or_insert(end);
-                *slot = (*slot).max(end);
-            }
-            lines.clear();
-            set.fold();
-            // Store the ranges still above the watermark; rows below it are dropped as folded.
-            transaction
-                .execute(
-                    "DELETE FROM resolved WHERE run = ?1 AND destination = ?2",
-                    params![self.run, destination],
-                )
-                .map_err(fail)?;
             {
                 let mut insert = transaction
-                    .prepare_cached("INSERT INTO resolved (run, destination, start, end) VALUES (?1, ?2, ?3, ?4)")
+                    .prepare_cached(
+                        "INSERT INTO resolved (input, destination, start, end) VALUES (?1, ?2, ?3, ?4)",
+                    )
                     .map_err(fail)?;
-                for (start, end) in &set.ranges {
+                for (start, end) in to_ranges(lines) {
+                    set.insert(start, end);
                     insert
-                        .execute(params![self.run, destination, start, end])
+                        .execute(params![self.input, destination, start as i64, end as i64])
                         .map_err(fail)?;
                 }
             }
+            lines.clear();
             if set.watermark != before {
                 transaction
                     .execute(
-                        "INSERT INTO watermarks (run, destination, watermark) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (run, destination) DO UPDATE SET watermark = excluded.watermark",
-                        params![self.run, destination, set.watermark],
+                        "DELETE FROM resolved WHERE input = ?1 AND destination = ?2 AND end <= ?3",
+                        params![self.input, destination, set.watermark as i64],
                     )
                     .map_err(fail)?;
             }
+            let totals = serde_json::to_string(&progress.totals[index]).expect("totals serialize");
+            transaction
+                .execute(
+                    "INSERT INTO progress (input, destination, watermark, totals) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (input, destination) DO UPDATE SET watermark = excluded.watermark,
+                         totals = excluded.totals",
+                    params![self.input, destination, set.watermark as i64, totals],
+                )
+                .map_err(fail)?;
         }
         transaction.commit().map_err(fail)
     }
-
-    /// Marks the run complete (everything read was resolved).
-    pub fn complete(&self) -> Result<(), String> {
-        self.connection
-            .execute("UPDATE runs SET complete = 1 WHERE run = ?1", [&self.run])
-            .map(|_| ())
-            .map_err(|e| format!("writing the checkpoint: {e}"))
-    }
 }
 
-/// A stable 64-bit FNV-1a hash, for run keys that must not change between builds.
-pub fn fnv1a(parts: &[&[u8]]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for byte in part.iter().chain(std::iter::once(&0xff)) {
-            hash ^= u64::from(*byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
+/// The layout version and the number of tables of a database (an error when it is not one).
+fn read_layout(connection: &Connection) -> rusqlite::Result<(i64, i64)> {
+    let version = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let tables =
+        connection.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))?;
+    Ok((version, tables))
+}
+
+/// The XXH3 hash of the first `bytes` bytes of a file, or why it cannot be had (the file is
+/// shorter, or unreadable).
+pub fn hash_prefix(path: &Path, bytes: u64) -> Result<u64, String> {
+    use std::io::Read;
+    let file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file).take(bytes);
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut read = 0u64;
+    loop {
+        let n = reader
+            .read(&mut buffer)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if n == 0 {
+            break;
         }
+        hasher.update(&buffer[..n]);
+        read += n as u64;
     }
-    format!("{hash:016x}")
+    if read < bytes {
+        return Err(format!(
+            "{} is shorter ({read} bytes) than the {bytes} bytes an earlier run already read",
+            path.display()
+        ));
+    }
+    Ok(hasher.digest())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Checkpoint, ResolvedSet, to_ranges};
+    use super::{Checkpoint, Handled, Progress, ResolvedSet, to_ranges};
+    use crate::send::summary::Totals;
 
     #[test]
     fn ranges_and_membership() {
         assert_eq!(to_ranges(&mut [5, 3, 4, 9, 10, 4]), [(3, 6), (9, 11)]);
-        let mut set = ResolvedSet {
-            watermark: 1,
-            ..Default::default()
-        };
-        set.ranges.insert(3, 6);
+        let mut set = ResolvedSet::new();
+        set.insert(3, 6);
         assert!(
             !set.contains(1)
                 && !set.contains(2)
@@ -234,41 +404,93 @@ mod tests {
                 && set.contains(5)
                 && !set.contains(6)
         );
-        set.ranges.insert(1, 3);
-        set.fold();
-        assert_eq!((set.watermark, set.ranges.len()), (6, 0));
+        // Overlapping and touching ranges merge, whatever order they come in.
+        set.insert(8, 10);
+        set.insert(5, 8);
+        assert_eq!(set.ranges.len(), 1);
+        assert!(set.contains(9) && !set.contains(10));
+        set.insert(1, 3);
+        assert_eq!((set.watermark, set.ranges.len()), (10, 0));
+        set.insert(7, 4);
+        assert_eq!(set.watermark, 10);
+    }
+
+    fn progress(lines: Vec<Vec<u64>>, bytes: u64) -> Progress {
+        Progress {
+            totals: lines
+                .iter()
+                .map(|l| Totals {
+                    delivered: l.len() as u64,
+                    ..Totals::default()
+                })
+                .collect(),
+            lines,
+            handled: Handled { bytes, hash: 42 },
+        }
     }
 
     #[test]
-    fn resolved_lines_survive_a_reopen_and_restart_forgets_them() {
+    fn resolved_lines_and_totals_survive_a_reopen_and_restart_forgets_them() {
         let dir = std::env::temp_dir().join(format!("hardal-checkpoint-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("state.db");
+        let _ = std::fs::remove_file(&path);
         let destinations = vec!["a".to_owned(), "b".to_owned()];
-        let (mut checkpoint, mut sets) =
-            Checkpoint::open(&path, "run1", "test", &destinations, true).unwrap();
+        let (mut checkpoint, resume) =
+            Checkpoint::open(&path, "in.ndjson", &destinations, false).unwrap();
+        assert_eq!(resume.handled, None);
         checkpoint
-            .record(&mut [vec![1, 2, 3, 7], vec![2]], &mut sets)
+            .record(&mut progress(vec![vec![1, 2, 3, 7], vec![2]], 100))
             .unwrap();
         checkpoint
-            .record(&mut [vec![4], vec![]], &mut sets)
+            .record(&mut progress(vec![vec![4], vec![]], 120))
             .unwrap();
+        // A second run cannot open it while the first holds it.
+        let busy = Checkpoint::open(&path, "in.ndjson", &destinations, false).err();
+        assert!(busy.unwrap().contains("in use by another hardal send"));
         drop(checkpoint);
-        let (_, sets) = Checkpoint::open(&path, "run1", "test", &destinations, false).unwrap();
+        let (_, resume) = Checkpoint::open(&path, "in.ndjson", &destinations, false).unwrap();
+        assert_eq!(
+            resume.handled,
+            Some(Handled {
+                bytes: 120,
+                hash: 42
+            })
+        );
+        let sets = &resume.resolved;
         assert_eq!(sets[0].watermark, 5);
         assert!(sets[0].contains(7) && !sets[0].contains(6) && !sets[0].contains(8));
         assert_eq!(sets[1].watermark, 1);
         assert!(sets[1].contains(2) && !sets[1].contains(1));
-        let (_, other) = Checkpoint::open(&path, "run2", "test", &destinations, false).unwrap();
-        assert_eq!(
-            other[0],
-            ResolvedSet {
-                watermark: 1,
-                ..Default::default()
-            }
+        assert_eq!(resume.totals[0].delivered, 1);
+        // Progress is per destination: a destination added later starts alone, and the order
+        // of destinations does not matter.
+        let others = vec!["b".to_owned(), "c".to_owned()];
+        let (_, other) = Checkpoint::open(&path, "in.ndjson", &others, false).unwrap();
+        assert!(other.resolved[0].contains(2));
+        assert_eq!(other.resolved[1], ResolvedSet::new());
+        let (_, restarted) = Checkpoint::open(&path, "in.ndjson", &destinations, true).unwrap();
+        assert_eq!(restarted.resolved[0], ResolvedSet::new());
+        assert_eq!(restarted.handled, None);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_checkpoint_is_refused_with_the_way_out() {
+        let dir =
+            std::env::temp_dir().join(format!("hardal-checkpoint-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.db");
+        std::fs::write(&path, b"this is not a database, it is a shopping list").unwrap();
+        let error = Checkpoint::open(&path, "x", &["a".to_owned()], false)
+            .err()
+            .unwrap();
+        assert!(
+            error.contains("--restart") && error.contains("--state"),
+            "{error}"
         );
-        let (_, restarted) = Checkpoint::open(&path, "run1", "test", &destinations, true).unwrap();
-        assert_eq!(restarted[0].watermark, 1);
-        assert!(restarted[0].ranges.is_empty());
+        let (mut checkpoint, resume) =
+            Checkpoint::open(&path, "x", &["a".to_owned()], true).unwrap();
+        assert_eq!(resume.resolved[0], ResolvedSet::new());
+        checkpoint.record(&mut progress(vec![vec![1]], 10)).unwrap();
     }
 }

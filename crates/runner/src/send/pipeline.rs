@@ -1,17 +1,24 @@
 //! Reading and mapping: a reader thread streams NDJSON lines (skipping lines an earlier run
 //! resolved), worker threads parse and map them for every destination in parallel, and chunks
 //! come back numbered so the engine can accept events in input order.
+//!
+//! Every line read ends in a bucket: a line that is not UTF-8, not JSON, not an object, or longer
+//! than the largest event is an `Invalid` line with its reason (and its first bytes, never the
+//! whole of an over-long line); a destination that panics while mapping rejects that event with
+//! the panic's message. A destination that has paused is not mapped for at all: its events stay
+//! unresolved for the next run.
 
 use std::io::BufRead;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-
 use std::time::SystemTime;
 
 use hardal_core::{Destination, MapContext, Mapped, MappingError};
 
-use super::checkpoint::ResolvedSet;
-use crate::input::parse_line;
+use super::checkpoint::{Handled, ResolvedSet};
+use crate::delivery::panic_message;
+use crate::input::{Line, LineReader, parse_line, parse_text, too_long};
 
 /// One input line after mapping.
 pub struct MappedLine {
@@ -21,10 +28,20 @@ pub struct MappedLine {
 }
 
 pub enum LineOutcome {
-    /// Not a JSON object: the reason, for the dead letters.
-    Invalid(String),
-    /// Per destination: `None` when an earlier run already resolved this line there.
-    Mapped(Vec<Option<Result<Mapped, MappingError>>>),
+    /// Not an event: the reason, for the dead letters, and per destination whether the line
+    /// was still unresolved there.
+    Invalid(String, Vec<bool>),
+    /// Per destination, what this run does with the line.
+    Mapped(Vec<ForDestination>),
+}
+
+/// One line for one destination.
+pub enum ForDestination {
+    /// An earlier run resolved it.
+    Done,
+    /// The destination paused in this run: the line stays unresolved for the next one.
+    Paused,
+    Mapped(Result<Mapped, MappingError>),
 }
 
 /// Mapped lines in input order, numbered by `seq`.
@@ -33,48 +50,62 @@ pub struct Chunk {
     pub lines: Vec<MappedLine>,
 }
 
-/// Counters the reader shares with progress reporting.
+/// Counters the reader shares with progress reporting and the checkpoint.
 #[derive(Default)]
 pub struct ReadProgress {
     pub bytes: AtomicU64,
     pub lines: AtomicU64,
     /// Lines an earlier run resolved for every destination.
     pub already_done: AtomicU64,
+    /// How much of the input was read, with the hash of those bytes, as of the last chunk handed
+    /// to the mappers: every line the engine has seen lies within it.
+    pub handled: Mutex<Handled>,
+}
+
+/// A line as the reader hands it over.
+enum RawLine {
+    Text(Vec<u8>),
+    TooLong { bytes: u64, start: Vec<u8> },
 }
 
 const CHUNK_LINES: usize = 512;
+
+/// What the mappers share.
+pub struct Mapping {
+    pub destinations: Arc<Vec<Box<dyn Destination>>>,
+    pub resolved: Arc<Vec<ResolvedSet>>,
+    /// Per destination: set once it paused, so its events are no longer mapped.
+    pub paused: Arc<Vec<AtomicBool>>,
+    pub max_event_bytes: usize,
+}
 
 /// Starts the reader and `workers` mapping threads; chunks arrive on `out` until the input ends,
 /// `stop` is set, or the receiver is dropped. Read errors arrive as `Err`.
 pub fn spawn(
     input: Box<dyn BufRead + Send>,
-    destinations: Arc<Vec<Box<dyn Destination>>>,
-    resolved: Arc<Vec<ResolvedSet>>,
+    mapping: Mapping,
     workers: usize,
     out: tokio::sync::mpsc::Sender<Result<Chunk, String>>,
     stop: Arc<AtomicBool>,
     progress: Arc<ReadProgress>,
 ) {
-    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<(u64, String)>)>(workers * 2);
+    let mapping = Arc::new(mapping);
+    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<(u64, RawLine)>)>(workers * 2);
     let work_rx = Arc::new(Mutex::new(work_rx));
     for _ in 0..workers.max(1) {
         let work_rx = Arc::clone(&work_rx);
-        let destinations = Arc::clone(&destinations);
-        let resolved = Arc::clone(&resolved);
+        let mapping = Arc::clone(&mapping);
         let out = out.clone();
         std::thread::spawn(move || {
             loop {
-                let next = work_rx
-                    .lock()
-                    .expect("no worker panics holding the lock")
-                    .recv();
+                let next = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                 let Ok((seq, lines)) = next else { return };
                 let context = MapContext {
                     now: SystemTime::now(),
                 };
                 let lines = lines
                     .into_iter()
-                    .map(|(line, text)| map_line(line, text, &destinations, &resolved, &context))
+                    .map(|(line, raw)| map_line(line, raw, &mapping, &context))
                     .collect();
                 if out.blocking_send(Ok(Chunk { seq, lines })).is_err() {
                     return;
@@ -82,75 +113,137 @@ pub fn spawn(
             }
         });
     }
+    let resolved = Arc::clone(&mapping.resolved);
+    let max = mapping.max_event_bytes;
     std::thread::spawn(move || {
-        let mut input = input;
-        let (mut seq, mut line_no, mut chunk) = (0u64, 0u64, Vec::with_capacity(CHUNK_LINES));
-        let mut text = String::new();
+        let mut reader = LineReader::new(input, max).hashing();
+        let (mut seq, mut chunk) = (0u64, Vec::with_capacity(CHUNK_LINES));
+        let publish = |reader: &LineReader<Box<dyn BufRead + Send>>| {
+            *progress.handled.lock().unwrap_or_else(|e| e.into_inner()) = Handled {
+                bytes: reader.bytes(),
+                hash: reader.hash(),
+            };
+        };
         loop {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            text.clear();
-            match input.read_line(&mut text) {
-                Ok(0) => break,
-                Ok(n) => {
-                    progress.bytes.fetch_add(n as u64, Ordering::Relaxed);
-                    line_no += 1;
-                }
+            let before = reader.bytes();
+            let line = match reader.next_line() {
+                Ok(None) => break,
+                Ok(Some(line)) => line,
                 Err(e) => {
                     let _ = out.blocking_send(Err(format!(
-                        "reading the events failed after line {line_no}: {e}"
+                        "reading the events failed after line {}: {e}",
+                        reader.line()
                     )));
                     return;
                 }
-            }
-            if text.trim().is_empty() {
-                continue;
-            }
+            };
+            progress
+                .bytes
+                .fetch_add(reader.bytes() - before, Ordering::Relaxed);
+            let line_no = reader.line();
+            let raw = match line {
+                Line::Bytes(bytes) if bytes.trim_ascii().is_empty() => continue,
+                Line::Bytes(bytes) => RawLine::Text(bytes),
+                Line::TooLong { bytes, start } => RawLine::TooLong { bytes, start },
+            };
             progress.lines.fetch_add(1, Ordering::Relaxed);
             if resolved.iter().all(|set| set.contains(line_no)) {
                 progress.already_done.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            // The line moves into the chunk (no copy); the next read gets a fresh buffer.
-            let mut line = std::mem::replace(&mut text, String::with_capacity(1024));
-            line.truncate(line.trim_end_matches(['\n', '\r']).len());
-            chunk.push((line_no, line));
+            chunk.push((line_no, raw));
             if chunk.len() == CHUNK_LINES {
+                publish(&reader);
                 if work_tx.send((seq, std::mem::take(&mut chunk))).is_err() {
                     return;
                 }
                 seq += 1;
             }
         }
+        publish(&reader);
         if !chunk.is_empty() {
             let _ = work_tx.send((seq, chunk));
         }
     });
 }
 
-fn map_line(
-    line: u64,
-    text: String,
-    destinations: &[Box<dyn Destination>],
-    resolved: &[ResolvedSet],
-    context: &MapContext,
-) -> MappedLine {
-    let outcome = match parse_line(&text) {
-        Err(reason) => LineOutcome::Invalid(reason),
-        Ok(event) => LineOutcome::Mapped(
-            destinations
-                .iter()
-                .zip(resolved)
-                .map(|(destination, set)| {
-                    (!set.contains(line)).then(|| destination.map(&event, context))
-                })
-                .collect(),
-        ),
+fn map_line(line: u64, raw: RawLine, mapping: &Mapping, context: &MapContext) -> MappedLine {
+    let (bytes, too_long_by) = match raw {
+        RawLine::Text(bytes) => (bytes, None),
+        RawLine::TooLong { bytes, start } => (start, Some(bytes)),
+    };
+    // Bytes that are not UTF-8 are kept as lossy text for the dead letter; the verdict on the
+    // line is taken from the original bytes.
+    let (text, not_utf8) = match String::from_utf8(bytes) {
+        Ok(text) => (text, None),
+        Err(e) => {
+            let reason = parse_line(e.as_bytes()).err();
+            (String::from_utf8_lossy(e.as_bytes()).into_owned(), reason)
+        }
+    };
+    let unresolved = || {
+        mapping
+            .resolved
+            .iter()
+            .map(|set| !set.contains(line))
+            .collect()
+    };
+    let outcome = match (too_long_by, not_utf8) {
+        (Some(bytes), _) => {
+            LineOutcome::Invalid(too_long(bytes, mapping.max_event_bytes), unresolved())
+        }
+        (None, Some(reason)) => LineOutcome::Invalid(reason, unresolved()),
+        (None, None) => match parse_text(&text) {
+            Err(reason) => LineOutcome::Invalid(reason, unresolved()),
+            Ok(event) => LineOutcome::Mapped(
+                mapping
+                    .destinations
+                    .iter()
+                    .zip(mapping.resolved.iter())
+                    .zip(mapping.paused.iter())
+                    .map(|((destination, set), paused)| {
+                        if set.contains(line) {
+                            ForDestination::Done
+                        } else if paused.load(Ordering::Relaxed) {
+                            ForDestination::Paused
+                        } else {
+                            ForDestination::Mapped(map_safely(
+                                destination.as_ref(),
+                                &event,
+                                context,
+                            ))
+                        }
+                    })
+                    .collect(),
+            ),
+        },
     };
     MappedLine {
         line,
         raw: Arc::new(text),
         outcome,
     }
+}
+
+/// Maps one event; a panic in the destination's mapping becomes a rejection of the event.
+fn map_safely(
+    destination: &dyn Destination,
+    event: &hardal_core::Event,
+    context: &MapContext,
+) -> Result<Mapped, MappingError> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| destination.map(event, context))).unwrap_or_else(
+        |panic| {
+            Err(MappingError::new(
+                "",
+                format!(
+                    "destination `{}` failed while mapping this event: {}",
+                    destination.id(),
+                    panic_message(panic.as_ref())
+                ),
+            ))
+        },
+    )
 }

@@ -5,8 +5,9 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use hardal_core::RetryAfter;
+use hardal_core::destination::MAX_RETRY_AFTER;
 
-use crate::config::schema::DeliveryConfig;
+use crate::config::DeliveryConfig;
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -48,8 +49,11 @@ impl RetryPolicy {
             return Decision::GiveUp(format!("gave up after {attempts} attempts"));
         }
         let delay = match retry_after {
-            Some(RetryAfter::Delay(delay)) => delay,
-            Some(RetryAfter::At(at)) => at.duration_since(wall_now).unwrap_or_default(),
+            Some(RetryAfter::Delay(delay)) => delay.min(MAX_RETRY_AFTER),
+            Some(RetryAfter::At(at)) => at
+                .duration_since(wall_now)
+                .unwrap_or_default()
+                .min(MAX_RETRY_AFTER),
             None => {
                 let exponent = attempts.saturating_sub(1).min(30);
                 let ceiling = self
@@ -59,15 +63,16 @@ impl RetryPolicy {
                 ceiling.mul_f64(random.clamp(0.0, 1.0))
             }
         };
-        let due = now + delay;
-        if due.duration_since(first_attempt) > self.max_elapsed {
+        // Checked: an instant far enough ahead does not exist on every platform.
+        let due = now.checked_add(delay);
+        if due.is_none_or(|due| due.saturating_duration_since(first_attempt) > self.max_elapsed) {
             return Decision::GiveUp(format!(
                 "gave up: the next attempt ({} s from now) would pass the retry budget of {} s",
                 delay.as_secs(),
                 self.max_elapsed.as_secs()
             ));
         }
-        Decision::RetryAt(due)
+        Decision::RetryAt(due.expect("checked above"))
     }
 }
 
@@ -128,6 +133,29 @@ mod tests {
             policy().decide(1, t0, t0, past, wall, 0.1),
             Decision::RetryAt(t0)
         );
+    }
+
+    #[test]
+    fn a_huge_retry_after_never_overflows() {
+        let (t0, wall) = (Instant::now(), SystemTime::now());
+        let generous = RetryPolicy {
+            max_elapsed: Duration::from_secs(u64::MAX / 4),
+            ..policy()
+        };
+        for after in [
+            RetryAfter::Delay(Duration::MAX),
+            RetryAfter::Delay(Duration::from_secs(u64::MAX)),
+            RetryAfter::At(wall + Duration::from_secs(1 << 50)),
+        ] {
+            assert!(matches!(
+                generous.decide(1, t0, t0, Some(after), wall, 0.5),
+                Decision::RetryAt(_)
+            ));
+            assert!(matches!(
+                policy().decide(1, t0, t0, Some(after), wall, 0.5),
+                Decision::GiveUp(_)
+            ));
+        }
     }
 
     #[test]

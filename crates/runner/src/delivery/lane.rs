@@ -363,7 +363,7 @@ mod tests {
     };
 
     use super::{Lane, RecordId, Resolution};
-    use crate::send::retry::Decision;
+    use crate::delivery::retry::Decision;
 
     /// A destination whose records are their payload text; `max` records per request.
     struct Fake {

@@ -1,0 +1,356 @@
+//! The delivery engine, shared by every way events arrive (`hardal send` today): per destination
+//! a [`Lane`] decides what may be sent when (batching, per-user order, concurrency, rate limit,
+//! backoff, pause), request tasks carry batches through the transport, and each answer is judged
+//! by the destination into one verdict per record and applied. What resolved comes back as
+//! [`Resolved`] events for the caller to record (counts, dead letters, checkpoint or spool).
+//!
+//! Nothing a destination or a server does can break the engine: a panic while judging, or a
+//! wrong number of verdicts, rejects that request's records with the reason; every reason that
+//! came from outside is redacted before anyone sees it; durations from servers are capped.
+
+pub mod lane;
+pub mod rate;
+pub mod retry;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use hardal_core::{Destination, HttpResponse, Note, Record, Verdict};
+use rustc_hash::FxHashMap as HashMap;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use self::lane::{Lane, RecordId, Resolution};
+use self::retry::RetryPolicy;
+use crate::config::DeliveryConfig;
+use crate::redact::Redactor;
+use crate::transport::Transport;
+
+/// How an event ended for one destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Delivered,
+    Skipped,
+    /// Not sent: older than the destination keeps such events.
+    Expired,
+    /// Refused for good (by the destination's rules while mapping, or by its answer).
+    Rejected,
+    /// Given up after the retry budget.
+    DeadLettered,
+}
+
+/// An event a destination is done with.
+#[derive(Debug)]
+pub struct Resolved {
+    pub lane: usize,
+    /// The caller's key of the event (an input line, a spool sequence number).
+    pub key: u64,
+    pub ending: Ending,
+    /// Why, for rejected and dead-lettered events: every attempt's reason.
+    pub reasons: Vec<String>,
+    pub raw: Arc<String>,
+    /// What the destination changed in the event while mapping it.
+    pub notes: Vec<Note>,
+}
+
+/// A finished request: which lane, which records, and the verdicts (or why there was no answer).
+pub struct Completion {
+    lane: usize,
+    batch: Vec<RecordId>,
+    result: Result<Vec<Verdict>, String>,
+}
+
+/// An event whose records are on their way.
+struct Track {
+    raw: Arc<String>,
+    notes: Vec<Note>,
+    remaining: usize,
+    reasons: Vec<String>,
+    exhausted: bool,
+}
+
+/// Requests and retries per destination, for summaries and metrics.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LaneCounts {
+    pub requests: u64,
+    pub records_retried: u64,
+}
+
+/// What one answer did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub resolved: Vec<Resolved>,
+    /// The lane and the reason, when this answer paused its destination.
+    pub paused: Option<(usize, String)>,
+}
+
+/// All delivery state: owned by one task, so delivery needs no locks and its order is
+/// deterministic.
+pub struct Delivery {
+    destinations: Arc<Vec<Box<dyn Destination>>>,
+    settings: Vec<DeliveryConfig>,
+    policies: Vec<RetryPolicy>,
+    lanes: Vec<Lane>,
+    tracks: Vec<HashMap<u64, Track>>,
+    counts: Vec<LaneCounts>,
+    /// `None` in a dry run: every batch is "delivered" without a request.
+    transport: Option<Transport>,
+    redactor: Redactor,
+    done: UnboundedSender<Completion>,
+}
+
+impl Delivery {
+    /// The engine for `destinations` with their `settings`; completions of its requests arrive
+    /// on the receiver and go back in through [`Delivery::complete`].
+    pub fn new(
+        destinations: Arc<Vec<Box<dyn Destination>>>,
+        settings: Vec<DeliveryConfig>,
+        transport: Option<Transport>,
+        redactor: Redactor,
+    ) -> (Delivery, UnboundedReceiver<Completion>) {
+        let (done, completions) = unbounded_channel();
+        let dry_run = transport.is_none();
+        let lanes = destinations
+            .iter()
+            .map(|d| {
+                // A dry run sends nothing, so it has no rate to respect.
+                Lane::new(d.requests_per_minute().filter(|_| !dry_run))
+            })
+            .collect();
+        let delivery = Delivery {
+            policies: settings.iter().map(RetryPolicy::from_config).collect(),
+            tracks: destinations.iter().map(|_| HashMap::default()).collect(),
+            counts: vec![LaneCounts::default(); destinations.len()],
+            lanes,
+            settings,
+            destinations,
+            transport,
+            redactor,
+            done,
+        };
+        (delivery, completions)
+    }
+
+    pub fn lanes(&self) -> usize {
+        self.lanes.len()
+    }
+
+    pub fn counts(&self, lane: usize) -> LaneCounts {
+        self.counts[lane]
+    }
+
+    /// Records not yet resolved, in every lane.
+    pub fn pending(&self) -> usize {
+        self.lanes.iter().map(Lane::pending).sum()
+    }
+
+    /// Records not yet resolved in one lane.
+    pub fn pending_in(&self, lane: usize) -> usize {
+        self.lanes[lane].pending()
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.lanes.iter().map(Lane::in_flight).sum()
+    }
+
+    pub fn paused(&self, lane: usize) -> Option<&str> {
+        self.lanes[lane].paused()
+    }
+
+    /// Whether a lane that can still make progress holds as many records as it may: more input
+    /// should wait. Paused lanes take no more records, so they never hold reading back.
+    pub fn at_capacity(&self) -> bool {
+        self.lanes
+            .iter()
+            .zip(&self.settings)
+            .any(|(lane, settings)| {
+                lane.paused().is_none() && lane.pending() >= settings.max_pending_records
+            })
+    }
+
+    /// The earliest time [`Delivery::dispatch`] could send something without new input.
+    pub fn next_wakeup(&self, now: Instant, flush: bool) -> Option<Instant> {
+        self.lanes
+            .iter()
+            .zip(&self.settings)
+            .filter_map(|(lane, settings)| lane.next_wakeup(now, settings.concurrency, flush))
+            .min()
+    }
+
+    /// Takes an event's records for a destination, in acceptance order; `key` identifies the
+    /// event to the caller. A paused destination takes nothing: its events stay unresolved.
+    pub fn accept(
+        &mut self,
+        lane: usize,
+        key: u64,
+        raw: Arc<String>,
+        records: Vec<Record>,
+        notes: Vec<Note>,
+        now: Instant,
+    ) -> bool {
+        if self.lanes[lane].paused().is_some() || records.is_empty() {
+            return false;
+        }
+        self.tracks[lane].insert(
+            key,
+            Track {
+                raw,
+                notes,
+                remaining: records.len(),
+                reasons: Vec::new(),
+                exhausted: false,
+            },
+        );
+        for record in records {
+            self.lanes[lane].accept(key, record, now);
+        }
+        true
+    }
+
+    /// Sends every batch the lanes allow now.
+    pub fn dispatch(&mut self, now: Instant, flush: bool) {
+        for (index, lane) in self.lanes.iter_mut().enumerate() {
+            let destination = self.destinations[index].as_ref();
+            let settings = &self.settings[index];
+            let linger = Duration::from_millis(settings.linger_ms);
+            while let Some(batch) =
+                lane.next_batch(destination, now, settings.concurrency, linger, flush)
+            {
+                let records: Vec<&Record> =
+                    batch.iter().map(|id| &lane.record(*id).record).collect();
+                let request = destination.encode(&records);
+                self.counts[index].requests += 1;
+                let done = self.done.clone();
+                let Some(transport) = &self.transport else {
+                    let verdicts = vec![Verdict::Delivered; batch.len()];
+                    let _ = done.send(Completion {
+                        lane: index,
+                        batch,
+                        result: Ok(verdicts),
+                    });
+                    continue;
+                };
+                let transport = transport.clone();
+                let timeout = Duration::from_millis(settings.request_timeout_ms);
+                let destinations = Arc::clone(&self.destinations);
+                tokio::spawn(async move {
+                    let result = transport.send(request, timeout).await.map(|response| {
+                        judge_safely(destinations[index].as_ref(), batch.len(), &response)
+                    });
+                    let _ = done.send(Completion {
+                        lane: index,
+                        batch,
+                        result,
+                    });
+                });
+            }
+        }
+    }
+
+    /// Applies a finished request's verdicts: what resolved, and whether the lane paused.
+    pub fn complete(&mut self, completion: Completion) -> Applied {
+        let now = Instant::now();
+        let index = completion.lane;
+        let mut verdicts = match completion.result {
+            Ok(verdicts) => verdicts,
+            Err(reason) => vec![
+                Verdict::Retry {
+                    reason,
+                    after: None
+                };
+                completion.batch.len()
+            ],
+        };
+        for verdict in &mut verdicts {
+            match verdict {
+                Verdict::Delivered => {}
+                Verdict::Retry { reason, .. }
+                | Verdict::Rejected { reason }
+                | Verdict::Pause { reason } => self.redactor.scrub(reason),
+            }
+        }
+        let retried = verdicts
+            .iter()
+            .filter(|v| matches!(v, Verdict::Retry { .. }))
+            .count();
+        self.counts[index].records_retried += retried as u64;
+        let lane = &mut self.lanes[index];
+        let was_paused = lane.paused().is_some();
+        let (policy, wall) = (&self.policies[index], SystemTime::now());
+        let resolutions = lane.complete(&completion.batch, verdicts, now, |pending, after| {
+            let first = pending.first_attempt.unwrap_or(now);
+            policy.decide(pending.attempts, first, now, after, wall, fastrand::f64())
+        });
+        let paused = match lane.paused() {
+            Some(reason) if !was_paused => Some((index, reason.to_owned())),
+            _ => None,
+        };
+        let mut resolved = Vec::new();
+        for (key, resolution) in resolutions {
+            let track = self.tracks[index]
+                .get_mut(&key)
+                .expect("records belong to tracked events");
+            track.remaining -= 1;
+            match resolution {
+                Resolution::Delivered => {}
+                Resolution::Rejected(reason) => track.reasons.push(reason),
+                Resolution::Exhausted(reasons) => {
+                    track.exhausted = true;
+                    track.reasons.extend(reasons);
+                }
+            }
+            if track.remaining == 0 {
+                let track = self.tracks[index].remove(&key).expect("present");
+                let ending = match (track.exhausted, track.reasons.is_empty()) {
+                    (true, _) => Ending::DeadLettered,
+                    (false, false) => Ending::Rejected,
+                    (false, true) => Ending::Delivered,
+                };
+                resolved.push(Resolved {
+                    lane: index,
+                    key,
+                    ending,
+                    reasons: track.reasons,
+                    raw: track.raw,
+                    notes: track.notes,
+                });
+            }
+        }
+        Applied { resolved, paused }
+    }
+}
+
+/// The destination's verdicts, checked: a panic while judging, or a number of verdicts other
+/// than one per record, rejects every record of the request with the reason (a destination bug
+/// must cost a dead letter, not a hung or crashed run).
+fn judge_safely(
+    destination: &dyn Destination,
+    records: usize,
+    response: &HttpResponse,
+) -> Vec<Verdict> {
+    let reject = |reason: String| vec![Verdict::Rejected { reason }; records];
+    match std::panic::catch_unwind(AssertUnwindSafe(|| destination.judge(records, response))) {
+        Ok(verdicts) if verdicts.len() == records => verdicts,
+        Ok(verdicts) => reject(format!(
+            "destination `{}` gave {} verdicts for the {records} records of a request (HTTP {}); a bug in the destination, so the records are kept here",
+            destination.id(),
+            verdicts.len(),
+            response.status
+        )),
+        Err(panic) => reject(format!(
+            "destination `{}` failed while judging the answer (HTTP {}): {}",
+            destination.id(),
+            response.status,
+            panic_message(panic.as_ref())
+        )),
+    }
+}
+
+/// The text of a panic's payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
