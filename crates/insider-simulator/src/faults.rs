@@ -36,7 +36,7 @@ impl RetryAfterSpec {
 }
 
 /// What happens to a faulted request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fault {
     /// 429 `{"error":"rejected: too many requests"}`, with `Retry-After` when given.
@@ -55,6 +55,18 @@ pub enum Fault {
     Drop,
     /// 401 whatever the headers say, as when a token is revoked.
     Unauthorized,
+    /// A redirect (3xx) to `location`, as a moved endpoint or a hostile proxy answers.
+    Redirect { status: u16, location: String },
+    /// A success status whose body is not Insider's answer: a captive portal's HTML page, a
+    /// proxy's `{}`. Nothing is recorded.
+    OddAnswer {
+        status: u16,
+        content_type: String,
+        body: String,
+    },
+    /// An error status whose body echoes every request header, as debugging proxies and
+    /// misconfigured servers do (the credentials included).
+    EchoHeaders { status: u16 },
 }
 
 impl Fault {
@@ -66,12 +78,24 @@ impl Fault {
             Fault::Slow { .. } => "slow",
             Fault::Drop => "drop",
             Fault::Unauthorized => "unauthorized",
+            Fault::Redirect { .. } => "redirect",
+            Fault::OddAnswer { .. } => "odd_answer",
+            Fault::EchoHeaders { .. } => "echo_headers",
         }
     }
 
     fn validate(&self) -> Result<(), FaultError> {
         match *self {
             Fault::ServerError { status } if !is_server_error_status(status) => {
+                Err(FaultError::Status(status))
+            }
+            Fault::Redirect { status, .. } if !(300..=399).contains(&status) => {
+                Err(FaultError::Status(status))
+            }
+            Fault::OddAnswer { status, .. } if !(200..=299).contains(&status) => {
+                Err(FaultError::Status(status))
+            }
+            Fault::EchoHeaders { status } if !(400..=599).contains(&status) => {
                 Err(FaultError::Status(status))
             }
             _ => Ok(()),
@@ -99,7 +123,9 @@ pub enum Scope {
 /// A fault or scope the simulator cannot honour.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FaultError {
-    #[error("status {0} is not a server error Insider's path answers (500, 502-504, 520-524)")]
+    #[error(
+        "status {0} does not fit this fault (server errors: 500, 502-504, 520-524; redirects: 3xx; odd answers: 2xx; echoes: 4xx or 5xx)"
+    )]
     Status(u16),
     #[error("fraction {0} is not between 0 and 1")]
     Fraction(f64),
@@ -163,7 +189,7 @@ impl FaultBook {
                 Scope::Always => true,
             };
             if fires {
-                fired = Some((position, armed.fault));
+                fired = Some((position, armed.fault.clone()));
                 break;
             }
         }
@@ -272,7 +298,7 @@ mod tests {
         ];
         for (name, scope, requests, expected) in cases {
             let mut book = FaultBook::default();
-            book.inject(drop, *scope).unwrap();
+            book.inject(drop.clone(), *scope).unwrap();
             let fired = fire_pattern(&mut book, *requests).matches('x').count();
             match expected {
                 Some(expected) => assert_eq!(fired, *expected, "{name}"),

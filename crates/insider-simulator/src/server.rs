@@ -165,8 +165,37 @@ fn error_body(message: &str) -> String {
 }
 
 /// The answer to a fault that replaces the normal one.
-fn fault_response(fault: Fault) -> Response {
+fn fault_response(fault: Fault, headers: &HeaderMap) -> Response {
     match fault {
+        Fault::Redirect { status, location } => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND);
+            let mut response = (code, "").into_response();
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            response
+        }
+        Fault::OddAnswer {
+            status,
+            content_type,
+            body,
+        } => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let content_type = HeaderValue::from_str(&content_type)
+                .unwrap_or(HeaderValue::from_static("text/html"));
+            (code, [(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
+        Fault::EchoHeaders { status } => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            let echoed: Vec<String> = headers
+                .iter()
+                .map(|(name, value)| {
+                    format!("{name}: {}", String::from_utf8_lossy(value.as_bytes()))
+                })
+                .collect();
+            let body = format!("bad request; you sent:\n{}", echoed.join("\n"));
+            (code, body).into_response()
+        }
         Fault::TooManyRequests { retry_after } => {
             let mut response = json_response(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -245,7 +274,7 @@ async fn upsert(
         users_accepted: 0,
         users_failed: 0,
         body_bytes,
-        fault: fault.map(|f| f.name()),
+        fault: fault.as_ref().map(Fault::name),
     };
     let finish = |mut log: RequestLog, response: Response| {
         log.status = Some(response.status().as_u16());
@@ -261,7 +290,7 @@ async fn upsert(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
         Some(Fault::Slow { delay }) => tokio::time::sleep(delay).await,
-        Some(other) => return finish(log, fault_response(other)),
+        Some(other) => return finish(log, fault_response(other, &headers)),
         None => {}
     }
     if !authorized(&shared, &headers) {

@@ -81,10 +81,13 @@ impl DeadLetters {
     }
 }
 
-/// The dead letter as one JSON line.
+/// The dead letter as one JSON line: an event under `event`, a line that is not one (it has no
+/// destination) as text under `raw`, so `jq -c 'select(.event) | .event'` replays exactly the
+/// events.
 fn entry(letter: &DeadLetter) -> String {
     let raw = letter.raw.trim();
-    let is_json = serde_json::from_str::<serde::de::IgnoredAny>(raw).is_ok();
+    let is_json =
+        letter.destination.is_some() && serde_json::from_str::<serde::de::IgnoredAny>(raw).is_ok();
     let (key, event) = if is_json {
         ("event", raw.to_owned())
     } else {
@@ -136,6 +139,7 @@ mod tests {
 
     use super::{DeadLetter, DeadLetters};
 
+    /// A dead letter of an event for `insider`.
     fn letter(line: u64, raw: &str) -> DeadLetter {
         DeadLetter {
             line,
@@ -152,17 +156,15 @@ mod tests {
         let path = dir.join("dead.ndjson");
         let _ = std::fs::remove_file(&path);
         let mut letters = DeadLetters::new(&path);
-        for (i, raw) in [
-            "{\"a\":1}",
-            "not json \"at all",
-            "{\"a\":",
-            "\u{fffd}\u{fffd}",
-            "",
-        ]
-        .iter()
-        .enumerate()
+        letters.write(&letter(1, "{\"a\":1}")).unwrap();
+        // Lines that are not events have no destination.
+        for (i, raw) in ["not json \"at all", "{\"a\":", "{\"b\":\"\u{fffd}\"}", ""]
+            .iter()
+            .enumerate()
         {
-            letters.write(&letter(i as u64 + 1, raw)).unwrap();
+            let mut not_an_event = letter(i as u64 + 2, raw);
+            not_an_event.destination = None;
+            letters.write(&not_an_event).unwrap();
         }
         assert_eq!(letters.sync().unwrap(), 5);
         assert_eq!(letters.sync().unwrap(), 0);
@@ -174,6 +176,7 @@ mod tests {
         assert_eq!(lines[0]["event"]["a"], 1);
         assert_eq!(lines[1]["raw"], "not json \"at all");
         assert_eq!(lines[2]["raw"], "{\"a\":");
+        assert_eq!(lines[3]["raw"], "{\"b\":\"\u{fffd}\"}");
         assert_eq!(lines[4]["raw"], "");
     }
 
