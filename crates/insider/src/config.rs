@@ -62,7 +62,7 @@ pub struct InsiderConfig {
     /// Requests per minute hardal may send (Insider allows 25,000 per partner, shared with the
     /// attribute-delete API).
     #[serde(default = "default_rate")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub requests_per_minute: u32,
 }
 

@@ -89,6 +89,7 @@ fn environment_references_only_in_secrets() {
             "request_format": {"token": "${INSIDER_REQUEST_TOKEN}"}}]}"#,
         expect![[r#"
             1:69 /destinations/0/endpoint_url: `${NAME}` environment references are allowed only in secret and header values
+            1:69 /destinations/0/endpoint_url: `${URL}` is not a valid URL: relative URL without a base
             3:41 /destinations/0/request_format/token: `${NAME}` environment references are allowed only in secret and header values
         "#]],
     );
@@ -118,5 +119,166 @@ fn duplicate_ids_and_bad_id_patterns() {
         expect![[r#"
             1:26 /destinations/0/id: "has space" does not match "^[A-Za-z0-9][A-Za-z0-9_.-]*$"
         "#]],
+    );
+}
+
+#[test]
+fn header_names_and_values_that_are_not_http_are_refused() {
+    check(
+        r###"{"destinations": [
+  {"id": "a", "type": "custom_api", "endpoint_url": "https://exa mple.com/x", "request_format": {},
+   "headers": {"X Token": "a", "X-Inject": "v\r\nX-Evil: 1", "Content-Length": "10",
+               "Transfer-Encoding": "chunked", "X-Empty": "", "X-Nul": "a\u0000b"}},
+  {"id": "b", "type": "insider", "partner_name": "brand", "request_token": "",
+   "endpoint": "http://[::1/upsert"}
+]}"###,
+        expect![[r#"
+            2:53 /destinations/0/endpoint_url: `https://exa mple.com/x` is not a valid URL: invalid international domain name
+            3:27 /destinations/0/headers/X Token: `X Token` is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)
+            3:44 /destinations/0/headers/X-Inject: the value of `X-Inject` is not a valid HTTP header value (line breaks and other control characters are not allowed)
+            3:80 /destinations/0/headers/Content-Length: `Content-Length` is set by the HTTP client for every request and cannot be configured
+            4:37 /destinations/0/headers/Transfer-Encoding: `Transfer-Encoding` is set by the HTTP client for every request and cannot be configured
+            4:59 /destinations/0/headers/X-Empty: this secret is empty
+            4:72 /destinations/0/headers/X-Nul: the value of `X-Nul` is not a valid HTTP header value (line breaks and other control characters are not allowed)
+            5:76 /destinations/1/request_token: this secret is empty
+            6:16 /destinations/1/endpoint: `http://[::1/upsert` is not a valid URL: invalid IPv6 address
+        "#]],
+    );
+}
+
+#[test]
+fn every_destination_is_reported_after_a_template_error() {
+    // The first destination's template does not compile; the second and third have problems
+    // only building them finds. All are reported in one go.
+    check(
+        r###"{"destinations": [
+  {"id": "a", "type": "custom_api", "endpoint_url": "https://x", "request_format": {"e": "##user.email"}},
+  {"id": "b", "type": "custom_api", "endpoint_url": "ftp://y", "request_format": {}},
+  {"id": "c", "type": "insider", "partner_name": "brand", "request_token": "t",
+   "event_names": {"identify": "x"}}
+]}"###,
+        expect![[r###"
+            2:90 /destinations/0/request_format/e: unclosed "##" in "##user.email" (at character 1); write #### for a literal ##
+            3:53 /destinations/1/endpoint_url: `ftp://y` is not an http:// or https:// URL
+            5:32 /destinations/2/event_names/identify: only the purchase and registration presets send a named event
+        "###]],
+    );
+}
+
+#[test]
+fn duplicate_keys_are_errors_at_the_second_occurrence() {
+    check(
+        r###"{"destinations": [
+  {"id": "a", "type": "insider", "partner_name": "brand", "request_token": "t",
+   "partner_name": "other"}
+]}"###,
+        expect![[r#"
+            3:4 /destinations/0/partner_name: duplicate key `partner_name` (also at line 2, column 34); a JSON object may name a key once
+        "#]],
+    );
+}
+
+#[test]
+fn a_utf8_byte_order_mark_is_accepted() {
+    check(
+        "\u{feff}{\"destinations\": [{\"id\": \"a\", \"type\": \"insider\", \"partner_name\": \"brand\", \"request_token\": \"t0k3n\"}]}",
+        expect![[r###"
+            valid: a
+        "###]],
+    );
+}
+
+#[test]
+fn numbers_the_code_narrows_are_bounded_by_the_schema() {
+    // Each of these used to pass the schema and then panic, overflow or never work.
+    check(
+        r###"{"destinations": [{"id": "a", "type": "insider", "partner_name": "brand", "request_token": "t0k3n",
+   "requests_per_minute": 1e12, "delivery": {"concurrency": 0}}],
+ "delivery": {"linger_ms": 1e30, "request_timeout_ms": 0, "max_pending_records": -1,
+              "max_retry_seconds": 18446744073709551616, "backoff_max_ms": 1e20, "max_attempts": 5000}}"###,
+        expect![[r#"
+            2:27 /destinations/0/requests_per_minute: 1000000000000.0 is greater than the maximum of 1000000
+            2:61 /destinations/0/delivery/concurrency: 0 is less than the minimum of 1
+            3:28 /delivery/linger_ms: 1e+30 is greater than the maximum of 60000
+            3:56 /delivery/request_timeout_ms: 0 is less than the minimum of 1
+            3:82 /delivery/max_pending_records: -1 is less than the minimum of 1
+            4:36 /delivery/max_retry_seconds: 1.8446744073709552e+19 is greater than the maximum of 2592000
+            4:76 /delivery/backoff_max_ms: 1e+20 is greater than the maximum of 86400000
+            4:98 /delivery/max_attempts: 5000 is greater than the maximum of 1000
+        "#]],
+    );
+}
+
+#[test]
+fn delivery_settings_can_be_set_per_destination() {
+    let lookup = |_: &str| None;
+    let config = load_str(
+        r#"{"destinations": [
+  {"id": "slow", "type": "insider", "partner_name": "brand", "request_token": "t0k3n",
+   "delivery": {"concurrency": 1, "request_timeout_ms": 90000}},
+  {"id": "fast", "type": "insider", "partner_name": "brand", "request_token": "t0k3n"}],
+ "delivery": {"concurrency": 8, "linger_ms": 50}}"#,
+        &lookup,
+    )
+    .unwrap();
+    let settings: Vec<(usize, u64, u64)> = config
+        .delivery
+        .iter()
+        .map(|d| (d.concurrency, d.linger_ms, d.request_timeout_ms))
+        .collect();
+    assert_eq!(settings, [(1, 50, 90_000), (8, 50, 30_000)]);
+}
+
+#[test]
+fn plain_http_to_another_machine_is_a_warning() {
+    let lookup = |_: &str| None;
+    let config = load_str(
+        r#"{"destinations": [
+  {"id": "remote", "type": "insider", "partner_name": "brand", "request_token": "t0k3n",
+   "endpoint": "http://insider.example/upsert"},
+  {"id": "local", "type": "insider", "partner_name": "brand", "request_token": "t0k3n",
+   "endpoint": "http://127.0.0.1:9000/upsert"}]}"#,
+        &lookup,
+    )
+    .unwrap();
+    let warnings: Vec<String> = config
+        .warnings
+        .iter()
+        .map(|w| format!("{}:{} {}", w.position.line, w.position.column, w.message))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "2:3 destination `remote` sends to `http://insider.example/upsert` over plain http: its credentials and data travel unencrypted"
+        ]
+    );
+}
+
+#[test]
+fn validation_time_is_linear_in_the_number_of_problems() {
+    // n destinations, each with an unknown field: the time for 4n problems stays near four
+    // times that for n (it was quadratic: every problem re-scanned the whole file).
+    let source = |n: usize| {
+        let destinations: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"id": "d{i}", "type": "insider", "partner_name": "brand", "request_token": "t0k3n", "nope": {i}}}"#
+                )
+            })
+            .collect();
+        format!("{{\"destinations\": [\n{}\n]}}", destinations.join(",\n"))
+    };
+    let time = |n: usize| {
+        let text = source(n);
+        let started = std::time::Instant::now();
+        let problems = load_str(&text, &|_| None).err().unwrap();
+        assert_eq!(problems.len(), n);
+        started.elapsed().as_secs_f64()
+    };
+    time(200);
+    let (small, large) = (time(1000), time(4000));
+    assert!(
+        large < small * 10.0,
+        "1000 problems took {small:.3} s, 4000 took {large:.3} s"
     );
 }

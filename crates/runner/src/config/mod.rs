@@ -195,18 +195,20 @@ pub fn load_str(
             .into_iter()
             .map(|e| (e.pointer, Target::Value, e.message)),
     );
-    problems.extend(schema_problems(&value));
+    let schema = schema_problems(&value);
 
-    // Every destination whose own part is free of problems is built, so that the problems only
-    // a build finds are reported together with everyone else's.
+    // Every destination whose part of the file the schema accepts is built (an unset variable
+    // or a template error does not stop a build), so that the problems only a build finds are
+    // reported together with everyone else's.
     let clean = |pointer: &str| {
-        !problems.iter().any(|(p, _, _)| {
+        !schema.iter().any(|(p, _, _)| {
             p.strip_prefix(pointer)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         })
     };
     let built = build(&value, &clean);
     let delivery = delivery_settings(&value, &clean);
+    problems.extend(schema);
     let mut warnings = Vec::new();
     match (built, delivery) {
         (Ok(destinations), Ok(delivery)) if problems.is_empty() => {
