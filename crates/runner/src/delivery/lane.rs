@@ -94,6 +94,30 @@ impl Lane {
         &self.records[&id]
     }
 
+    /// Asserts that every index of the lane holds only records it owns, so its memory is bounded
+    /// by the records pending (for property tests).
+    #[doc(hidden)]
+    pub fn check_invariants(&self) {
+        let queued: usize = self.by_key.values().map(VecDeque::len).sum();
+        assert!(
+            queued <= self.records.len(),
+            "user queues hold resolved records"
+        );
+        assert!(
+            self.ready.len() <= self.records.len(),
+            "the ready queue holds resolved records"
+        );
+        assert!(
+            self.retry_wait.len() <= self.records.len(),
+            "the retry heap holds resolved records"
+        );
+        assert!(self.ready.iter().all(|id| self.records.contains_key(id)));
+        assert!(
+            self.by_key.values().all(|q| !q.is_empty()),
+            "an empty user queue was kept"
+        );
+    }
+
     /// Takes a newly accepted record, in acceptance order.
     pub fn accept(&mut self, line: u64, record: Record, now: Instant) {
         let id = self.next_id;

@@ -475,6 +475,39 @@ mod tests {
     }
 
     #[test]
+    fn each_write_touches_only_what_changed() {
+        let dir =
+            std::env::temp_dir().join(format!("hardal-checkpoint-rows-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.db");
+        let _ = std::fs::remove_file(&path);
+        let destinations = vec!["a".to_owned()];
+        let (mut checkpoint, _) = Checkpoint::open(&path, "in", &destinations, false).unwrap();
+        // Many resolved lines with gaps between them: many ranges above the watermark.
+        let scattered: Vec<u64> = (0..2000).map(|i| 3 + 2 * i).collect();
+        checkpoint
+            .record(&mut progress(vec![scattered], 10))
+            .unwrap();
+        // One more line: one range row, the input and the destination's progress — not a
+        // rewrite of the two thousand ranges already stored.
+        let before = checkpoint.connection.total_changes();
+        checkpoint
+            .record(&mut progress(vec![vec![10_000]], 11))
+            .unwrap();
+        assert_eq!(checkpoint.connection.total_changes() - before, 3);
+        // Filling the gaps folds the ranges into the watermark and drops their rows.
+        let gaps: Vec<u64> = std::iter::once(1)
+            .chain((0..2000).map(|i| 2 + 2 * i))
+            .collect();
+        checkpoint.record(&mut progress(vec![gaps], 12)).unwrap();
+        let rows: i64 = checkpoint
+            .connection
+            .query_row("SELECT count(*) FROM resolved", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(rows, 1, "only the range above the watermark is left");
+    }
+
+    #[test]
     fn a_file_that_is_not_a_checkpoint_is_refused_with_the_way_out() {
         let dir =
             std::env::temp_dir().join(format!("hardal-checkpoint-bad-{}", std::process::id()));
