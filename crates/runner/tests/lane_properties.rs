@@ -10,7 +10,7 @@ use hardal_core::{
     BatchLimits, Destination, Event, HttpMethod, HttpRequest, HttpResponse, MapContext, Mapped,
     MappingError, Record, RetryAfter, Verdict,
 };
-use hardal_runner::delivery::lane::{Lane, RecordId, Resolution};
+use hardal_runner::delivery::lane::{Lane, RecordId};
 use hardal_runner::delivery::retry::Decision;
 use proptest::prelude::*;
 
