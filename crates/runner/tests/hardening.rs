@@ -337,6 +337,80 @@ fn state_and_dead_letter_paths_that_collide_are_refused() {
     );
 }
 
+/// A server on loopback that reads each request's head and answers with `answer` (which may
+/// never end), on every connection.
+fn raw_server(answer: fn(&mut std::net::TcpStream)) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/api/user/v1/upsert", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if std::io::Read::read(&mut stream, &mut byte).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                answer(&mut stream);
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn a_server_answering_with_huge_headers_is_retried_then_dead_lettered() {
+    let url = raw_server(|stream| {
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nX-Junk: ");
+        let junk = vec![b'j'; 64 * 1024];
+        for _ in 0..64 {
+            if stream.write_all(&junk).is_err() {
+                return;
+            }
+        }
+        let _ = stream.write_all(b"\r\nContent-Length: 0\r\n\r\n");
+    });
+    let run = Run::new("huge-headers");
+    let summary = run.send(
+        load(&json!({"destinations": [{"id": "insider", "type": "insider", "partner_name": "mybrand",
+                                       "request_token": "${TOKEN}", "endpoint": url}],
+                     "delivery": {"max_attempts": 2, "backoff_initial_ms": 10, "linger_ms": 5}})),
+        &events(5, 5),
+    );
+    assert!(summary.complete, "{}", summary.text());
+    assert_eq!(summary.destinations[0].totals.dead_lettered, 5);
+    let reasons = run.dead_letters()[0]["reasons"].to_string();
+    assert!(reasons.contains("attempt 2"), "{reasons}");
+}
+
+#[test]
+fn an_endless_response_body_is_cut_off_and_never_counted_delivered() {
+    let url = raw_server(|stream| {
+        let _ = stream.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000000000\r\n\r\n",
+        );
+        let chunk = vec![b' '; 64 * 1024];
+        while stream.write_all(&chunk).is_ok() {}
+    });
+    let run = Run::new("endless-body");
+    let started = Instant::now();
+    let summary = run.send(
+        load(&json!({"destinations": [{"id": "insider", "type": "insider", "partner_name": "mybrand",
+                                       "request_token": "${TOKEN}", "endpoint": url}],
+                     "delivery": {"max_attempts": 2, "backoff_initial_ms": 10, "linger_ms": 5,
+                                  "request_timeout_ms": 20000}})),
+        &events(5, 5),
+    );
+    // Read up to its bound, judged (not Insider's answer), retried, and given up — long before
+    // the request timeout would have cut it.
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    assert_eq!(summary.destinations[0].totals.dead_lettered, 5, "{}", summary.text());
+    assert_eq!(summary.destinations[0].totals.delivered, 0);
+}
+
 // ---- Leaking the API token ----
 
 #[test]
