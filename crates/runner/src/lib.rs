@@ -1,12 +1,16 @@
 //! hardal-runner: everything of `hardal` that touches the outside world — configuration files and
 //! the environment, event input, the command line, the delivery engine and the transport.
 
+pub mod backlog;
 pub mod config;
 pub mod delivery;
+pub mod dlq;
 pub mod input;
 pub mod redact;
 pub mod render;
+pub mod resolved;
 pub mod send;
+pub mod serve;
 pub mod transport;
 
 // Linking a destination crate is what registers its kind (`inventory` collects the plugin at

@@ -9,7 +9,9 @@ use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand};
 use hardal_core::{Destination, DestinationPlugin};
 use hardal_runner::config::{self, Secrets, schema};
+use hardal_runner::dlq;
 use hardal_runner::send::{self, SendOptions};
+use hardal_runner::serve::{self, ServeOptions};
 use hardal_runner::{input, render};
 
 // Mapping is allocation-heavy (JSON values in, JSON bytes out); mimalloc makes it markedly
@@ -23,6 +25,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written: `text` for people, `json` for log collectors.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -97,6 +108,23 @@ enum Command {
               value_parser = clap::value_parser!(u64).range(64..=1_000_000_000).map(|n| n as usize))]
         max_event_bytes: usize,
     },
+    /// Run the service: take events over HTTP (`POST /v1/events`), keep them in the backlog,
+    /// and deliver them to every destination; `/healthz`, `/readyz` and `/metrics` for operators.
+    Serve {
+        /// The configuration file (JSON), with `server` and optionally `backlog`.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Seconds in-flight requests may take to finish after SIGTERM or Ctrl-C.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10,
+              value_parser = clap::value_parser!(u64).range(0..=86_400))]
+        drain_timeout: u64,
+    },
+    /// The dead letters of `hardal serve`'s backlog: list, show, replay or purge them (also while
+    /// the service runs).
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
     /// Print the built-in mappings (presets) of a destination kind.
     Presets {
         /// The destination kind, e.g. `insider`.
@@ -120,19 +148,84 @@ enum Command {
     },
 }
 
+/// Which dead letters a `dlq` command means.
+#[derive(clap::Args)]
+struct DlqFilter {
+    /// The configuration file (JSON) whose backlog holds the dead letters.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Only this destination's.
+    #[arg(long, value_name = "ID")]
+    destination: Option<String>,
+    /// Only those with a reason containing this text.
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+    /// Only those dead-lettered since this time (RFC 3339, or a span ago: 30m, 2h, 7d).
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Only those dead-lettered until this time (RFC 3339, or a span ago).
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// List dead letters, one line each (id, destination, time, ending, first reason).
+    List {
+        #[command(flatten)]
+        filter: DlqFilter,
+        /// At most this many.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Print them as a JSON array on stdout, with the events.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one dead letter (its event and every reason) as JSON.
+    Show {
+        /// The configuration file (JSON).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The dead letter's id (from `list`).
+        id: u64,
+    },
+    /// Put dead letters back in line for their destination.
+    Replay {
+        #[command(flatten)]
+        filter: DlqFilter,
+        /// Only this one.
+        #[arg(long, value_name = "ID")]
+        id: Option<u64>,
+    },
+    /// Delete dead letters for good.
+    Purge {
+        #[command(flatten)]
+        filter: DlqFilter,
+        /// Only this one.
+        #[arg(long, value_name = "ID")]
+        id: Option<u64>,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let serving = matches!(cli.command, Command::Serve { .. });
     let level = match std::env::var("HARDAL_LOG").as_deref() {
         Ok("debug") => tracing::Level::DEBUG,
         Ok("info") => tracing::Level::INFO,
+        Ok("warn") => tracing::Level::WARN,
         Ok("error") => tracing::Level::ERROR,
+        // A service tells its operators what it does; a command tells only what went wrong.
+        _ if serving => tracing::Level::INFO,
         _ => tracing::Level::WARN,
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(io::stderr().is_terminal())
-        .with_max_level(level)
-        .init();
+        .with_max_level(level);
+    match cli.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs.with_ansi(io::stderr().is_terminal()).init(),
+    }
     match run(cli.command) {
         Ok(code) => code,
         Err(message) => {
@@ -248,6 +341,27 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 ExitCode::FAILURE
             })
         }
+        Command::Serve {
+            config,
+            drain_timeout,
+        } => {
+            let loaded = load(&config, Secrets::Required)?;
+            print_warnings(&config, &loaded);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+            runtime.block_on(serve::serve(
+                loaded,
+                ServeOptions {
+                    drain_timeout: Duration::from_secs(drain_timeout),
+                },
+                interrupted(),
+                |address| eprintln!("hardal serve: listening on http://{address}"),
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dlq { action } => dlq(action),
         Command::Presets { kind, name } => {
             let plugin = DestinationPlugin::find(&kind).ok_or_else(|| {
                 format!(
@@ -308,6 +422,96 @@ fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Runs a `dlq` action against the configuration's backlog.
+fn dlq(action: DlqAction) -> Result<ExitCode, String> {
+    let (config, filter, what) = match &action {
+        DlqAction::List { filter, limit, .. } => (
+            &filter.config,
+            dlq::filter(
+                filter.destination.clone(),
+                filter.reason.clone(),
+                filter.since.as_deref(),
+                filter.until.as_deref(),
+                None,
+                *limit,
+            )?,
+            "list",
+        ),
+        DlqAction::Show { config, id } => (
+            config,
+            dlq::filter(None, None, None, None, Some(*id), None)?,
+            "show",
+        ),
+        DlqAction::Replay { filter, id } | DlqAction::Purge { filter, id } => (
+            &filter.config,
+            dlq::filter(
+                filter.destination.clone(),
+                filter.reason.clone(),
+                filter.since.as_deref(),
+                filter.until.as_deref(),
+                *id,
+                None,
+            )?,
+            if matches!(action, DlqAction::Replay { .. }) {
+                "replay"
+            } else {
+                "purge"
+            },
+        ),
+    };
+    // Secrets are not needed to read dead letters.
+    let loaded = load(config, Secrets::Unused)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        let backlog = serve::open_backlog(&loaded)?;
+        match what {
+            "list" => {
+                let letters = backlog
+                    .dead_letters(&filter)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if matches!(action, DlqAction::List { json: true, .. }) {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&letters).expect("dead letters serialize")
+                    );
+                } else {
+                    for letter in &letters {
+                        println!("{}", dlq::line(letter));
+                    }
+                    eprintln!("{} dead letters", letters.len());
+                }
+            }
+            "show" => {
+                let letters = backlog
+                    .dead_letters(&filter)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let letter = letters
+                    .first()
+                    .ok_or_else(|| format!("no dead letter {}", filter.id.unwrap_or(0)))?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(letter).expect("a dead letter serializes")
+                );
+            }
+            "replay" => {
+                let count = backlog.replay(&filter).await.map_err(|e| e.to_string())?;
+                eprintln!("{count} dead letters put back in line for their destinations");
+            }
+            _ => {
+                let count = backlog.purge(&filter).await.map_err(|e| e.to_string())?;
+                eprintln!("{count} dead letters deleted");
+            }
+        }
+        Ok::<_, String>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Keeps only the destination `--destination` names, if any.

@@ -341,7 +341,10 @@ fn state_and_dead_letter_paths_that_collide_are_refused() {
 /// never end), on every connection.
 fn raw_server(answer: fn(&mut std::net::TcpStream)) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/api/user/v1/upsert", listener.local_addr().unwrap());
+    let url = format!(
+        "http://{}/api/user/v1/upsert",
+        listener.local_addr().unwrap()
+    );
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
@@ -375,9 +378,11 @@ fn a_server_answering_with_huge_headers_is_retried_then_dead_lettered() {
     });
     let run = Run::new("huge-headers");
     let summary = run.send(
-        load(&json!({"destinations": [{"id": "insider", "type": "insider", "partner_name": "mybrand",
+        load(
+            &json!({"destinations": [{"id": "insider", "type": "insider", "partner_name": "mybrand",
                                        "request_token": "${TOKEN}", "endpoint": url}],
-                     "delivery": {"max_attempts": 2, "backoff_initial_ms": 10, "linger_ms": 5}})),
+                     "delivery": {"max_attempts": 2, "backoff_initial_ms": 10, "linger_ms": 5}}),
+        ),
         &events(5, 5),
     );
     assert!(summary.complete, "{}", summary.text());
@@ -398,16 +403,27 @@ fn an_endless_response_body_is_cut_off_and_never_counted_delivered() {
     let run = Run::new("endless-body");
     let started = Instant::now();
     let summary = run.send(
-        load(&json!({"destinations": [{"id": "insider", "type": "insider", "partner_name": "mybrand",
+        load(
+            &json!({"destinations": [{"id": "insider", "type": "insider", "partner_name": "mybrand",
                                        "request_token": "${TOKEN}", "endpoint": url}],
                      "delivery": {"max_attempts": 2, "backoff_initial_ms": 10, "linger_ms": 5,
-                                  "request_timeout_ms": 20000}})),
+                                  "request_timeout_ms": 20000}}),
+        ),
         &events(5, 5),
     );
     // Read up to its bound, judged (not Insider's answer), retried, and given up — long before
     // the request timeout would have cut it.
-    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
-    assert_eq!(summary.destinations[0].totals.dead_lettered, 5, "{}", summary.text());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        summary.destinations[0].totals.dead_lettered,
+        5,
+        "{}",
+        summary.text()
+    );
     assert_eq!(summary.destinations[0].totals.delivered, 0);
 }
 
@@ -540,6 +556,8 @@ fn misbehaving_config(destination: Misbehaving) -> Config {
     Config {
         destinations: vec![Box::new(destination)],
         delivery: vec![delivery],
+        server: None,
+        backlog: Default::default(),
         redactor: Redactor::default(),
         warnings: Vec::new(),
     }

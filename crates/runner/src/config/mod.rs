@@ -14,7 +14,7 @@ use hardal_core::{Condition, ConfigError, Destination, DestinationPlugin, Templa
 use serde_json::{Map, Value};
 
 pub use position::{Position, SourceMap, Target, locate};
-pub use schema::DeliveryConfig;
+pub use schema::{BacklogConfig, DeliveryConfig, Durability, ServerConfig};
 
 use crate::redact::Redactor;
 
@@ -23,6 +23,10 @@ pub struct Config {
     pub destinations: Vec<Box<dyn Destination>>,
     /// Each destination's delivery settings, in the order of `destinations`.
     pub delivery: Vec<DeliveryConfig>,
+    /// The service of `hardal serve`, when configured.
+    pub server: Option<ServerConfig>,
+    /// Where `hardal serve` keeps accepted events.
+    pub backlog: BacklogConfig,
     /// Every secret value of the file, to be kept out of anything printed or stored.
     pub redactor: Redactor,
     /// What works but is probably not meant (plain http to another machine).
@@ -190,6 +194,21 @@ pub fn load_str(
             }
         }
     }
+    // The runner's own secrets: the ingestion tokens.
+    let runner_schema = schema::runner_schema();
+    if let (Some(server), Some(server_schema)) = (
+        value.get_mut("server"),
+        runner_schema.pointer("/properties/server"),
+    ) {
+        env::resolve(
+            server,
+            server_schema,
+            "/server",
+            lookup,
+            &mut env_errors,
+            &mut secrets,
+        );
+    }
     problems.extend(
         env_errors
             .into_iter()
@@ -208,10 +227,11 @@ pub fn load_str(
     };
     let built = build(&value, &clean);
     let delivery = delivery_settings(&value, &clean);
+    let service = service_settings(&value, &clean);
     problems.extend(schema);
     let mut warnings = Vec::new();
-    match (built, delivery) {
-        (Ok(destinations), Ok(delivery)) if problems.is_empty() => {
+    match (built, delivery, service) {
+        (Ok(destinations), Ok(delivery), Ok((server, backlog))) if problems.is_empty() => {
             for (i, destination) in destinations.iter().enumerate() {
                 if let Some(url) = destination.endpoint()
                     && hardal_core::error::is_plain_http_off_loopback(url)
@@ -229,12 +249,17 @@ pub fn load_str(
             return Ok(Config {
                 destinations,
                 delivery,
+                server,
+                backlog,
                 redactor: Redactor::new(secrets),
                 warnings: diagnostics(&map, warnings),
             });
         }
-        (built, delivery) => {
-            for errors in [built.err(), delivery.err()].into_iter().flatten() {
+        (built, delivery, service) => {
+            for errors in [built.err(), delivery.err(), service.err()]
+                .into_iter()
+                .flatten()
+            {
                 problems.extend(
                     errors
                         .into_iter()
@@ -265,6 +290,33 @@ fn diagnostics(map: &SourceMap, problems: Vec<(String, Target, String)>) -> Vec<
     diagnostics.sort_by(|a, b| (a.position, &a.pointer).cmp(&(b.position, &b.pointer)));
     diagnostics.dedup();
     diagnostics
+}
+
+/// The service's settings and the backlog's, when the schema accepted them.
+fn service_settings(
+    value: &Value,
+    clean: &dyn Fn(&str) -> bool,
+) -> Result<(Option<ServerConfig>, BacklogConfig), Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let mut server = None;
+    let mut backlog = BacklogConfig::default();
+    if let Some(found) = value.get("server").filter(|_| clean("/server")) {
+        match serde_json::from_value(found.clone()) {
+            Ok(parsed) => server = Some(parsed),
+            Err(e) => errors.push(ConfigError::new("/server", e.to_string())),
+        }
+    }
+    if let Some(found) = value.get("backlog").filter(|_| clean("/backlog")) {
+        match serde_json::from_value(found.clone()) {
+            Ok(parsed) => backlog = parsed,
+            Err(e) => errors.push(ConfigError::new("/backlog", e.to_string())),
+        }
+    }
+    if errors.is_empty() {
+        Ok((server, backlog))
+    } else {
+        Err(errors)
+    }
 }
 
 /// The delivery settings of every destination: the file's `delivery`, with the destination's

@@ -18,6 +18,112 @@ pub struct RunnerConfig {
     /// each may change them in its own `delivery`).
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    /// The service of `hardal serve`: where it listens and who may post events to it.
+    pub server: Option<ServerConfig>,
+    /// Where events accepted by `hardal serve` wait until every destination is done with them.
+    #[serde(default)]
+    pub backlog: BacklogConfig,
+}
+
+/// The ingestion service of `hardal serve`.
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The address and port to listen on, e.g. `127.0.0.1:8080` (put a TLS-terminating proxy in
+    /// front of it for traffic from other machines).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Bearer tokens that may post events (`Authorization: Bearer …`); several, so a token can be
+    /// rotated without downtime. Usually `${HARDAL_INGEST_TOKEN}`.
+    #[schemars(length(min = 1))]
+    pub auth_tokens: Vec<hardal_core::Secret>,
+    /// The largest request body in bytes, also after gzip decompression.
+    #[serde(default = "default_max_body_bytes")]
+    #[schemars(range(min = 1024, max = 100_000_000))]
+    pub max_body_bytes: usize,
+    /// The largest single event in bytes.
+    #[serde(default = "default_max_event_bytes")]
+    #[schemars(range(min = 64, max = 100_000_000))]
+    pub max_event_bytes: usize,
+    /// For how long (seconds) an event's identity (its `id`, or a hash of its content) is
+    /// remembered, so that a producer's retry of an accepted event is not stored twice (0: off).
+    #[serde(default = "default_dedup_window")]
+    #[schemars(range(min = 0, max = 2_592_000))]
+    pub dedup_window_seconds: u64,
+    /// The longest wait (seconds) between probes of a destination paused by 401/403: it is tried
+    /// with one request, sooner at first, and resumes by itself when the probe succeeds.
+    #[serde(default = "default_probe_interval")]
+    #[schemars(range(min = 1, max = 86_400))]
+    pub probe_interval_seconds: u64,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+
+fn default_max_body_bytes() -> usize {
+    5_000_000
+}
+
+fn default_max_event_bytes() -> usize {
+    1_000_000
+}
+
+fn default_dedup_window() -> u64 {
+    86_400
+}
+
+fn default_probe_interval() -> u64 {
+    60
+}
+
+/// Where accepted events wait.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BacklogConfig {
+    /// An SQLite file on this machine (the default).
+    Sqlite {
+        /// The spool file.
+        #[serde(default = "default_spool_path")]
+        path: String,
+        /// `full` (the default): an event is on disk (fsync) before it is acknowledged, so a
+        /// power cut loses nothing acknowledged. `normal`: acknowledged once the operating system
+        /// has it; a crash of hardal loses nothing, a power cut can lose the last moments.
+        #[serde(default)]
+        durability: Durability,
+        /// The most bytes the spool may hold; at the limit, ingestion answers 503 with
+        /// Retry-After until delivery makes room.
+        #[serde(default = "default_spool_max_bytes")]
+        #[schemars(range(min = 1_000_000, max = 10_000_000_000_000_u64))]
+        max_bytes: u64,
+    },
+}
+
+impl Default for BacklogConfig {
+    fn default() -> Self {
+        BacklogConfig::Sqlite {
+            path: default_spool_path(),
+            durability: Durability::default(),
+            max_bytes: default_spool_max_bytes(),
+        }
+    }
+}
+
+/// How durable an acknowledged event is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    #[default]
+    Full,
+    Normal,
+}
+
+fn default_spool_path() -> String {
+    "hardal-spool.db".to_owned()
+}
+
+fn default_spool_max_bytes() -> u64 {
+    10_000_000_000
 }
 
 /// Delivery settings. At the top level they apply to every destination; a destination's own

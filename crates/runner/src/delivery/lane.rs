@@ -65,6 +65,9 @@ pub struct Lane {
     not_before: Option<Instant>,
     rate: Option<RateLimiter>,
     paused: Option<String>,
+    /// Resumed on trial after a pause: one request at a time until one is answered without a
+    /// pause.
+    probing: bool,
     /// Set when the last `next_batch` held back a partial batch: when its linger ends.
     linger_until: Option<Instant>,
 }
@@ -88,6 +91,19 @@ impl Lane {
 
     pub fn paused(&self) -> Option<&str> {
         self.paused.as_deref()
+    }
+
+    /// Whether a retry-after or backoff holds the lane back at `now`.
+    pub fn backing_off(&self, now: Instant) -> bool {
+        self.not_before.is_some_and(|t| t > now)
+    }
+
+    /// Lifts a pause on trial: the lane sends one request; if its answer pauses again, the lane
+    /// is paused again, else it flows as before.
+    pub fn probe(&mut self) {
+        if self.paused.take().is_some() {
+            self.probing = true;
+        }
     }
 
     pub fn record(&self, id: RecordId) -> &Pending {
@@ -180,6 +196,7 @@ impl Lane {
     ) -> Option<Vec<RecordId>> {
         self.release_due(now);
         self.linger_until = None;
+        let concurrency = if self.probing { 1 } else { concurrency };
         if self.paused.is_some() || self.in_flight >= concurrency || self.ready.is_empty() {
             return None;
         }
@@ -253,6 +270,7 @@ impl Lane {
         if self.paused.is_some() {
             return None;
         }
+        let concurrency = if self.probing { 1 } else { concurrency };
         let retry = self.retry_wait.peek().map(|Reverse((due, _))| *due);
         let send = if self.ready.is_empty() || self.in_flight >= concurrency {
             None
@@ -325,6 +343,10 @@ impl Lane {
                     }
                 }
             }
+        }
+        if self.probing && self.paused.is_none() {
+            // The trial request was answered without a pause: the destination works again.
+            self.probing = false;
         }
         // A destination that asked for a pause in sending (429, 503) gets no new requests before
         // the earliest retry is due, whatever batch they would carry.
@@ -575,6 +597,38 @@ mod tests {
         assert_eq!(lane.paused(), Some("HTTP 401"));
         assert_eq!(lane.pending(), 2);
         assert_eq!(lane.next_batch(&fake, t0, 4, LINGER, true), None);
+    }
+
+    #[test]
+    fn a_probe_sends_one_request_and_resumes_or_pauses_again() {
+        let t0 = Instant::now();
+        let fake = Fake { max: 1 };
+        let mut lane = lane(&[("a", "a1"), ("b", "b1"), ("c", "c1")], t0);
+        let pause = |n| {
+            vec![
+                Verdict::Pause {
+                    reason: "HTTP 401".into()
+                };
+                n
+            ]
+        };
+        let first = lane.next_batch(&fake, t0, 4, LINGER, true).unwrap();
+        lane.complete(&first, pause(1), t0, retry_at(t0));
+        assert!(lane.paused().is_some());
+        // On trial: one request only, and its 401 pauses the lane again.
+        lane.probe();
+        let trial = lane.next_batch(&fake, t0, 4, LINGER, true).unwrap();
+        assert_eq!(lane.next_batch(&fake, t0, 4, LINGER, true), None);
+        lane.complete(&trial, pause(1), t0, retry_at(t0));
+        assert!(lane.paused().is_some());
+        // The next trial succeeds: the lane flows with its full concurrency again.
+        lane.probe();
+        let trial = lane.next_batch(&fake, t0, 4, LINGER, true).unwrap();
+        let resolved = lane.complete(&trial, vec![Verdict::Delivered], t0, retry_at(t0));
+        assert_eq!(resolved.len(), 1);
+        assert!(lane.paused().is_none());
+        assert!(lane.next_batch(&fake, t0, 4, LINGER, true).is_some());
+        assert!(lane.next_batch(&fake, t0, 4, LINGER, true).is_some());
     }
 
     #[test]

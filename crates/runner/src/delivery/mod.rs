@@ -69,6 +69,24 @@ struct Track {
     exhausted: bool,
 }
 
+/// How a destination is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaneState {
+    Flowing,
+    BackingOff,
+    Paused,
+}
+
+impl LaneState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LaneState::Flowing => "flowing",
+            LaneState::BackingOff => "backing_off",
+            LaneState::Paused => "paused",
+        }
+    }
+}
+
 /// Requests and retries per destination, for summaries and metrics.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LaneCounts {
@@ -157,6 +175,32 @@ impl Delivery {
         self.lanes[lane].paused()
     }
 
+    /// Lifts a destination's pause on trial (one request; see [`Lane::probe`]).
+    pub fn probe(&mut self, lane: usize) {
+        self.lanes[lane].probe();
+    }
+
+    /// Whether a destination flows, backs off (a 429 or 5xx asked it to wait) or is paused.
+    pub fn state(&self, lane: usize, now: Instant) -> LaneState {
+        let lane = &self.lanes[lane];
+        if lane.paused().is_some() {
+            LaneState::Paused
+        } else if lane.backing_off(now) {
+            LaneState::BackingOff
+        } else {
+            LaneState::Flowing
+        }
+    }
+
+    /// The destinations, in lane order.
+    pub fn destinations(&self) -> &Arc<Vec<Box<dyn Destination>>> {
+        &self.destinations
+    }
+
+    pub fn settings(&self, lane: usize) -> &DeliveryConfig {
+        &self.settings[lane]
+    }
+
     /// Whether a lane that can still make progress holds as many records as it may: more input
     /// should wait. Paused lanes take no more records, so they never hold reading back.
     pub fn at_capacity(&self) -> bool {
@@ -233,8 +277,15 @@ impl Delivery {
                 let transport = transport.clone();
                 let timeout = Duration::from_millis(settings.request_timeout_ms);
                 let destinations = Arc::clone(&self.destinations);
+                let id = destination.id().to_owned();
+                metrics::histogram!("hardal_request_records", "destination" => id.clone())
+                    .record(batch.len() as f64);
                 tokio::spawn(async move {
-                    let result = transport.send(request, timeout).await.map(|response| {
+                    let started = Instant::now();
+                    let result = transport.send(request, timeout).await;
+                    metrics::histogram!("hardal_request_seconds", "destination" => id)
+                        .record(started.elapsed().as_secs_f64());
+                    let result = result.map(|response| {
                         judge_safely(destinations[index].as_ref(), batch.len(), &response)
                     });
                     let _ = done.send(Completion {

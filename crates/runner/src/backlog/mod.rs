@@ -1,0 +1,159 @@
+//! Where accepted events wait until every destination is done with them. One delivery engine
+//! serves every backlog; what differs is only where events are kept and how their resolution is
+//! recorded, behind the object-safe [`Backlog`] trait: append durably (ingestion answers 202 only
+//! after this returns), take a destination's next events in acceptance order, resolve them, and
+//! list, replay and purge dead letters.
+//!
+//! Implementations: `sqlite.rs` (an embedded spool in one file, the default).
+
+pub mod sqlite;
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+use crate::delivery::Ending;
+
+/// An event accepted by ingestion: its text, and the identity duplicates are recognised by.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub body: String,
+    /// A stable 64-bit hash of the event's `id`, or of its content when it has none.
+    pub identity: u64,
+}
+
+/// What an append did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub accepted: usize,
+    /// Events whose identity was accepted before, within the deduplication window.
+    pub duplicates: usize,
+}
+
+/// A stored event, as a destination takes it.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Its place in acceptance order (unique in the backlog).
+    pub seq: u64,
+    pub body: String,
+}
+
+/// How an event ended for a destination.
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    pub seq: u64,
+    pub ending: Ending,
+    /// Why, for rejected and dead-lettered events.
+    pub reasons: Vec<String>,
+}
+
+/// Which dead letters a command means.
+#[derive(Debug, Clone, Default)]
+pub struct DeadLetterFilter {
+    pub destination: Option<String>,
+    /// Only those with a reason containing this text.
+    pub reason: Option<String>,
+    pub since: Option<SystemTime>,
+    pub until: Option<SystemTime>,
+    /// Only this one.
+    pub id: Option<u64>,
+    pub limit: Option<usize>,
+}
+
+/// An event a destination gave up on, with everything needed to look at it and replay it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeadLetter {
+    pub id: u64,
+    pub destination: String,
+    /// When it was dead-lettered, seconds since the Unix epoch.
+    pub at: u64,
+    /// `rejected` or `dead_lettered` (retries exhausted).
+    pub ending: String,
+    pub reasons: Vec<String>,
+    pub event: serde_json::Value,
+}
+
+/// What a destination has waiting, for metrics and readiness.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Depth {
+    pub destination: String,
+    /// Events accepted and not yet resolved for it.
+    pub events: u64,
+    /// Seconds since the oldest of them was accepted.
+    pub oldest_age_seconds: f64,
+}
+
+/// The backlog's state as a whole.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BacklogStats {
+    pub depths: Vec<Depth>,
+    /// Bytes in use.
+    pub bytes: u64,
+    /// Whether the last write succeeded.
+    pub writable: bool,
+}
+
+/// Why a backlog operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BacklogError {
+    /// The backlog holds as much as it may; try again after delivery made room.
+    #[error(
+        "the backlog is full ({bytes} of {max_bytes} bytes); events are accepted again once delivery makes room"
+    )]
+    Full { bytes: u64, max_bytes: u64 },
+    #[error("{0}")]
+    Io(String),
+    #[error("unknown destination `{0}`")]
+    UnknownDestination(String),
+}
+
+/// Where accepted events wait. Methods are async so that implementations may talk to a server
+/// (NATS JetStream) as well as to a file; `async_trait` keeps the trait object-safe.
+#[async_trait]
+pub trait Backlog: Send + Sync {
+    /// Stores events durably, in order; recognises events whose identity was accepted within
+    /// the deduplication window and stores those not again. All or nothing.
+    async fn append(&self, events: Vec<Incoming>) -> Result<Appended, BacklogError>;
+
+    /// The next events for `destination` in acceptance order, at most `limit`: those after what
+    /// it took before in this process, and after start-up, those it had not resolved.
+    async fn take(&self, destination: &str, limit: usize) -> Result<Vec<Stored>, BacklogError>;
+
+    /// Records how events ended for `destination`; dead-lettered and rejected ones are kept as
+    /// dead letters with their reasons.
+    async fn resolve(
+        &self,
+        destination: &str,
+        resolved: Vec<Resolution>,
+    ) -> Result<(), BacklogError>;
+
+    /// Completes when new events may be there to take (or after a while, for events appended
+    /// by another process).
+    async fn wait_for_events(&self);
+
+    async fn dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+    ) -> Result<Vec<DeadLetter>, BacklogError>;
+
+    /// Puts dead letters back in line for their destination; returns how many.
+    async fn replay(&self, filter: &DeadLetterFilter) -> Result<u64, BacklogError>;
+
+    /// Deletes dead letters for good; returns how many.
+    async fn purge(&self, filter: &DeadLetterFilter) -> Result<u64, BacklogError>;
+
+    async fn stats(&self) -> Result<BacklogStats, BacklogError>;
+}
+
+/// The stable identity of an event: its `id` when it has a non-empty one, else its content.
+pub fn identity(event: &serde_json::Value, text: &str) -> u64 {
+    match event.get("id") {
+        Some(serde_json::Value::String(id)) if !id.is_empty() => {
+            xxhash_rust::xxh3::xxh3_64_with_seed(id.as_bytes(), 1)
+        }
+        Some(serde_json::Value::Number(id)) => {
+            xxhash_rust::xxh3::xxh3_64_with_seed(id.to_string().as_bytes(), 1)
+        }
+        _ => xxhash_rust::xxh3::xxh3_64_with_seed(text.as_bytes(), 2),
+    }
+}

@@ -1,0 +1,938 @@
+//! The SQLite spool: accepted events in one file (WAL), each stored once, with per destination a
+//! watermark plus resolved ranges (as `hardal send`'s checkpoint keeps input lines), dead letters
+//! with a copy of their event, and the identities seen within the deduplication window.
+//!
+//! All writes go through one thread that gathers what is waiting (appends from many requests,
+//! resolutions from delivery) into one transaction: a group commit, so `durability: full` pays
+//! one fsync for many requests. Reads (a destination taking its next events, listing dead
+//! letters) use their own connection and never wait for writes. Events every destination is done
+//! with are deleted as the slowest watermark passes them; SQLite reuses their pages, and an
+//! incremental vacuum returns a large surplus to the file system, so the file does not grow
+//! without bound.
+//!
+//! Sequence numbers are never reused (`AUTOINCREMENT`): a replayed dead letter must come after
+//! every cursor, even when the events before it were all delivered and deleted.
+//!
+//! Deduplication keeps identities in two generations of tables: the current one takes new
+//! identities, the previous one is still consulted, and every `dedup_window` the previous one is
+//! dropped whole. An identity is so remembered for at least the window (and at most twice it).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{Notify, oneshot};
+
+use super::{
+    Appended, Backlog, BacklogError, BacklogStats, DeadLetter, DeadLetterFilter, Depth, Incoming,
+    Resolution, Stored,
+};
+use crate::config::Durability;
+use crate::delivery::Ending;
+use crate::resolved::{ResolvedSet, to_ranges};
+
+/// Most commands one group commit takes.
+const GROUP: usize = 512;
+
+/// How often a destination that caught up looks for events another process appended (a
+/// dead-letter replay).
+const POLL: Duration = Duration::from_millis(500);
+
+/// How the spool is set up.
+#[derive(Debug, Clone)]
+pub struct SpoolOptions {
+    pub durability: Durability,
+    pub max_bytes: u64,
+    pub dedup_window: Duration,
+}
+
+/// What the writer thread shares with readers and metrics.
+struct Shared {
+    /// Per destination: events waiting, and the watermark.
+    depth: Vec<AtomicU64>,
+    watermark: Vec<AtomicU64>,
+    bytes: AtomicU64,
+    writable: AtomicBool,
+}
+
+enum Command {
+    Append(
+        Vec<Incoming>,
+        oneshot::Sender<Result<Appended, BacklogError>>,
+    ),
+    Resolve(
+        usize,
+        Vec<Resolution>,
+        oneshot::Sender<Result<(), BacklogError>>,
+    ),
+    /// Events taken that are meant for another destination (replays): resolved without a word.
+    Skip(usize, Vec<u64>),
+    Replay(DeadLetterFilter, oneshot::Sender<Result<u64, BacklogError>>),
+    Purge(DeadLetterFilter, oneshot::Sender<Result<u64, BacklogError>>),
+}
+
+pub struct SqliteSpool {
+    destinations: Vec<String>,
+    commands: Mutex<mpsc::Sender<Command>>,
+    reader: Arc<Mutex<Connection>>,
+    /// Per destination: the last sequence number taken in this process.
+    cursors: Mutex<Vec<u64>>,
+    /// What was resolved when the spool opened: skipped when first read again.
+    opened_resolved: Arc<Vec<ResolvedSet>>,
+    shared: Arc<Shared>,
+    appended: Arc<Notify>,
+}
+
+fn io(e: impl std::fmt::Display) -> BacklogError {
+    BacklogError::Io(e.to_string())
+}
+
+fn now_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl SqliteSpool {
+    /// Opens (or creates) the spool at `path` for `destinations`. A destination the spool has
+    /// not seen before starts with the events accepted from now on.
+    pub fn open(
+        path: &Path,
+        destinations: &[String],
+        options: SpoolOptions,
+    ) -> Result<SqliteSpool, BacklogError> {
+        let name = path.display().to_string();
+        let fail = |e: rusqlite::Error| BacklogError::Io(format!("the spool {name}: {e}"));
+        let writer = Connection::open(path).map_err(fail)?;
+        writer.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
+        // auto_vacuum takes effect only before the first table exists.
+        writer
+            .execute_batch(
+                "PRAGMA auto_vacuum = INCREMENTAL;
+                 PRAGMA journal_mode = WAL;
+                 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                     accepted_at INTEGER NOT NULL, target TEXT, body TEXT NOT NULL);
+                 CREATE TABLE IF NOT EXISTS progress (destination TEXT PRIMARY KEY,
+                     watermark INTEGER NOT NULL);
+                 CREATE TABLE IF NOT EXISTS resolved (destination TEXT NOT NULL,
+                     start INTEGER NOT NULL, end INTEGER NOT NULL);
+                 CREATE INDEX IF NOT EXISTS resolved_by_destination ON resolved (destination, end);
+                 CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                     destination TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL,
+                     ending TEXT NOT NULL, reasons TEXT NOT NULL, body TEXT NOT NULL);
+                 CREATE TABLE IF NOT EXISTS seen_a (hash INTEGER PRIMARY KEY);
+                 CREATE TABLE IF NOT EXISTS seen_b (hash INTEGER PRIMARY KEY);
+                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+            )
+            .map_err(fail)?;
+        writer
+            .pragma_update(
+                None,
+                "synchronous",
+                match options.durability {
+                    Durability::Full => "FULL",
+                    Durability::Normal => "NORMAL",
+                },
+            )
+            .map_err(fail)?;
+        let max_seq: u64 = writer
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map_err(fail)?
+            .max(0) as u64;
+        let mut sets = Vec::new();
+        for destination in destinations {
+            let watermark: Option<i64> = writer
+                .query_row(
+                    "SELECT watermark FROM progress WHERE destination = ?1",
+                    [destination],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(fail)?;
+            let mut set = ResolvedSet::new();
+            match watermark {
+                Some(watermark) => set.watermark = (watermark.max(1)) as u64,
+                None => {
+                    set.watermark = max_seq + 1;
+                    writer
+                        .execute(
+                            "INSERT INTO progress (destination, watermark) VALUES (?1, ?2)",
+                            params![destination, set.watermark as i64],
+                        )
+                        .map_err(fail)?;
+                }
+            }
+            let mut statement = writer
+                .prepare("SELECT start, end FROM resolved WHERE destination = ?1")
+                .map_err(fail)?;
+            let rows = statement
+                .query_map([destination], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+                })
+                .map_err(fail)?;
+            for row in rows {
+                let (start, end) = row.map_err(fail)?;
+                if start >= 1 && end > start {
+                    set.insert(start as u64, end as u64);
+                }
+            }
+            sets.push(set);
+        }
+        let shared = Arc::new(Shared {
+            depth: destinations.iter().map(|_| AtomicU64::new(0)).collect(),
+            watermark: sets.iter().map(|s| AtomicU64::new(s.watermark)).collect(),
+            bytes: AtomicU64::new(0),
+            writable: AtomicBool::new(true),
+        });
+        for (index, (destination, set)) in destinations.iter().zip(&sets).enumerate() {
+            let waiting: i64 = writer
+                .query_row(
+                    "SELECT count(*) FROM events WHERE seq >= ?1 AND (target IS NULL OR target = ?2)",
+                    params![set.watermark as i64, destination],
+                    |row| row.get(0),
+                )
+                .map_err(fail)?;
+            let above: u64 = set.ranges.iter().map(|(s, e)| e - s).sum();
+            shared.depth[index].store(
+                (waiting.max(0) as u64).saturating_sub(above),
+                Ordering::Relaxed,
+            );
+        }
+        shared
+            .bytes
+            .store(used_bytes(&writer).map_err(fail)?, Ordering::Relaxed);
+        let reader = Connection::open(path).map_err(fail)?;
+        reader.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
+        let (commands, inbox) = mpsc::channel();
+        let appended = Arc::new(Notify::new());
+        let mut state = Writer {
+            connection: writer,
+            books: Books {
+                destinations: destinations.to_vec(),
+                sets: sets.clone(),
+                shared: Arc::clone(&shared),
+                options,
+                last_seq: max_seq,
+            },
+            appended: Arc::clone(&appended),
+        };
+        std::thread::Builder::new()
+            .name("hardal-spool".into())
+            .spawn(move || state.run(inbox))
+            .map_err(io)?;
+        Ok(SqliteSpool {
+            destinations: destinations.to_vec(),
+            commands: Mutex::new(commands),
+            reader: Arc::new(Mutex::new(reader)),
+            cursors: Mutex::new(sets.iter().map(|s| s.watermark - 1).collect()),
+            opened_resolved: Arc::new(sets),
+            shared,
+            appended,
+        })
+    }
+
+    fn index(&self, destination: &str) -> Result<usize, BacklogError> {
+        self.destinations
+            .iter()
+            .position(|d| d == destination)
+            .ok_or_else(|| BacklogError::UnknownDestination(destination.to_owned()))
+    }
+
+    fn send(&self, command: Command) -> Result<(), BacklogError> {
+        self.commands
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(command)
+            .map_err(|_| BacklogError::Io("the spool's writer stopped".into()))
+    }
+
+    /// Runs `work` with the reader connection off the async threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, BacklogError> + Send + 'static,
+    ) -> Result<T, BacklogError> {
+        let reader = Arc::clone(&self.reader);
+        tokio::task::spawn_blocking(move || {
+            let connection = reader.lock().unwrap_or_else(|e| e.into_inner());
+            work(&connection)
+        })
+        .await
+        .map_err(io)?
+    }
+}
+
+#[async_trait]
+impl Backlog for SqliteSpool {
+    async fn append(&self, events: Vec<Incoming>) -> Result<Appended, BacklogError> {
+        if events.is_empty() {
+            return Ok(Appended::default());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Append(events, reply))?;
+        answer
+            .await
+            .map_err(|_| BacklogError::Io("the spool's writer stopped".into()))?
+    }
+
+    async fn take(&self, destination: &str, limit: usize) -> Result<Vec<Stored>, BacklogError> {
+        let index = self.index(destination)?;
+        let start = self.cursors.lock().unwrap_or_else(|e| e.into_inner())[index];
+        let opened = Arc::clone(&self.opened_resolved);
+        let name = destination.to_owned();
+        let (taken, last, skipped) = self
+            .read(move |connection| {
+                let mut statement = connection
+                    .prepare_cached(
+                        "SELECT seq, target, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                    )
+                    .map_err(io)?;
+                let (mut taken, mut skipped, mut last) = (Vec::new(), Vec::new(), start);
+                // Pages of events meant for others (or resolved before a restart) are passed
+                // over until some are this destination's, or there are no more.
+                while taken.is_empty() {
+                    let mut rows = statement
+                        .query(params![last as i64, limit.max(1) as i64])
+                        .map_err(io)?;
+                    let mut any = false;
+                    while let Some(row) = rows.next().map_err(io)? {
+                        any = true;
+                        let seq = row.get::<_, i64>(0).map_err(io)? as u64;
+                        last = seq;
+                        if opened[index].contains(seq) {
+                            continue;
+                        }
+                        let target: Option<String> = row.get(1).map_err(io)?;
+                        if target.is_some_and(|t| t != name) {
+                            skipped.push(seq);
+                            continue;
+                        }
+                        taken.push(Stored {
+                            seq,
+                            body: row.get(2).map_err(io)?,
+                        });
+                    }
+                    if !any {
+                        break;
+                    }
+                }
+                Ok((taken, last, skipped))
+            })
+            .await?;
+        self.cursors.lock().unwrap_or_else(|e| e.into_inner())[index] = last;
+        if !skipped.is_empty() {
+            self.send(Command::Skip(index, skipped))?;
+        }
+        Ok(taken)
+    }
+
+    async fn resolve(
+        &self,
+        destination: &str,
+        resolved: Vec<Resolution>,
+    ) -> Result<(), BacklogError> {
+        if resolved.is_empty() {
+            return Ok(());
+        }
+        let index = self.index(destination)?;
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Resolve(index, resolved, reply))?;
+        answer
+            .await
+            .map_err(|_| BacklogError::Io("the spool's writer stopped".into()))?
+    }
+
+    async fn wait_for_events(&self) {
+        let _ = tokio::time::timeout(POLL, self.appended.notified()).await;
+    }
+
+    async fn dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+    ) -> Result<Vec<DeadLetter>, BacklogError> {
+        let filter = filter.clone();
+        self.read(move |connection| {
+            let (clause, values) = filter_sql(&filter);
+            let sql = format!(
+                "SELECT id, destination, at, ending, reasons, body FROM dead_letters WHERE {clause} ORDER BY id{}",
+                filter
+                    .limit
+                    .map_or(String::new(), |n| format!(" LIMIT {n}"))
+            );
+            let mut statement = connection.prepare(&sql).map_err(io)?;
+            let rows = statement
+                .query_map(rusqlite::params_from_iter(values), |row| {
+                    let reasons: String = row.get(4)?;
+                    let body: String = row.get(5)?;
+                    Ok(DeadLetter {
+                        id: row.get::<_, i64>(0)? as u64,
+                        destination: row.get(1)?,
+                        at: row.get::<_, i64>(2)?.max(0) as u64,
+                        ending: row.get(3)?,
+                        reasons: serde_json::from_str(&reasons).unwrap_or_default(),
+                        event: serde_json::from_str(&body)
+                            .unwrap_or(serde_json::Value::String(body)),
+                    })
+                })
+                .map_err(io)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(io)
+        })
+        .await
+    }
+
+    async fn replay(&self, filter: &DeadLetterFilter) -> Result<u64, BacklogError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Replay(filter.clone(), reply))?;
+        answer
+            .await
+            .map_err(|_| BacklogError::Io("the spool's writer stopped".into()))?
+    }
+
+    async fn purge(&self, filter: &DeadLetterFilter) -> Result<u64, BacklogError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Purge(filter.clone(), reply))?;
+        answer
+            .await
+            .map_err(|_| BacklogError::Io("the spool's writer stopped".into()))?
+    }
+
+    async fn stats(&self) -> Result<BacklogStats, BacklogError> {
+        let watermarks: Vec<u64> = self
+            .shared
+            .watermark
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed))
+            .collect();
+        let oldest = self
+            .read(move |connection| {
+                let mut statement = connection
+                    .prepare_cached(
+                        "SELECT accepted_at FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1",
+                    )
+                    .map_err(io)?;
+                watermarks
+                    .iter()
+                    .map(|w| {
+                        statement
+                            .query_row([*w as i64], |row| row.get::<_, i64>(0))
+                            .optional()
+                            .map_err(io)
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        let now = now_seconds();
+        let depths = self
+            .destinations
+            .iter()
+            .zip(&self.shared.depth)
+            .zip(oldest)
+            .map(|((destination, depth), oldest)| {
+                let events = depth.load(Ordering::Relaxed);
+                Depth {
+                    destination: destination.clone(),
+                    events,
+                    oldest_age_seconds: match oldest {
+                        Some(at) if events > 0 => (now - at).max(0) as f64,
+                        _ => 0.0,
+                    },
+                }
+            })
+            .collect();
+        Ok(BacklogStats {
+            depths,
+            bytes: self.shared.bytes.load(Ordering::Relaxed),
+            writable: self.shared.writable.load(Ordering::Relaxed),
+        })
+    }
+}
+
+/// The SQL condition and its values for a dead-letter filter.
+fn filter_sql(filter: &DeadLetterFilter) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut clauses = vec!["1 = 1".to_owned()];
+    let mut values = Vec::new();
+    if let Some(destination) = &filter.destination {
+        clauses.push("destination = ?".into());
+        values.push(Value::Text(destination.clone()));
+    }
+    if let Some(reason) = &filter.reason {
+        clauses.push("instr(reasons, ?) > 0".into());
+        let escaped = serde_json::to_string(reason).expect("a string serializes");
+        values.push(Value::Text(escaped[1..escaped.len() - 1].to_owned()));
+    }
+    let seconds = |t: &SystemTime| {
+        t.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    };
+    if let Some(since) = &filter.since {
+        clauses.push("at >= ?".into());
+        values.push(Value::Integer(seconds(since)));
+    }
+    if let Some(until) = &filter.until {
+        clauses.push("at <= ?".into());
+        values.push(Value::Integer(seconds(until)));
+    }
+    if let Some(id) = filter.id {
+        clauses.push("id = ?".into());
+        values.push(Value::Integer(id as i64));
+    }
+    (clauses.join(" AND "), values)
+}
+
+/// Bytes the spool's pages hold (free pages excluded).
+fn used_bytes(connection: &Connection) -> rusqlite::Result<u64> {
+    let pages: i64 = connection.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let free: i64 = connection.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    let size: i64 = connection.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    Ok(((pages - free).max(0) * size) as u64)
+}
+
+/// The writer thread: its connection, and what it keeps in memory about the spool.
+struct Writer {
+    connection: Connection,
+    books: Books,
+    appended: Arc<Notify>,
+}
+
+/// What the writer keeps in memory: resolved sets, depths, the highest sequence number.
+struct Books {
+    destinations: Vec<String>,
+    sets: Vec<ResolvedSet>,
+    shared: Arc<Shared>,
+    options: SpoolOptions,
+    /// The highest sequence number this process knows of.
+    last_seq: u64,
+}
+
+/// A command's answer, sent once its transaction committed.
+enum Reply {
+    Appended(oneshot::Sender<Result<Appended, BacklogError>>, Appended),
+    Resolved(oneshot::Sender<Result<(), BacklogError>>),
+    Counted(oneshot::Sender<Result<u64, BacklogError>>, u64),
+    Failed(Failure),
+    None,
+}
+
+/// A command refused on its own (the others of its group go on).
+enum Failure {
+    Append(
+        oneshot::Sender<Result<Appended, BacklogError>>,
+        BacklogError,
+    ),
+}
+
+impl Writer {
+    fn run(&mut self, inbox: mpsc::Receiver<Command>) {
+        let mut last_vacuum = std::time::Instant::now();
+        while let Ok(first) = inbox.recv() {
+            let mut group = vec![first];
+            while group.len() < GROUP {
+                match inbox.try_recv() {
+                    Ok(command) => group.push(command),
+                    Err(_) => break,
+                }
+            }
+            let result = self.apply(group);
+            self.books
+                .shared
+                .writable
+                .store(result.is_ok(), Ordering::Relaxed);
+            if last_vacuum.elapsed() > Duration::from_secs(10) {
+                last_vacuum = std::time::Instant::now();
+                self.vacuum();
+            }
+        }
+    }
+
+    /// Applies a group of commands in one transaction and answers each.
+    fn apply(&mut self, group: Vec<Command>) -> Result<(), ()> {
+        let books = &mut self.books;
+        let sets_before = books.sets.clone();
+        let last_before = books.last_seq;
+        let depth_before: Vec<u64> = books
+            .shared
+            .depth
+            .iter()
+            .map(|d| d.load(Ordering::Relaxed))
+            .collect();
+        let mut replies = Vec::with_capacity(group.len());
+        let mut appended_any = false;
+        let outcome = (|| -> rusqlite::Result<()> {
+            rotate_seen(&mut self.connection, &books.options)?;
+            let transaction = self.connection.transaction()?;
+            books.reconcile(&transaction)?;
+            let mut bytes = used_bytes(&transaction)?;
+            for command in group {
+                let reply = match command {
+                    Command::Append(events, reply) => {
+                        if bytes >= books.options.max_bytes {
+                            Reply::Failed(Failure::Append(
+                                reply,
+                                BacklogError::Full {
+                                    bytes,
+                                    max_bytes: books.options.max_bytes,
+                                },
+                            ))
+                        } else {
+                            let size: usize = events.iter().map(|e| e.body.len() + 32).sum();
+                            let appended = books.append(&transaction, events)?;
+                            bytes += size as u64;
+                            appended_any |= appended.accepted > 0;
+                            Reply::Appended(reply, appended)
+                        }
+                    }
+                    Command::Resolve(index, resolved, reply) => {
+                        books.resolve(&transaction, index, resolved, true)?;
+                        Reply::Resolved(reply)
+                    }
+                    Command::Skip(index, seqs) => {
+                        let resolved = seqs
+                            .into_iter()
+                            .map(|seq| Resolution {
+                                seq,
+                                ending: Ending::Skipped,
+                                reasons: Vec::new(),
+                            })
+                            .collect();
+                        books.resolve(&transaction, index, resolved, false)?;
+                        Reply::None
+                    }
+                    Command::Replay(filter, reply) => {
+                        let count = books.replay(&transaction, &filter)?;
+                        appended_any |= count > 0;
+                        Reply::Counted(reply, count)
+                    }
+                    Command::Purge(filter, reply) => {
+                        let (clause, values) = filter_sql(&filter);
+                        let count = transaction.execute(
+                            &format!("DELETE FROM dead_letters WHERE {clause}"),
+                            rusqlite::params_from_iter(values),
+                        )?;
+                        Reply::Counted(reply, count as u64)
+                    }
+                };
+                replies.push(reply);
+            }
+            books.collect_garbage(&transaction)?;
+            transaction.commit()?;
+            Ok(())
+        })();
+        if outcome.is_ok()
+            && let Ok(bytes) = used_bytes(&self.connection)
+        {
+            books.shared.bytes.store(bytes, Ordering::Relaxed);
+        }
+        match outcome {
+            Ok(()) => {
+                if appended_any {
+                    self.appended.notify_waiters();
+                }
+                for reply in replies {
+                    match reply {
+                        Reply::Appended(reply, appended) => {
+                            let _ = reply.send(Ok(appended));
+                        }
+                        Reply::Resolved(reply) => {
+                            let _ = reply.send(Ok(()));
+                        }
+                        Reply::Counted(reply, count) => {
+                            let _ = reply.send(Ok(count));
+                        }
+                        Reply::Failed(Failure::Append(reply, error)) => {
+                            let _ = reply.send(Err(error));
+                        }
+                        Reply::None => {}
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // Nothing of the group happened: the memory of it goes too.
+                books.sets = sets_before;
+                books.last_seq = last_before;
+                for (depth, before) in books.shared.depth.iter().zip(depth_before) {
+                    depth.store(before, Ordering::Relaxed);
+                }
+                for (watermark, set) in books.shared.watermark.iter().zip(&books.sets) {
+                    watermark.store(set.watermark, Ordering::Relaxed);
+                }
+                let error = BacklogError::Io(format!("writing the spool: {e}"));
+                tracing::error!(%error, "A write to the spool failed; the requests of that write were answered with errors.");
+                for reply in replies {
+                    match reply {
+                        Reply::Appended(reply, _) | Reply::Failed(Failure::Append(reply, _)) => {
+                            let _ = reply.send(Err(error.clone()));
+                        }
+                        Reply::Resolved(reply) => {
+                            let _ = reply.send(Err(error.clone()));
+                        }
+                        Reply::Counted(reply, _) => {
+                            let _ = reply.send(Err(error.clone()));
+                        }
+                        Reply::None => {}
+                    }
+                }
+                Err(())
+            }
+        }
+    }
+
+    /// Returns a large surplus of free pages to the file system.
+    fn vacuum(&self) {
+        let free: i64 = self
+            .connection
+            .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+            .unwrap_or(0);
+        if free > 10_000 {
+            let _ = self
+                .connection
+                .execute_batch(&format!("PRAGMA incremental_vacuum({})", free / 2));
+        }
+    }
+}
+
+impl Books {
+    fn append(
+        &mut self,
+        transaction: &rusqlite::Transaction,
+        events: Vec<Incoming>,
+    ) -> rusqlite::Result<Appended> {
+        let (current, previous) = self.seen_tables(transaction)?;
+        let dedup = !self.options.dedup_window.is_zero();
+        let mut appended = Appended::default();
+        let now = now_seconds();
+        let mut insert_seen = transaction.prepare_cached(&format!(
+            "INSERT OR IGNORE INTO {current} (hash) VALUES (?1)"
+        ))?;
+        let mut in_previous =
+            transaction.prepare_cached(&format!("SELECT 1 FROM {previous} WHERE hash = ?1"))?;
+        let mut insert_event = transaction.prepare_cached(
+            "INSERT INTO events (accepted_at, target, body) VALUES (?1, NULL, ?2)",
+        )?;
+        for event in events {
+            if dedup {
+                let hash = event.identity as i64;
+                let new = insert_seen.execute([hash])? == 1;
+                if !new || in_previous.exists([hash])? {
+                    appended.duplicates += 1;
+                    continue;
+                }
+            }
+            insert_event.execute(params![now, event.body])?;
+            self.last_seq = transaction.last_insert_rowid() as u64;
+            appended.accepted += 1;
+        }
+        for depth in &self.shared.depth {
+            depth.fetch_add(appended.accepted as u64, Ordering::Relaxed);
+        }
+        Ok(appended)
+    }
+
+    /// Counts events another process appended (replays) since this one last looked.
+    fn reconcile(&mut self, transaction: &rusqlite::Transaction) -> rusqlite::Result<()> {
+        let max: i64 =
+            transaction.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+        if max as u64 <= self.last_seq {
+            return Ok(());
+        }
+        let mut statement = transaction.prepare("SELECT target FROM events WHERE seq > ?1")?;
+        let targets =
+            statement.query_map([self.last_seq as i64], |r| r.get::<_, Option<String>>(0))?;
+        for target in targets {
+            ::metrics::counter!("hardal_events_replayed_total").increment(1);
+            match target? {
+                None => self
+                    .shared
+                    .depth
+                    .iter()
+                    .for_each(|d| _ = d.fetch_add(1, Ordering::Relaxed)),
+                Some(target) => {
+                    if let Some(index) = self.destinations.iter().position(|d| *d == target) {
+                        self.shared.depth[index].fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        self.last_seq = max as u64;
+        Ok(())
+    }
+
+    fn resolve(
+        &mut self,
+        transaction: &rusqlite::Transaction,
+        index: usize,
+        resolved: Vec<Resolution>,
+        counted: bool,
+    ) -> rusqlite::Result<()> {
+        let destination = &self.destinations[index];
+        let now = now_seconds();
+        {
+            let mut dead = transaction.prepare_cached(
+                "INSERT INTO dead_letters (destination, seq, at, ending, reasons, body)
+                 SELECT ?1, seq, ?2, ?3, ?4, body FROM events WHERE seq = ?5",
+            )?;
+            for resolution in &resolved {
+                let ending = match resolution.ending {
+                    Ending::Rejected => "rejected",
+                    Ending::DeadLettered => "dead_lettered",
+                    _ => continue,
+                };
+                let reasons = serde_json::to_string(&resolution.reasons).expect("serializes");
+                dead.execute(params![
+                    destination,
+                    now,
+                    ending,
+                    reasons,
+                    resolution.seq as i64
+                ])?;
+            }
+        }
+        let mut seqs: Vec<u64> = resolved.iter().map(|r| r.seq).collect();
+        let set = &mut self.sets[index];
+        let before = set.watermark;
+        let mut newly = 0u64;
+        {
+            let mut insert = transaction.prepare_cached(
+                "INSERT INTO resolved (destination, start, end) VALUES (?1, ?2, ?3)",
+            )?;
+            for (start, end) in to_ranges(&mut seqs) {
+                let new_here = (start..end).filter(|s| !set.contains(*s)).count() as u64;
+                newly += new_here;
+                set.insert(start, end);
+                insert.execute(params![destination, start as i64, end as i64])?;
+            }
+        }
+        if set.watermark != before {
+            transaction.execute(
+                "UPDATE progress SET watermark = ?2 WHERE destination = ?1",
+                params![destination, set.watermark as i64],
+            )?;
+            transaction.execute(
+                "DELETE FROM resolved WHERE destination = ?1 AND end <= ?2",
+                params![destination, set.watermark as i64],
+            )?;
+            self.shared.watermark[index].store(set.watermark, Ordering::Relaxed);
+        }
+        if counted {
+            let depth = &self.shared.depth[index];
+            let _ = depth.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                Some(d.saturating_sub(newly))
+            });
+        }
+        Ok(())
+    }
+
+    /// Deletes events every configured destination is done with.
+    fn collect_garbage(&mut self, transaction: &rusqlite::Transaction) -> rusqlite::Result<()> {
+        if let Some(low) = self.sets.iter().map(|s| s.watermark).min() {
+            transaction
+                .prepare_cached("DELETE FROM events WHERE seq < ?1")?
+                .execute([low as i64])?;
+        }
+        Ok(())
+    }
+
+    fn replay(
+        &mut self,
+        transaction: &rusqlite::Transaction,
+        filter: &DeadLetterFilter,
+    ) -> rusqlite::Result<u64> {
+        let (clause, values) = filter_sql(filter);
+        let letters: Vec<(i64, String, String)> = {
+            let mut statement = transaction.prepare(&format!(
+                "SELECT id, destination, body FROM dead_letters WHERE {clause} ORDER BY id"
+            ))?;
+            let rows = statement.query_map(rusqlite::params_from_iter(values), |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let now = now_seconds();
+        let mut counts: HashMap<usize, u64> = HashMap::new();
+        for (id, destination, body) in &letters {
+            transaction.execute(
+                "INSERT INTO events (accepted_at, target, body) VALUES (?1, ?2, ?3)",
+                params![now, destination, body],
+            )?;
+            self.last_seq = transaction.last_insert_rowid() as u64;
+            ::metrics::counter!("hardal_events_replayed_total").increment(1);
+            transaction.execute("DELETE FROM dead_letters WHERE id = ?1", [id])?;
+            if let Some(index) = self.destinations.iter().position(|d| d == destination) {
+                *counts.entry(index).or_default() += 1;
+            }
+        }
+        for (index, count) in counts {
+            self.shared.depth[index].fetch_add(count, Ordering::Relaxed);
+        }
+        Ok(letters.len() as u64)
+    }
+
+    /// The current and previous deduplication tables.
+    fn seen_tables(
+        &self,
+        transaction: &rusqlite::Transaction,
+    ) -> rusqlite::Result<(&'static str, &'static str)> {
+        let current: i64 = transaction
+            .query_row("SELECT value FROM meta WHERE key = 'seen'", [], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .unwrap_or(0);
+        Ok(if current == 0 {
+            ("seen_a", "seen_b")
+        } else {
+            ("seen_b", "seen_a")
+        })
+    }
+}
+
+/// Starts a new deduplication generation when the current one is a window old.
+fn rotate_seen(connection: &mut Connection, options: &SpoolOptions) -> rusqlite::Result<()> {
+    let window = options.dedup_window.as_secs() as i64;
+    if window == 0 {
+        return Ok(());
+    }
+    let now = now_seconds();
+    let started: Option<i64> = connection
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'seen_started'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(started) = started else {
+        connection.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('seen_started', ?1)",
+            [now],
+        )?;
+        return Ok(());
+    };
+    if now - started < window {
+        return Ok(());
+    }
+    let transaction = connection.transaction()?;
+    let current: i64 = transaction
+        .query_row("SELECT value FROM meta WHERE key = 'seen'", [], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .unwrap_or(0);
+    // The previous generation is forgotten; the current one becomes the previous.
+    let previous = if current == 0 { "seen_b" } else { "seen_a" };
+    transaction.execute(&format!("DELETE FROM {previous}"), [])?;
+    transaction.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('seen', ?1)",
+        [1 - current],
+    )?;
+    transaction.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('seen_started', ?1)",
+        [now],
+    )?;
+    transaction.commit()
+}

@@ -1,0 +1,451 @@
+//! Delivery from the backlog: per destination a feeder takes the next events in acceptance order
+//! (as many as the destination may hold in memory, `max_pending_records`), maps them off the async
+//! threads, and hands them to the delivery engine in order; what resolves goes back to the
+//! backlog in groups. A destination paused by 401/403 is probed with one request after a backoff
+//! that doubles up to `probe_interval_seconds`, and flows again by itself once a probe succeeds;
+//! the others never wait for it, and nothing of it is dropped.
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use hardal_core::{Destination, MapContext, Mapped, MappingError, Outcome};
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use super::metrics;
+use crate::backlog::{Backlog, Resolution, Stored};
+use crate::config::DeliveryConfig;
+use crate::delivery::{Delivery, Ending, LaneState, Resolved, panic_message};
+use crate::redact::Redactor;
+use crate::transport::Transport;
+
+/// Events a feeder takes at a time.
+const TAKE: usize = 512;
+
+/// The first wait before probing a paused destination.
+const FIRST_PROBE: Duration = Duration::from_secs(5);
+
+/// How a destination is doing, for `/readyz` and the metrics.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DestinationStatus {
+    pub id: String,
+    pub state: &'static str,
+    /// Why it is paused, when it is.
+    pub paused: Option<String>,
+}
+
+/// What the delivery loop shares with the HTTP side.
+pub type Statuses = Arc<Mutex<Vec<DestinationStatus>>>;
+
+/// One mapped event of a feeder's batch.
+struct MappedEvent {
+    seq: u64,
+    raw: Arc<String>,
+    mapped: Result<Mapped, MappingError>,
+}
+
+struct MappedBatch {
+    lane: usize,
+    events: Vec<MappedEvent>,
+}
+
+/// Everything the delivery loop needs.
+pub struct Setup {
+    pub backlog: Arc<dyn Backlog>,
+    pub destinations: Arc<Vec<Box<dyn Destination>>>,
+    pub settings: Vec<DeliveryConfig>,
+    pub redactor: Redactor,
+    pub probe_max: Duration,
+    pub drain: Duration,
+    pub statuses: Statuses,
+}
+
+/// Delivers until `stop` turns true, then lets in-flight requests finish (within `drain`) and
+/// records what resolved; everything else stays in the backlog.
+pub async fn run(setup: Setup, mut stop: watch::Receiver<bool>) {
+    let lanes = setup.destinations.len();
+    let ids: Vec<String> = setup
+        .destinations
+        .iter()
+        .map(|d| d.id().to_owned())
+        .collect();
+    let transport = match Transport::new() {
+        Ok(transport) => transport,
+        Err(e) => {
+            tracing::error!(error = %e, "The HTTP client could not start; nothing is delivered.");
+            return;
+        }
+    };
+    let credits: Vec<Arc<Semaphore>> = setup
+        .settings
+        .iter()
+        .map(|s| Arc::new(Semaphore::new(s.max_pending_records)))
+        .collect();
+    let (delivery, mut completions) = Delivery::new(
+        Arc::clone(&setup.destinations),
+        setup.settings.clone(),
+        Some(transport),
+        setup.redactor.clone(),
+    );
+    let (mapped_tx, mut mapped_rx) = mpsc::channel::<MappedBatch>(lanes * 2 + 1);
+    let mut feeders = Vec::new();
+    for (lane, credit) in credits.iter().enumerate() {
+        feeders.push(tokio::spawn(feed(
+            lane,
+            Arc::clone(&setup.backlog),
+            Arc::clone(&setup.destinations),
+            Arc::clone(credit),
+            mapped_tx.clone(),
+            stop.clone(),
+        )));
+    }
+    drop(mapped_tx);
+    let mut state = Loop {
+        delivery,
+        backlog: Arc::clone(&setup.backlog),
+        ids,
+        credits,
+        redactor: setup.redactor.clone(),
+        unsaved: vec![Vec::new(); lanes],
+        saving: vec![None; lanes],
+        probe_at: vec![None; lanes],
+        probe_wait: vec![FIRST_PROBE.min(setup.probe_max); lanes],
+        probe_max: setup.probe_max,
+        retried: vec![0; lanes],
+        statuses: setup.statuses,
+    };
+    let (saved_tx, mut saved_rx) = mpsc::unbounded_channel::<usize>();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut stopping = *stop.borrow();
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let now = Instant::now();
+        if !stopping {
+            state.delivery.dispatch(now, false);
+        } else {
+            deadline.get_or_insert(tokio::time::Instant::now() + setup.drain);
+            if state.delivery.in_flight() == 0 {
+                break;
+            }
+        }
+        state.save(&saved_tx);
+        let wake = [
+            state.delivery.next_wakeup(now, false),
+            state.probe_at.iter().flatten().min().copied(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(tokio::time::Instant::from_std);
+        tokio::select! {
+            biased;
+            Some(completion) = completions.recv() => {
+                let applied = state.delivery.complete(completion);
+                if let Some((lane, reason)) = applied.paused {
+                    state.paused(lane, reason);
+                }
+                for resolved in applied.resolved {
+                    state.finish(resolved);
+                }
+            }
+            Some(lane) = saved_rx.recv() => state.saving[lane] = None,
+            Some(batch) = mapped_rx.recv(), if !stopping => state.accept(batch),
+            () = sleep_until(wake) => state.probe_due(),
+            () = sleep_until(deadline) => {
+                tracing::warn!("In-flight requests did not finish in time; their events stay in the backlog.");
+                break;
+            }
+            _ = tick.tick() => state.report(),
+            changed = stop.changed(), if !stopping => {
+                if changed.is_err() || *stop.borrow() {
+                    stopping = true;
+                }
+            }
+        }
+    }
+    for feeder in feeders {
+        feeder.abort();
+    }
+    // What resolved is recorded before the service ends.
+    state.save(&saved_tx);
+    while state.saving.iter().any(Option::is_some) {
+        match saved_rx.recv().await {
+            Some(lane) => state.saving[lane] = None,
+            None => break,
+        }
+        state.save(&saved_tx);
+    }
+    state.report();
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The delivery loop's state.
+struct Loop {
+    delivery: Delivery,
+    backlog: Arc<dyn Backlog>,
+    ids: Vec<String>,
+    /// Per destination: how many more events it may take into memory.
+    credits: Vec<Arc<Semaphore>>,
+    redactor: Redactor,
+    /// Per destination: resolutions not yet handed to the backlog.
+    unsaved: Vec<Vec<Resolution>>,
+    /// Per destination: whether a save is under way (one at a time, so saves group up).
+    saving: Vec<Option<()>>,
+    probe_at: Vec<Option<Instant>>,
+    probe_wait: Vec<Duration>,
+    probe_max: Duration,
+    retried: Vec<u64>,
+    statuses: Statuses,
+}
+
+impl Loop {
+    /// Takes a feeder's mapped events, in order.
+    fn accept(&mut self, batch: MappedBatch) {
+        let lane = batch.lane;
+        let now = Instant::now();
+        for event in batch.events {
+            let resolved = |ending, reasons: Vec<String>, notes| Resolved {
+                lane,
+                key: event.seq,
+                ending,
+                reasons,
+                raw: Arc::clone(&event.raw),
+                notes,
+            };
+            let done = match event.mapped {
+                Err(error) => resolved(Ending::Rejected, vec![error.to_string()], Vec::new()),
+                Ok(mapped) => match mapped.outcome {
+                    Outcome::Skipped(_) => resolved(Ending::Skipped, Vec::new(), mapped.notes),
+                    Outcome::Expired(_) => resolved(Ending::Expired, Vec::new(), mapped.notes),
+                    Outcome::Records(records) => {
+                        let raw = Arc::clone(&event.raw);
+                        if self
+                            .delivery
+                            .accept(lane, event.seq, raw, records, mapped.notes, now)
+                        {
+                            continue;
+                        }
+                        // Paused before the event arrived: it stays in the backlog, and is
+                        // taken again after a restart; its credit is returned at once.
+                        self.credits[lane].add_permits(1);
+                        continue;
+                    }
+                },
+            };
+            self.finish(done);
+        }
+    }
+
+    fn finish(&mut self, mut resolved: Resolved) {
+        let lane = resolved.lane;
+        resolved
+            .reasons
+            .iter_mut()
+            .for_each(|r| self.redactor.scrub(r));
+        metrics::resolved(&self.ids[lane], resolved.ending, 1);
+        self.credits[lane].add_permits(1);
+        self.unsaved[lane].push(Resolution {
+            seq: resolved.key,
+            ending: resolved.ending,
+            reasons: resolved.reasons,
+        });
+    }
+
+    /// Hands each destination's resolutions to the backlog, one save at a time per destination.
+    fn save(&mut self, saved: &mpsc::UnboundedSender<usize>) {
+        for lane in 0..self.unsaved.len() {
+            if self.saving[lane].is_some() || self.unsaved[lane].is_empty() {
+                continue;
+            }
+            self.saving[lane] = Some(());
+            let resolutions = std::mem::take(&mut self.unsaved[lane]);
+            let backlog = Arc::clone(&self.backlog);
+            let id = self.ids[lane].clone();
+            let saved = saved.clone();
+            tokio::spawn(async move {
+                if let Err(error) = backlog.resolve(&id, resolutions).await {
+                    // The events stay unresolved in the backlog and are delivered again after a
+                    // restart: a duplicate, never a loss.
+                    tracing::error!(destination = %id, %error, "Resolved events could not be recorded in the backlog.");
+                }
+                let _ = saved.send(lane);
+            });
+        }
+    }
+
+    fn paused(&mut self, lane: usize, reason: String) {
+        let wait = self.probe_wait[lane];
+        tracing::error!(destination = %self.ids[lane], %reason, probe_in_seconds = wait.as_secs(), "Destination paused: nothing is sent to it until a probe request succeeds; the other destinations go on, and nothing is dropped.");
+        self.probe_at[lane] = Some(Instant::now() + wait);
+        self.probe_wait[lane] = (wait * 2).min(self.probe_max);
+        self.report();
+    }
+
+    /// Probes the destinations whose wait is over.
+    fn probe_due(&mut self) {
+        let now = Instant::now();
+        for lane in 0..self.probe_at.len() {
+            if self.probe_at[lane].is_some_and(|at| at <= now) {
+                self.probe_at[lane] = None;
+                tracing::warn!(destination = %self.ids[lane], "Probing a paused destination with one request.");
+                self.delivery.probe(lane);
+            }
+        }
+    }
+
+    /// Publishes each destination's state, and the retries since the last report.
+    fn report(&mut self) {
+        let now = Instant::now();
+        let mut statuses = Vec::with_capacity(self.ids.len());
+        for (lane, id) in self.ids.iter().enumerate() {
+            let state = self.delivery.state(lane, now);
+            if state != LaneState::Paused && self.probe_wait[lane] > FIRST_PROBE.min(self.probe_max)
+            {
+                tracing::warn!(destination = %id, "The destination answered a probe: it flows again.");
+                self.probe_wait[lane] = FIRST_PROBE.min(self.probe_max);
+            }
+            let retried = self.delivery.counts(lane).records_retried;
+            ::metrics::counter!("hardal_records_retried_total", "destination" => id.clone())
+                .increment(retried - self.retried[lane]);
+            self.retried[lane] = retried;
+            statuses.push(DestinationStatus {
+                id: id.clone(),
+                state: state.as_str(),
+                paused: self.delivery.paused(lane).map(str::to_owned),
+            });
+        }
+        *self.statuses.lock().unwrap_or_else(|e| e.into_inner()) = statuses;
+    }
+}
+
+/// One destination's feeder: takes events as credit allows, maps them off the async threads
+/// (two batches may be mapping while the next is taken), and sends them on in order.
+async fn feed(
+    lane: usize,
+    backlog: Arc<dyn Backlog>,
+    destinations: Arc<Vec<Box<dyn Destination>>>,
+    credit: Arc<Semaphore>,
+    out: mpsc::Sender<MappedBatch>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let id = destinations[lane].id().to_owned();
+    let mut mapping: VecDeque<tokio::task::JoinHandle<Vec<MappedEvent>>> = VecDeque::new();
+    // Sends the oldest mapped batch on; false when the engine is gone.
+    async fn send_front(
+        lane: usize,
+        mapping: &mut VecDeque<tokio::task::JoinHandle<Vec<MappedEvent>>>,
+        out: &mpsc::Sender<MappedBatch>,
+    ) -> bool {
+        let Some(handle) = mapping.pop_front() else {
+            return true;
+        };
+        match handle.await {
+            Ok(events) => out.send(MappedBatch { lane, events }).await.is_ok(),
+            Err(_) => false,
+        }
+    }
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        while mapping.front().is_some_and(|h| h.is_finished()) {
+            if !send_front(lane, &mut mapping, &out).await {
+                return;
+            }
+        }
+        if mapping.len() >= 2 || (credit.available_permits() == 0 && !mapping.is_empty()) {
+            if !send_front(lane, &mut mapping, &out).await {
+                return;
+            }
+            continue;
+        }
+        // At least one event's worth of credit, and as much more as there is, up to a batch.
+        let mut permit = tokio::select! {
+            permit = Arc::clone(&credit).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            _ = stop.changed() => continue,
+        };
+        let more = credit.available_permits().min(TAKE - 1);
+        if more > 0
+            && let Ok(extra) = Arc::clone(&credit).try_acquire_many_owned(more as u32)
+        {
+            permit.merge(extra);
+        }
+        let want = permit.num_permits();
+        let events = match backlog.take(&id, want).await {
+            Ok(events) => events,
+            Err(error) => {
+                tracing::error!(destination = %id, %error, "Events could not be read from the backlog; trying again.");
+                drop(permit);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if events.is_empty() {
+            drop(permit);
+            if !mapping.is_empty() {
+                if !send_front(lane, &mut mapping, &out).await {
+                    return;
+                }
+                continue;
+            }
+            tokio::select! {
+                () = backlog.wait_for_events() => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        // Credit is kept for the events taken; the rest goes back.
+        if let Some(unused) = permit.split(want - events.len()) {
+            drop(unused);
+        }
+        permit.forget();
+        let destinations = Arc::clone(&destinations);
+        mapping.push_back(tokio::task::spawn_blocking(move || {
+            map_batch(destinations[lane].as_ref(), events)
+        }));
+    }
+}
+
+/// Maps events for one destination; a panic in the destination's mapping rejects that event.
+fn map_batch(destination: &dyn Destination, events: Vec<Stored>) -> Vec<MappedEvent> {
+    let context = MapContext {
+        now: SystemTime::now(),
+    };
+    events
+        .into_iter()
+        .map(|stored| {
+            let mapped = match crate::input::parse_text(&stored.body) {
+                Err(reason) => Err(MappingError::new("", reason)),
+                Ok(event) => {
+                    std::panic::catch_unwind(AssertUnwindSafe(|| destination.map(&event, &context)))
+                        .unwrap_or_else(|panic| {
+                            Err(MappingError::new(
+                                "",
+                                format!(
+                                    "destination `{}` failed while mapping this event: {}",
+                                    destination.id(),
+                                    panic_message(panic.as_ref())
+                                ),
+                            ))
+                        })
+                }
+            };
+            MappedEvent {
+                seq: stored.seq,
+                raw: Arc::new(stored.body),
+                mapped,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,231 @@
+//! `hardal serve`: the service Hardal (or any producer) posts events to. Once it answers 202, an
+//! event is in the backlog, and it reaches each destination or is dead-lettered with a reason —
+//! through outages, rate limits, credential mistakes, restarts and `kill -9`.
+//!
+//! Parts: ingestion (`ingest.rs`, axum), the backlog (`crate::backlog`), delivery from it
+//! (`deliver.rs`, the same engine as `hardal send`), health and metrics (`metrics.rs`). On
+//! SIGTERM or SIGINT the service stops accepting (503), lets in-flight requests finish within the
+//! drain timeout, and leaves everything else in the backlog.
+
+mod deliver;
+mod ingest;
+mod metrics;
+
+use std::future::{Future, IntoFuture};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+use tokio::sync::watch;
+
+use self::deliver::{DestinationStatus, Statuses};
+use crate::backlog::Backlog;
+use crate::backlog::sqlite::{SpoolOptions, SqliteSpool};
+use crate::config::{BacklogConfig, Config};
+
+/// How to run the service.
+pub struct ServeOptions {
+    /// How long in-flight requests (ingestion and delivery) may finish after a stop signal.
+    pub drain_timeout: Duration,
+}
+
+/// What the HTTP handlers share.
+pub struct App {
+    backlog: Arc<dyn Backlog>,
+    tokens: Vec<Vec<u8>>,
+    stopping: AtomicBool,
+    max_body_bytes: usize,
+    max_event_bytes: usize,
+    statuses: Statuses,
+    metrics: Option<PrometheusHandle>,
+}
+
+/// Opens the backlog a configuration names.
+pub fn open_backlog(config: &Config) -> Result<Arc<dyn Backlog>, String> {
+    let ids: Vec<String> = config
+        .destinations
+        .iter()
+        .map(|d| d.id().to_owned())
+        .collect();
+    let window = config
+        .server
+        .as_ref()
+        .map_or(86_400, |s| s.dedup_window_seconds);
+    match &config.backlog {
+        BacklogConfig::Sqlite {
+            path,
+            durability,
+            max_bytes,
+        } => SqliteSpool::open(
+            std::path::Path::new(path),
+            &ids,
+            SpoolOptions {
+                durability: *durability,
+                max_bytes: *max_bytes,
+                dedup_window: Duration::from_secs(window),
+            },
+        )
+        .map(|spool| Arc::new(spool) as Arc<dyn Backlog>)
+        .map_err(|e| e.to_string()),
+    }
+}
+
+/// Runs the service until `shutdown` completes; `bound` learns the address it listens on.
+pub async fn serve(
+    config: Config,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    bound: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), String> {
+    let server = config.server.clone().ok_or(
+        "the configuration has no `server` (its `listen` address and `auth_tokens`); hardal serve needs one",
+    )?;
+    let backlog = open_backlog(&config)?;
+    let listener = tokio::net::TcpListener::bind(&server.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", server.listen))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {}: {e}", server.listen))?;
+    let statuses: Statuses = Arc::new(Mutex::new(Vec::new()));
+    let app = Arc::new(App {
+        backlog: Arc::clone(&backlog),
+        tokens: server
+            .auth_tokens
+            .iter()
+            .map(|t| t.expose().as_bytes().to_vec())
+            .collect(),
+        stopping: AtomicBool::new(false),
+        max_body_bytes: server.max_body_bytes,
+        max_event_bytes: server.max_event_bytes,
+        statuses: Arc::clone(&statuses),
+        metrics: metrics::install(),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let delivery = tokio::spawn(deliver::run(
+        deliver::Setup {
+            backlog,
+            destinations: Arc::new(config.destinations),
+            settings: config.delivery,
+            redactor: config.redactor,
+            probe_max: Duration::from_secs(server.probe_interval_seconds),
+            drain: options.drain_timeout,
+            statuses,
+        },
+        stop_rx,
+    ));
+    let router = Router::new()
+        .route("/v1/events", post(ingest::post_events))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        // Bodies are read by hand against the configured limit (and again after gzip).
+        .layer(DefaultBodyLimit::disable())
+        .with_state(Arc::clone(&app));
+    tracing::info!(%address, "Listening for events.");
+    bound(address);
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let stopping = Arc::clone(&app);
+    let graceful = async move {
+        shutdown.await;
+        stopping.stopping.store(true, Ordering::Relaxed);
+        tracing::warn!("Stopping: new requests are answered 503; in-flight ones may finish.");
+        let _ = stopped_tx.send(());
+    };
+    let serving = axum::serve(listener, router)
+        .with_graceful_shutdown(graceful)
+        .into_future();
+    let drain = options.drain_timeout;
+    let serving = async move {
+        tokio::pin!(serving);
+        tokio::select! {
+            result = &mut serving => result,
+            _ = async {
+                let _ = stopped_rx.await;
+                tokio::time::sleep(drain).await;
+            } => {
+                tracing::warn!("Requests still open after the drain timeout were cut.");
+                Ok(())
+            }
+        }
+    };
+    let result = serving.await.map_err(|e| format!("serving failed: {e}"));
+    let _ = stop_tx.send(true);
+    let _ = delivery.await;
+    result
+}
+
+async fn healthz() -> Response {
+    (StatusCode::OK, axum::Json(json!({"status": "alive"}))).into_response()
+}
+
+/// Ready when the backlog takes writes and the service is not stopping; lists paused
+/// destinations either way (a paused destination does not make the service unready: events for
+/// it are still accepted and kept).
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    let statuses: Vec<DestinationStatus> = app
+        .statuses
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let paused: Vec<&DestinationStatus> = statuses.iter().filter(|s| s.paused.is_some()).collect();
+    let writable = app.backlog.stats().await.is_ok_and(|s| s.writable);
+    let stopping = app.stopping.load(Ordering::Relaxed);
+    let ready = writable && !stopping;
+    let body = json!({
+        "ready": ready,
+        "stopping": stopping,
+        "backlog_writable": writable,
+        "paused": paused,
+        "destinations": statuses,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics_text(State(app): State<Arc<App>>) -> Response {
+    let Some(handle) = &app.metrics else {
+        return (
+            StatusCode::NOT_FOUND,
+            "metrics are recorded by another service in this process",
+        )
+            .into_response();
+    };
+    if let Ok(stats) = app.backlog.stats().await {
+        let states: Vec<(String, crate::delivery::LaneState)> = app
+            .statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|s| (s.id.clone(), lane_state(s.state)))
+            .collect();
+        metrics::gauges(&stats, &states);
+    }
+    handle.run_upkeep();
+    let mut response = handle.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
+}
+
+fn lane_state(name: &str) -> crate::delivery::LaneState {
+    use crate::delivery::LaneState;
+    match name {
+        "paused" => LaneState::Paused,
+        "backing_off" => LaneState::BackingOff,
+        _ => LaneState::Flowing,
+    }
+}
