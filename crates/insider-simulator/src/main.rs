@@ -35,19 +35,26 @@ struct Args {
     custom_identifiers: Vec<String>,
 }
 
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+/// Completes on SIGTERM or Ctrl-C. The handlers are installed when this is called (not when it is
+/// first polled), so a signal that comes right after the address is printed is not missed.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate()).ok();
+    let interrupt = signal(SignalKind::interrupt()).ok();
+    async move {
+        let wait = |signal: Option<tokio::signal::unix::Signal>| async move {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
             }
-            return;
+        };
+        tokio::select! {
+            () = wait(term) => {}
+            () = wait(interrupt) => {}
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[tokio::main]
@@ -68,10 +75,11 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let stop = stop_signal();
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "listening on {}", simulator.base_url());
     let _ = stdout.flush();
-    stop_signal().await;
+    stop.await;
     eprintln!("insider-simulator: stopping");
     drop(simulator);
     ExitCode::SUCCESS

@@ -328,7 +328,11 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 .enable_all()
                 .build()
                 .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-            let summary = runtime.block_on(send::send(loaded, options, interrupted()));
+            let interrupt = {
+                let _inside = runtime.enter();
+                interrupted()
+            };
+            let summary = runtime.block_on(send::send(loaded, options, interrupt));
             // The summary quotes servers' answers; no configured secret may leave with them.
             eprintln!("{}", redactor.redact(&summary.text()));
             if json {
@@ -351,12 +355,16 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 .enable_all()
                 .build()
                 .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+            let interrupt = {
+                let _inside = runtime.enter();
+                interrupted()
+            };
             runtime.block_on(serve::serve(
                 loaded,
                 ServeOptions {
                     drain_timeout: Duration::from_secs(drain_timeout),
                 },
-                interrupted(),
+                interrupt,
                 |address| eprintln!("hardal serve: listening on http://{address}"),
             ))?;
             Ok(ExitCode::SUCCESS)
@@ -542,19 +550,26 @@ fn print_warnings(path: &Path, config: &config::Config) {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn interrupted() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is called (within the
+/// runtime), not when the future is first polled, so a signal that arrives while a command is
+/// still starting is not missed.
+fn interrupted() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate()).ok();
+    let interrupt = signal(SignalKind::interrupt()).ok();
+    async move {
+        let wait = |signal: Option<tokio::signal::unix::Signal>| async move {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
             }
-            Err(_) => std::future::pending().await,
+        };
+        tokio::select! {
+            () = wait(term) => {}
+            () = wait(interrupt) => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
     }
 }
 

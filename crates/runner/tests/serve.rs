@@ -1,0 +1,865 @@
+//! `hardal serve` end to end, as a real process against the Insider simulator: the promise that an
+//! event answered with 202 reaches its destination or is dead-lettered, through outages, pauses,
+//! bad requests, duplicates, dead-letter commands, kills and restarts; and metrics that add up.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{TOKEN, events, simulator};
+use hardal_insider_simulator::{Fault, Scope, Simulator, SimulatorConfig};
+use serde_json::{Value, json};
+
+const INGEST: &str = "ingest-secret";
+
+/// A running `hardal serve`.
+struct Service {
+    child: Child,
+    url: String,
+    dir: PathBuf,
+    config: PathBuf,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Service {
+    /// Starts `hardal serve` on `config` (a configuration value; `server.listen` and
+    /// `backlog.path` are filled in) in a fresh directory named after the test.
+    fn start(name: &str, config: &Value) -> Service {
+        let dir = std::env::temp_dir().join(format!("hardal-serve-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Service::start_in(dir, config)
+    }
+
+    /// Starts (or restarts) the service in `dir`.
+    fn start_in(dir: PathBuf, config: &Value) -> Service {
+        let mut config = config.clone();
+        config["server"]["listen"] = json!("127.0.0.1:0");
+        config["server"]
+            .as_object_mut()
+            .unwrap()
+            .entry("auth_tokens")
+            .or_insert(json!(["${HARDAL_INGEST_TOKEN}"]));
+        config["backlog"]["type"] = json!("sqlite");
+        config["backlog"]["path"] = json!(dir.join("spool.db").to_str().unwrap());
+        let path = dir.join("config.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hardal"))
+            .args([
+                "serve",
+                "--config",
+                path.to_str().unwrap(),
+                "--drain-timeout",
+                "5",
+            ])
+            .current_dir(&dir)
+            .env("INSIDER_REQUEST_TOKEN", TOKEN)
+            .env("HARDAL_INGEST_TOKEN", INGEST)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hardal serve starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (found_tx, found_rx) = std::sync::mpsc::channel();
+        let lines = BufReader::new(child.stderr.take().unwrap());
+        let log = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in lines.lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("hardal serve: listening on ") {
+                    let _ = found_tx.send(url.to_owned());
+                }
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let url = found_rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the service did not start: {}", stderr.lock().unwrap()));
+        Service {
+            child,
+            url,
+            dir,
+            config: path,
+            stderr,
+        }
+    }
+
+    /// Posts a body; returns the status and the JSON answer.
+    fn post(&self, content_type: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> (u16, Value) {
+        let url = format!("{}/v1/events", self.url);
+        let mut all: Vec<(String, String)> = vec![
+            ("Authorization".into(), format!("Bearer {INGEST}")),
+            ("Content-Type".into(), content_type.into()),
+        ];
+        for (name, value) in headers {
+            all.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            if !value.is_empty() {
+                all.push((name.to_string(), value.to_string()));
+            }
+        }
+        block_on(async move {
+            let client = reqwest::Client::new();
+            let mut request = client.post(url).body(body);
+            for (name, value) in all {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.expect("the service answers");
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        })
+    }
+
+    fn post_ndjson(&self, text: &str) -> (u16, Value) {
+        self.post("application/x-ndjson", text.as_bytes().to_vec(), &[])
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let url = format!("{}{path}", self.url);
+        block_on(async move {
+            let response = reqwest::get(url).await.expect("the service answers");
+            (response.status().as_u16(), response.text().await.unwrap())
+        })
+    }
+
+    fn ready(&self) -> Value {
+        serde_json::from_str(&self.get("/readyz").1).unwrap()
+    }
+
+    /// Runs `hardal dlq …` on this service's configuration.
+    fn dlq(&self, args: &[&str]) -> (String, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_hardal"))
+            .arg("dlq")
+            .args(&args[..1])
+            .args(["--config", self.config.to_str().unwrap()])
+            .args(&args[1..])
+            .current_dir(&self.dir)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    }
+
+    /// SIGTERM, then waits; returns the exit code.
+    fn stop(mut self) -> Option<i32> {
+        // SAFETY: kill(2) only signals the child this test started.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        self.child.wait().unwrap().code()
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    fn kill(mut self) -> PathBuf {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.dir.clone()
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+/// A configuration with one `insider` destination per `(id, endpoint)`, fast retries.
+fn serve_config(destinations: &[(&str, String)], server: Value) -> Value {
+    let destinations: Vec<Value> = destinations
+        .iter()
+        .map(|(id, endpoint)| {
+            json!({"id": id, "type": "insider", "partner_name": "mybrand",
+                   "request_token": "${INSIDER_REQUEST_TOKEN}", "endpoint": endpoint,
+                   "max_users_per_request": 25})
+        })
+        .collect();
+    json!({"destinations": destinations,
+           "delivery": {"concurrency": 2, "linger_ms": 5, "backoff_initial_ms": 20, "backoff_max_ms": 300,
+                        "max_attempts": 1000, "max_retry_seconds": 3600},
+           "server": server,
+           "backlog": {"type": "sqlite"}})
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Each event `seq` the simulator accepted, how often, and each user's first-arrival order.
+fn delivered(sim: &Simulator) -> (HashMap<u64, u64>, BTreeMap<String, Vec<u64>>) {
+    let mut times: HashMap<u64, u64> = HashMap::new();
+    let mut order: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut users = sim.accepted_users();
+    users.sort_by_key(|u| (u.request, u.index));
+    for user in &users {
+        let uuid = user.user["identifiers"]["uuid"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        for event in user.user["events"].as_array().into_iter().flatten() {
+            let Some(seq) = event["event_params"]["custom"]["seq"].as_u64() else {
+                continue;
+            };
+            let count = times.entry(seq).or_default();
+            if *count == 0 {
+                order.entry(uuid.clone()).or_default().push(seq);
+            }
+            *count += 1;
+        }
+    }
+    (times, order)
+}
+
+fn assert_in_user_order(order: &BTreeMap<String, Vec<u64>>) {
+    for (user, seqs) in order {
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "user {user}'s events arrived out of order: {seqs:?}"
+        );
+    }
+}
+
+/// A loopback port nothing listens on (yet).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn ndjson_batches(text: &str, size: usize) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .chunks(size)
+        .map(|chunk| chunk.join("\n") + "\n")
+        .collect()
+}
+
+#[test]
+fn events_posted_while_insider_is_down_are_delivered_in_per_user_order_when_it_comes_back() {
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}/api/user/v1/upsert");
+    let service = Service::start("down", &serve_config(&[("insider", endpoint)], json!({})));
+    let input = events(600, 13);
+    for batch in ndjson_batches(&input, 100) {
+        let (status, answer) = service.post_ndjson(&batch);
+        assert_eq!(
+            (status, answer["accepted"].as_u64()),
+            (202, Some(100)),
+            "{answer}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    let sim = Simulator::start(SimulatorConfig {
+        listen: format!("127.0.0.1:{port}"),
+        ..SimulatorConfig::new("mybrand", TOKEN)
+    })
+    .unwrap();
+    wait_until("every event is delivered", Duration::from_secs(60), || {
+        delivered(&sim).0.len() == 600
+    });
+    let (times, order) = delivered(&sim);
+    assert!(times.values().all(|n| *n == 1), "an event arrived twice");
+    assert_in_user_order(&order);
+    assert_eq!(service.stop(), Some(0));
+}
+
+#[test]
+fn a_401_pauses_only_that_destination_and_delivery_resumes_by_itself() {
+    let good = simulator();
+    let locked = simulator();
+    locked.inject(Fault::Unauthorized, Scope::Always).unwrap();
+    let service = Service::start(
+        "pause",
+        &serve_config(
+            &[("locked", locked.upsert_url()), ("good", good.upsert_url())],
+            json!({"probe_interval_seconds": 1}),
+        ),
+    );
+    let (status, _) = service.post_ndjson(&events(100, 9));
+    assert_eq!(status, 202);
+    wait_until(
+        "the good destination got everything",
+        Duration::from_secs(30),
+        || delivered(&good).0.len() == 100,
+    );
+    wait_until(
+        "/readyz names the paused destination",
+        Duration::from_secs(10),
+        || {
+            service.ready()["paused"]
+                .as_array()
+                .is_some_and(|p| p.len() == 1 && p[0]["id"] == "locked")
+        },
+    );
+    let ready = service.ready();
+    assert_eq!(
+        ready["ready"], true,
+        "a paused destination does not make the service unready"
+    );
+    assert!(
+        ready["paused"][0]["paused"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 401")
+    );
+    // The token works again: a probe finds out, and everything kept is delivered.
+    locked.clear_faults();
+    wait_until(
+        "the paused destination resumed",
+        Duration::from_secs(30),
+        || delivered(&locked).0.len() == 100,
+    );
+    wait_until("/readyz lists no pause", Duration::from_secs(10), || {
+        service.ready()["paused"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    });
+    let (times, order) = delivered(&locked);
+    assert!(times.values().all(|n| *n == 1));
+    assert_in_user_order(&order);
+    assert!(
+        service.log().contains("Destination paused"),
+        "{}",
+        service.log()
+    );
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn bad_requests_get_their_documented_answer_and_store_nothing() {
+    let sim = simulator();
+    let service = Service::start(
+        "bad-requests",
+        &serve_config(
+            &[("insider", sim.upsert_url())],
+            json!({"max_body_bytes": 4096}),
+        ),
+    );
+    let event =
+        json!({"event_name": "login", "user_id": "u1", "created_at": "2024-12-19T09:00:00Z",
+                       "properties": {"seq": 1}})
+        .to_string();
+    let big = format!("[{}]", vec![event.clone(); 60].join(","));
+    let bomb = gzip(&vec![b' '; 5_000_000]);
+    /// (what, content type, body, headers, status, what the answer says)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Vec<u8>,
+        Vec<(&'a str, &'a str)>,
+        u16,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "invalid JSON",
+            "application/json",
+            b"{\"event_name\": ".to_vec(),
+            vec![],
+            400,
+            "not valid JSON",
+        ),
+        (
+            "a number",
+            "application/json",
+            b"42".to_vec(),
+            vec![],
+            400,
+            "must be a JSON object",
+        ),
+        (
+            "an array with a string",
+            "application/json",
+            format!("[{event}, \"x\", {event}]").into_bytes(),
+            vec![],
+            400,
+            "\"index\":1",
+        ),
+        (
+            "NDJSON with a bad line",
+            "application/x-ndjson",
+            format!("{event}\n{{oops\n{event}\n").into_bytes(),
+            vec![],
+            400,
+            "\"line\":2",
+        ),
+        (
+            "over the body limit",
+            "application/json",
+            big.clone().into_bytes(),
+            vec![],
+            413,
+            "larger than 4096",
+        ),
+        (
+            "over the limit once inflated",
+            "application/json",
+            gzip(big.as_bytes()),
+            vec![("Content-Encoding", "gzip")],
+            413,
+            "after decompression",
+        ),
+        (
+            "a gzip bomb",
+            "application/json",
+            bomb,
+            vec![("Content-Encoding", "gzip")],
+            413,
+            "larger than",
+        ),
+        (
+            "not gzip",
+            "application/json",
+            b"plain".to_vec(),
+            vec![("Content-Encoding", "gzip")],
+            400,
+            "gzip",
+        ),
+        (
+            "a wrong token",
+            "application/json",
+            event.clone().into_bytes(),
+            vec![("Authorization", "Bearer nope")],
+            401,
+            "Bearer",
+        ),
+        (
+            "no token",
+            "application/json",
+            event.clone().into_bytes(),
+            vec![("Authorization", "")],
+            401,
+            "Bearer",
+        ),
+        (
+            "text",
+            "text/plain",
+            event.clone().into_bytes(),
+            vec![],
+            415,
+            "application/x-ndjson",
+        ),
+        (
+            "brotli",
+            "application/json",
+            event.clone().into_bytes(),
+            vec![("Content-Encoding", "br")],
+            415,
+            "gzip",
+        ),
+    ];
+    for (what, content_type, body, headers, status, says) in cases {
+        let (got, answer) = service.post(content_type, body, &headers);
+        assert_eq!(got, status, "{what}: {answer}");
+        assert!(answer.to_string().contains(says), "{what}: {answer}");
+    }
+    // Nothing of those was stored or sent.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sim.requests().len(), 0);
+    let metrics = service.get("/metrics").1;
+    assert!(
+        !metrics.contains("hardal_events_accepted_total"),
+        "{metrics}"
+    );
+    // A good request still works, gzip-compressed too.
+    let (status, answer) = service.post(
+        "application/json",
+        gzip(event.as_bytes()),
+        &[("Content-Encoding", "gzip")],
+    );
+    assert_eq!(
+        (status, answer["accepted"].as_u64()),
+        (202, Some(1)),
+        "{answer}"
+    );
+    wait_until(
+        "the good event is delivered",
+        Duration::from_secs(20),
+        || delivered(&sim).0.len() == 1,
+    );
+}
+
+#[test]
+fn a_repeated_post_of_the_same_events_is_stored_once() {
+    let sim = simulator();
+    let service = Service::start(
+        "duplicates",
+        &serve_config(&[("insider", sim.upsert_url())], json!({})),
+    );
+    // Events with an `id`, and events without one (identified by their content).
+    let with_ids = events(50, 5);
+    let without_ids: String = (0..30)
+        .map(|i| {
+            json!({"event_name": "login", "user_id": format!("v{}", i % 3), "created_at": "2024-12-19T09:00:00Z",
+                   "properties": {"seq": 1000 + i}})
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    for body in [&with_ids, &without_ids] {
+        let (_, first) = service.post_ndjson(body);
+        let (_, again) = service.post_ndjson(body);
+        let n = body.lines().count() as u64;
+        assert_eq!(first, json!({"accepted": n, "duplicates": 0}));
+        assert_eq!(again, json!({"accepted": 0, "duplicates": n}));
+    }
+    wait_until("everything is delivered", Duration::from_secs(30), || {
+        delivered(&sim).0.len() == 80
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        delivered(&sim).0.values().all(|n| *n == 1),
+        "a duplicate was stored"
+    );
+}
+
+#[test]
+fn dead_letters_can_be_listed_replayed_and_purged_while_the_service_runs() {
+    let sim = simulator();
+    let service = Service::start(
+        "dlq",
+        &serve_config(&[("insider", sim.upsert_url())], json!({})),
+    );
+    // The first request is refused with a 400: its events are dead letters.
+    sim.inject(Fault::EchoHeaders { status: 400 }, Scope::Next(1))
+        .unwrap();
+    let (status, _) = service.post_ndjson(&events(10, 10));
+    assert_eq!(status, 202);
+    wait_until("ten dead letters", Duration::from_secs(20), || {
+        service
+            .dlq(&["list", "--json"])
+            .0
+            .matches("\"destination\"")
+            .count()
+            == 10
+    });
+    let (listed, _) = service.dlq(&["list", "--reason", "HTTP 400"]);
+    assert_eq!(listed.lines().count(), 10, "{listed}");
+    assert!(
+        !listed.contains(TOKEN),
+        "the echoed token is redacted: {listed}"
+    );
+    let id = listed.split('\t').next().unwrap();
+    let (shown, _) = service.dlq(&["show", id]);
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["destination"], "insider");
+    assert!(shown["event"]["properties"]["seq"].is_u64());
+    // Replayed, they are delivered this time.
+    let (_, said) = service.dlq(&["replay", "--destination", "insider"]);
+    assert!(said.contains("10 dead letters put back"), "{said}");
+    wait_until(
+        "the replayed events are delivered",
+        Duration::from_secs(20),
+        || delivered(&sim).0.len() == 10,
+    );
+    assert_eq!(service.dlq(&["list"]).0, "");
+    // New dead letters can be purged.
+    sim.inject(Fault::EchoHeaders { status: 400 }, Scope::Next(1))
+        .unwrap();
+    let more: String = events(15, 15)
+        .lines()
+        .skip(10)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    service.post_ndjson(&more);
+    wait_until("five more dead letters", Duration::from_secs(20), || {
+        service.dlq(&["list"]).0.lines().count() == 5
+    });
+    let (_, said) = service.dlq(&["purge", "--since", "1h"]);
+    assert!(said.contains("5 dead letters deleted"), "{said}");
+    assert_eq!(service.dlq(&["list"]).0, "");
+}
+
+#[test]
+fn a_killed_service_delivers_every_accepted_event_after_a_restart() {
+    let sim = simulator();
+    sim.inject(
+        Fault::Slow {
+            delay: Duration::from_millis(10),
+        },
+        Scope::Always,
+    )
+    .unwrap();
+    let config = serve_config(&[("insider", sim.upsert_url())], json!({}));
+    let service = Service::start("kill", &config);
+    let input = events(3000, 31);
+    let batches = ndjson_batches(&input, 50);
+    let mut acknowledged: Vec<u64> = Vec::new();
+    let mut next = 0;
+    // Ingest until delivery is under way, then kill -9 in the middle of both.
+    while next < batches.len() / 2 {
+        let (status, _) = service.post_ndjson(&batches[next]);
+        assert_eq!(status, 202);
+        acknowledged.extend((next as u64 * 50)..(next as u64 * 50 + 50));
+        next += 1;
+    }
+    wait_until("delivery is under way", Duration::from_secs(20), || {
+        sim.requests().len() > 5
+    });
+    let dir = service.kill();
+    let delivered_before = delivered(&sim).0.len();
+    assert!(
+        delivered_before < acknowledged.len(),
+        "the kill came too late"
+    );
+    let service = Service::start_in(dir, &config);
+    for batch in &batches[next..] {
+        let (status, answer) = service.post_ndjson(batch);
+        assert_eq!(status, 202, "{answer}");
+        acknowledged.extend((next as u64 * 50)..(next as u64 * 50 + 50));
+        next += 1;
+    }
+    sim.clear_faults();
+    wait_until(
+        "every acknowledged event is delivered",
+        Duration::from_secs(60),
+        || delivered(&sim).0.len() == acknowledged.len(),
+    );
+    let (times, order) = delivered(&sim);
+    assert!(acknowledged.iter().all(|seq| times.contains_key(seq)));
+    assert_in_user_order(&order);
+    // At most the requests in flight at the kill (2 × 25 users) were sent twice.
+    let twice: u64 = times.values().map(|n| n - 1).sum();
+    assert!(twice <= 50, "{twice} events were delivered twice");
+}
+
+#[test]
+fn sigterm_stops_accepting_and_leaves_the_rest_in_the_backlog() {
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}/api/user/v1/upsert");
+    let config = serve_config(&[("insider", endpoint)], json!({}));
+    let service = Service::start("sigterm", &config);
+    let (status, _) = service.post_ndjson(&events(200, 7));
+    assert_eq!(status, 202);
+    let dir = service.dir.clone();
+    let started = Instant::now();
+    assert_eq!(service.stop(), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(15));
+    // Restarted with Insider up: what waited in the backlog goes out.
+    let sim = Simulator::start(SimulatorConfig {
+        listen: format!("127.0.0.1:{port}"),
+        ..SimulatorConfig::new("mybrand", TOKEN)
+    })
+    .unwrap();
+    let _service = Service::start_in(dir, &config);
+    wait_until(
+        "the backlog drains after the restart",
+        Duration::from_secs(30),
+        || delivered(&sim).0.len() == 200,
+    );
+}
+
+/// The samples of one metric, by their labels.
+fn samples(scrape: &prometheus_parse::Scrape, name: &str) -> Vec<(HashMap<String, String>, f64)> {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .map(|s| {
+            let value = match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            };
+            let labels = s
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            (labels, value)
+        })
+        .collect()
+}
+
+#[test]
+fn metrics_parse_as_prometheus_text_and_their_counters_add_up() {
+    let sim = simulator();
+    let service = Service::start(
+        "metrics",
+        &serve_config(&[("insider", sim.upsert_url())], json!({})),
+    );
+    let input = events(120, 12);
+    service.post_ndjson(&input);
+    service.post_ndjson(&input); // all duplicates
+    // One event hardal rejects (a national phone number) and one it skips (no identifier).
+    service.post_ndjson(&format!(
+        "{}\n{}\n",
+        json!({"event_name": "identify", "user_id": "p", "user": {"phone_number": "0532 123 45 67"}}),
+        json!({"event_name": "search", "properties": {"q": "mug"}})
+    ));
+    let scrape = || {
+        let text = service.get("/metrics").1;
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+            .expect("Prometheus text format")
+    };
+    wait_until("the backlog is empty", Duration::from_secs(30), || {
+        samples(&scrape(), "hardal_backlog_events")
+            .iter()
+            .all(|(_, v)| *v == 0.0)
+    });
+    let scrape = scrape();
+    let one = |name: &str| samples(&scrape, name).iter().map(|(_, v)| v).sum::<f64>();
+    let ending = |which: &str| {
+        samples(&scrape, "hardal_events_resolved_total")
+            .iter()
+            .filter(|(labels, _)| labels["ending"] == which && labels["destination"] == "insider")
+            .map(|(_, v)| v)
+            .sum::<f64>()
+    };
+    let (received, accepted, duplicates) = (
+        one("hardal_events_received_total"),
+        one("hardal_events_accepted_total"),
+        one("hardal_events_duplicates_total"),
+    );
+    assert_eq!((received, accepted, duplicates), (242.0, 122.0, 120.0));
+    assert_eq!(received, accepted + duplicates);
+    let queued = one("hardal_backlog_events");
+    let resolved = ending("delivered")
+        + ending("rejected")
+        + ending("dead_lettered")
+        + ending("skipped")
+        + ending("expired");
+    assert_eq!(
+        accepted + one("hardal_events_replayed_total"),
+        resolved + queued
+    );
+    assert_eq!(
+        (ending("delivered"), ending("rejected"), ending("skipped")),
+        (120.0, 1.0, 1.0)
+    );
+    // Histograms and states are there too.
+    let text = service.get("/metrics").1;
+    for name in [
+        "hardal_ingest_seconds_bucket",
+        "hardal_request_seconds_bucket",
+        "hardal_request_records_bucket",
+        "hardal_destination_state{destination=\"insider\",state=\"flowing\"} 1",
+        "hardal_backlog_bytes",
+        "hardal_backlog_oldest_event_age_seconds",
+        "hardal_records_retried_total",
+    ] {
+        assert!(text.contains(name), "{name} is missing:\n{text}");
+    }
+}
+
+#[test]
+fn hardals_custom_api_destination_forwards_every_example_event_to_the_service() {
+    use hardal_core::{MapContext, Outcome};
+    let sim = simulator();
+    let service = Service::start(
+        "from-hardal",
+        &serve_config(&[("insider", sim.upsert_url())], json!({})),
+    );
+    // The Custom API destination a Hardal user creates, pointed at this service.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut example: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("examples/hardal-custom-api-to-serve.json")).unwrap(),
+    )
+    .unwrap();
+    example["destinations"][0]["endpoint_url"] = json!(format!("{}/v1/events", service.url));
+    let config = hardal_runner::config::load_str(&example.to_string(), &|name| {
+        (name == "HARDAL_INGEST_TOKEN").then(|| INGEST.to_owned())
+    })
+    .expect("the example configuration is valid");
+    let destination = &config.destinations[0];
+    // What the service's own `insider` destination will make of each forwarded event.
+    let insider = hardal_runner::config::load_str(
+        &serve_config(
+            &[("insider", sim.upsert_url())],
+            json!({"auth_tokens": ["x-token"]}),
+        )
+        .to_string(),
+        &|_| Some(TOKEN.to_owned()),
+    )
+    .unwrap();
+    let transport = hardal_runner::transport::Transport::new().unwrap();
+    let text = std::fs::read_to_string(root.join("examples/events.ndjson")).unwrap();
+    let context = MapContext {
+        now: std::time::SystemTime::now(),
+    };
+    let (mut posted, mut users, mut refused) = (0, 0, 0);
+    for item in hardal_runner::input::read_events(&text) {
+        let (_, event) = item.unwrap();
+        let Outcome::Records(records) = destination.map(&event, &context).unwrap().outcome else {
+            panic!("every example event is forwarded");
+        };
+        let request = destination.encode(&records.iter().collect::<Vec<_>>());
+        // The body is Hardal's event rebuilt from its documented variables.
+        let rebuilt: Value = serde_json::from_slice(&request.body).unwrap();
+        for key in ["event_name", "created_at", "user_id", "properties"] {
+            assert_eq!(
+                rebuilt.get(key),
+                event.as_value().get(key),
+                "{key} of {}",
+                event.as_value()
+            );
+        }
+        let forwarded = hardal_core::Event::from_value(rebuilt).unwrap();
+        match insider.destinations[0].map(&forwarded, &context) {
+            Ok(mapped) => {
+                if let Outcome::Records(records) = mapped.outcome {
+                    users += records.len();
+                }
+            }
+            Err(_) => refused += 1,
+        }
+        let response = block_on(transport.send(request, Duration::from_secs(10))).unwrap();
+        assert_eq!(
+            response.status,
+            202,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
+        posted += 1;
+    }
+    assert_eq!(posted, 16);
+    assert!(users >= 12, "most examples become Insider users ({users})");
+    wait_until(
+        "the forwarded events reach Insider",
+        Duration::from_secs(30),
+        || sim.stats().users_accepted as usize >= users,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sim.stats().users_accepted as usize, users);
+    let (listed, _) = service.dlq(&["list"]);
+    assert_eq!(listed.lines().count(), refused, "{listed}");
+}
