@@ -189,7 +189,7 @@ fn wait_with_peak_rss(pid: u32) -> Result<(bool, i64)> {
 
 /// Writes `n` events shaped like Hardal's: page views, GA4-style purchases with items, cart
 /// additions and identifies, for `n / 10` users, with the messy values real traffic has.
-fn generate(path: &PathBuf, n: u64) -> Result<()> {
+pub(crate) fn generate(path: &PathBuf, n: u64) -> Result<()> {
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let users = (n / 10).max(1);
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;

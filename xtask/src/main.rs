@@ -4,6 +4,7 @@
 //! - `ci`: everything CI checks — formatting, clippy with warnings denied, all tests, schema freshness.
 //! - `bench render`: the criterion benchmark of template rendering.
 //! - `bench send [N...]`: `hardal send` of N generated events against the simulator (default 1M and 10M).
+//! - `bench serve [FLOWING [BACKLOG]]`: `hardal serve` under load (default 1M flowing, 5M backlog).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,6 +12,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 mod bench_send;
+mod bench_serve;
 mod demo;
 
 fn main() -> Result<()> {
@@ -21,7 +23,9 @@ fn main() -> Result<()> {
         Some("ci") => ci(&root),
         Some("bench") => bench(&root, &args[1..]),
         Some("demo") => demo::run(&root),
-        _ => bail!("usage: cargo xtask demo | schemas | ci | bench [render | send [N...]]"),
+        _ => bail!(
+            "usage: cargo xtask demo | schemas | ci | bench [render | send [N...] | serve [FLOWING [BACKLOG]]]"
+        ),
     }
 }
 
@@ -76,7 +80,16 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
             };
             bench_send::run(root, &sizes, 3)
         }
-        Some(other) => bail!("unknown benchmark `{other}`; known: render, send [N...]"),
+        Some("serve") => {
+            let sizes: Vec<u64> = args[1..]
+                .iter()
+                .map(|a| a.replace('_', "").parse())
+                .collect::<Result<_, _>>()?;
+            let flowing = sizes.first().copied().unwrap_or(1_000_000);
+            let backlog = sizes.get(1).copied().unwrap_or(5_000_000);
+            bench_serve::run(root, flowing, backlog, 3)
+        }
+        Some(other) => bail!("unknown benchmark `{other}`; known: render, send [N...], serve [FLOWING [BACKLOG]]"),
     }
 }
 
