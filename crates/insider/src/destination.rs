@@ -260,6 +260,15 @@ impl Destination for Insider {
                 None => Mapped::skipped(nothing.unwrap_or_else(|| "no user object to send".into())),
             });
         }
+        // The lines of an order repeat the same repair word for word; once says it.
+        let mut i = 1;
+        while i < notes.len() {
+            if notes[..i].contains(&notes[i]) {
+                notes.remove(i);
+            } else {
+                i += 1;
+            }
+        }
         Ok(Mapped::records(records).with_notes(notes))
     }
 

@@ -41,6 +41,10 @@ enum Command {
         /// Render for this destination only.
         #[arg(long, value_name = "ID")]
         destination: Option<String>,
+        /// Render as of this time (RFC 3339 or epoch seconds) instead of now: destinations judge
+        /// their retention against it, e.g. to preview old example events as they were sent.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        now: Option<std::time::SystemTime>,
         /// Events: NDJSON, or a JSON event or array of events. Standard input when absent or `-`.
         events: Option<PathBuf>,
     },
@@ -153,6 +157,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Render {
             config,
             destination,
+            now,
             events,
         } => {
             let loaded = load(&config, Secrets::Unused)?;
@@ -164,6 +169,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let summary = render::render(
                 &selected,
                 input::read_events(&text),
+                now.unwrap_or_else(std::time::SystemTime::now),
                 &mut out,
                 &mut io::stderr(),
             )
@@ -362,4 +368,10 @@ fn read_input(path: Option<&Path>) -> Result<String, String> {
             Ok(text)
         }
     }
+}
+
+/// A time written as RFC 3339 (any offset), a date, or epoch seconds or milliseconds.
+fn parse_time(text: &str) -> Result<std::time::SystemTime, String> {
+    hardal_core::convert::to_system_time(&serde_json::Value::String(text.to_owned()))
+        .ok_or_else(|| format!("`{text}` is not a time (RFC 3339, a date, or epoch seconds)"))
 }

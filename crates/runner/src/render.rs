@@ -2,7 +2,6 @@
 //! without sending anything. Mapping errors are reported per event and counted.
 
 use std::io::{self, Write};
-
 use std::time::SystemTime;
 
 use hardal_core::{Destination, MapContext, NoteAction, Outcome, Record};
@@ -23,11 +22,13 @@ pub struct RenderSummary {
     pub errors: usize,
 }
 
-/// Renders every event for every destination: bodies to `out`, one per line; problems and skips
-/// to `messages`, each naming the event (number and line) and the destination.
+/// Renders every event for every destination as if mapped at `now` (retention is judged against
+/// it): bodies to `out`, one per line; problems, notes and skips to `messages`, each naming the
+/// event (number and line) and the destination.
 pub fn render(
     destinations: &[&dyn Destination],
     items: Vec<InputItem>,
+    now: SystemTime,
     out: &mut dyn Write,
     messages: &mut dyn Write,
 ) -> io::Result<RenderSummary> {
@@ -42,9 +43,7 @@ pub fn render(
             }
         };
         summary.events += 1;
-        let context = MapContext {
-            now: SystemTime::now(),
-        };
+        let context = MapContext { now };
         for destination in destinations {
             let id = destination.id();
             let mapped = match destination.map(&event, &context) {

@@ -19,6 +19,16 @@ pub(crate) fn normalize(value: &Value) -> Option<String> {
     format_utc(instant)
 }
 
+/// The instant a timestamp value names, in any shape [`normalize`] reads.
+pub(crate) fn to_system_time(value: &Value) -> Option<std::time::SystemTime> {
+    let instant = match value {
+        Value::Number(n) => from_epoch_number(n)?,
+        Value::String(s) => from_text(s.trim())?,
+        _ => return None,
+    };
+    Some(instant.into())
+}
+
 fn from_epoch_number(number: &serde_json::Number) -> Option<OffsetDateTime> {
     let nanos = if let Some(whole) = number.as_i64() {
         let whole = i128::from(whole);

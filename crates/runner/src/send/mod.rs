@@ -609,7 +609,8 @@ impl Engine<'_> {
                         self.books
                             .finish(index, line, &mapped.raw, Ending::Skipped, &[])
                     }
-                    MappedOutcome::Expired(_) => {
+                    MappedOutcome::Expired(rule) => {
+                        self.books.expired(index, &rule);
                         self.books
                             .finish(index, line, &mapped.raw, Ending::Expired, &[])
                     }
@@ -701,6 +702,16 @@ impl Books {
                 }
             }
         }
+    }
+
+    /// Counts an event not sent at all because it is older than the destination keeps it, by the
+    /// rule that applied.
+    fn expired(&mut self, lane: usize, rule: &str) {
+        let key = format!("expired (whole event): {rule}");
+        *self.summary.destinations[lane]
+            .field_changes
+            .entry(key)
+            .or_default() += 1;
     }
 
     fn finish(&mut self, lane: usize, line: u64, raw: &str, outcome: Ending, reasons: &[String]) {
