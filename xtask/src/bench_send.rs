@@ -192,6 +192,14 @@ fn wait_with_peak_rss(pid: u32) -> Result<(bool, i64)> {
 fn generate(path: &PathBuf, n: u64) -> Result<()> {
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let users = (n / 10).max(1);
+    // Live data: the events end an hour ago, 37 ms apart, so none is older than Insider keeps
+    // events (which hardal would count as expired instead of sending).
+    let now_ms = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis(),
+    )?;
+    let start_ms = now_ms - 3_600_000 - n * 37;
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = move || {
         seed ^= seed << 13;
@@ -201,7 +209,7 @@ fn generate(path: &PathBuf, n: u64) -> Result<()> {
     };
     for i in 0..n {
         let user = next() % users;
-        let ts = 1_734_600_000_000u64 + i * 37;
+        let ts = start_ms + i * 37;
         let kind = next() % 10;
         let user_part = if user.is_multiple_of(7) {
             format!(r#""user_id":"anon-{user}""#)
@@ -226,7 +234,7 @@ fn generate(path: &PathBuf, n: u64) -> Result<()> {
             )?,
             6 | 7 => writeln!(
                 out,
-                r#"{{"id":"e{i}","event_name":"purchase","created_at":"2024-12-19T09:45:39.659Z",{user_part},"properties":{{"transaction_id":"T-{i}","currency":"TRY","value":"120.50","items":[{{"item_id":"SKU-{}","item_name":"Mug","item_category":"Kitchen","price":"60.25","quantity":"2"}},{{"item_id":"SKU-{}","item_name":"Tea","item_category":"Food","price":19.9,"quantity":1}}]}}}}"#,
+                r#"{{"id":"e{i}","event_name":"purchase","created_at":{ts},{user_part},"properties":{{"transaction_id":"T-{i}","currency":"TRY","value":"120.50","items":[{{"item_id":"SKU-{}","item_name":"Mug","item_category":"Kitchen","price":"60.25","quantity":"2"}},{{"item_id":"SKU-{}","item_name":"Tea","item_category":"Food","price":19.9,"quantity":1}}]}}}}"#,
                 next() % 5000,
                 next() % 5000
             )?,
