@@ -37,7 +37,11 @@ pub fn run(root: &Path, sizes: &[u64], repeats: usize) -> Result<()> {
     let mut report = String::new();
     for &n in sizes {
         let events = work.join(format!("events-{n}.ndjson"));
-        if !events.exists() {
+        // A file made on an earlier day may hold events older than Insider keeps by now.
+        let fresh = std::fs::metadata(&events)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() < 86_400));
+        if !fresh {
             eprintln!("generating {n} events in {}", events.display());
             generate(&events, n)?;
         }

@@ -18,6 +18,7 @@ use crate::retention::Retention;
 use crate::rules::{
     CheckContext, Checked, RuleSettings, STANDARD_IDENTIFIERS, check_user, normalize_event_name,
 };
+use crate::select::Selector;
 
 /// A built Insider destination.
 #[derive(Debug)]
@@ -25,7 +26,7 @@ pub struct Insider {
     id: String,
     url: String,
     headers: Vec<(String, Secret)>,
-    mappings: Mappings<Target>,
+    selector: Selector<Target>,
     settings: RuleSettings,
     envelope: Envelope,
     limits: BatchLimits,
@@ -48,7 +49,7 @@ impl Insider {
             .map_err(|e| errors.push(e))
             .unwrap_or_default();
 
-        let mut targets = Vec::new();
+        let (mut targets, mut presets) = (Vec::new(), Vec::new());
         for (i, mapping) in config.mappings.iter().enumerate() {
             let pointer = format!("/mappings/{i}");
             let when = Condition::compile(&mapping.when)
@@ -107,7 +108,6 @@ impl Insider {
                 continue;
             }
             let file = preset(*name);
-            let when = Condition::compile(&file.when).expect("preset conditions compile (tested)");
             let template =
                 Template::compile(&file.user).expect("preset templates compile (tested)");
             let event_name = config
@@ -115,8 +115,8 @@ impl Insider {
                 .get(name)
                 .cloned()
                 .or_else(|| name.event_name().map(str::to_owned));
-            targets.push(Mapping::new(
-                when,
+            presets.push((
+                file.when,
                 Target {
                     origin: format!("preset {}", name.as_str()),
                     template,
@@ -165,7 +165,7 @@ impl Insider {
                 ),
                 ("X-REQUEST-TOKEN".to_owned(), config.request_token),
             ],
-            mappings: Mappings::new(targets),
+            selector: Selector::new(Mappings::new(targets), presets),
             settings: RuleSettings {
                 standard_identifiers,
                 custom_identifiers,
@@ -195,7 +195,7 @@ impl Destination for Insider {
     }
 
     fn map(&self, event: &Event, context: &MapContext) -> Result<Mapped, MappingError> {
-        let Some(target) = self.mappings.select(event) else {
+        let Some(target) = self.selector.select(event) else {
             return Ok(Mapped::skipped(format!(
                 "no mapping or preset selects event_name {}",
                 event.quoted_name()

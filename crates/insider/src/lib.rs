@@ -13,6 +13,7 @@ mod judge;
 mod presets;
 pub mod retention;
 mod rules;
+mod select;
 
 pub use config::{
     InsiderConfig, OnInvalidField, PresetName, RetentionDays, SendAttributes, UserMappingConfig,

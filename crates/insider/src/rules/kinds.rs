@@ -148,7 +148,7 @@ pub(crate) fn coerce(value: &Value, kind: Kind, phone_country_code: Option<&str>
             None => Coerced::Invalid(&NOT_LANGUAGE),
         },
         Kind::Country => match value.as_str().and_then(country::to_alpha2) {
-            Some((alpha2, rule)) => repaired(Value::String(alpha2.to_owned()), rule),
+            Some((alpha2, rule)) => repaired(Value::String(alpha2), rule),
             None => Coerced::Invalid(&NOT_COUNTRY),
         },
         Kind::Currency => {
@@ -290,6 +290,18 @@ pub fn normalize_phone(value: &Value, country_code: Option<&str>) -> Option<Stri
 
 /// `en-US`, `en_us`, `EN` → `en_US`, `en_US`, `en`.
 pub fn normalize_language(value: &Value) -> Option<String> {
+    // The common case, `tr-TR`, written straight into its form.
+    if let Some(text) = value.as_str()
+        && let [a, b, b'-', c, d] = text.as_bytes()
+        && [a, b].iter().all(|x| x.is_ascii_lowercase())
+        && [c, d].iter().all(|x| x.is_ascii_uppercase())
+    {
+        let mut locale = String::with_capacity(5);
+        locale.push_str(&text[..2]);
+        locale.push('_');
+        locale.push_str(&text[3..]);
+        return Some(locale);
+    }
     let text = convert::to_text(value)?;
     let mut parts = text.trim().split(['-', '_']);
     let language = parts.next()?.to_ascii_lowercase();

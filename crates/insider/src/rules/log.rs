@@ -78,12 +78,12 @@ pub(crate) struct Log<'n> {
 
 impl Log<'_> {
     pub(crate) fn repaired(&mut self, place: Place<'_>, rule: &str, before: &Value, after: &Value) {
-        self.note(
-            NoteAction::Repaired,
-            place.field(),
-            rule,
-            format!("{} → {}", short(before), short(after)),
-        );
+        // Written into one string: repairs are common, and this runs for each of them.
+        let mut detail = String::with_capacity(32);
+        push_short(&mut detail, before);
+        detail.push_str(" → ");
+        push_short(&mut detail, after);
+        self.note(NoteAction::Repaired, place.field(), rule, detail);
     }
 
     /// A missing required value derived from others.
@@ -136,11 +136,39 @@ impl Log<'_> {
     }
 }
 
+/// The most characters of a value a message quotes.
+const SHORT: usize = 60;
+
 /// A value quoted for a message, cut short.
 pub(crate) fn short(value: &Value) -> String {
-    let text = value.to_string();
-    match text.char_indices().nth(60) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
+    let mut text = String::new();
+    push_short(&mut text, value);
+    text
+}
+
+/// Appends a value as compact JSON, cut short after [`SHORT`] characters.
+fn push_short(out: &mut String, value: &Value) {
+    use std::fmt::Write as _;
+    let start = out.len();
+    match value {
+        // Text that needs no escaping is quoted directly: most repaired values are such text.
+        Value::String(text)
+            if !text
+                .bytes()
+                .any(|b| b == b'"' || b == b'\\' || b.is_ascii_control()) =>
+        {
+            out.push('"');
+            out.push_str(text);
+            out.push('"');
+        }
+        _ => {
+            let _ = write!(out, "{value}");
+        }
+    }
+    if out.len() - start > SHORT
+        && let Some((cut, _)) = out[start..].char_indices().nth(SHORT)
+    {
+        out.truncate(start + cut);
+        out.push('…');
     }
 }
