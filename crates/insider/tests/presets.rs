@@ -534,3 +534,57 @@ fn a_user_larger_than_a_request_is_rejected_not_sent() {
         "{error}"
     );
 }
+
+/// The `event_group_id` of every Insider event a destination sends for `event`.
+fn group_ids(destination: &Insider, event: &Value) -> Vec<String> {
+    let mapped = destination
+        .map(&Event::from_value(event.clone()).unwrap(), &context())
+        .unwrap();
+    let mut ids = Vec::new();
+    for record in mapped.into_records().expect("records") {
+        let user: Value = serde_json::from_slice(&record.payload).unwrap();
+        for event in user["events"].as_array().unwrap() {
+            ids.push(
+                event["event_params"]["event_group_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+    }
+    ids
+}
+
+#[test]
+fn a_purchase_without_ids_gets_the_same_derived_group_id_on_every_run() {
+    let purchase = json!({"event_name": "purchase", "created_at": "2024-12-28T10:00:00Z", "user_id": "u1",
+                          "properties": {"currency": "TRY", "items": [{"item_id": "A", "price": 5}, {"item_id": "B", "price": 7}]}});
+    let first = group_ids(&build(base()), &purchase);
+    // Another destination built from the same configuration: a re-run, another process.
+    let again = group_ids(&build(base()), &purchase);
+    assert_eq!(first, again);
+    // Every line of the order shares it.
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0], first[1]);
+    expect_test::expect!["hardal-5ca97c6244c889b5d634a346a56f958b"].assert_eq(&first[0]);
+    // Another purchase — another user, time, or content — gets another id.
+    let mut others = Vec::new();
+    for (path, value) in [
+        ("/user_id", json!("u2")),
+        ("/created_at", json!("2024-12-28T10:00:01Z")),
+        ("/properties/items/1/price", json!(8)),
+    ] {
+        let mut other = purchase.clone();
+        *other.pointer_mut(path).unwrap() = value;
+        let id = group_ids(&build(base()), &other)[0].clone();
+        assert_ne!(id, first[0], "{path}");
+        others.push(id);
+    }
+    others.sort();
+    others.dedup();
+    assert_eq!(others.len(), 3);
+    // An order id, or the event id, is used as it is.
+    let mut with_id = purchase.clone();
+    with_id["id"] = json!("evt-9");
+    assert_eq!(group_ids(&build(base()), &with_id), ["evt-9", "evt-9"]);
+}
