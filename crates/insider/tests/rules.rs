@@ -275,6 +275,9 @@ fn an_invalid_optional_attribute_is_left_out_and_the_rest_sent() {
             json!({"identifiers": {"uuid": "u"}, "attributes": {"email_optin": "maybe", "language": "english", "age": "forty",
                                                                 "birthday": "12/03/1993", "list_id": ["a"], "name": "A"}}),
             json!({"identifiers": {"uuid": "u"}, "attributes": {"phone_number": "12345", "custom": "not an object", "name": "A"}}),
+            // Written twice, differently: one value is kept, the other left out with a note.
+            json!({"identifiers": {"uuid": "u"}, "attributes": {"tier": "gold", "name": "A", "custom": {"tier": "silver", "name": "B"}}}),
+            json!({"identifiers": {"uuid": "u"}, "attributes": {"tier": "gold", "custom": {"tier": "gold"}}}),
             // Nothing valid would remain: refused, with the first left-out field.
             json!({"identifiers": {"uuid": "u"}, "attributes": {"email_optin": "maybe"}}),
         ],
@@ -288,6 +291,10 @@ fn an_invalid_optional_attribute_is_left_out_and_the_rest_sent() {
             {"identifiers":{"uuid":"u"},"attributes":{"name":"A"},"not_append":true}
                 dropped attributes.custom: "not an object" is not an object of custom fields [not an object]
                 dropped attributes.phone_number: "12345" is not an E.164 phone number with country code (Insider: ^\+[1-9]\d{6,14}$) [not an E.164 phone number]
+            {"identifiers":{"uuid":"u"},"attributes":{"name":"A","custom":{"tier":"silver"}},"not_append":true}
+                dropped attributes.custom.tier: "silver" is kept under custom; "gold" is left out [written twice]
+                dropped attributes.name: "A" is kept; "B" under custom is left out [written twice]
+            {"identifiers":{"uuid":"u"},"attributes":{"custom":{"tier":"gold"}},"not_append":true}
             rejected: nothing valid to send: attributes.email_optin: "maybe" is not a boolean
                 dropped attributes.email_optin: "maybe" is not a boolean [not a boolean]
         "#]],

@@ -40,9 +40,30 @@ pub(crate) fn check(
         .filter(|key| kind_of(key).is_none())
         .cloned()
         .collect();
+    // A key written both at the top level and under `custom` keeps one value — the one under
+    // `custom` for custom keys, the top-level one for Insider's keys; the other, when it differs,
+    // is left out with a note rather than lost without a word.
     for key in unknown {
         let value = fields.shift_remove(&key).expect("listed above");
-        custom.entry(key).or_insert(value);
+        match custom.get(&key) {
+            None => {
+                custom.insert(key, value);
+            }
+            Some(kept) if *kept == value => {}
+            Some(kept) => {
+                let detail = format!(
+                    "{} is kept under custom; {} is left out",
+                    short(kept),
+                    short(&value)
+                );
+                let place = Place {
+                    section: section.custom(),
+                    event,
+                    key: &key,
+                };
+                log.left_out(place, "written twice", detail)?;
+            }
+        }
     }
     let known: Vec<String> = custom
         .keys()
@@ -51,7 +72,25 @@ pub(crate) fn check(
         .collect();
     for key in known {
         let value = custom.shift_remove(&key).expect("listed above");
-        fields.entry(key).or_insert(value);
+        match fields.get(&key) {
+            None => {
+                fields.insert(key, value);
+            }
+            Some(kept) if *kept == value => {}
+            Some(kept) => {
+                let detail = format!(
+                    "{} is kept; {} under custom is left out",
+                    short(kept),
+                    short(&value)
+                );
+                let place = Place {
+                    section,
+                    event,
+                    key: &key,
+                };
+                log.left_out(place, "written twice", detail)?;
+            }
+        }
     }
     let mut invalid = Vec::new();
     for (key, value) in fields.iter_mut() {
