@@ -37,7 +37,11 @@ pub fn run(root: &Path, sizes: &[u64], repeats: usize) -> Result<()> {
     let mut report = String::new();
     for &n in sizes {
         let events = work.join(format!("events-{n}.ndjson"));
-        if !events.exists() {
+        // A file made on an earlier day may hold events older than Insider keeps by now.
+        let fresh = std::fs::metadata(&events)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() < 86_400));
+        if !fresh {
             eprintln!("generating {n} events in {}", events.display());
             generate(&events, n)?;
         }
@@ -192,6 +196,14 @@ fn wait_with_peak_rss(pid: u32) -> Result<(bool, i64)> {
 pub(crate) fn generate(path: &PathBuf, n: u64) -> Result<()> {
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let users = (n / 10).max(1);
+    // Live data: the events end an hour ago, 37 ms apart, so none is older than Insider keeps
+    // events (which hardal would count as expired instead of sending).
+    let now_ms = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis(),
+    )?;
+    let start_ms = now_ms - 3_600_000 - n * 37;
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = move || {
         seed ^= seed << 13;
@@ -201,7 +213,7 @@ pub(crate) fn generate(path: &PathBuf, n: u64) -> Result<()> {
     };
     for i in 0..n {
         let user = next() % users;
-        let ts = 1_734_600_000_000u64 + i * 37;
+        let ts = start_ms + i * 37;
         let kind = next() % 10;
         let user_part = if user.is_multiple_of(7) {
             format!(r#""user_id":"anon-{user}""#)
@@ -226,7 +238,7 @@ pub(crate) fn generate(path: &PathBuf, n: u64) -> Result<()> {
             )?,
             6 | 7 => writeln!(
                 out,
-                r#"{{"id":"e{i}","event_name":"purchase","created_at":"2024-12-19T09:45:39.659Z",{user_part},"properties":{{"transaction_id":"T-{i}","currency":"TRY","value":"120.50","items":[{{"item_id":"SKU-{}","item_name":"Mug","item_category":"Kitchen","price":"60.25","quantity":"2"}},{{"item_id":"SKU-{}","item_name":"Tea","item_category":"Food","price":19.9,"quantity":1}}]}}}}"#,
+                r#"{{"id":"e{i}","event_name":"purchase","created_at":{ts},{user_part},"properties":{{"transaction_id":"T-{i}","currency":"TRY","value":"120.50","items":[{{"item_id":"SKU-{}","item_name":"Mug","item_category":"Kitchen","price":"60.25","quantity":"2"}},{{"item_id":"SKU-{}","item_name":"Tea","item_category":"Food","price":19.9,"quantity":1}}]}}}}"#,
                 next() % 5000,
                 next() % 5000
             )?,

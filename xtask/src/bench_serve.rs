@@ -46,7 +46,11 @@ pub fn run(root: &Path, flowing: u64, backlog: u64, repeats: usize) -> Result<()
     std::fs::create_dir_all(&work)?;
     let events = work.join(format!("events-{}.ndjson", flowing.max(backlog)));
     if !events.exists() {
-        eprintln!("generating {} events in {}", flowing.max(backlog), events.display());
+        eprintln!(
+            "generating {} events in {}",
+            flowing.max(backlog),
+            events.display()
+        );
         generate(&events, flowing.max(backlog))?;
     }
     let mut report = String::new();
@@ -81,13 +85,7 @@ pub fn run(root: &Path, flowing: u64, backlog: u64, repeats: usize) -> Result<()
     Ok(())
 }
 
-fn measure(
-    release: &Path,
-    work: &Path,
-    events: &Path,
-    n: u64,
-    simulator_up: bool,
-) -> Result<Run> {
+fn measure(release: &Path, work: &Path, events: &Path, n: u64, simulator_up: bool) -> Result<Run> {
     let spool = work.join("spool");
     let _ = std::fs::remove_dir_all(&spool);
     std::fs::create_dir_all(&spool)?;
@@ -120,7 +118,14 @@ fn measure(
         .args(["--url", &format!("{url}/v1/events"), "--token", TOKEN])
         .arg("--events")
         .arg(events)
-        .args(["--batch", "100", "--connections", "8", "--limit", &n.to_string()])
+        .args([
+            "--batch",
+            "100",
+            "--connections",
+            "8",
+            "--limit",
+            &n.to_string(),
+        ])
         .stderr(Stdio::inherit())
         .output()
         .context("running the load generator")?;
@@ -158,14 +163,21 @@ fn measure(
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Starts the simulator (counting only) on `port` and waits until it listens.
 fn start_simulator_on(release: &Path, port: u16) -> Result<Child> {
     use std::io::BufRead;
     let mut child = Command::new(release.join("insider-simulator"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--partner-name", "bench"])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--partner-name",
+            "bench",
+        ])
         .args(["--request-token", "bench-token", "--no-record"])
         .stdout(Stdio::piped())
         .spawn()
@@ -206,7 +218,10 @@ fn start_hardal(release: &Path, config: &PathBuf) -> Result<(Child, String)> {
 }
 
 /// Polls the process's peak resident memory (`VmHWM`) until it ends.
-fn watch_rss(pid: u32, peak: std::sync::Arc<std::sync::atomic::AtomicI64>) -> std::thread::JoinHandle<()> {
+fn watch_rss(
+    pid: u32,
+    peak: std::sync::Arc<std::sync::atomic::AtomicI64>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let path = format!("/proc/{pid}/status");
         while let Ok(status) = std::fs::read_to_string(&path) {
@@ -251,8 +266,13 @@ fn http_get(base: &str, path: &str) -> Result<String> {
     use std::io::{Read, Write};
     let address = base.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address)?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut text = String::new();
     stream.read_to_string(&mut text)?;
-    Ok(text.split_once("\r\n\r\n").map_or(text.clone(), |(_, body)| body.to_owned()))
+    Ok(text
+        .split_once("\r\n\r\n")
+        .map_or(text.clone(), |(_, body)| body.to_owned()))
 }

@@ -89,7 +89,9 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
             let backlog = sizes.get(1).copied().unwrap_or(5_000_000);
             bench_serve::run(root, flowing, backlog, 3)
         }
-        Some(other) => bail!("unknown benchmark `{other}`; known: render, send [N...], serve [FLOWING [BACKLOG]]"),
+        Some(other) => bail!(
+            "unknown benchmark `{other}`; known: render, send [N...], serve [FLOWING [BACKLOG]]"
+        ),
     }
 }
 

@@ -70,7 +70,14 @@ struct Clause {
 #[derive(Debug, Clone)]
 enum Test {
     Equals(Value),
-    AnyOf(Vec<Value>),
+    /// Any of these values. Strings are kept apart from the rest, sorted by length and then by
+    /// bytes, and found by binary search that mostly compares lengths: a preset's `when` lists
+    /// dozens of event names, and every event that reaches the last preset is tested against all
+    /// of them.
+    AnyOf {
+        strings: Vec<String>,
+        others: Vec<Value>,
+    },
     Exists(bool),
 }
 
@@ -119,9 +126,12 @@ impl Condition {
             match &clause.test {
                 Test::Exists(wanted) => value.is_some() == *wanted,
                 Test::Equals(expected) => value.is_some_and(|v| json_equal(v, expected)),
-                Test::AnyOf(options) => {
-                    value.is_some_and(|v| options.iter().any(|option| json_equal(v, option)))
-                }
+                Test::AnyOf { strings, others } => value.is_some_and(|v| match v {
+                    Value::String(text) => strings
+                        .binary_search_by(|option| by_length(option, text))
+                        .is_ok(),
+                    _ => others.iter().any(|option| json_equal(v, option)),
+                }),
             }
         })
     }
@@ -139,7 +149,18 @@ fn compile_test(matcher: &Value) -> Result<Test, String> {
                 "a list matches any of its values, which must be strings, numbers or booleans; found {}",
                 json_type(bad)
             )),
-            None => Ok(Test::AnyOf(options.clone())),
+            None => {
+                let (mut strings, mut others) = (Vec::new(), Vec::new());
+                for option in options {
+                    match option {
+                        Value::String(text) => strings.push(text.clone()),
+                        other => others.push(other.clone()),
+                    }
+                }
+                strings.sort_by(|a, b| by_length(a, b));
+                strings.dedup();
+                Ok(Test::AnyOf { strings, others })
+            }
         },
         Value::Object(map) => match (map.len(), map.get("exists")) {
             (1, Some(Value::Bool(wanted))) => Ok(Test::Exists(*wanted)),
@@ -152,6 +173,13 @@ fn compile_test(matcher: &Value) -> Result<Test, String> {
                 .to_owned(),
         ),
     }
+}
+
+/// Orders strings by length, then by bytes: comparing lengths settles most comparisons.
+fn by_length(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
 }
 
 /// JSON equality where numbers compare by value (`1` equals `1.0`) and types never mix

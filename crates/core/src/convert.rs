@@ -30,6 +30,11 @@ pub fn to_timestamp(value: &Value) -> Option<String> {
     crate::template::timestamp::normalize(value)
 }
 
+/// The instant a timestamp value names (any shape [`to_timestamp`] reads).
+pub fn to_system_time(value: &Value) -> Option<std::time::SystemTime> {
+    crate::template::timestamp::to_system_time(value)
+}
+
 /// Whether `text` is already what [`to_timestamp`] writes (`2024-12-19T09:45:39Z` or with
 /// milliseconds), so it can be kept without rewriting.
 pub fn is_canonical_timestamp(text: &str) -> bool {

@@ -33,9 +33,27 @@ pub struct InsiderConfig {
     /// array of them) for the events its `when` selects.
     #[serde(default)]
     pub mappings: Vec<UserMappingConfig>,
-    /// The Insider event name each preset sends, e.g. `{"registration": "sign_up_confirmation"}`.
+    /// The Insider event name a preset sends instead of its own, e.g. `{"registration":
+    /// "registration"}` to keep the seed's custom `registration` event instead of Insider's
+    /// `sign_up_confirmation`.
     #[serde(default)]
     pub event_names: BTreeMap<PresetName, String>,
+    /// What an invalid field does: `drop` (the default) leaves it out of what is sent, with a
+    /// note in the summary, and sends the rest; `reject` refuses the whole event, naming the field
+    /// and the rule. Values with one meaning are repaired either way (`USA` → `US`).
+    #[serde(default)]
+    pub on_invalid_field: OnInvalidField,
+    /// Whether user attributes are sent: `always` (the default), or `never` — for a backfill of
+    /// old events run after live data started flowing, so that old values never overwrite newer
+    /// ones.
+    #[serde(default)]
+    pub send_attributes: SendAttributes,
+    /// Days Insider keeps events of a name, where your account keeps them longer (or shorter)
+    /// than Insider's defaults (purchase 730; page, cart and wishlist events 90; sign_up_confirmation
+    /// 365; custom events 90), e.g. `{"purchase": 1095}`. Older events are not sent and counted as
+    /// expired.
+    #[serde(default)]
+    pub retention_days: BTreeMap<String, RetentionDays>,
     /// Tell Insider not to trigger journeys for this data (`skip_hook`), e.g. for backfills.
     #[serde(default)]
     pub skip_hook: bool,
@@ -66,15 +84,57 @@ pub struct InsiderConfig {
     pub requests_per_minute: u32,
 }
 
+/// What an invalid field does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnInvalidField {
+    /// Leave the field out, note it, and send the rest.
+    #[default]
+    Drop,
+    /// Refuse the event, naming the field and the rule.
+    Reject,
+}
+
+/// Whether user attributes are sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SendAttributes {
+    /// Attributes and events.
+    #[default]
+    Always,
+    /// Events only: profiles are left as they are.
+    Never,
+}
+
+/// Days an event is kept (at least 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(transparent)]
+pub struct RetentionDays(#[schemars(range(min = 1, max = 36500))] pub u32);
+
 /// A built-in mapping.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize, schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum PresetName {
-    /// One Insider `purchase` event per product line (GA4 `items[]`, `products[]` or flat properties).
+    /// One Insider `purchase` event per product line (GA4 `items[]`, `products[]` or flat
+    /// properties); order-level properties under each line's `custom`.
     Purchase,
-    /// Sign-ups, as the `registration` event.
+    /// Product viewed: `product_detail_page_view`, one per product.
+    ProductView,
+    /// Added to cart: `item_added_to_cart`, one per product line.
+    AddToCart,
+    /// Removed from cart: `item_removed_from_cart`, one per product line.
+    RemoveFromCart,
+    /// Cart viewed: `cart_page_view`, one per product line.
+    CartView,
+    /// Checkout started or a checkout step: `checkout_page_view`, one per product line.
+    Checkout,
+    /// Product list or category viewed: `listing_page_view`.
+    ListingView,
+    /// Home page viewed: `homepage_view`.
+    Homepage,
+    /// Sign-ups, as Insider's `sign_up_confirmation` event.
     Registration,
     /// Attributes only, no event.
     Identify,
@@ -83,8 +143,15 @@ pub enum PresetName {
 }
 
 impl PresetName {
-    pub const ALL: [PresetName; 4] = [
+    pub const ALL: [PresetName; 11] = [
         PresetName::Purchase,
+        PresetName::ProductView,
+        PresetName::AddToCart,
+        PresetName::RemoveFromCart,
+        PresetName::CartView,
+        PresetName::Checkout,
+        PresetName::ListingView,
+        PresetName::Homepage,
         PresetName::Registration,
         PresetName::Identify,
         PresetName::Default,
@@ -93,10 +160,34 @@ impl PresetName {
     pub fn as_str(self) -> &'static str {
         match self {
             PresetName::Purchase => "purchase",
+            PresetName::ProductView => "product_view",
+            PresetName::AddToCart => "add_to_cart",
+            PresetName::RemoveFromCart => "remove_from_cart",
+            PresetName::CartView => "cart_view",
+            PresetName::Checkout => "checkout",
+            PresetName::ListingView => "listing_view",
+            PresetName::Homepage => "homepage",
             PresetName::Registration => "registration",
             PresetName::Identify => "identify",
             PresetName::Default => "default",
         }
+    }
+
+    /// The Insider event a preset sends, before any renaming; `None` for presets that send no
+    /// event (`identify`) or keep the event's own name (`default`).
+    pub fn event_name(self) -> Option<&'static str> {
+        Some(match self {
+            PresetName::Purchase => "purchase",
+            PresetName::ProductView => "product_detail_page_view",
+            PresetName::AddToCart => "item_added_to_cart",
+            PresetName::RemoveFromCart => "item_removed_from_cart",
+            PresetName::CartView => "cart_page_view",
+            PresetName::Checkout => "checkout_page_view",
+            PresetName::ListingView => "listing_page_view",
+            PresetName::Homepage => "homepage_view",
+            PresetName::Registration => "sign_up_confirmation",
+            PresetName::Identify | PresetName::Default => return None,
+        })
     }
 }
 

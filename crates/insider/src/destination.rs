@@ -1,6 +1,8 @@
 //! The built `insider` destination: mapping through your mappings and the presets, Insider's
 //! field rules, the `{"users": [...]}` envelope with exact byte accounting, and judging.
 
+use std::cell::OnceCell;
+
 use hardal_core::condition::{Condition, Mapping, Mappings};
 use hardal_core::destination::Envelope;
 use hardal_core::error::under_all;
@@ -10,9 +12,13 @@ use hardal_core::{
 };
 use serde_json::{Map, Value};
 
-use crate::config::{InsiderConfig, PresetName};
-use crate::presets::{default_event_name, preset};
-use crate::rules::{Checked, RuleSettings, STANDARD_IDENTIFIERS, check_user, normalize_event_name};
+use crate::config::{InsiderConfig, OnInvalidField, SendAttributes};
+use crate::presets::preset;
+use crate::retention::Retention;
+use crate::rules::{
+    CheckContext, Checked, RuleSettings, STANDARD_IDENTIFIERS, check_user, normalize_event_name,
+};
+use crate::select::Selector;
 
 /// A built Insider destination.
 #[derive(Debug)]
@@ -20,7 +26,7 @@ pub struct Insider {
     id: String,
     url: String,
     headers: Vec<(String, Secret)>,
-    mappings: Mappings<Target>,
+    selector: Selector<Target>,
     settings: RuleSettings,
     envelope: Envelope,
     limits: BatchLimits,
@@ -51,7 +57,7 @@ impl Insider {
             errors.push(e);
         }
 
-        let mut targets = Vec::new();
+        let (mut targets, mut presets) = (Vec::new(), Vec::new());
         for (i, mapping) in config.mappings.iter().enumerate() {
             let pointer = format!("/mappings/{i}");
             let when = Condition::compile(&mapping.when)
@@ -76,10 +82,13 @@ impl Insider {
 
         for (preset_name, event_name) in &config.event_names {
             let pointer = format!("/event_names/{}", preset_name.as_str());
-            if default_event_name(*preset_name).is_none() {
+            if preset_name.event_name().is_none() {
                 errors.push(ConfigError::new(
                     pointer,
-                    "only the purchase and registration presets send a named event",
+                    format!(
+                        "the {} preset sends no event of its own name to rename",
+                        preset_name.as_str()
+                    ),
                 ));
             } else if normalize_event_name(event_name) != *event_name {
                 errors.push(ConfigError::new(
@@ -87,6 +96,16 @@ impl Insider {
                     format!("`{event_name}` is not an Insider event name (lower case letters, digits and _)"),
                 ));
             }
+        }
+        let mut retention = std::collections::BTreeMap::new();
+        for (event_name, days) in &config.retention_days {
+            if normalize_event_name(event_name) != *event_name {
+                errors.push(ConfigError::new(
+                    format!("/retention_days/{}", event_name.replace('~', "~0").replace('/', "~1")),
+                    format!("`{event_name}` is not an Insider event name (lower case letters, digits and _)"),
+                ));
+            }
+            retention.insert(event_name.clone(), days.0);
         }
         for (i, name) in config.presets.iter().enumerate() {
             if config.presets[..i].contains(name) {
@@ -97,17 +116,15 @@ impl Insider {
                 continue;
             }
             let file = preset(*name);
-            let when = Condition::compile(&file.when).expect("preset conditions compile (tested)");
             let template =
                 Template::compile(&file.user).expect("preset templates compile (tested)");
-            let event_name = config.event_names.get(name).cloned().or_else(|| {
-                (*name != PresetName::Default)
-                    .then(|| default_event_name(*name))
-                    .flatten()
-                    .map(str::to_owned)
-            });
-            targets.push(Mapping::new(
-                when,
+            let event_name = config
+                .event_names
+                .get(name)
+                .cloned()
+                .or_else(|| name.event_name().map(str::to_owned));
+            presets.push((
+                file.when,
                 Target {
                     origin: format!("preset {}", name.as_str()),
                     template,
@@ -156,12 +173,15 @@ impl Insider {
                 ),
                 ("X-REQUEST-TOKEN".to_owned(), config.request_token),
             ],
-            mappings: Mappings::new(targets),
+            selector: Selector::new(Mappings::new(targets), presets),
             settings: RuleSettings {
                 standard_identifiers,
                 custom_identifiers,
                 not_append: !config.append_arrays,
                 phone_country_code: config.phone_country_code,
+                reject_invalid: config.on_invalid_field == OnInvalidField::Reject,
+                send_attributes: config.send_attributes == SendAttributes::Always,
+                retention: Retention::new(retention),
             },
             envelope: Envelope::new(prefix, "]}"),
             limits: BatchLimits {
@@ -182,8 +202,8 @@ impl Destination for Insider {
         "insider"
     }
 
-    fn map(&self, event: &Event, _: &MapContext) -> Result<Mapped, MappingError> {
-        let Some(target) = self.mappings.select(event) else {
+    fn map(&self, event: &Event, context: &MapContext) -> Result<Mapped, MappingError> {
+        let Some(target) = self.selector.select(event) else {
             return Ok(Mapped::skipped(format!(
                 "no mapping or preset selects event_name {}",
                 event.quoted_name()
@@ -203,13 +223,25 @@ impl Destination for Insider {
             Some(Value::Array(users)) => users,
             Some(user) => vec![user],
         };
+        // Derived once per event, and only when an event needs it: every line of an order shares it.
+        let group_id = OnceCell::new();
+        let derive = || {
+            group_id
+                .get_or_init(|| crate::group_id::derive(event))
+                .clone()
+        };
+        let check_context = CheckContext {
+            now: context.now,
+            group_id: &derive,
+        };
+        let mut notes = Vec::new();
         let mut records = Vec::with_capacity(users.len());
-        let mut nothing = None;
+        let (mut nothing, mut expired) = (None, None);
         for mut user in users {
             if let Some(name) = &target.event_name {
                 rename_events(&mut user, name);
             }
-            match check_user(user, &self.settings).map_err(&error)? {
+            match check_user(user, &self.settings, &check_context, &mut notes).map_err(&error)? {
                 Checked::User(user) => {
                     let mut payload = Vec::with_capacity(512);
                     serde_json::to_writer(&mut payload, &user).expect("a Value serializes");
@@ -226,14 +258,26 @@ impl Destination for Insider {
                     });
                 }
                 Checked::Nothing(reason) => nothing = Some(reason),
+                Checked::Expired(rule) => expired = Some(rule),
             }
         }
         if records.is_empty() {
-            return Ok(Mapped::skipped(
-                nothing.unwrap_or_else(|| "no user object to send".into()),
-            ));
+            // Nothing is sent, so repairs and left-out fields of what was not sent do not count.
+            return Ok(match expired {
+                Some(rule) => Mapped::expired(rule),
+                None => Mapped::skipped(nothing.unwrap_or_else(|| "no user object to send".into())),
+            });
         }
-        Ok(Mapped::records(records))
+        // The lines of an order repeat the same repair word for word; once says it.
+        let mut i = 1;
+        while i < notes.len() {
+            if notes[..i].contains(&notes[i]) {
+                notes.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        Ok(Mapped::records(records).with_notes(notes))
     }
 
     fn batch_limits(&self) -> BatchLimits {

@@ -7,8 +7,18 @@ use serde_json::Value;
 use crate::config::PresetName;
 
 /// Every preset file: (name, text).
-pub const PRESET_FILES: [(&str, &str); 4] = [
+pub const PRESET_FILES: [(&str, &str); 11] = [
     ("purchase", include_str!("../presets/purchase.json")),
+    ("product_view", include_str!("../presets/product_view.json")),
+    ("add_to_cart", include_str!("../presets/add_to_cart.json")),
+    (
+        "remove_from_cart",
+        include_str!("../presets/remove_from_cart.json"),
+    ),
+    ("cart_view", include_str!("../presets/cart_view.json")),
+    ("checkout", include_str!("../presets/checkout.json")),
+    ("listing_view", include_str!("../presets/listing_view.json")),
+    ("homepage", include_str!("../presets/homepage.json")),
     ("registration", include_str!("../presets/registration.json")),
     ("identify", include_str!("../presets/identify.json")),
     ("default", include_str!("../presets/default.json")),
@@ -29,13 +39,4 @@ pub fn preset(name: PresetName) -> PresetFile {
         .find(|(n, _)| *n == name.as_str())
         .expect("every preset has a file");
     serde_json::from_str(text).expect("preset files are valid (tested)")
-}
-
-/// The Insider event name a preset sends, before any renaming.
-pub fn default_event_name(name: PresetName) -> Option<&'static str> {
-    match name {
-        PresetName::Purchase => Some("purchase"),
-        PresetName::Registration => Some("registration"),
-        PresetName::Identify | PresetName::Default => None,
-    }
 }

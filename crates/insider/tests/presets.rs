@@ -8,10 +8,11 @@ use hardal_core::{
 use hardal_insider::{Insider, InsiderConfig, PRESET_FILES};
 use serde_json::{Value, json};
 
-/// A fixed moment of mapping, so results never depend on when the tests run.
+/// A fixed moment of mapping, so results never depend on when the tests run: 2025-01-01, a few
+/// days after the fixture events.
 fn context() -> MapContext {
     MapContext {
-        now: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600),
+        now: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_735_689_600),
     }
 }
 
@@ -33,13 +34,19 @@ fn with(extra: Value) -> Value {
     config
 }
 
-/// One block per event: a title line, then each request body pretty-printed, or the skip or
-/// rejection reason.
+/// One block per event: a title line, the notes, then each request body pretty-printed, or the
+/// skip, expiry or rejection reason.
 fn render(destination: &Insider, events: &[Value]) -> String {
     let mut out = String::new();
     for (i, event) in events.iter().enumerate() {
         out.push_str(&format!("## {} {}\n", i + 1, event["event_name"]));
-        match destination.map(&Event::from_value(event.clone()).unwrap(), &context()) {
+        let mapped = destination.map(&Event::from_value(event.clone()).unwrap(), &context());
+        if let Ok(mapped) = &mapped {
+            for note in &mapped.notes {
+                out.push_str(&format!("note: {note}\n"));
+            }
+        }
+        match mapped {
             Ok(Mapped {
                 outcome: Outcome::Records(records),
                 ..
@@ -102,10 +109,283 @@ fn presets_with_defaults() {
     expect_file!["snapshots/defaults.txt"].assert_eq(&render(&destination, &fixtures()));
 }
 
+/// Commerce events in the shapes they arrive in: GA4 (`items[]`), Segment's spec (`products[]`
+/// or flat properties) and others, with the repairs, left-out fields, derived ids and expiry that
+/// real traffic needs.
+fn commerce() -> Vec<Value> {
+    let user = json!({"email": "ada@example.com", "country": "Türkiye", "language": "tr-TR"});
+    let page = json!({"url": "https://shop/p/SKU-1", "referrer": "https://www.google.com/"});
+    let at = "2024-12-28T10:00:00Z";
+    vec![
+        // product viewed, GA4, an array-valued category and a nested custom parameter
+        json!({"id": "c1", "event_name": "view_item", "created_at": at, "user_id": "u1", "user": user, "page": page,
+               "properties": {"currency": "TRY", "value": 60.25, "source": {"list": "search", "position": 3},
+                              "items": [{"item_id": "SKU-1", "item_name": "Mug", "item_category": ["Home", "Kitchen"], "item_category2": "Mugs",
+                                         "price": 60.25, "item_variant": "red", "item_brand": "Acme"}]}}),
+        // product viewed, Segment flat properties; country as alpha-3
+        json!({"id": "c2", "event_name": "Product Viewed", "created_at": at, "user_id": "u2", "user": {"email": "b@example.com", "country": "USA"},
+               "properties": {"product_id": "P-1", "sku": "SKU-P1", "name": "Book", "category": "Books", "price": "12.5", "currency": "usd",
+                              "url": "https://shop/p/P-1", "image_url": "https://cdn/p/P-1.jpg"}}),
+        // added to cart, GA4 with two lines and a cart value
+        json!({"id": "c3", "event_name": "add_to_cart", "created_at": at, "user_id": "u1", "user": user,
+               "properties": {"currency": "TRY", "value": 72.25, "items": [{"item_id": "SKU-1", "price": 60.25, "quantity": 1}, {"item_id": "SKU-2", "price": 12, "quantity": "1"}]}}),
+        // added to cart, Segment flat, with a cart id
+        json!({"id": "c4", "event_name": "Product Added", "created_at": at, "user_id": "u2", "user": {"email": "b@example.com"},
+               "properties": {"cart_id": "CART-9", "product_id": "P-1", "name": "Book", "price": 12.5, "quantity": 2, "currency": "USD"}}),
+        // removed from cart, camelCase name
+        json!({"id": "c5", "event_name": "productRemoved", "created_at": at, "user_id": "u2",
+               "properties": {"cart_id": "CART-9", "product_id": "P-1", "price": 12.5, "quantity": 1, "currency": "USD"}}),
+        // cart viewed, Segment products[] with a cart id
+        json!({"id": "c6", "event_name": "Cart Viewed", "created_at": at, "user_id": "u2",
+               "properties": {"cart_id": "CART-9", "currency": "USD", "products": [{"product_id": "P-1", "price": 12.5, "quantity": 1}]}}),
+        // cart viewed, GA4 without any id: the group id is derived
+        json!({"event_name": "view_cart", "created_at": at, "user_id": "u1",
+               "properties": {"currency": "TRY", "items": [{"item_id": "SKU-1", "price": 60.25}]}}),
+        // checkout started, camelCase, with a coupon
+        json!({"id": "c8", "event_name": "checkoutStarted", "created_at": at, "user_id": "u2",
+               "properties": {"order_id": "O-1", "coupon": "XMAS", "currency": "USD", "products": [{"product_id": "P-1", "price": 12.5}]}}),
+        // a checkout step without products
+        json!({"id": "c9", "event_name": "Checkout Step Viewed", "created_at": at, "user_id": "u2",
+               "properties": {"checkout_id": "CH-1", "step": 2, "shipping_method": "express"}}),
+        // product list, GA4
+        json!({"id": "c10", "event_name": "view_item_list", "created_at": at, "user_id": "u1", "page": {"url": "https://shop/c/kitchen"},
+               "properties": {"item_list_id": "kitchen", "item_list_name": "Kitchen", "items": [{"item_id": "SKU-1"}, {"item_id": "SKU-2"}]}}),
+        // category viewed
+        json!({"id": "c11", "event_name": "Category Viewed", "created_at": at, "user_id": "u1", "properties": {"category": "Books", "url": "https://shop/c/books"}}),
+        // home page
+        json!({"id": "c12", "event_name": "Home Page Viewed", "created_at": at, "user_id": "u1", "page": {"url": "https://shop/", "referrer": "https://www.google.com/"}}),
+        // purchase without an order id or an event id: derived id; order-level properties under custom
+        json!({"event_name": "purchase", "created_at": at, "user_id": "u1", "user": user,
+               "properties": {"currency": "TRY", "value": 132.5, "coupon": "XMAS", "shipping": 10, "tax": 12.05, "payment_method": "card",
+                              "items": [{"item_id": "SKU-1", "price": 60.25, "quantity": 2}]}}),
+        // purchase with a line priced "x": that line is left out, the order sent
+        json!({"id": "c14", "event_name": "purchase", "created_at": at, "user_id": "u1",
+               "properties": {"transaction_id": "T-14", "currency": "TRY",
+                              "items": [{"item_id": "SKU-1", "price": 60.25, "quantity": 1}, {"item_id": "SKU-2", "price": "x", "quantity": 1}]}}),
+        // an email identifier that is not an email, beside a valid uuid
+        json!({"id": "c15", "event_name": "purchase", "created_at": at, "user_id": "u3", "user": {"email": "ada(at)example.com", "country": "Atlantis"},
+               "properties": {"order_id": "O-15", "currency": "EUR", "price": 5, "product_id": "SKU-5"}}),
+        // a purchase older than Insider keeps purchases (730 days)
+        json!({"id": "c16", "event_name": "purchase", "created_at": "2022-06-01T00:00:00Z", "user_id": "u1",
+               "properties": {"transaction_id": "T-OLD", "currency": "TRY", "price": 5, "product_id": "SKU-1"}}),
+        // a product view older than 90 days, with attributes to send
+        json!({"id": "c17", "event_name": "view_item", "created_at": "2024-06-01T00:00:00Z", "user_id": "u1", "user": {"name": "Ada"},
+               "properties": {"items": [{"item_id": "SKU-1"}]}}),
+    ]
+}
+
+#[test]
+fn commerce_presets() {
+    let destination = build(base());
+    expect_file!["snapshots/commerce.txt"].assert_eq(&render(&destination, &commerce()));
+}
+
+#[test]
+fn commerce_presets_rejecting_invalid_fields() {
+    let destination = build(with(json!({"on_invalid_field": "reject"})));
+    let events: Vec<Value> = commerce()
+        .into_iter()
+        .filter(|e| ["c1", "c2", "c14", "c15"].contains(&e["id"].as_str().unwrap_or("")))
+        .collect();
+    expect_file!["snapshots/commerce-reject.txt"].assert_eq(&render(&destination, &events));
+}
+
+/// The names each preset selects: the base names in every spelling (snake_case, camelCase,
+/// PascalCase, Title Case, lower case), and the Insider event they become.
+const PRESET_NAMES: &[(&str, &[&str], &str)] = &[
+    (
+        "purchase",
+        &[
+            "purchase",
+            "order_completed",
+            "checkout_completed",
+            "transaction",
+            "ecommerce_purchase",
+            "order_placed",
+            "purchase_completed",
+        ],
+        "purchase",
+    ),
+    (
+        "product_view",
+        &[
+            "view_item",
+            "product_viewed",
+            "product_view",
+            "view_product",
+            "product_detail_view",
+            "product_page_view",
+            "product_detail_page_view",
+        ],
+        "product_detail_page_view",
+    ),
+    (
+        "add_to_cart",
+        &[
+            "add_to_cart",
+            "product_added",
+            "added_to_cart",
+            "item_added_to_cart",
+            "product_added_to_cart",
+        ],
+        "item_added_to_cart",
+    ),
+    (
+        "remove_from_cart",
+        &[
+            "remove_from_cart",
+            "product_removed",
+            "removed_from_cart",
+            "item_removed_from_cart",
+            "product_removed_from_cart",
+        ],
+        "item_removed_from_cart",
+    ),
+    (
+        "cart_view",
+        &["view_cart", "cart_viewed", "cart_view", "cart_page_view"],
+        "cart_page_view",
+    ),
+    (
+        "checkout",
+        &[
+            "begin_checkout",
+            "checkout_started",
+            "start_checkout",
+            "initiate_checkout",
+            "checkout_step_viewed",
+            "checkout_step",
+            "checkout_viewed",
+            "checkout_page_view",
+            "add_shipping_info",
+            "add_payment_info",
+        ],
+        "checkout_page_view",
+    ),
+    (
+        "listing_view",
+        &[
+            "view_item_list",
+            "product_list_viewed",
+            "product_list_filtered",
+            "category_viewed",
+            "view_category",
+            "category_page_view",
+            "listing_page_view",
+            "listing_viewed",
+        ],
+        "listing_page_view",
+    ),
+    (
+        "homepage",
+        &[
+            "homepage_view",
+            "home_page_view",
+            "homepage_viewed",
+            "home_page_viewed",
+            "view_homepage",
+            "view_home_page",
+        ],
+        "homepage_view",
+    ),
+    (
+        "registration",
+        &[
+            "registration",
+            "sign_up",
+            "signup",
+            "sign_up_completed",
+            "register",
+            "user_registered",
+            "account_created",
+            "signed_up",
+            "sign_up_confirmation",
+        ],
+        "sign_up_confirmation",
+    ),
+];
+
+/// `add_to_cart` → `add_to_cart`, `addToCart`, `AddToCart`, `Add To Cart`, `add to cart`.
+fn spellings(base: &str) -> Vec<String> {
+    let words: Vec<&str> = base.split('_').collect();
+    let capital = |w: &str| w[..1].to_uppercase() + &w[1..];
+    let mut out = vec![
+        base.to_owned(),
+        words[0].to_owned() + &words[1..].iter().map(|w| capital(w)).collect::<String>(),
+        words.iter().map(|w| capital(w)).collect(),
+        words
+            .iter()
+            .map(|w| capital(w))
+            .collect::<Vec<_>>()
+            .join(" "),
+        words.join(" "),
+    ];
+    out.dedup();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn every_spelling_of_every_preset_name_maps_to_its_insider_event() {
+    let destination = build(base());
+    let mut report = String::new();
+    for (preset, bases, insider_event) in PRESET_NAMES {
+        let mut listed: Vec<String> = serde_json::from_str::<Value>(
+            PRESET_FILES
+                .iter()
+                .find(|(name, _)| name == preset)
+                .unwrap()
+                .1,
+        )
+        .unwrap()["when"]["event_name"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_owned())
+            .collect();
+        let mut expected: Vec<String> = bases.iter().flat_map(|b| spellings(b)).collect();
+        listed.sort();
+        expected.sort();
+        assert_eq!(listed, expected, "the names the {preset} preset selects");
+        for name in &expected {
+            let event = json!({"id": "e", "event_name": name, "created_at": "2024-12-30T00:00:00Z", "user_id": "u",
+                               "properties": {"product_id": "P", "price": 5, "currency": "EUR", "quantity": 1}});
+            let mapped = destination
+                .map(&Event::from_value(event).unwrap(), &context())
+                .unwrap();
+            let records = mapped
+                .into_records()
+                .unwrap_or_else(|| panic!("{name}: nothing sent"));
+            let user: Value = serde_json::from_slice(&records[0].payload).unwrap();
+            assert_eq!(
+                user["events"][0]["event_name"], *insider_event,
+                "{name:?} ({preset})"
+            );
+        }
+        report.push_str(&format!(
+            "{preset}: {} names → {insider_event}\n",
+            expected.len()
+        ));
+    }
+    expect_test::expect![[r#"
+        purchase: 29 names → purchase
+        product_view: 35 names → product_detail_page_view
+        add_to_cart: 25 names → item_added_to_cart
+        remove_from_cart: 25 names → item_removed_from_cart
+        cart_view: 20 names → cart_page_view
+        checkout: 50 names → checkout_page_view
+        listing_view: 40 names → listing_page_view
+        homepage: 30 names → homepage_view
+        registration: 36 names → sign_up_confirmation
+    "#]]
+    .assert_eq(&report);
+}
+
 #[test]
 fn renamed_events_skip_hook_appending_and_custom_identifiers() {
     let destination = build(with(json!({
-        "event_names": {"registration": "sign_up_confirmation"},
+        "event_names": {"registration": "registration"},
         "skip_hook": true,
         "append_arrays": true,
         "identifiers": ["uuid", "hardal_id"],
@@ -138,6 +418,7 @@ fn bad_configurations_report_every_problem() {
         "event_names": {"default": "x", "purchase": "Big Buy"},
         "presets": ["purchase", "purchase"],
         "identifiers": ["custom"],
+        "retention_days": {"Order Completed": 800, "purchase": 1095},
         "mappings": [{"when": {"event_name": null}, "user": {"identifiers": {"uuid": "##user_id"}}}]
     })))
     .unwrap();
@@ -151,7 +432,8 @@ fn bad_configurations_report_every_problem() {
         /mappings/0/when/event_name: null never matches (missing and null are the same); use {"exists": false}
         /mappings/0/user/identifiers/uuid: unclosed "##" in "##user_id" (at character 1); write #### for a literal ##
         /event_names/purchase: `Big Buy` is not an Insider event name (lower case letters, digits and _)
-        /event_names/default: only the purchase and registration presets send a named event
+        /event_names/default: the default preset sends no event of its own name to rename
+        /retention_days/Order Completed: `Order Completed` is not an Insider event name (lower case letters, digits and _)
         /presets/1: preset `purchase` is listed twice
         /identifiers/0: `custom` is not an identifier name
     "###]]
@@ -169,7 +451,19 @@ fn preset_files_are_valid_and_listed_by_the_plugin() {
     let plugin = DestinationPlugin::find("insider").expect("registered");
     assert_eq!(
         plugin.presets.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-        ["purchase", "registration", "identify", "default"]
+        [
+            "purchase",
+            "product_view",
+            "add_to_cart",
+            "remove_from_cart",
+            "cart_view",
+            "checkout",
+            "listing_view",
+            "homepage",
+            "registration",
+            "identify",
+            "default"
+        ]
     );
 }
 
@@ -239,4 +533,58 @@ fn a_user_larger_than_a_request_is_rejected_not_sent() {
             .contains("more than one request may carry (1000)"),
         "{error}"
     );
+}
+
+/// The `event_group_id` of every Insider event a destination sends for `event`.
+fn group_ids(destination: &Insider, event: &Value) -> Vec<String> {
+    let mapped = destination
+        .map(&Event::from_value(event.clone()).unwrap(), &context())
+        .unwrap();
+    let mut ids = Vec::new();
+    for record in mapped.into_records().expect("records") {
+        let user: Value = serde_json::from_slice(&record.payload).unwrap();
+        for event in user["events"].as_array().unwrap() {
+            ids.push(
+                event["event_params"]["event_group_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+    }
+    ids
+}
+
+#[test]
+fn a_purchase_without_ids_gets_the_same_derived_group_id_on_every_run() {
+    let purchase = json!({"event_name": "purchase", "created_at": "2024-12-28T10:00:00Z", "user_id": "u1",
+                          "properties": {"currency": "TRY", "items": [{"item_id": "A", "price": 5}, {"item_id": "B", "price": 7}]}});
+    let first = group_ids(&build(base()), &purchase);
+    // Another destination built from the same configuration: a re-run, another process.
+    let again = group_ids(&build(base()), &purchase);
+    assert_eq!(first, again);
+    // Every line of the order shares it.
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0], first[1]);
+    expect_test::expect!["hardal-5ca97c6244c889b5d634a346a56f958b"].assert_eq(&first[0]);
+    // Another purchase — another user, time, or content — gets another id.
+    let mut others = Vec::new();
+    for (path, value) in [
+        ("/user_id", json!("u2")),
+        ("/created_at", json!("2024-12-28T10:00:01Z")),
+        ("/properties/items/1/price", json!(8)),
+    ] {
+        let mut other = purchase.clone();
+        *other.pointer_mut(path).unwrap() = value;
+        let id = group_ids(&build(base()), &other)[0].clone();
+        assert_ne!(id, first[0], "{path}");
+        others.push(id);
+    }
+    others.sort();
+    others.dedup();
+    assert_eq!(others.len(), 3);
+    // An order id, or the event id, is used as it is.
+    let mut with_id = purchase.clone();
+    with_id["id"] = json!("evt-9");
+    assert_eq!(group_ids(&build(base()), &with_id), ["evt-9", "evt-9"]);
 }

@@ -118,7 +118,8 @@ async fn main() -> Result<()> {
                         tally.refused += 1;
                         break;
                     }
-                    let answer: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+                    let answer: serde_json::Value =
+                        serde_json::from_slice(&text).unwrap_or_default();
                     tally.accepted += answer["accepted"].as_u64().unwrap_or(0);
                     tally.duplicates += answer["duplicates"].as_u64().unwrap_or(0);
                     break;
@@ -145,7 +146,10 @@ async fn main() -> Result<()> {
     let percentile = |p: f64| {
         total
             .latencies
-            .get(((total.latencies.len() as f64 * p) as usize).min(total.latencies.len().saturating_sub(1)))
+            .get(
+                ((total.latencies.len() as f64 * p) as usize)
+                    .min(total.latencies.len().saturating_sub(1)),
+            )
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     println!(

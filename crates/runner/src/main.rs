@@ -53,6 +53,10 @@ enum Command {
         /// Render for this destination only.
         #[arg(long, value_name = "ID")]
         destination: Option<String>,
+        /// Render as of this time (RFC 3339 or epoch seconds) instead of now: destinations judge
+        /// their retention against it, e.g. to preview old example events as they were sent.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        now: Option<std::time::SystemTime>,
         /// Events: NDJSON, or a JSON event or array of events. Standard input when absent or `-`.
         events: Option<PathBuf>,
         /// The largest event in bytes; a longer one is reported and skipped unread.
@@ -260,6 +264,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Render {
             config,
             destination,
+            now,
             events,
             max_event_bytes,
         } => {
@@ -270,9 +275,15 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let items = input::EventReader::new(open_input(events.as_deref())?, max_event_bytes);
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
-            let summary = render::render(&selected, items, &mut out, &mut io::stderr())
-                .and_then(|s| out.flush().map(|()| s))
-                .map_err(|e| format!("cannot read the events or write the output: {e}"))?;
+            let summary = render::render(
+                &selected,
+                items,
+                now.unwrap_or_else(std::time::SystemTime::now),
+                &mut out,
+                &mut io::stderr(),
+            )
+            .and_then(|s| out.flush().map(|()| s))
+            .map_err(|e| format!("cannot read the events or write the output: {e}"))?;
             eprintln!(
                 "rendered {} events: {} bodies, {} skipped, {} expired, {} repaired, {} with fields left out, {} errors",
                 summary.events,
@@ -590,4 +601,10 @@ fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead>, String> {
             Ok(Box::new(io::BufReader::with_capacity(1 << 16, io::stdin())))
         }
     }
+}
+
+/// A time written as RFC 3339 (any offset), a date, or epoch seconds or milliseconds.
+fn parse_time(text: &str) -> Result<std::time::SystemTime, String> {
+    hardal_core::convert::to_system_time(&serde_json::Value::String(text.to_owned()))
+        .ok_or_else(|| format!("`{text}` is not a time (RFC 3339, a date, or epoch seconds)"))
 }

@@ -4,7 +4,6 @@
 //! event and counted.
 
 use std::io::{self, Write};
-
 use std::time::SystemTime;
 
 use hardal_core::{Destination, MapContext, NoteAction, Outcome, Record};
@@ -25,11 +24,13 @@ pub struct RenderSummary {
     pub errors: usize,
 }
 
-/// Renders every event for every destination: bodies to `out`, one per line; problems and skips
-/// to `messages`, each naming the event (number and line) and the destination.
+/// Renders every event for every destination as if mapped at `now` (retention is judged against
+/// it): bodies to `out`, one per line; problems, notes and skips to `messages`, each naming the
+/// event (number and line) and the destination.
 pub fn render(
     destinations: &[&dyn Destination],
     items: impl IntoIterator<Item = io::Result<InputItem>>,
+    now: SystemTime,
     out: &mut dyn Write,
     messages: &mut dyn Write,
 ) -> io::Result<RenderSummary> {
@@ -45,9 +46,7 @@ pub fn render(
             }
         };
         summary.events += 1;
-        let context = MapContext {
-            now: SystemTime::now(),
-        };
+        let context = MapContext { now };
         for destination in destinations {
             let id = destination.id();
             let mapped = match destination.map(&event, &context) {

@@ -877,7 +877,8 @@ fn a_numeric_user_id_with_more_than_17_digits_keeps_every_digit() {
         .enumerate()
         .map(|(i, id)| {
             format!(
-                "{{\"event_name\":\"login\",\"created_at\":\"2024-12-19T09:00:00Z\",\"user_id\":{id},\"properties\":{{\"seq\":{i}}}}}\n"
+                "{{\"event_name\":\"login\",\"created_at\":\"{}\",\"user_id\":{id},\"properties\":{{\"seq\":{i}}}}}\n",
+                recent()
             )
         })
         .collect::<String>();

@@ -135,7 +135,7 @@ fn users_insider_fails_are_dead_lettered_with_insiders_reasons_and_the_rest_deli
     );
     let text: String = (0..200)
         .map(|i| {
-            let mut event = json!({"id": format!("e{i}"), "event_name": "test_event", "created_at": "2024-12-19T09:00:00Z",
+            let mut event = json!({"id": format!("e{i}"), "event_name": "test_event", "created_at": recent(),
                                    "user_id": format!("u{}", i % 10), "properties": {"seq": i}});
             if i % 10 == 3 {
                 event["properties"]["crm"] = json!(format!("c{i}"));
@@ -279,7 +279,7 @@ fn invalid_lines_and_rejected_events_are_dead_lettered_and_the_run_goes_on() {
     let mut text = events(50, 5);
     text.push_str("not json\n[1,2]\n");
     text.push_str(
-        &json!({"event_name": "purchase", "user_id": "u1", "created_at": "2024-12-19T09:00:00Z",
+        &json!({"event_name": "purchase", "user_id": "u1", "created_at": recent(),
                           "properties": {"product_id": "p", "price": 1}})
         .to_string(),
     );
@@ -304,7 +304,7 @@ fn invalid_lines_and_rejected_events_are_dead_lettered_and_the_run_goes_on() {
         dead[2]["reasons"][0]
             .as_str()
             .unwrap()
-            .contains("event_group_id: is required on a purchase event")
+            .contains("currency: is required on a purchase event")
     );
     assert_eq!(dead[2]["event"]["event_name"], "purchase");
 }
@@ -449,4 +449,41 @@ fn standard_input_runs_always_start_fresh() {
         );
     }
     assert_eq!(sim.accepted_users().len(), 75);
+}
+
+#[test]
+fn events_older_than_insider_keeps_are_counted_as_expired_by_their_rule() {
+    let sim = simulator();
+    let run = Run::new("expired");
+    let mut text = events(10, 5);
+    for (name, at) in [
+        ("purchase", "2019-03-01T10:00:00Z"),
+        ("page_view", "2019-03-01T10:00:00Z"),
+    ] {
+        text.push_str(
+            &json!({"event_name": name, "user_id": "u1", "created_at": at,
+                    "properties": {"order_id": "O-1", "currency": "EUR", "product_id": "p", "price": 1}})
+            .to_string(),
+        );
+        text.push('\n');
+    }
+    let summary = run.send(config(&sim, json!({}), json!({})), &text);
+    assert!(summary.success(), "{}", summary.text());
+    let insider = &summary.destinations[0];
+    assert_eq!((insider.totals.delivered, insider.totals.expired), (10, 2));
+    let expired: Vec<(&String, &u64)> = insider
+        .totals
+        .field_changes
+        .iter()
+        .filter(|(change, _)| change.starts_with("expired"))
+        .collect();
+    assert_eq!(
+        format!("{expired:?}"),
+        r#"[("expired (whole event): custom events are kept 90 days", 1), ("expired (whole event): purchase events are kept 730 days", 1)]"#
+    );
+    assert!(
+        summary
+            .text()
+            .contains("expired (whole event): purchase events are kept 730 days: 1 events")
+    );
 }

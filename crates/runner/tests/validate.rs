@@ -160,7 +160,7 @@ fn every_destination_is_reported_after_a_template_error() {
         expect![[r###"
             2:90 /destinations/0/request_format/e: unclosed "##" in "##user.email" (at character 1); write #### for a literal ##
             3:53 /destinations/1/endpoint_url: `ftp://y` is not an http:// or https:// URL
-            5:32 /destinations/2/event_names/identify: only the purchase and registration presets send a named event
+            5:32 /destinations/2/event_names/identify: the identify preset sends no event of its own name to rename
         "###]],
     );
 }

@@ -9,7 +9,7 @@ use crate::convert;
 
 /// A filter that transforms a value. `required` is not here: it changes what missing means for
 /// the whole expression, so the compiler records it as a flag on the expression instead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Filter {
     String,
     Number,
@@ -20,6 +20,9 @@ pub(super) enum Filter {
     Trim,
     Timestamp,
     Json,
+    /// `without(KEY, …)`: an object less these top-level keys (e.g. an order's properties less
+    /// its product lines); anything but an object passes unchanged.
+    Without(Box<[Box<str>]>),
 }
 
 /// What a filter name means when it is written in a placeholder.
@@ -39,11 +42,29 @@ pub(super) const FILTER_NAMES: &[&str] = &[
     "trim",
     "timestamp",
     "json",
+    "without(KEY, …)",
     "required",
 ];
 
 impl FilterName {
-    pub(super) fn parse(name: &str) -> Option<FilterName> {
+    /// The filter `name`; `arguments` are the keys written in parentheses after it, which only
+    /// `without` takes (and needs).
+    pub(super) fn parse(
+        name: &str,
+        arguments: Option<Vec<Box<str>>>,
+    ) -> Result<FilterName, String> {
+        match (name, arguments) {
+            ("without", Some(mut keys)) => {
+                keys.sort_by(|a, b| by_length(a, b));
+                keys.dedup();
+                return Ok(FilterName::Transform(Filter::Without(keys.into())));
+            }
+            ("without", None) => {
+                return Err("`without` needs the keys to leave out: without(KEY, …)".to_owned());
+            }
+            (_, Some(_)) => return Err(format!("the filter {name:?} takes no arguments")),
+            (_, None) => {}
+        }
         let filter = match name {
             "string" => Filter::String,
             "number" => Filter::Number,
@@ -54,10 +75,15 @@ impl FilterName {
             "trim" => Filter::Trim,
             "timestamp" => Filter::Timestamp,
             "json" => Filter::Json,
-            "required" => return Some(FilterName::Required),
-            _ => return None,
+            "required" => return Ok(FilterName::Required),
+            _ => {
+                return Err(format!(
+                    "unknown filter {name:?} (known filters: {})",
+                    FILTER_NAMES.join(", ")
+                ));
+            }
         };
-        Some(FilterName::Transform(filter))
+        Ok(FilterName::Transform(filter))
     }
 }
 
@@ -67,7 +93,7 @@ pub(super) type Filtered<'a> = Result<Option<Cow<'a, Value>>, String>;
 impl Filter {
     /// Applies the filter. Missing passes through every filter; the converting filters also treat
     /// a blank string as missing, because there is nothing in it to convert.
-    pub(super) fn apply<'a>(self, value: Option<Cow<'a, Value>>) -> Filtered<'a> {
+    pub(super) fn apply<'a>(&self, value: Option<Cow<'a, Value>>) -> Filtered<'a> {
         let Some(value) = value else { return Ok(None) };
         let converting = matches!(
             self,
@@ -116,8 +142,31 @@ impl Filter {
                 None => Err(cannot(&value, "a timestamp")),
             },
             Filter::Json => owned(Value::String(value.to_string())),
+            Filter::Without(keys) => {
+                // Keys sorted by length, then bytes: found by binary search that mostly compares
+                // lengths (a preset leaves out dozens of keys from every line of every order).
+                let left_out = |key: &str| keys.binary_search_by(|k| by_length(k, key)).is_ok();
+                match value.as_ref() {
+                    Value::Object(map) if map.keys().any(|k| left_out(k)) => {
+                        let kept = map
+                            .iter()
+                            .filter(|(k, _)| !left_out(k))
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect();
+                        owned(Value::Object(kept))
+                    }
+                    _ => Ok(Some(value)),
+                }
+            }
         }
     }
+}
+
+/// Orders keys by length, then by bytes.
+fn by_length(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
 }
 
 /// The text of a value inside a string: strings raw, everything else as compact JSON.

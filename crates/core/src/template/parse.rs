@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::error::ConfigError;
 use crate::path::{self, Path, PathSyntaxError, char_position};
 
-use super::filter::{FILTER_NAMES, FilterName};
+use super::filter::FilterName;
 use super::{AppliedFilter, Each, Expr, Member, Node, Operand, TextPart};
 
 /// Compiles a template value, or returns every problem found in it.
@@ -365,17 +365,17 @@ fn parse_expr(text: &str, item_names: &[String]) -> Result<Expr, String> {
                 cursor.unexpected()
             ));
         }
-        match FilterName::parse(name) {
-            Some(FilterName::Required) => required = true,
-            Some(FilterName::Transform(filter)) => {
+        cursor.skip_whitespace();
+        let arguments = if cursor.eat("(") {
+            Some(parse_keys(&mut cursor)?)
+        } else {
+            None
+        };
+        match FilterName::parse(name, arguments)? {
+            FilterName::Required => required = true,
+            FilterName::Transform(filter) => {
                 let label = text[..cursor.pos].trim().into();
                 filters.push(AppliedFilter { filter, label });
-            }
-            None => {
-                return Err(format!(
-                    "unknown filter {name:?} (known filters: {})",
-                    FILTER_NAMES.join(", ")
-                ));
             }
         }
         cursor.skip_whitespace();
@@ -392,6 +392,40 @@ fn parse_expr(text: &str, item_names: &[String]) -> Result<Expr, String> {
         required,
         label: text.trim().into(),
     })
+}
+
+/// Parses the keys of `without(KEY, …)` after its `(`, through the `)`: identifiers or quoted
+/// keys, separated by commas, at least one.
+fn parse_keys(cursor: &mut Cursor<'_>) -> Result<Vec<Box<str>>, String> {
+    let mut keys = Vec::new();
+    loop {
+        cursor.skip_whitespace();
+        let key: Box<str> = if cursor.rest().starts_with('"') {
+            let (text, end) =
+                path::parse_quoted(cursor.text, cursor.pos).map_err(|e| cursor.path_error(e))?;
+            cursor.pos = end;
+            text.into()
+        } else {
+            cursor.word().into()
+        };
+        if key.is_empty() {
+            return Err(format!(
+                "expected a key in without(…), {}",
+                cursor.unexpected()
+            ));
+        }
+        keys.push(key);
+        cursor.skip_whitespace();
+        if cursor.eat(")") {
+            return Ok(keys);
+        }
+        if !cursor.eat(",") {
+            return Err(format!(
+                "expected \",\" or \")\" in without(…), {}",
+                cursor.unexpected()
+            ));
+        }
+    }
 }
 
 /// Parses an each key, `##each SOURCE as NAME##`, into its source operands and item name.

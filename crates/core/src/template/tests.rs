@@ -317,6 +317,34 @@ fn conversion_filters() {
 }
 
 #[test]
+fn without_leaves_keys_out_of_an_object() {
+    check_all(vec![
+        (
+            json!(
+                "##properties | without(items, product, transaction_id, order_id, \"first name\", empty_list, empty_object, blank, yes, flag_text, word, epoch_s, epoch_ms, epoch_ms_text, date, price_text, int_text, float_int, half)##"
+            ),
+            Some(json!({"value": 120.5, "count": 3})),
+        ),
+        // Nothing to leave out: the object as it is; not an object: unchanged.
+        (
+            json!("##properties.product | without(absent)##"),
+            Some(json!({"item_id": "SKU-3", "price": 1})),
+        ),
+        (
+            json!("##properties.value | without(x)##"),
+            Some(json!(120.5)),
+        ),
+        (json!("##absent | without(x)##"), None),
+        (
+            json!({"##each properties.items as item##": "##item | without( tags ,price)##"}),
+            Some(
+                json!([{"item_id": "SKU-1", "quantity": 2}, {"item_id": "SKU-2", "quantity": null}]),
+            ),
+        ),
+    ]);
+}
+
+#[test]
 fn timestamps() {
     check_all(vec![
         (
@@ -619,9 +647,23 @@ fn compile_errors_name_the_pointer_and_the_problem() {
         (json!("##a b##"), "unexpected 'b' at character 3"),
         (
             json!("##a | nope##"),
-            "unknown filter \"nope\" (known filters: string, number, integer, boolean, lower, upper, trim, timestamp, json, required)",
+            "unknown filter \"nope\" (known filters: string, number, integer, boolean, lower, upper, trim, timestamp, json, without(KEY, …), required)",
         ),
         (json!("##a |##"), "expected a filter name after \"|\""),
+        (json!("##a | without##"), "`without` needs the keys"),
+        (json!("##a | without()##"), "expected a key in without(…)"),
+        (
+            json!("##a | without(x y)##"),
+            "expected \",\" or \")\" in without(…)",
+        ),
+        (
+            json!("##a | without(x##"),
+            "expected \",\" or \")\" in without(…)",
+        ),
+        (
+            json!("##a | lower(x)##"),
+            "the filter \"lower\" takes no arguments",
+        ),
         (
             json!("##a ??##"),
             "\"??\" must be followed by a path or a literal",

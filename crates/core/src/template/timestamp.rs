@@ -21,6 +21,16 @@ pub(crate) fn normalize(value: &Value) -> Option<String> {
     format_utc(instant)
 }
 
+/// The instant a timestamp value names, in any shape [`normalize`] reads.
+pub(crate) fn to_system_time(value: &Value) -> Option<std::time::SystemTime> {
+    let instant = match value {
+        Value::Number(n) => from_number_text(&n.to_string())?,
+        Value::String(s) => from_text(s.trim())?,
+        _ => return None,
+    };
+    Some(instant.into())
+}
+
 fn from_text(text: &str) -> Option<OffsetDateTime> {
     // JSON number syntax never matches a calendar date, so numeric text is an epoch value or a
     // compact date.

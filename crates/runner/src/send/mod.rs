@@ -466,7 +466,8 @@ impl Engine {
                         Outcome::Skipped(_) => {
                             resolved(Ending::Skipped, Vec::new(), mapped_event.notes)
                         }
-                        Outcome::Expired(_) => {
+                        Outcome::Expired(rule) => {
+                            self.books.expired(lane, &rule);
                             resolved(Ending::Expired, Vec::new(), mapped_event.notes)
                         }
                         Outcome::Records(records) => {
@@ -585,6 +586,15 @@ struct Books {
 }
 
 impl Books {
+    /// Counts an event not sent at all because it is older than the destination keeps it, by the
+    /// rule that applied.
+    fn expired(&mut self, lane: usize, rule: &str) {
+        let key = format!("expired (whole event): {rule}");
+        for totals in [&mut self.totals[lane], &mut self.this_run[lane]] {
+            *totals.field_changes.entry(key.clone()).or_default() += 1;
+        }
+    }
+
     fn finish(&mut self, mut resolved: Resolved) {
         let lane = resolved.lane;
         for totals in [&mut self.totals[lane], &mut self.this_run[lane]] {

@@ -82,11 +82,27 @@ pub fn wait_with_peak_rss(child: &mut std::process::Child) -> (i32, i64) {
     }
 }
 
+/// An hour before this test process started, as RFC 3339: destinations judge retention against
+/// the real clock, and test events are live data, well within what Insider keeps. The same all
+/// through a process, so files written twice are byte for byte the same.
+pub fn recent() -> String {
+    static RECENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RECENT
+        .get_or_init(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            hardal_core::convert::to_timestamp(&json!(now - 3600)).unwrap()
+        })
+        .clone()
+}
+
 /// `n` events of `users` users; event `i` belongs to user `u{i % users}` and carries `seq: i`.
 pub fn events(n: usize, users: usize) -> String {
     (0..n)
         .map(|i| {
-            json!({"id": format!("e{i}"), "event_name": "test_event", "created_at": "2024-12-19T09:00:00Z",
+            json!({"id": format!("e{i}"), "event_name": "test_event", "created_at": recent(),
                    "user_id": format!("u{}", i % users), "properties": {"seq": i}})
             .to_string()
                 + "\n"

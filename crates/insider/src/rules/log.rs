@@ -1,0 +1,174 @@
+//! Where a field is, and what the rules did to it: every repair and every left-out field becomes
+//! a [`Note`]; with `on_invalid_field: reject` an invalid field refuses the event instead, with a
+//! reason that names the field (with its event index) and the rule.
+
+use hardal_core::{Note, NoteAction};
+use serde_json::Value;
+
+use super::kinds::Invalid;
+
+/// The part of a user object a field is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Section {
+    Identifiers,
+    CustomIdentifiers,
+    Attributes,
+    CustomAttributes,
+    /// `events.<i>.<key>` (`event_name`, `timestamp`).
+    Event,
+    Params,
+    CustomParams,
+}
+
+impl Section {
+    fn prefix(self) -> &'static str {
+        match self {
+            Section::Identifiers => "identifiers",
+            Section::CustomIdentifiers => "identifiers.custom",
+            Section::Attributes => "attributes",
+            Section::CustomAttributes => "attributes.custom",
+            Section::Event => "events",
+            Section::Params => "events.event_params",
+            Section::CustomParams => "events.event_params.custom",
+        }
+    }
+
+    pub(crate) fn custom(self) -> Section {
+        match self {
+            Section::Attributes => Section::CustomAttributes,
+            Section::Params => Section::CustomParams,
+            other => other,
+        }
+    }
+}
+
+/// A field: its section, the index of its event (for events), and its key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Place<'a> {
+    pub section: Section,
+    pub event: usize,
+    pub key: &'a str,
+}
+
+impl Place<'_> {
+    /// The field without indexes, for counting: `events.event_params.unit_price`.
+    pub(crate) fn field(&self) -> String {
+        format!("{}.{}", self.section.prefix(), self.key)
+    }
+
+    /// The field with its event index, for refusals: `events.0.event_params.unit_price`.
+    pub(crate) fn indexed(&self) -> String {
+        match self.section {
+            Section::Event => format!("events.{}.{}", self.event, self.key),
+            Section::Params => format!("events.{}.event_params.{}", self.event, self.key),
+            Section::CustomParams => {
+                format!("events.{}.event_params.custom.{}", self.event, self.key)
+            }
+            _ => self.field(),
+        }
+    }
+}
+
+/// The notes of one event, and whether invalid fields are left out or refuse the event.
+#[derive(Debug)]
+pub(crate) struct Log<'n> {
+    pub notes: &'n mut Vec<Note>,
+    pub reject_invalid: bool,
+}
+
+impl Log<'_> {
+    pub(crate) fn repaired(&mut self, place: Place<'_>, rule: &str, before: &Value, after: &Value) {
+        // Written into one string: repairs are common, and this runs for each of them.
+        let mut detail = String::with_capacity(32);
+        push_short(&mut detail, before);
+        detail.push_str(" → ");
+        push_short(&mut detail, after);
+        self.note(NoteAction::Repaired, place.field(), rule, detail);
+    }
+
+    /// A missing required value derived from others.
+    pub(crate) fn derived(&mut self, place: Place<'_>, rule: &str, value: &Value) {
+        self.note(
+            NoteAction::Repaired,
+            place.field(),
+            rule,
+            format!("missing → {}", short(value)),
+        );
+    }
+
+    pub(crate) fn note(&mut self, action: NoteAction, field: String, rule: &str, detail: String) {
+        self.notes.push(Note {
+            action,
+            field,
+            rule: rule.to_owned(),
+            detail,
+        });
+    }
+
+    /// An invalid value: left out with a note, or (rejecting) the refusal of the event.
+    pub(crate) fn invalid(
+        &mut self,
+        place: Place<'_>,
+        rule: &Invalid,
+        value: &Value,
+    ) -> Result<(), String> {
+        let detail = format!("{} is {}", short(value), rule.explain);
+        if self.reject_invalid {
+            return Err(format!("{}: {detail}", place.indexed()));
+        }
+        self.note(NoteAction::Dropped, place.field(), rule.name, detail);
+        Ok(())
+    }
+
+    /// A field left out for a reason other than its type (nesting, a name already taken):
+    /// noted, or (rejecting) the refusal of the event.
+    pub(crate) fn left_out(
+        &mut self,
+        place: Place<'_>,
+        rule: &str,
+        detail: String,
+    ) -> Result<(), String> {
+        if self.reject_invalid {
+            return Err(format!("{}: {detail}", place.indexed()));
+        }
+        self.note(NoteAction::Dropped, place.field(), rule, detail);
+        Ok(())
+    }
+}
+
+/// The most characters of a value a message quotes.
+const SHORT: usize = 60;
+
+/// A value quoted for a message, cut short.
+pub(crate) fn short(value: &Value) -> String {
+    let mut text = String::new();
+    push_short(&mut text, value);
+    text
+}
+
+/// Appends a value as compact JSON, cut short after [`SHORT`] characters.
+fn push_short(out: &mut String, value: &Value) {
+    use std::fmt::Write as _;
+    let start = out.len();
+    match value {
+        // Text that needs no escaping is quoted directly: most repaired values are such text.
+        Value::String(text)
+            if !text
+                .bytes()
+                .any(|b| b == b'"' || b == b'\\' || b.is_ascii_control()) =>
+        {
+            out.push('"');
+            out.push_str(text);
+            out.push('"');
+        }
+        _ => {
+            let _ = write!(out, "{value}");
+        }
+    }
+    if out.len() - start > SHORT
+        && let Some((cut, _)) = out[start..].char_indices().nth(SHORT)
+    {
+        out.truncate(start + cut);
+        out.push('…');
+    }
+}

@@ -1,0 +1,566 @@
+//! A generated mix of realistic Hardal events — every preset in several spellings and shapes, the
+//! messy values real traffic has, every identifier case, purchases without ids, old data — mapped
+//! by the `insider` destination. Every user object hardal sends must pass the simulator's
+//! independent reading of Insider's rules, and no event may be refused that had a valid identifier
+//! and a derivable set of required parameters. The counts are a reviewed snapshot.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, UNIX_EPOCH};
+
+use hardal_core::{Destination, Event, MapContext, NoteAction, Outcome};
+use hardal_insider::{Insider, InsiderConfig};
+use serde_json::{Value, json};
+
+/// 2025-01-01T00:00:00Z.
+const NOW: u64 = 1_735_689_600;
+const EVENTS: usize = 12_000;
+
+/// What the generator knows about an event it made: may hardal refuse it, and why.
+#[derive(Default)]
+struct Truth {
+    kind: &'static str,
+    valid_identifier: bool,
+    /// For purchases and cart views: at least one line has everything Insider requires.
+    derivable: bool,
+}
+
+struct Generator {
+    rng: fastrand::Rng,
+}
+
+impl Generator {
+    fn pick<'a, T>(&mut self, options: &'a [T]) -> &'a T {
+        &options[self.rng.usize(..options.len())]
+    }
+
+    fn chance(&mut self, percent: u32) -> bool {
+        self.rng.u32(..100) < percent
+    }
+
+    /// A user: identifiers valid, invalid or absent; attributes in the shapes they arrive in.
+    fn user(&mut self, event: &mut Value, truth: &mut Truth, index: usize) {
+        let has_id = self.chance(85);
+        if has_id {
+            event["user_id"] = if self.chance(10) {
+                json!(index)
+            } else {
+                json!(format!("u{}", index % 997))
+            };
+        }
+        truth.valid_identifier = has_id;
+        // Many events carry no user object at all: then there are no attributes either.
+        if self.chance(15) {
+            return;
+        }
+        let mut user = serde_json::Map::new();
+        let mut valid = has_id;
+        match self.rng.u32(..10) {
+            0..=5 => {
+                user.insert(
+                    "email".into(),
+                    json!(format!("user{}@example.com", index % 997)),
+                );
+                valid = true;
+            }
+            6 => {
+                user.insert(
+                    "email".into(),
+                    json!(format!("user{}(at)example.com", index % 997)),
+                );
+            }
+            _ => {}
+        }
+        match self.rng.u32(..10) {
+            0 => {
+                user.insert("phone".into(), json!("+90 532 123 45 67"));
+                valid = true;
+            }
+            1 => {
+                user.insert("phone".into(), json!("0532 123 45 67"));
+            }
+            _ => {}
+        }
+        let country = *self.pick(&[
+            "TR",
+            "tr",
+            "TUR",
+            "Türkiye",
+            "Turkey",
+            "USA",
+            "US",
+            "United States",
+            "Germany",
+            "Atlantis",
+            "Korea",
+            "",
+            "gb",
+            "UK",
+        ]);
+        user.insert("country".into(), json!(country));
+        let language = *self.pick(&["tr-TR", "en_US", "de", "tr-TR", "en-GB", "tr-TR", "english"]);
+        user.insert("language".into(), json!(language));
+        let optin = self
+            .pick(&[
+                json!(true),
+                json!("true"),
+                json!("1"),
+                json!(false),
+                json!("no"),
+                json!(true),
+                json!("maybe"),
+            ])
+            .clone();
+        user.insert("email_optin".into(), optin);
+        user.insert("name".into(), json!(format!("User {}", index % 997)));
+        if self.chance(5) {
+            user.insert(
+                "birthday".into(),
+                json!(*self.pick(&["1990-12-10", "12/10/1990", "660787200"])),
+            );
+        }
+        event["user"] = Value::Object(user);
+        truth.valid_identifier = valid;
+    }
+
+    fn created_at(&mut self) -> Value {
+        // Most events are from the last weeks; some are old data from a backfill.
+        let age_days = if self.chance(8) {
+            self.rng.u64(91..1200)
+        } else {
+            self.rng.u64(0..60)
+        };
+        let at = NOW - age_days * 86_400 - self.rng.u64(..86_400);
+        match self.rng.u32(..3) {
+            0 => json!(at * 1000),
+            1 => json!(at.to_string()),
+            _ => json!(hardal_core::convert::to_timestamp(&json!(at)).unwrap()),
+        }
+    }
+
+    /// One product line; `shape` is `ga4`, `segment` or `flat`. Returns whether it has all that
+    /// Insider requires of a purchase line (a price, and a whole quantity when one is given).
+    fn line(&mut self, shape: &str, into: &mut serde_json::Map<String, Value>) -> bool {
+        let (id, name, category_key) = match shape {
+            "ga4" => ("item_id", "item_name", "item_category"),
+            "segment" => ("product_id", "name", "category"),
+            _ => ("product_id", "product_name", "category"),
+        };
+        into.insert(id.into(), json!(format!("SKU-{}", self.rng.u32(..500))));
+        into.insert(name.into(), json!("Mug"));
+        let category = if self.chance(10) {
+            json!(["Home", "Kitchen"])
+        } else {
+            json!("Kitchen")
+        };
+        into.insert(category_key.into(), category);
+        let mut complete = true;
+        match self.rng.u32(..100) {
+            0..=4 => {
+                into.insert("price".into(), json!("x"));
+                complete = false;
+            }
+            5..=6 => complete = false,
+            7..=40 => {
+                into.insert("price".into(), json!("19.90"));
+            }
+            _ => {
+                into.insert("price".into(), json!(60.25));
+            }
+        }
+        match self.rng.u32(..100) {
+            0..=1 => {
+                into.insert("quantity".into(), json!("two"));
+                complete = false;
+            }
+            2..=30 => {
+                into.insert("quantity".into(), json!("2"));
+            }
+            31..=40 => {}
+            _ => {
+                into.insert("quantity".into(), json!(1));
+            }
+        }
+        if self.chance(5) {
+            into.insert("item_variant".into(), json!("red"));
+        }
+        complete
+    }
+
+    /// Properties with product lines; returns whether some line has everything required.
+    fn lines(&mut self, properties: &mut serde_json::Map<String, Value>) -> bool {
+        let currency_ok = match self.rng.u32(..100) {
+            0..=1 => {
+                properties.insert("currency".into(), json!("€"));
+                false
+            }
+            2..=3 => false,
+            4..=20 => {
+                properties.insert("currency".into(), json!("try"));
+                true
+            }
+            _ => {
+                properties.insert("currency".into(), json!("TRY"));
+                true
+            }
+        };
+        let shape = *self.pick(&["ga4", "segment", "flat"]);
+        let mut any_complete = false;
+        if shape == "flat" {
+            any_complete = self.line(shape, properties);
+        } else {
+            let mut lines = Vec::new();
+            for _ in 0..self.rng.usize(1..4) {
+                let mut line = serde_json::Map::new();
+                any_complete |= self.line(shape, &mut line);
+                lines.push(Value::Object(line));
+            }
+            let key = if shape == "ga4" { "items" } else { "products" };
+            properties.insert(key.into(), Value::Array(lines));
+        }
+        any_complete && currency_ok
+    }
+
+    fn extras(&mut self, properties: &mut serde_json::Map<String, Value>) {
+        if self.chance(10) {
+            properties.insert(
+                "source".into(),
+                json!({"list": "search", "position": 3, "deep": {"a": {"b": 1}}}),
+            );
+        }
+        if self.chance(5) {
+            properties.insert("promotions".into(), json!([{"id": "P1"}]));
+        }
+    }
+
+    fn event(&mut self, index: usize) -> (Value, Truth) {
+        let mut truth = Truth::default();
+        let mut event = json!({"created_at": self.created_at()});
+        let with_id = self.chance(60);
+        self.user(&mut event, &mut truth, index);
+        let mut properties = serde_json::Map::new();
+        let (kind, names): (&'static str, &[&str]) = match self.rng.u32(..100) {
+            0..=14 => (
+                "purchase",
+                &[
+                    "purchase",
+                    "Order Completed",
+                    "orderCompleted",
+                    "checkout_completed",
+                    "Transaction",
+                ],
+            ),
+            15..=26 => (
+                "product_view",
+                &[
+                    "view_item",
+                    "Product Viewed",
+                    "productViewed",
+                    "ProductViewed",
+                    "product viewed",
+                ],
+            ),
+            27..=36 => (
+                "add_to_cart",
+                &[
+                    "add_to_cart",
+                    "Product Added",
+                    "productAdded",
+                    "Add To Cart",
+                ],
+            ),
+            37..=41 => (
+                "remove_from_cart",
+                &["remove_from_cart", "Product Removed", "productRemoved"],
+            ),
+            42..=48 => ("cart_view", &["view_cart", "Cart Viewed", "cartViewed"]),
+            49..=55 => (
+                "checkout",
+                &[
+                    "begin_checkout",
+                    "Checkout Started",
+                    "checkoutStarted",
+                    "Checkout Step Viewed",
+                    "add_payment_info",
+                ],
+            ),
+            56..=61 => (
+                "listing_view",
+                &["view_item_list", "Product List Viewed", "categoryViewed"],
+            ),
+            62..=66 => (
+                "homepage",
+                &["homepage_view", "Home Page Viewed", "homePageViewed"],
+            ),
+            67..=72 => (
+                "registration",
+                &["sign_up", "Signed Up", "signUp", "registration", "register"],
+            ),
+            73..=79 => ("identify", &["identify", "profile_update"]),
+            _ => (
+                "custom",
+                &["page_view", "search", "newsletterSubscribe", "Video Played"],
+            ),
+        };
+        truth.kind = kind;
+        event["event_name"] = json!(*self.pick(names));
+        let mut order_id = false;
+        match kind {
+            "purchase" => {
+                match self.rng.u32(..100) {
+                    0..=44 => {
+                        properties.insert("transaction_id".into(), json!(format!("T-{index}")));
+                        order_id = true;
+                    }
+                    45..=74 => {
+                        properties.insert("order_id".into(), json!(format!("O-{index}")));
+                        order_id = true;
+                    }
+                    // The rest carry no order id: the event id groups the lines, or (for about
+                    // one purchase in ten) nothing does, and the group id is derived.
+                    _ => {}
+                }
+                for (key, value) in [
+                    ("coupon", json!("XMAS")),
+                    ("shipping", json!(4.9)),
+                    ("tax", json!("8.76")),
+                    ("payment_method", json!("card")),
+                ] {
+                    if self.chance(30) {
+                        properties.insert(key.into(), value);
+                    }
+                }
+                truth.derivable = self.lines(&mut properties);
+            }
+            "cart_view" => {
+                if self.chance(50) {
+                    properties.insert("cart_id".into(), json!(format!("C-{}", index % 300)));
+                }
+                // A cart view requires no quantity: a line with a price and a currency suffices.
+                truth.derivable = self.lines(&mut properties);
+                truth.derivable |= cart_derivable(&properties);
+            }
+            "product_view" | "add_to_cart" | "remove_from_cart" | "checkout" => {
+                self.lines(&mut properties);
+            }
+            "listing_view" => {
+                properties.insert("item_list_name".into(), json!("Kitchen"));
+            }
+            "registration" => {
+                properties.insert("method".into(), json!("google"));
+            }
+            "custom" => {
+                properties.insert("page_type".into(), json!("home"));
+            }
+            _ => {}
+        }
+        // Events carry an `id` as a rule; about one purchase in ten has neither it nor an order id.
+        if order_id || with_id || kind != "purchase" && self.chance(90) {
+            event["id"] = json!(format!("e{index}"));
+        }
+        self.extras(&mut properties);
+        if self.chance(70) {
+            event["page"] =
+                json!({"url": "https://shop.example/p/1", "referrer": "https://www.google.com/"});
+        }
+        if kind != "identify" || self.chance(50) {
+            event["properties"] = Value::Object(properties);
+        }
+        (event, truth)
+    }
+}
+
+/// Whether some line of a cart has a valid price and currency (quantity is not required there).
+fn cart_derivable(properties: &serde_json::Map<String, Value>) -> bool {
+    let currency = properties
+        .get("currency")
+        .and_then(Value::as_str)
+        .is_some_and(|c| c.len() == 3 && c.is_ascii());
+    let priced = |line: &Value| match line.get("price") {
+        Some(Value::Number(_)) => true,
+        Some(Value::String(s)) => s.parse::<f64>().is_ok(),
+        _ => false,
+    };
+    let lines: Vec<&Value> = match properties.get("items").or(properties.get("products")) {
+        Some(Value::Array(lines)) => lines.iter().collect(),
+        _ => vec![],
+    };
+    let flat = Value::Object(properties.clone());
+    currency && (lines.iter().any(|l| priced(l)) || (lines.is_empty() && priced(&flat)))
+}
+
+/// A refusal reason without this event's values and indexes: `events.event_params.currency: is
+/// required on a purchase event`.
+fn reason_kind(message: &str) -> String {
+    let message = message.split(" (at preset").next().unwrap_or(message);
+    let message = message
+        .strip_prefix("nothing valid to send: ")
+        .unwrap_or(message);
+    let (field, rule) = message.split_once(": ").unwrap_or((message, ""));
+    let field: Vec<&str> = field
+        .split('.')
+        .filter(|part| part.parse::<usize>().is_err())
+        .collect();
+    let rule = match rule.find(" is ") {
+        Some(at) if !rule.starts_with("is ") => &rule[at + 1..],
+        _ => rule,
+    };
+    let rule = rule.split(" (").next().unwrap_or(rule);
+    format!("{}: {rule}", field.join("."))
+}
+
+#[test]
+fn a_generated_mix_maps_to_user_objects_insider_accepts_and_refuses_only_what_cannot_be_sent() {
+    let config: InsiderConfig = serde_json::from_value(
+        json!({"partner_name": "mybrand", "request_token": "tok", "endpoint": "http://127.0.0.1:9/upsert"}),
+    )
+    .unwrap();
+    let destination = Insider::build("insider", config).unwrap();
+    let context = MapContext {
+        now: UNIX_EPOCH + Duration::from_secs(NOW),
+    };
+    let mut generator = Generator {
+        rng: fastrand::Rng::with_seed(8),
+    };
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+    let mut notes: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut users, mut derived_ids, mut without_ids) = (0, 0, 0);
+    let mut wrongly_refused = Vec::new();
+    let mut violations = Vec::new();
+    for index in 0..EVENTS {
+        let (event, truth) = generator.event(index);
+        *kinds.entry(truth.kind).or_default() += 1;
+        if truth.kind == "purchase"
+            && event.get("id").is_none()
+            && !event["properties"]
+                .as_object()
+                .is_some_and(|p| p.contains_key("transaction_id") || p.contains_key("order_id"))
+        {
+            without_ids += 1;
+        }
+        let mapped = destination.map(&Event::from_value(event.clone()).unwrap(), &context);
+        let mut count = |key: String| *outcomes.entry(key).or_default() += 1;
+        match mapped {
+            Ok(mapped) => {
+                for action in [
+                    NoteAction::Repaired,
+                    NoteAction::Dropped,
+                    NoteAction::Expired,
+                ] {
+                    if mapped.notes.iter().any(|n| n.action == action) {
+                        *notes
+                            .entry(format!("events with a field {}", action.as_str()))
+                            .or_default() += 1;
+                    }
+                }
+                if mapped
+                    .notes
+                    .iter()
+                    .any(|n| n.field == "events.event_params.event_group_id")
+                {
+                    derived_ids += 1;
+                }
+                match mapped.outcome {
+                    Outcome::Records(records) => {
+                        count("delivered".into());
+                        for record in records {
+                            users += 1;
+                            let user: Value = serde_json::from_slice(&record.payload).unwrap();
+                            let found = hardal_insider_simulator::validate_value(&user);
+                            if !found.is_empty() {
+                                violations.push(format!("{event}\n  → {user}\n  {found:?}"));
+                            }
+                        }
+                    }
+                    Outcome::Skipped(reason) => {
+                        count(format!("skipped: {reason} [{}]", truth.kind))
+                    }
+                    Outcome::Expired(rule) => count(format!("expired: {rule}")),
+                }
+            }
+            Err(error) => {
+                let reason = reason_kind(&error.to_string());
+                let required = matches!(truth.kind, "purchase" | "cart_view");
+                if truth.valid_identifier && (!required || truth.derivable) {
+                    wrongly_refused.push(format!("{event}\n  {error}"));
+                }
+                count(format!("refused: {reason}"));
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "{} refused by the simulator:\n{}",
+        violations.len(),
+        violations[..violations.len().min(5)].join("\n")
+    );
+    assert!(
+        wrongly_refused.is_empty(),
+        "{} refused with a valid identifier and a derivable required set:\n{}",
+        wrongly_refused.len(),
+        wrongly_refused[..wrongly_refused.len().min(5)].join("\n")
+    );
+    let mut report =
+        format!("{EVENTS} events, {users} user objects, all accepted by the simulator\n");
+    for (kind, n) in &kinds {
+        report.push_str(&format!("kind {kind}: {n}\n"));
+    }
+    for (outcome, n) in &outcomes {
+        report.push_str(&format!("{outcome}: {n}\n"));
+    }
+    for (note, n) in &notes {
+        report.push_str(&format!("{note}: {n}\n"));
+    }
+    report.push_str(&format!(
+        "purchases without an order id or event id: {without_ids}, delivered with a derived group id: {derived_ids}\n"
+    ));
+    expect_test::expect![[r#"
+        12000 events, 10746 user objects, all accepted by the simulator
+        kind add_to_cart: 1167
+        kind cart_view: 788
+        kind checkout: 803
+        kind custom: 2370
+        kind homepage: 627
+        kind identify: 812
+        kind listing_view: 722
+        kind product_view: 1413
+        kind purchase: 1933
+        kind registration: 758
+        kind remove_from_cart: 607
+        delivered: 10746
+        expired: cart_page_view events are kept 90 days: 9
+        expired: checkout_page_view events are kept 90 days: 6
+        expired: custom events are kept 90 days: 29
+        expired: homepage_view events are kept 90 days: 6
+        expired: item_added_to_cart events are kept 90 days: 14
+        expired: item_removed_from_cart events are kept 90 days: 6
+        expired: listing_page_view events are kept 90 days: 13
+        expired: product_detail_page_view events are kept 90 days: 17
+        expired: purchase events are kept 730 days: 10
+        expired: sign_up_confirmation events are kept 365 days: 10
+        refused: events.event_params.currency: is required on a cart_page_view event: 24
+        refused: events.event_params.currency: is required on a purchase event: 70
+        refused: events.event_params.quantity: is required on a purchase event: 21
+        refused: events.event_params.unit_sale_price: is required on a cart_page_view event: 16
+        refused: events.event_params.unit_sale_price: is required on a purchase event: 57
+        refused: identifiers.email: is not an email address: 150
+        refused: identifiers.phone_number: is not an E.164 phone number with country code: 42
+        skipped: neither attributes nor events to send [identify]: 111
+        skipped: no identifier to send (email, phone_number, uuid or a configured custom identifier) [add_to_cart]: 58
+        skipped: no identifier to send (email, phone_number, uuid or a configured custom identifier) [cart_view]: 42
+        skipped: no identifier to send (email, phone_number, uuid or a configured custom identifier) [checkout]: 56
+        skipped: no identifier to send (email, phone_number, uuid or a configured custom identifier) [custom]: 117
+        skipped: no identifier to send (email, phone_number, uuid or a configured custom identifier) [homepage]: 35
+        skipped: no identifier to send (email, phone_number, uuid or a configured custom identifier) [identify]: 25
+        skipped: no identifier to send (email, phone_number, uuid or a configured custom identifier) [listing_view]: 36
+        skipped: no identifier to send (email, phone_number, uuid or a configured custom identifier) [product_view]: 79
+        skipped: no identifier to send (email, phone_number, uuid or a configured custom identifier) [purchase]: 108
+        skipped: no identifier to send (email, phone_number, uuid or a configured custom identifier) [registration]: 43
+        skipped: no identifier to send (email, phone_number, uuid or a configured custom identifier) [remove_from_cart]: 23
+        skipped: preset identify rendered nothing [identify]: 21
+        events with a field dropped: 5718
+        events with a field expired: 612
+        events with a field repaired: 9851
+        purchases without an order id or event id: 204, delivered with a derived group id: 181
+    "#]].assert_eq(&report);
+}
