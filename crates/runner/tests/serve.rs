@@ -866,3 +866,63 @@ fn hardals_custom_api_destination_forwards_every_example_event_to_the_service() 
     let (listed, _) = service.dlq(&["list"]);
     assert_eq!(listed.lines().count(), refused, "{listed}");
 }
+
+#[test]
+fn a_full_backlog_answers_503_with_retry_after_until_delivery_makes_room() {
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}/api/user/v1/upsert");
+    let mut config = serve_config(&[("insider", endpoint)], json!({}));
+    config["backlog"]["max_bytes"] = json!(1_000_000);
+    let service = Service::start("full", &config);
+    let input = events(20_000, 50);
+    let batches = ndjson_batches(&input, 250);
+    let mut accepted = 0;
+    let mut full = None;
+    for batch in &batches {
+        let url = format!("{}/v1/events", service.url);
+        let body = batch.clone();
+        let (status, retry_after, answer) = block_on(async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .header("Authorization", format!("Bearer {INGEST}"))
+                .header("Content-Type", "application/x-ndjson")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (
+                response.status().as_u16(),
+                retry_after,
+                response.text().await.unwrap(),
+            )
+        });
+        if status == 503 {
+            full = Some((retry_after, answer));
+            break;
+        }
+        assert_eq!(status, 202, "{answer}");
+        accepted += 250;
+    }
+    let (retry_after, answer) = full.expect("the backlog filled up before 20,000 events");
+    assert!(retry_after.is_some_and(|s| s.parse::<u64>().unwrap() > 0));
+    assert!(answer.contains("backlog is full"), "{answer}");
+    assert!(accepted > 1000, "only {accepted} events fit");
+    // Insider comes up: the backlog drains and room comes back.
+    let sim = Simulator::start(SimulatorConfig {
+        listen: format!("127.0.0.1:{port}"),
+        ..SimulatorConfig::new("mybrand", TOKEN)
+    })
+    .unwrap();
+    wait_until("the backlog drains", Duration::from_secs(60), || {
+        delivered(&sim).0.len() == accepted
+    });
+    wait_until(
+        "ingestion takes events again",
+        Duration::from_secs(30),
+        || service.post_ndjson(&batches[batches.len() - 1]).0 == 202,
+    );
+}
