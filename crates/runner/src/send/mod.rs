@@ -14,7 +14,9 @@ mod lane;
 mod pipeline;
 mod progress;
 mod rate;
-mod retry;
+// Public only for the fuzz targets (crates/fuzz), which feed it arbitrary Retry-After values.
+#[doc(hidden)]
+pub mod retry;
 
 use std::collections::BTreeMap;
 use std::future::Future;
