@@ -4,6 +4,8 @@
 //! - `ci`: everything CI checks — formatting, clippy with warnings denied, all tests, schema freshness.
 //! - `bench render`: the criterion benchmark of template rendering.
 //! - `bench send [N...]`: `hardal send` of N generated events against the simulator (default 1M and 10M).
+//! - `fuzz [--seconds N] [--merge] [TARGET...]`: coverage-guided fuzzing of each target with cargo
+//!   fuzz on stable (default 60 s each); `fuzz seeds` writes the seed corpora.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,6 +14,7 @@ use anyhow::{Context, Result, bail};
 
 mod bench_send;
 mod demo;
+mod fuzz;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,7 +24,11 @@ fn main() -> Result<()> {
         Some("ci") => ci(&root),
         Some("bench") => bench(&root, &args[1..]),
         Some("demo") => demo::run(&root),
-        _ => bail!("usage: cargo xtask demo | schemas | ci | bench [render | send [N...]]"),
+        Some("fuzz") => fuzz::run(&root, &args[1..]),
+        _ => bail!(
+            "usage: cargo xtask demo | schemas | ci | bench [render | send [N...]] \
+             | fuzz [--seconds N] [--merge] [TARGET...] | fuzz seeds"
+        ),
     }
 }
 
