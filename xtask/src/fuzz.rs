@@ -206,7 +206,7 @@ fn fuzz_one(root: &Path, target: &str, seconds: u64) -> Result<Outcome> {
             what = format!("{what}: {}", line.trim());
             message_follows = false;
         } else if what.is_empty() && line.contains("panicked at") {
-            what = line.trim().to_owned();
+            what = line.trim().trim_end_matches(':').to_owned();
             message_follows = true;
         } else if what.is_empty() && line.contains("ERROR: libFuzzer:") {
             what = line
