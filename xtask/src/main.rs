@@ -5,6 +5,8 @@
 //! - `bench render`: the criterion benchmark of template rendering.
 //! - `bench send [N...]`: `hardal send` of N generated events against the simulator (default 1M and 10M).
 //! - `bench serve [FLOWING [BACKLOG]]`: `hardal serve` under load (default 1M flowing, 5M backlog).
+//! - `fuzz [--seconds N] [--merge] [TARGET...]`: coverage-guided fuzzing of each target with cargo
+//!   fuzz on stable (default 60 s each); `fuzz seeds` writes the seed corpora.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,6 +16,7 @@ use anyhow::{Context, Result, bail};
 mod bench_send;
 mod bench_serve;
 mod demo;
+mod fuzz;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,8 +26,10 @@ fn main() -> Result<()> {
         Some("ci") => ci(&root),
         Some("bench") => bench(&root, &args[1..]),
         Some("demo") => demo::run(&root),
+        Some("fuzz") => fuzz::run(&root, &args[1..]),
         _ => bail!(
-            "usage: cargo xtask demo | schemas | ci | bench [render | send [N...] | serve [FLOWING [BACKLOG]]]"
+            "usage: cargo xtask demo | schemas | ci | bench [render | send [N...] | serve [FLOWING [BACKLOG]]] \
+             | fuzz [--seconds N] [--merge] [TARGET...] | fuzz seeds"
         ),
     }
 }
