@@ -543,6 +543,12 @@ fn a_repeated_post_of_the_same_events_is_stored_once() {
     wait_until("everything is delivered", Duration::from_secs(30), || {
         delivered(&sim).0.len() == 80
     });
+    // The identities outlive a kill: a producer's retry after a restart is still recognised.
+    let dir = service.kill();
+    let config = serve_config(&[("insider", sim.upsert_url())], json!({}));
+    let service = Service::start_in(dir, &config);
+    let (_, again) = service.post_ndjson(&with_ids);
+    assert_eq!(again, json!({"accepted": 0, "duplicates": 50}));
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         delivered(&sim).0.values().all(|n| *n == 1),

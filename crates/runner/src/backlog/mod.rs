@@ -145,15 +145,49 @@ pub trait Backlog: Send + Sync {
     async fn stats(&self) -> Result<BacklogStats, BacklogError>;
 }
 
-/// The stable identity of an event: its `id` when it has a non-empty one, else its content.
-pub fn identity(event: &serde_json::Value, text: &str) -> u64 {
-    match event.get("id") {
-        Some(serde_json::Value::String(id)) if !id.is_empty() => {
-            xxhash_rust::xxh3::xxh3_64_with_seed(id.as_bytes(), 1)
+/// The stable identity of an event: its `id` when it has a non-empty one (a string or a number),
+/// else its text.
+pub fn identity(id: Option<&serde_json::value::RawValue>, text: &str) -> u64 {
+    let by_id = id.and_then(|raw| {
+        let raw = raw.get();
+        if raw.starts_with('"') {
+            serde_json::from_str::<String>(raw)
+                .ok()
+                .filter(|id| !id.is_empty())
+        } else if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            Some(raw.to_owned())
+        } else {
+            None
         }
-        Some(serde_json::Value::Number(id)) => {
-            xxhash_rust::xxh3::xxh3_64_with_seed(id.to_string().as_bytes(), 1)
-        }
-        _ => xxhash_rust::xxh3::xxh3_64_with_seed(text.as_bytes(), 2),
+    });
+    match by_id {
+        Some(id) => xxhash_rust::xxh3::xxh3_64_with_seed(id.as_bytes(), 1),
+        None => xxhash_rust::xxh3::xxh3_64_with_seed(text.as_bytes(), 2),
+    }
+}
+
+/// Checks that `text` is one JSON object (its syntax whole, without building it) and returns its
+/// identity; ingestion runs this for every event, so it allocates nothing for the members.
+pub fn check_event(text: &str) -> Result<u64, String> {
+    #[derive(serde::Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow, default)]
+        id: Option<&'a serde_json::value::RawValue>,
+    }
+    if !text.trim_start().starts_with('{') {
+        // The full parser names what was found instead.
+        return crate::input::parse_text(text).map(|_| identity(None, text));
+    }
+    match serde_json::from_str::<Probe>(text) {
+        Ok(probe) => Ok(identity(probe.id, text)),
+        // The exact message (and the rare object the probe refuses, such as one with `id` twice)
+        // comes from the full parser.
+        Err(_) => crate::input::parse_text(text).map(|event| {
+            let id = event
+                .as_value()
+                .get("id")
+                .and_then(|id| serde_json::value::to_raw_value(id).ok());
+            identity(id.as_deref(), text)
+        }),
     }
 }

@@ -13,11 +13,15 @@
 //! Sequence numbers are never reused (`AUTOINCREMENT`): a replayed dead letter must come after
 //! every cursor, even when the events before it were all delivered and deleted.
 //!
-//! Deduplication keeps identities in two generations of tables: the current one takes new
-//! identities, the previous one is still consulted, and every `dedup_window` the previous one is
-//! dropped whole. An identity is so remembered for at least the window (and at most twice it).
+//! Deduplication remembers each accepted identity for the window: in memory (a set, and the
+//! identities in acceptance order to forget them by age), and on disk as an append-only log that
+//! rebuilds the set when the spool opens again. A log is written sequentially, where an index of
+//! random hashes would dirty a page per event and multiply what every commit writes. Memory is
+//! bounded: past [`MAX_IDENTITIES`] the oldest identities are forgotten early. Forgetting can
+//! only let a producer's late retry be stored twice (delivered twice, identical bytes, which
+//! Insider stores once), never take a new event for a duplicate.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -41,6 +45,12 @@ const GROUP: usize = 512;
 /// How often a destination that caught up looks for events another process appended (a
 /// dead-letter replay).
 const POLL: Duration = Duration::from_millis(500);
+
+/// The most identities deduplication remembers (about 24 bytes each in memory).
+pub const MAX_IDENTITIES: usize = 2_000_000;
+
+/// How often identities older than the window are deleted from the log.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// How the spool is set up.
 #[derive(Debug, Clone)]
@@ -124,10 +134,15 @@ impl SqliteSpool {
                  CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT,
                      destination TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL,
                      ending TEXT NOT NULL, reasons TEXT NOT NULL, body TEXT NOT NULL);
-                 CREATE TABLE IF NOT EXISTS seen_a (hash INTEGER PRIMARY KEY);
-                 CREATE TABLE IF NOT EXISTS seen_b (hash INTEGER PRIMARY KEY);
-                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+                 CREATE TABLE IF NOT EXISTS seen_log (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL,
+                     at INTEGER NOT NULL);",
             )
+            .map_err(fail)?;
+        // Deduplication and event pages stay in memory (the default cache of 2 MB would read
+        // them back from the file system at every group), and the write-ahead log may grow to
+        // 64 MB between checkpoints, so that checkpoints come in few large writes.
+        writer
+            .execute_batch("PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384;")
             .map_err(fail)?;
         writer
             .pragma_update(
@@ -207,8 +222,12 @@ impl SqliteSpool {
         shared
             .bytes
             .store(used_bytes(&writer).map_err(fail)?, Ordering::Relaxed);
+        let seen = Seen::load(&writer, options.dedup_window).map_err(fail)?;
         let reader = Connection::open(path).map_err(fail)?;
         reader.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
+        reader
+            .execute_batch("PRAGMA cache_size = -16384;")
+            .map_err(fail)?;
         let (commands, inbox) = mpsc::channel();
         let appended = Arc::new(Notify::new());
         let mut state = Writer {
@@ -219,6 +238,7 @@ impl SqliteSpool {
                 shared: Arc::clone(&shared),
                 options,
                 last_seq: max_seq,
+                seen,
             },
             appended: Arc::clone(&appended),
         };
@@ -508,6 +528,99 @@ struct Books {
     options: SpoolOptions,
     /// The highest sequence number this process knows of.
     last_seq: u64,
+    seen: Seen,
+}
+
+/// The identities accepted within the deduplication window.
+struct Seen {
+    set: HashSet<u64>,
+    /// In acceptance order, with the time they were accepted (seconds).
+    order: VecDeque<(i64, u64)>,
+    window: i64,
+    /// Identities added by the group being written: forgotten again if it fails.
+    pending: Vec<u64>,
+    last_prune: std::time::Instant,
+}
+
+impl Seen {
+    /// Rebuilds the set from the log's identities within the window (the newest, up to the
+    /// bound).
+    fn load(connection: &Connection, window: Duration) -> rusqlite::Result<Seen> {
+        let window = window.as_secs() as i64;
+        let mut seen = Seen {
+            set: HashSet::new(),
+            order: VecDeque::new(),
+            window,
+            pending: Vec::new(),
+            last_prune: std::time::Instant::now(),
+        };
+        if window == 0 {
+            return Ok(seen);
+        }
+        let mut statement = connection.prepare(
+            "SELECT at, hash FROM (SELECT id, at, hash FROM seen_log WHERE at >= ?1
+                 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+        )?;
+        let rows = statement.query_map(
+            params![now_seconds() - window, MAX_IDENTITIES as i64],
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)? as u64)),
+        )?;
+        for row in rows {
+            let (at, hash) = row?;
+            if seen.set.insert(hash) {
+                seen.order.push_back((at, hash));
+            }
+        }
+        Ok(seen)
+    }
+
+    /// Whether `hash` is new (and now remembered); false for a duplicate.
+    fn admit(&mut self, hash: u64, at: i64) -> bool {
+        if !self.set.insert(hash) {
+            return false;
+        }
+        self.order.push_back((at, hash));
+        self.pending.push(hash);
+        true
+    }
+
+    /// The group was written: its identities stay; old ones are forgotten.
+    fn committed(&mut self) {
+        self.pending.clear();
+        let cutoff = now_seconds() - self.window;
+        while let Some(&(at, hash)) = self.order.front() {
+            if at >= cutoff && self.order.len() <= MAX_IDENTITIES {
+                break;
+            }
+            self.order.pop_front();
+            self.set.remove(&hash);
+        }
+    }
+
+    /// The group failed: its identities were never accepted.
+    fn rolled_back(&mut self) {
+        for hash in self.pending.drain(..) {
+            self.set.remove(&hash);
+        }
+        let set = &self.set;
+        self.order.retain(|(_, hash)| set.contains(hash));
+    }
+
+    /// Deletes the log's identities older than the window, at most once a minute.
+    fn prune(&mut self, transaction: &rusqlite::Transaction) -> rusqlite::Result<()> {
+        if self.last_prune.elapsed() < PRUNE_EVERY {
+            return Ok(());
+        }
+        self.last_prune = std::time::Instant::now();
+        // `at` grows with `id`, so the first young row bounds the old ones.
+        transaction.execute(
+            "DELETE FROM seen_log WHERE id < COALESCE(
+                 (SELECT id FROM seen_log WHERE at >= ?1 ORDER BY id LIMIT 1),
+                 (SELECT COALESCE(MAX(id), 0) + 1 FROM seen_log))",
+            [now_seconds() - self.window],
+        )?;
+        Ok(())
+    }
 }
 
 /// A command's answer, sent once its transaction committed.
@@ -564,7 +677,6 @@ impl Writer {
         let mut replies = Vec::with_capacity(group.len());
         let mut appended_any = false;
         let outcome = (|| -> rusqlite::Result<()> {
-            rotate_seen(&mut self.connection, &books.options)?;
             let transaction = self.connection.transaction()?;
             books.reconcile(&transaction)?;
             let mut bytes = used_bytes(&transaction)?;
@@ -620,9 +732,14 @@ impl Writer {
                 replies.push(reply);
             }
             books.collect_garbage(&transaction)?;
+            books.seen.prune(&transaction)?;
             transaction.commit()?;
             Ok(())
         })();
+        match outcome {
+            Ok(()) => books.seen.committed(),
+            Err(_) => books.seen.rolled_back(),
+        }
         if outcome.is_ok()
             && let Ok(bytes) = used_bytes(&self.connection)
         {
@@ -703,26 +820,21 @@ impl Books {
         transaction: &rusqlite::Transaction,
         events: Vec<Incoming>,
     ) -> rusqlite::Result<Appended> {
-        let (current, previous) = self.seen_tables(transaction)?;
-        let dedup = !self.options.dedup_window.is_zero();
+        let dedup = self.seen.window > 0;
         let mut appended = Appended::default();
         let now = now_seconds();
-        let mut insert_seen = transaction.prepare_cached(&format!(
-            "INSERT OR IGNORE INTO {current} (hash) VALUES (?1)"
-        ))?;
-        let mut in_previous =
-            transaction.prepare_cached(&format!("SELECT 1 FROM {previous} WHERE hash = ?1"))?;
+        let mut log =
+            transaction.prepare_cached("INSERT INTO seen_log (hash, at) VALUES (?1, ?2)")?;
         let mut insert_event = transaction.prepare_cached(
             "INSERT INTO events (accepted_at, target, body) VALUES (?1, NULL, ?2)",
         )?;
         for event in events {
             if dedup {
-                let hash = event.identity as i64;
-                let new = insert_seen.execute([hash])? == 1;
-                if !new || in_previous.exists([hash])? {
+                if !self.seen.admit(event.identity, now) {
                     appended.duplicates += 1;
                     continue;
                 }
+                log.execute(params![event.identity as i64, now])?;
             }
             insert_event.execute(params![now, event.body])?;
             self.last_seq = transaction.last_insert_rowid() as u64;
@@ -872,67 +984,4 @@ impl Books {
         }
         Ok(letters.len() as u64)
     }
-
-    /// The current and previous deduplication tables.
-    fn seen_tables(
-        &self,
-        transaction: &rusqlite::Transaction,
-    ) -> rusqlite::Result<(&'static str, &'static str)> {
-        let current: i64 = transaction
-            .query_row("SELECT value FROM meta WHERE key = 'seen'", [], |r| {
-                r.get(0)
-            })
-            .optional()?
-            .unwrap_or(0);
-        Ok(if current == 0 {
-            ("seen_a", "seen_b")
-        } else {
-            ("seen_b", "seen_a")
-        })
-    }
-}
-
-/// Starts a new deduplication generation when the current one is a window old.
-fn rotate_seen(connection: &mut Connection, options: &SpoolOptions) -> rusqlite::Result<()> {
-    let window = options.dedup_window.as_secs() as i64;
-    if window == 0 {
-        return Ok(());
-    }
-    let now = now_seconds();
-    let started: Option<i64> = connection
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'seen_started'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let Some(started) = started else {
-        connection.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('seen_started', ?1)",
-            [now],
-        )?;
-        return Ok(());
-    };
-    if now - started < window {
-        return Ok(());
-    }
-    let transaction = connection.transaction()?;
-    let current: i64 = transaction
-        .query_row("SELECT value FROM meta WHERE key = 'seen'", [], |r| {
-            r.get(0)
-        })
-        .optional()?
-        .unwrap_or(0);
-    // The previous generation is forgotten; the current one becomes the previous.
-    let previous = if current == 0 { "seen_b" } else { "seen_a" };
-    transaction.execute(&format!("DELETE FROM {previous}"), [])?;
-    transaction.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES ('seen', ?1)",
-        [1 - current],
-    )?;
-    transaction.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES ('seen_started', ?1)",
-        [now],
-    )?;
-    transaction.commit()
 }

@@ -21,7 +21,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::App;
-use crate::backlog::{BacklogError, Incoming, identity};
+use crate::backlog::{BacklogError, Incoming, check_event};
 
 /// How many bad events a 400 lists (the count is always complete).
 const LISTED_PROBLEMS: usize = 100;
@@ -291,9 +291,8 @@ fn checked_event(raw: &[u8], max_event_bytes: usize) -> Result<Incoming, String>
     }
     let text = std::str::from_utf8(raw)
         .map_err(|e| format!("not valid UTF-8 at byte {}", e.valid_up_to() + 1))?;
-    let event = crate::input::parse_text(text)?;
     Ok(Incoming {
-        identity: identity(event.as_value(), text),
+        identity: check_event(text)?,
         body: text.to_owned(),
     })
 }
