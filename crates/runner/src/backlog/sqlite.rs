@@ -15,9 +15,10 @@
 //!
 //! Deduplication remembers each accepted identity for the window: in memory (a set, and the
 //! identities in acceptance order to forget them by age), and on disk as an append-only log that
-//! rebuilds the set when the spool opens again. A log is written sequentially, where an index of
+//! rebuilds them when the spool opens again. A log is written sequentially, where an index of
 //! random hashes would dirty a page per event and multiply what every commit writes. Memory is
-//! bounded: past [`MAX_IDENTITIES`] the oldest identities are forgotten early. Forgetting can
+//! bounded (sorted blocks of 8 bytes an identity): past [`MAX_IDENTITIES`] the oldest identities
+//! are forgotten early. Forgetting can
 //! only let a producer's late retry be stored twice (delivered twice, identical bytes, which
 //! Insider stores once), never take a new event for a duplicate.
 
@@ -46,8 +47,8 @@ const GROUP: usize = 512;
 /// dead-letter replay).
 const POLL: Duration = Duration::from_millis(500);
 
-/// The most identities deduplication remembers (about 24 bytes each in memory).
-pub const MAX_IDENTITIES: usize = 2_000_000;
+/// The most identities deduplication remembers (8 bytes each in memory, once sealed).
+pub const MAX_IDENTITIES: usize = 5_000_000;
 
 /// How often identities older than the window are deleted from the log.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
@@ -138,11 +139,11 @@ impl SqliteSpool {
                      at INTEGER NOT NULL);",
             )
             .map_err(fail)?;
-        // Deduplication and event pages stay in memory (the default cache of 2 MB would read
-        // them back from the file system at every group), and the write-ahead log may grow to
-        // 64 MB between checkpoints, so that checkpoints come in few large writes.
+        // A page cache of 16 MB (the default 2 MB reads pages back from the file system at every
+        // group), and a write-ahead log that may grow to 64 MB between checkpoints, so that
+        // checkpoints come in few large writes.
         writer
-            .execute_batch("PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384;")
+            .execute_batch("PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 16384;")
             .map_err(fail)?;
         writer
             .pragma_update(
@@ -226,7 +227,7 @@ impl SqliteSpool {
         let reader = Connection::open(path).map_err(fail)?;
         reader.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
         reader
-            .execute_batch("PRAGMA cache_size = -16384;")
+            .execute_batch("PRAGMA cache_size = -8192;")
             .map_err(fail)?;
         let (commands, inbox) = mpsc::channel();
         let appended = Arc::new(Notify::new());
@@ -531,25 +532,35 @@ struct Books {
     seen: Seen,
 }
 
-/// The identities accepted within the deduplication window.
+/// The identities accepted within the deduplication window, compactly: the newest in a hash set,
+/// older ones sealed into sorted blocks (8 bytes an identity, searched by bisection), forgotten a
+/// block at a time once the block is older than the window or the bound is passed.
 struct Seen {
-    set: HashSet<u64>,
-    /// In acceptance order, with the time they were accepted (seconds).
-    order: VecDeque<(i64, u64)>,
+    current: HashSet<u64>,
+    /// When the newest identity of `current` was accepted.
+    current_at: i64,
+    /// Oldest first: the time of each block's newest identity, and its sorted identities.
+    blocks: VecDeque<(i64, Box<[u64]>)>,
+    sealed: usize,
     window: i64,
     /// Identities added by the group being written: forgotten again if it fails.
     pending: Vec<u64>,
     last_prune: std::time::Instant,
 }
 
+/// Identities in the open set before it is sealed into a block.
+const BLOCK: usize = 65_536;
+
 impl Seen {
-    /// Rebuilds the set from the log's identities within the window (the newest, up to the
+    /// Rebuilds the identities from the log's rows within the window (the newest, up to the
     /// bound).
     fn load(connection: &Connection, window: Duration) -> rusqlite::Result<Seen> {
         let window = window.as_secs() as i64;
         let mut seen = Seen {
-            set: HashSet::new(),
-            order: VecDeque::new(),
+            current: HashSet::new(),
+            current_at: 0,
+            blocks: VecDeque::new(),
+            sealed: 0,
             window,
             pending: Vec::new(),
             last_prune: std::time::Instant::now(),
@@ -566,44 +577,63 @@ impl Seen {
             |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)? as u64)),
         )?;
         for row in rows {
+            // Logged identities are distinct: no need to look each one up.
             let (at, hash) = row?;
-            if seen.set.insert(hash) {
-                seen.order.push_back((at, hash));
+            seen.current.insert(hash);
+            seen.current_at = at;
+            if seen.current.len() >= BLOCK {
+                seen.committed();
             }
         }
+        seen.committed();
         Ok(seen)
+    }
+
+    fn contains(&self, hash: u64) -> bool {
+        self.current.contains(&hash)
+            || self
+                .blocks
+                .iter()
+                .any(|(_, block)| block.binary_search(&hash).is_ok())
     }
 
     /// Whether `hash` is new (and now remembered); false for a duplicate.
     fn admit(&mut self, hash: u64, at: i64) -> bool {
-        if !self.set.insert(hash) {
+        if self.contains(hash) {
             return false;
         }
-        self.order.push_back((at, hash));
+        self.current.insert(hash);
+        self.current_at = at;
         self.pending.push(hash);
         true
     }
 
-    /// The group was written: its identities stay; old ones are forgotten.
+    /// The group was written: its identities stay; a full open set is sealed, and old blocks are
+    /// forgotten.
     fn committed(&mut self) {
         self.pending.clear();
+        if self.current.len() >= BLOCK {
+            let mut block: Vec<u64> = self.current.drain().collect();
+            block.sort_unstable();
+            self.sealed += block.len();
+            self.blocks
+                .push_back((self.current_at, block.into_boxed_slice()));
+        }
         let cutoff = now_seconds() - self.window;
-        while let Some(&(at, hash)) = self.order.front() {
-            if at >= cutoff && self.order.len() <= MAX_IDENTITIES {
+        while let Some((newest, block)) = self.blocks.front() {
+            if *newest >= cutoff && self.sealed + self.current.len() <= MAX_IDENTITIES {
                 break;
             }
-            self.order.pop_front();
-            self.set.remove(&hash);
+            self.sealed -= block.len();
+            self.blocks.pop_front();
         }
     }
 
     /// The group failed: its identities were never accepted.
     fn rolled_back(&mut self) {
         for hash in self.pending.drain(..) {
-            self.set.remove(&hash);
+            self.current.remove(&hash);
         }
-        let set = &self.set;
-        self.order.retain(|(_, hash)| set.contains(hash));
     }
 
     /// Deletes the log's identities older than the window, at most once a minute.
@@ -983,5 +1013,50 @@ impl Books {
             self.shared.depth[index].fetch_add(count, Ordering::Relaxed);
         }
         Ok(letters.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BLOCK, Seen, now_seconds};
+
+    fn seen(window: i64) -> Seen {
+        Seen {
+            current: Default::default(),
+            current_at: 0,
+            blocks: Default::default(),
+            sealed: 0,
+            window,
+            pending: Vec::new(),
+            last_prune: std::time::Instant::now(),
+        }
+    }
+
+    #[test]
+    fn identities_are_remembered_across_sealed_blocks_and_forgotten_by_age() {
+        let now = now_seconds();
+        let mut seen = seen(3600);
+        assert!(seen.admit(1, now));
+        assert!(!seen.admit(1, now), "a duplicate within one group");
+        seen.committed();
+        assert!(!seen.admit(1, now), "a duplicate of a committed group");
+        // A failed group's identities were never accepted.
+        assert!(seen.admit(2, now));
+        seen.rolled_back();
+        assert!(seen.admit(2, now));
+        seen.committed();
+        // Enough to seal a block: what it holds is still recognised.
+        for hash in 100..100 + BLOCK as u64 {
+            assert!(seen.admit(hash, now - 7200));
+        }
+        seen.committed();
+        assert_eq!(seen.blocks.len(), 0, "a block older than the window is forgotten at once");
+        for hash in 1_000_000..1_000_000 + BLOCK as u64 {
+            assert!(seen.admit(hash, now));
+        }
+        seen.committed();
+        assert_eq!(seen.blocks.len(), 1);
+        assert!(!seen.admit(1_000_000 + 17, now));
+        assert!(seen.admit(100, now), "forgotten with its block");
     }
 }
