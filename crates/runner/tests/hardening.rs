@@ -388,7 +388,7 @@ fn a_server_answering_with_huge_headers_is_retried_then_dead_lettered() {
     assert!(summary.complete, "{}", summary.text());
     assert_eq!(summary.destinations[0].totals.dead_lettered, 5);
     let reasons = run.dead_letters()[0]["reasons"].to_string();
-    assert!(reasons.contains("attempt 2"), "{reasons}");
+    assert!(reasons.contains("attempts 1–2"), "{reasons}");
 }
 
 #[test]

@@ -17,8 +17,7 @@
 //! identities in acceptance order to forget them by age), and on disk as an append-only log that
 //! rebuilds them when the spool opens again. A log is written sequentially, where an index of
 //! random hashes would dirty a page per event and multiply what every commit writes. Memory is
-//! bounded (sorted blocks of 8 bytes an identity): past [`MAX_IDENTITIES`] the oldest identities
-//! are forgotten early. Forgetting can
+//! bounded: past [`MAX_IDENTITIES`] the oldest identities are forgotten early. Forgetting can
 //! only let a producer's late retry be stored twice (delivered twice, identical bytes, which
 //! Insider stores once), never take a new event for a duplicate.
 
@@ -47,8 +46,9 @@ const GROUP: usize = 512;
 /// dead-letter replay).
 const POLL: Duration = Duration::from_millis(500);
 
-/// The most identities deduplication remembers (8 bytes each in memory, once sealed).
-pub const MAX_IDENTITIES: usize = 5_000_000;
+/// The most identities deduplication remembers: about 18 bytes each in memory (the set is sized
+/// for this many at once, just below a power of two of slots).
+pub const MAX_IDENTITIES: usize = 1_800_000;
 
 /// How often identities older than the window are deleted from the log.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
@@ -532,40 +532,64 @@ struct Books {
     seen: Seen,
 }
 
-/// The identities accepted within the deduplication window, compactly: the newest in a hash set,
-/// older ones sealed into sorted blocks (8 bytes an identity, searched by bisection), forgotten a
-/// block at a time once the block is older than the window or the bound is passed.
+/// The identities accepted within the deduplication window: a hash set (identities are already
+/// uniform 64-bit hashes, so the set uses them as they are), the identities in acceptance order,
+/// and a mark of the time every second, to forget them by age.
 struct Seen {
-    current: HashSet<u64>,
-    /// When the newest identity of `current` was accepted.
-    current_at: i64,
-    /// Oldest first: the time of each block's newest identity, and its sorted identities.
-    blocks: VecDeque<(i64, Box<[u64]>)>,
-    sealed: usize,
+    set: HashSet<u64, std::hash::BuildHasherDefault<Passthrough>>,
+    order: VecDeque<u64>,
+    /// (number of the first identity admitted in that second, the second).
+    marks: VecDeque<(u64, i64)>,
+    /// Identities admitted so far (the number the next one gets).
+    admitted: u64,
     window: i64,
     /// Identities added by the group being written: forgotten again if it fails.
-    pending: Vec<u64>,
+    pending: usize,
     last_prune: std::time::Instant,
 }
 
-/// Identities in the open set before it is sealed into a block.
-const BLOCK: usize = 65_536;
+/// A hasher that passes a `u64` through: the identities are xxh3 hashes already.
+#[derive(Default)]
+struct Passthrough(u64);
+
+impl std::hash::Hasher for Passthrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 << 8) | u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
 
 impl Seen {
+    fn new(window: i64) -> Seen {
+        Seen {
+            // Sized once: a set that doubles holds both sizes at once while it grows.
+            set: HashSet::with_capacity_and_hasher(
+                if window > 0 { MAX_IDENTITIES } else { 0 },
+                Default::default(),
+            ),
+            order: VecDeque::new(),
+            marks: VecDeque::new(),
+            admitted: 0,
+            window,
+            pending: 0,
+            last_prune: std::time::Instant::now(),
+        }
+    }
+
     /// Rebuilds the identities from the log's rows within the window (the newest, up to the
     /// bound).
     fn load(connection: &Connection, window: Duration) -> rusqlite::Result<Seen> {
-        let window = window.as_secs() as i64;
-        let mut seen = Seen {
-            current: HashSet::new(),
-            current_at: 0,
-            blocks: VecDeque::new(),
-            sealed: 0,
-            window,
-            pending: Vec::new(),
-            last_prune: std::time::Instant::now(),
-        };
-        if window == 0 {
+        let mut seen = Seen::new(window.as_secs() as i64);
+        if seen.window == 0 {
             return Ok(seen);
         }
         let mut statement = connection.prepare(
@@ -573,66 +597,68 @@ impl Seen {
                  ORDER BY id DESC LIMIT ?2) ORDER BY id",
         )?;
         let rows = statement.query_map(
-            params![now_seconds() - window, MAX_IDENTITIES as i64],
+            params![now_seconds() - seen.window, MAX_IDENTITIES as i64],
             |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)? as u64)),
         )?;
         for row in rows {
-            // Logged identities are distinct: no need to look each one up.
             let (at, hash) = row?;
-            seen.current.insert(hash);
-            seen.current_at = at;
-            if seen.current.len() >= BLOCK {
-                seen.committed();
-            }
+            seen.admit(hash, at);
         }
         seen.committed();
         Ok(seen)
     }
 
-    fn contains(&self, hash: u64) -> bool {
-        self.current.contains(&hash)
-            || self
-                .blocks
-                .iter()
-                .any(|(_, block)| block.binary_search(&hash).is_ok())
-    }
-
     /// Whether `hash` is new (and now remembered); false for a duplicate.
     fn admit(&mut self, hash: u64, at: i64) -> bool {
-        if self.contains(hash) {
+        if !self.set.insert(hash) {
             return false;
         }
-        self.current.insert(hash);
-        self.current_at = at;
-        self.pending.push(hash);
+        if self.marks.back().is_none_or(|(_, second)| *second < at) {
+            self.marks.push_back((self.admitted, at));
+        }
+        self.order.push_back(hash);
+        self.admitted += 1;
+        self.pending += 1;
         true
     }
 
-    /// The group was written: its identities stay; a full open set is sealed, and old blocks are
-    /// forgotten.
+    /// The group was written: its identities stay; those older than the window, or past the
+    /// bound, are forgotten.
     fn committed(&mut self) {
-        self.pending.clear();
-        if self.current.len() >= BLOCK {
-            let mut block: Vec<u64> = self.current.drain().collect();
-            block.sort_unstable();
-            self.sealed += block.len();
-            self.blocks
-                .push_back((self.current_at, block.into_boxed_slice()));
-        }
+        self.pending = 0;
         let cutoff = now_seconds() - self.window;
-        while let Some((newest, block)) = self.blocks.front() {
-            if *newest >= cutoff && self.sealed + self.current.len() <= MAX_IDENTITIES {
+        loop {
+            let first = self.admitted - self.order.len() as u64;
+            // The second of the oldest identity, and where the next second starts.
+            while self.marks.len() > 1 && self.marks[1].0 <= first {
+                self.marks.pop_front();
+            }
+            let old = self.marks.front().is_some_and(|(_, at)| *at < cutoff);
+            if !old && self.order.len() <= MAX_IDENTITIES {
                 break;
             }
-            self.sealed -= block.len();
-            self.blocks.pop_front();
+            let Some(hash) = self.order.pop_front() else {
+                break;
+            };
+            self.set.remove(&hash);
         }
     }
 
     /// The group failed: its identities were never accepted.
     fn rolled_back(&mut self) {
-        for hash in self.pending.drain(..) {
-            self.current.remove(&hash);
+        for _ in 0..self.pending {
+            if let Some(hash) = self.order.pop_back() {
+                self.set.remove(&hash);
+                self.admitted -= 1;
+            }
+        }
+        self.pending = 0;
+        while self
+            .marks
+            .back()
+            .is_some_and(|(first, _)| *first >= self.admitted)
+        {
+            self.marks.pop_back();
         }
     }
 
@@ -1018,26 +1044,16 @@ impl Books {
 
 #[cfg(test)]
 mod tests {
-    use super::{BLOCK, Seen, now_seconds};
-
-    fn seen(window: i64) -> Seen {
-        Seen {
-            current: Default::default(),
-            current_at: 0,
-            blocks: Default::default(),
-            sealed: 0,
-            window,
-            pending: Vec::new(),
-            last_prune: std::time::Instant::now(),
-        }
-    }
+    use super::{MAX_IDENTITIES, Seen, now_seconds};
 
     #[test]
-    fn identities_are_remembered_across_sealed_blocks_and_forgotten_by_age() {
+    fn identities_are_remembered_within_the_window_and_the_bound() {
         let now = now_seconds();
-        let mut seen = seen(3600);
-        assert!(seen.admit(1, now));
+        let mut seen = Seen::new(3600);
+        assert!(seen.admit(1, now - 7200));
         assert!(!seen.admit(1, now), "a duplicate within one group");
+        seen.committed();
+        assert!(seen.admit(1, now), "forgotten: older than the window");
         seen.committed();
         assert!(!seen.admit(1, now), "a duplicate of a committed group");
         // A failed group's identities were never accepted.
@@ -1045,18 +1061,13 @@ mod tests {
         seen.rolled_back();
         assert!(seen.admit(2, now));
         seen.committed();
-        // Enough to seal a block: what it holds is still recognised.
-        for hash in 100..100 + BLOCK as u64 {
-            assert!(seen.admit(hash, now - 7200));
+        // Past the bound, the oldest go first.
+        for hash in 10..10 + MAX_IDENTITIES as u64 {
+            seen.admit(hash, now);
         }
         seen.committed();
-        assert_eq!(seen.blocks.len(), 0, "a block older than the window is forgotten at once");
-        for hash in 1_000_000..1_000_000 + BLOCK as u64 {
-            assert!(seen.admit(hash, now));
-        }
-        seen.committed();
-        assert_eq!(seen.blocks.len(), 1);
-        assert!(!seen.admit(1_000_000 + 17, now));
-        assert!(seen.admit(100, now), "forgotten with its block");
+        assert_eq!(seen.order.len(), MAX_IDENTITIES);
+        assert!(seen.admit(1, now), "the oldest was forgotten");
+        assert!(!seen.admit(10 + MAX_IDENTITIES as u64 - 1, now));
     }
 }

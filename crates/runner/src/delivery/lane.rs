@@ -41,6 +41,50 @@ enum State {
     RetryWait,
 }
 
+/// How many lines of reasons a record keeps: the first ones say how the trouble began, the last
+/// ones how it ended; a long outage retried a thousand times must not hold a thousand strings per
+/// record in memory.
+const KEPT_REASONS: usize = 6;
+
+/// Adds an attempt's reason. The same reason as the attempt before extends that line
+/// (`attempts 2–40: HTTP 503`); past `KEPT_REASONS` lines, the first and the last half are kept
+/// around a line that counts the attempts left out.
+fn keep_reason(reasons: &mut Vec<String>, attempt: u32, reason: &str) {
+    if let Some(last) = reasons.last_mut()
+        && let Some((span, text)) = last.split_once(": ")
+        && text == reason
+    {
+        let first = span
+            .trim_start_matches("attempts ")
+            .trim_start_matches("attempt ")
+            .split('–')
+            .next()
+            .unwrap_or("?")
+            .to_owned();
+        *last = format!("attempts {first}–{attempt}: {reason}");
+        return;
+    }
+    let reason = format!("attempt {attempt}: {reason}");
+    let half = KEPT_REASONS / 2;
+    if reasons.len() < KEPT_REASONS {
+        reasons.push(reason);
+        return;
+    }
+    if reasons.len() == KEPT_REASONS {
+        reasons.insert(half, String::new());
+    }
+    // reasons = first half, the count line, the last half: the oldest of the last half goes.
+    let omitted = reasons[half]
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0)
+        + 1;
+    reasons[half] = format!("(… {omitted} more lines of reasons …)");
+    reasons.remove(half + 1);
+    reasons.push(reason);
+}
+
 /// What happened to one record for good.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
@@ -320,7 +364,7 @@ impl Lane {
                 }
                 Verdict::Retry { reason, after } => {
                     let pending = self.records.get_mut(id).expect("batch records exist");
-                    pending.reasons.push(format!("attempt {attempt}: {reason}"));
+                    keep_reason(&mut pending.reasons, attempt, &reason);
                     match decide(pending, after) {
                         super::retry::Decision::RetryAt(due) => {
                             backoff_until = Some(backoff_until.map_or(due, |b| b.min(due)));
@@ -531,6 +575,41 @@ mod tests {
         assert_eq!(names(&lane, &batch), ["a1", "a2", "a3", "a4"]);
         assert_eq!(lane.record(batch[0]).attempts, 2);
         assert_eq!(lane.record(batch[0]).reasons, ["attempt 1: HTTP 503"]);
+    }
+
+    #[test]
+    fn a_record_keeps_the_first_and_last_reasons_of_many_attempts() {
+        let mut reasons = Vec::new();
+        for attempt in 1..=1000 {
+            let reason = if attempt % 2 == 0 {
+                "HTTP 503"
+            } else {
+                "timed out"
+            };
+            super::keep_reason(&mut reasons, attempt, reason);
+        }
+        assert_eq!(
+            reasons,
+            [
+                "attempt 1: timed out",
+                "attempt 2: HTTP 503",
+                "attempt 3: timed out",
+                "(… 994 more lines of reasons …)",
+                "attempt 998: HTTP 503",
+                "attempt 999: timed out",
+                "attempt 1000: HTTP 503",
+            ]
+        );
+        // A long outage with one reason is one line.
+        let mut reasons = Vec::new();
+        super::keep_reason(&mut reasons, 1, "HTTP 500");
+        for attempt in 2..=1000 {
+            super::keep_reason(&mut reasons, attempt, "could not connect");
+        }
+        assert_eq!(
+            reasons,
+            ["attempt 1: HTTP 500", "attempts 2–1000: could not connect"]
+        );
     }
 
     #[test]
