@@ -63,6 +63,20 @@ pub trait Destination: Send + Sync + 'static {
 pub struct MapContext {
     /// The wall-clock time of mapping (for retention rules such as "older than 730 days").
     pub now: SystemTime,
+    /// Whether repairs are noted. Commands that report them (render, send) want them; a service
+    /// that does not count them spares the cost, which a repair on most events makes noticeable.
+    /// Left-out fields are always noted.
+    pub note_repairs: bool,
+}
+
+impl MapContext {
+    /// Mapping at `now`, noting everything.
+    pub fn at(now: SystemTime) -> MapContext {
+        MapContext {
+            now,
+            note_repairs: true,
+        }
+    }
 }
 
 /// What mapping one event produced: records to send, or why there are none, and what the

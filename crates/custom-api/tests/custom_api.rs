@@ -7,9 +7,7 @@ use serde_json::{Value, json};
 
 /// A fixed moment of mapping, so results never depend on when the tests run.
 fn context() -> MapContext {
-    MapContext {
-        now: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600),
-    }
+    MapContext::at(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600))
 }
 
 fn build(config: Value) -> CustomApi {

@@ -415,9 +415,7 @@ fn a_generated_mix_maps_to_user_objects_insider_accepts_and_refuses_only_what_ca
     )
     .unwrap();
     let destination = Insider::build("insider", config).unwrap();
-    let context = MapContext {
-        now: UNIX_EPOCH + Duration::from_secs(NOW),
-    };
+    let context = MapContext::at(UNIX_EPOCH + Duration::from_secs(NOW));
     let mut generator = Generator {
         rng: fastrand::Rng::with_seed(8),
     };

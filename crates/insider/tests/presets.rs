@@ -11,9 +11,7 @@ use serde_json::{Value, json};
 /// A fixed moment of mapping, so results never depend on when the tests run: 2025-01-01, a few
 /// days after the fixture events.
 fn context() -> MapContext {
-    MapContext {
-        now: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_735_689_600),
-    }
+    MapContext::at(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_735_689_600))
 }
 
 fn build(config: Value) -> Insider {

@@ -46,7 +46,7 @@ pub fn render(
             }
         };
         summary.events += 1;
-        let context = MapContext { now };
+        let context = MapContext::at(now);
         for destination in destinations {
             let id = destination.id();
             let mapped = match destination.map(&event, &context) {

@@ -13,9 +13,7 @@ use serde_json::Value;
 /// A fixed moment of mapping, so results never depend on when the tests run: 2025-01-01, a week
 /// after the example events.
 fn context() -> MapContext {
-    MapContext {
-        now: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_735_689_600),
-    }
+    MapContext::at(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_735_689_600))
 }
 
 fn root() -> &'static Path {

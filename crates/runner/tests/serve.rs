@@ -818,9 +818,7 @@ fn hardals_custom_api_destination_forwards_every_example_event_to_the_service() 
     .unwrap();
     let transport = hardal_runner::transport::Transport::new().unwrap();
     let text = std::fs::read_to_string(root.join("examples/events.ndjson")).unwrap();
-    let context = MapContext {
-        now: std::time::SystemTime::now(),
-    };
+    let context = MapContext::at(std::time::SystemTime::now());
     let (mut posted, mut users, mut refused) = (0, 0, 0);
     for item in hardal_runner::input::read_events(&text) {
         let (_, event) = item.unwrap();

@@ -74,10 +74,15 @@ impl Place<'_> {
 pub(crate) struct Log<'n> {
     pub notes: &'n mut Vec<Note>,
     pub reject_invalid: bool,
+    /// Whether repairs are noted (left-out fields always are: the rules read them).
+    pub note_repairs: bool,
 }
 
 impl Log<'_> {
     pub(crate) fn repaired(&mut self, place: Place<'_>, rule: &str, before: &Value, after: &Value) {
+        if !self.note_repairs {
+            return;
+        }
         // Written into one string: repairs are common, and this runs for each of them.
         let mut detail = String::with_capacity(32);
         push_short(&mut detail, before);
@@ -88,6 +93,9 @@ impl Log<'_> {
 
     /// A missing required value derived from others.
     pub(crate) fn derived(&mut self, place: Place<'_>, rule: &str, value: &Value) {
+        if !self.note_repairs {
+            return;
+        }
         self.note(
             NoteAction::Repaired,
             place.field(),

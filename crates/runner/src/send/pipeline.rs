@@ -100,9 +100,7 @@ pub fn spawn(
             loop {
                 let next = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                 let Ok((seq, lines)) = next else { return };
-                let context = MapContext {
-                    now: SystemTime::now(),
-                };
+                let context = MapContext::at(SystemTime::now());
                 let lines = lines
                     .into_iter()
                     .map(|(line, raw)| map_line(line, raw, &mapping, &context))

@@ -440,8 +440,10 @@ async fn feed(
 
 /// Maps events for one destination; a panic in the destination's mapping rejects that event.
 fn map_batch(destination: &dyn Destination, events: Vec<Stored>) -> Vec<MappedEvent> {
+    // The service does not count repairs; noting them would only cost.
     let context = MapContext {
         now: SystemTime::now(),
+        note_repairs: false,
     };
     events
         .into_iter()
