@@ -21,7 +21,7 @@ use crate::redact::Redactor;
 use crate::transport::Transport;
 
 /// Events a feeder takes at a time.
-const TAKE: usize = 512;
+const TAKE: usize = 2048;
 
 /// The first wait before probing a paused destination.
 const FIRST_PROBE: Duration = Duration::from_secs(5);
