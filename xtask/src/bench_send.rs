@@ -120,7 +120,7 @@ fn measure(release: &Path, work: &Path, events: &Path) -> Result<Measurement> {
             "destinations": [{"id": "insider", "type": "insider", "partner_name": "bench",
                               "request_token": "${INSIDER_REQUEST_TOKEN}",
                               "endpoint": format!("{url}/api/user/v1/upsert"),
-                              "requests_per_minute": 100_000_000}],
+                              "requests_per_minute": 1_000_000}],
             "delivery": {"concurrency": 4}
         })
         .to_string(),

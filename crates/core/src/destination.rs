@@ -63,20 +63,32 @@ pub trait Destination: Send + Sync + 'static {
 pub struct MapContext {
     /// The wall-clock time of mapping (for retention rules such as "older than 730 days").
     pub now: SystemTime,
-    /// Whether repairs are noted. Commands that report them (render, send) want them; a service
-    /// that does not count them spares the cost, which a repair on most events makes noticeable.
-    /// Left-out fields are always noted.
-    pub note_repairs: bool,
+    /// How much of what the destination changes is noted.
+    pub notes: Notes,
 }
 
 impl MapContext {
-    /// Mapping at `now`, noting everything.
+    /// Mapping at `now`, noting everything in detail.
     pub fn at(now: SystemTime) -> MapContext {
         MapContext {
             now,
-            note_repairs: true,
+            notes: Notes::Detailed,
         }
     }
+}
+
+/// How much of what a destination changes in an event is noted. A repair on most events makes
+/// notes a noticeable share of mapping, so callers ask only for what they use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notes {
+    /// Every repair and left-out field, with this event's details (`render` lists them).
+    Detailed,
+    /// Every repair and left-out field by field and rule, details only for left-out fields
+    /// (`send` counts them).
+    Counted,
+    /// Left-out fields only (a service that counts nothing; destinations may read their own
+    /// notes of left-out fields to explain a refusal).
+    LeftOut,
 }
 
 /// What mapping one event produced: records to send, or why there are none, and what the

@@ -18,7 +18,7 @@ pub mod template;
 pub use condition::{Condition, Mapping, Mappings, WhenConfig};
 pub use destination::{
     BatchLimits, Destination, HttpMethod, HttpRequest, HttpResponse, MapContext, Mapped, Note,
-    NoteAction, Outcome, Record, RetryAfter, Verdict,
+    NoteAction, Notes, Outcome, Record, RetryAfter, Verdict,
 };
 pub use error::{ConfigError, MappingError};
 pub use event::Event;

@@ -233,7 +233,7 @@ impl Destination for Insider {
         let check_context = CheckContext {
             now: context.now,
             group_id: &derive,
-            note_repairs: context.note_repairs,
+            notes: context.notes,
         };
         let mut notes = Vec::new();
         let mut records = Vec::with_capacity(users.len());

@@ -23,7 +23,7 @@ fn check_with(settings: &RuleSettings, users: &[Value], expected: Expect) {
     let context = CheckContext {
         now: UNIX_EPOCH + Duration::from_secs(NOW),
         group_id: &|| "hardal-derived".to_owned(),
-        note_repairs: true,
+        notes: hardal_core::Notes::Detailed,
     };
     let mut actual = String::new();
     for user in users {

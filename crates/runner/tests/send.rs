@@ -335,7 +335,10 @@ fn exhausted_retries_dead_letter_every_attempts_reason() {
         .collect();
     // Three attempts with the same answer are one line that names them all.
     assert_eq!(reasons.len(), 2, "{reasons:?}");
-    assert!(reasons[0].starts_with("attempts 1–3: HTTP 502"), "{reasons:?}");
+    assert!(
+        reasons[0].starts_with("attempts 1–3: HTTP 502"),
+        "{reasons:?}"
+    );
     assert_eq!(reasons[1], "gave up after 3 attempts");
 }
 

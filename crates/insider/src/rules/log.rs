@@ -2,7 +2,7 @@
 //! a [`Note`]; with `on_invalid_field: reject` an invalid field refuses the event instead, with a
 //! reason that names the field (with its event index) and the rule.
 
-use hardal_core::{Note, NoteAction};
+use hardal_core::{Note, NoteAction, Notes};
 use serde_json::Value;
 
 use super::kinds::Invalid;
@@ -74,34 +74,35 @@ impl Place<'_> {
 pub(crate) struct Log<'n> {
     pub notes: &'n mut Vec<Note>,
     pub reject_invalid: bool,
-    /// Whether repairs are noted (left-out fields always are: the rules read them).
-    pub note_repairs: bool,
+    /// How much is noted (left-out fields always are: the rules read them).
+    pub detail: Notes,
 }
 
 impl Log<'_> {
     pub(crate) fn repaired(&mut self, place: Place<'_>, rule: &str, before: &Value, after: &Value) {
-        if !self.note_repairs {
-            return;
-        }
-        // Written into one string: repairs are common, and this runs for each of them.
-        let mut detail = String::with_capacity(32);
-        push_short(&mut detail, before);
-        detail.push_str(" → ");
-        push_short(&mut detail, after);
+        let detail = match self.detail {
+            Notes::LeftOut => return,
+            Notes::Counted => String::new(),
+            Notes::Detailed => {
+                // Written into one string: repairs are common, and this runs for each of them.
+                let mut detail = String::with_capacity(32);
+                push_short(&mut detail, before);
+                detail.push_str(" → ");
+                push_short(&mut detail, after);
+                detail
+            }
+        };
         self.note(NoteAction::Repaired, place.field(), rule, detail);
     }
 
     /// A missing required value derived from others.
     pub(crate) fn derived(&mut self, place: Place<'_>, rule: &str, value: &Value) {
-        if !self.note_repairs {
-            return;
-        }
-        self.note(
-            NoteAction::Repaired,
-            place.field(),
-            rule,
-            format!("missing → {}", short(value)),
-        );
+        let detail = match self.detail {
+            Notes::LeftOut => return,
+            Notes::Counted => String::new(),
+            Notes::Detailed => format!("missing → {}", short(value)),
+        };
+        self.note(NoteAction::Repaired, place.field(), rule, detail);
     }
 
     pub(crate) fn note(&mut self, action: NoteAction, field: String, rule: &str, detail: String) {

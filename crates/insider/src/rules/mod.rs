@@ -68,8 +68,8 @@ pub struct CheckContext<'a> {
     pub now: SystemTime,
     /// The derived `event_group_id` of the source event, for events that require one and lack it.
     pub group_id: &'a dyn Fn() -> String,
-    /// Whether repairs are noted.
-    pub note_repairs: bool,
+    /// How much is noted.
+    pub notes: hardal_core::Notes,
 }
 
 /// The outcome of applying the rules to one rendered user object.
@@ -113,7 +113,7 @@ pub fn check_user(
     let mut log = Log {
         notes,
         reject_invalid: settings.reject_invalid,
-        note_repairs: context.note_repairs,
+        detail: context.notes,
     };
     if !settings.send_attributes {
         user.shift_remove("attributes");

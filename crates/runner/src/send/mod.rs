@@ -597,10 +597,12 @@ impl Books {
 
     fn finish(&mut self, mut resolved: Resolved) {
         let lane = resolved.lane;
-        for totals in [&mut self.totals[lane], &mut self.this_run[lane]] {
-            totals.add(resolved.ending);
-            totals.add_notes(&resolved.notes);
-        }
+        self.totals[lane].add(resolved.ending);
+        self.this_run[lane].add(resolved.ending);
+        Totals::add_notes(
+            &mut [&mut self.totals[lane], &mut self.this_run[lane]],
+            &resolved.notes,
+        );
         if matches!(resolved.ending, Ending::Rejected | Ending::DeadLettered) {
             resolved
                 .reasons

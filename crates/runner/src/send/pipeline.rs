@@ -100,7 +100,11 @@ pub fn spawn(
             loop {
                 let next = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                 let Ok((seq, lines)) = next else { return };
-                let context = MapContext::at(SystemTime::now());
+                // Counted, not listed: the summary counts changes per field and rule.
+                let context = MapContext {
+                    now: SystemTime::now(),
+                    notes: hardal_core::Notes::Counted,
+                };
                 let lines = lines
                     .into_iter()
                     .map(|(line, raw)| map_line(line, raw, &mapping, &context))

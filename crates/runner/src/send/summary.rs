@@ -43,22 +43,41 @@ impl Totals {
         }
     }
 
-    /// Counts what a destination changed in one event, per field and rule.
-    pub fn add_notes(&mut self, notes: &[Note]) {
+    /// Counts what a destination changed in one event, per field and rule, into each of
+    /// `totals` (the backfill's and the run's). Each key is written once into one buffer: most
+    /// events carry a few repairs, and this runs for each of them.
+    pub fn add_notes(totals: &mut [&mut Totals], notes: &[Note]) {
+        use std::fmt::Write as _;
         let mut seen = [false; 3];
+        let mut key = String::with_capacity(64);
         for note in notes {
-            let key = format!("{} {}: {}", note.action.as_str(), note.field, note.rule);
-            *self.field_changes.entry(key).or_default() += 1;
+            key.clear();
+            let _ = write!(
+                key,
+                "{} {}: {}",
+                note.action.as_str(),
+                note.field,
+                note.rule
+            );
             let slot = match note.action {
                 NoteAction::Repaired => 0,
                 NoteAction::Dropped => 1,
                 NoteAction::Expired => 2,
             };
-            if !std::mem::replace(&mut seen[slot], true) {
-                match note.action {
-                    NoteAction::Repaired => self.repaired += 1,
-                    NoteAction::Dropped => self.fields_dropped += 1,
-                    NoteAction::Expired => self.partly_expired += 1,
+            let first = !std::mem::replace(&mut seen[slot], true);
+            for totals in totals.iter_mut() {
+                match totals.field_changes.get_mut(key.as_str()) {
+                    Some(count) => *count += 1,
+                    None => {
+                        totals.field_changes.insert(key.clone(), 1);
+                    }
+                }
+                if first {
+                    match note.action {
+                        NoteAction::Repaired => totals.repaired += 1,
+                        NoteAction::Dropped => totals.fields_dropped += 1,
+                        NoteAction::Expired => totals.partly_expired += 1,
+                    }
                 }
             }
         }

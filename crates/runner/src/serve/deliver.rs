@@ -10,7 +10,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use hardal_core::{Destination, MapContext, Mapped, MappingError, Outcome};
+use hardal_core::{Destination, MapContext, Mapped, MappingError, Notes, Outcome};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::metrics;
@@ -443,7 +443,7 @@ fn map_batch(destination: &dyn Destination, events: Vec<Stored>) -> Vec<MappedEv
     // The service does not count repairs; noting them would only cost.
     let context = MapContext {
         now: SystemTime::now(),
-        note_repairs: false,
+        notes: Notes::LeftOut,
     };
     events
         .into_iter()
