@@ -122,6 +122,13 @@ enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 10,
               value_parser = clap::value_parser!(u64).range(0..=86_400))]
         drain_timeout: u64,
+        /// Only deliver: `POST /v1/events` answers 503 and `/readyz` is never ready (a worker
+        /// on a shared NATS backlog).
+        #[arg(long, conflicts_with = "no_deliver")]
+        no_ingest: bool,
+        /// Only accept events into the backlog; other nodes deliver them (NATS backlog).
+        #[arg(long)]
+        no_deliver: bool,
     },
     /// The dead letters of `hardal serve`'s backlog: list, show, replay or purge them (also while
     /// the service runs).
@@ -359,6 +366,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Serve {
             config,
             drain_timeout,
+            no_ingest,
+            no_deliver,
         } => {
             let loaded = load(&config, Secrets::Required)?;
             print_warnings(&config, &loaded);
@@ -374,6 +383,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 loaded,
                 ServeOptions {
                     drain_timeout: Duration::from_secs(drain_timeout),
+                    ingest: !no_ingest,
+                    deliver: !no_deliver,
                 },
                 interrupt,
                 |address| eprintln!("hardal serve: listening on http://{address}"),
@@ -480,14 +491,14 @@ fn dlq(action: DlqAction) -> Result<ExitCode, String> {
             },
         ),
     };
-    // Secrets are not needed to read dead letters.
-    let loaded = load(config, Secrets::Unused)?;
+    // Secrets are not needed to read dead letters, except those to reach the backlog.
+    let loaded = load(config, Secrets::Backlog)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
-        let backlog = serve::open_backlog(&loaded)?;
+        let backlog = serve::open_backlog(&loaded).await?;
         match what {
             "list" => {
                 let letters = backlog

@@ -4,8 +4,10 @@
 //! after this returns), take a destination's next events in acceptance order, resolve them, and
 //! list, replay and purge dead letters.
 //!
-//! Implementations: `sqlite.rs` (an embedded spool in one file, the default).
+//! Implementations: `sqlite.rs` (an embedded spool in one file, the default), `nats.rs` (NATS
+//! JetStream, for many ingestion nodes and delivery workers).
 
+pub mod nats;
 pub mod sqlite;
 
 use std::time::SystemTime;
@@ -14,12 +16,15 @@ use async_trait::async_trait;
 
 use crate::delivery::Ending;
 
-/// An event accepted by ingestion: its text, and the identity duplicates are recognised by.
+/// An event accepted by ingestion: its text, the identity duplicates are recognised by, and the
+/// user it belongs to (backlogs that partition by user keep a user's events together).
 #[derive(Debug, Clone)]
 pub struct Incoming {
     pub body: String,
     /// A stable 64-bit hash of the event's `id`, or of its content when it has none.
     pub identity: u64,
+    /// The event's `user_id`, else `user.email` (as `Event::user_key` reads them).
+    pub user: Option<String>,
 }
 
 /// What an append did.
@@ -83,10 +88,22 @@ pub struct Depth {
     pub oldest_age_seconds: f64,
 }
 
+/// What a destination has waiting in one partition (backlogs that partition).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PartitionDepth {
+    pub destination: String,
+    pub partition: u32,
+    pub events: u64,
+}
+
 /// The backlog's state as a whole.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BacklogStats {
     pub depths: Vec<Depth>,
+    /// Per destination and partition, for backlogs that partition.
+    pub partitions: Vec<PartitionDepth>,
+    /// The partitions this process delivers, for backlogs that partition and while it delivers.
+    pub held: Option<Vec<u32>>,
     /// Bytes in use.
     pub bytes: u64,
     /// Whether the last write succeeded.
@@ -143,6 +160,10 @@ pub trait Backlog: Send + Sync {
     async fn purge(&self, filter: &DeadLetterFilter) -> Result<u64, BacklogError>;
 
     async fn stats(&self) -> Result<BacklogStats, BacklogError>;
+
+    /// Lets go of what this process holds for delivery (leases, events taken and not
+    /// resolved), so that others take it over at once; called once delivery stopped.
+    async fn close(&self) {}
 }
 
 /// The stable identity of an event: its `id` when it has a non-empty one (a string or a number),
@@ -166,28 +187,98 @@ pub fn identity(id: Option<&serde_json::value::RawValue>, text: &str) -> u64 {
     }
 }
 
+/// What ingestion learns of an event without building it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub identity: u64,
+    pub user: Option<String>,
+}
+
 /// Checks that `text` is one JSON object (its syntax whole, without building it) and returns its
-/// identity; ingestion runs this for every event, so it allocates nothing for the members.
-pub fn check_event(text: &str) -> Result<u64, String> {
+/// identity and user; ingestion runs this for every event, so it allocates nothing for the
+/// members it does not need.
+pub fn check_event(text: &str) -> Result<Checked, String> {
+    use serde_json::value::RawValue;
+    #[derive(serde::Deserialize)]
+    struct User<'a> {
+        #[serde(borrow, default)]
+        email: Option<&'a RawValue>,
+    }
     #[derive(serde::Deserialize)]
     struct Probe<'a> {
         #[serde(borrow, default)]
-        id: Option<&'a serde_json::value::RawValue>,
+        id: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        user_id: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        user: Option<User<'a>>,
     }
+    /// A scalar as a user key: a non-empty string, or a number's text.
+    fn key(raw: Option<&RawValue>) -> Option<String> {
+        let raw = raw?.get();
+        if raw.starts_with('"') {
+            serde_json::from_str::<String>(raw)
+                .ok()
+                .filter(|s| !s.is_empty())
+        } else if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            Some(raw.to_owned())
+        } else {
+            None
+        }
+    }
+    let from_event = |event: hardal_core::Event| {
+        let id = event
+            .as_value()
+            .get("id")
+            .and_then(|id| serde_json::value::to_raw_value(id).ok());
+        Checked {
+            identity: identity(id.as_deref(), text),
+            user: event.user_key(),
+        }
+    };
     if !text.trim_start().starts_with('{') {
         // The full parser names what was found instead.
-        return crate::input::parse_text(text).map(|_| identity(None, text));
+        return crate::input::parse_text(text).map(from_event);
     }
     match serde_json::from_str::<Probe>(text) {
-        Ok(probe) => Ok(identity(probe.id, text)),
-        // The exact message (and the rare object the probe refuses, such as one with `id` twice)
-        // comes from the full parser.
-        Err(_) => crate::input::parse_text(text).map(|event| {
-            let id = event
-                .as_value()
-                .get("id")
-                .and_then(|id| serde_json::value::to_raw_value(id).ok());
-            identity(id.as_deref(), text)
+        Ok(probe) => Ok(Checked {
+            identity: identity(probe.id, text),
+            user: key(probe.user_id).or_else(|| probe.user.and_then(|u| key(u.email))),
         }),
+        // The exact message (and the rare object the probe refuses, such as one with `id` twice
+        // or a `user` that is not an object) comes from the full parser.
+        Err(_) => crate::input::parse_text(text).map(from_event),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_event;
+
+    #[test]
+    fn the_probe_reads_identity_and_user_as_the_full_parser_would() {
+        for text in [
+            r#"{"id": "e1", "user_id": "u1", "user": {"email": "a@b.co"}}"#,
+            r#"{"id": 7, "user_id": 12345678901234567890123, "properties": {"id": "x"}}"#,
+            r#"{"user": {"email": "a@b.co"}, "event_name": "x"}"#,
+            r#"{"user_id": "", "user": {"email": ""}}"#,
+            r#"{"user": "not an object", "id": "e2"}"#,
+            r#"{"id": "e3", "id": "e4"}"#,
+        ] {
+            let checked = check_event(text).unwrap();
+            let event = crate::input::parse_text(text).unwrap();
+            assert_eq!(checked.user, event.user_key(), "{text}");
+        }
+        assert_eq!(
+            check_event(r#"{"id":"a","x":1}"#).unwrap().identity,
+            check_event(r#"{"x":2,"id":"a"}"#).unwrap().identity,
+            "the id is the identity, whatever else differs"
+        );
+        assert!(check_event("[1]").unwrap_err().contains("found an array"));
+        assert!(
+            check_event("{\"a\":")
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
     }
 }

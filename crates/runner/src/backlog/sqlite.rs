@@ -469,6 +469,7 @@ impl Backlog for SqliteSpool {
             depths,
             bytes: self.shared.bytes.load(Ordering::Relaxed),
             writable: self.shared.writable.load(Ordering::Relaxed),
+            ..BacklogStats::default()
         })
     }
 }

@@ -14,7 +14,7 @@ use hardal_core::{Condition, ConfigError, Destination, DestinationPlugin, Templa
 use serde_json::{Map, Value};
 
 pub use position::{Position, SourceMap, Target, locate};
-pub use schema::{BacklogConfig, DeliveryConfig, Durability, ServerConfig};
+pub use schema::{BacklogConfig, DeliveryConfig, Durability, NatsConfig, NatsTls, ServerConfig};
 
 use crate::redact::Redactor;
 
@@ -112,6 +112,9 @@ pub enum Secrets {
     /// Unset variables read as a placeholder: for commands that never send (render), so that
     /// previewing bodies needs no credentials.
     Unused,
+    /// Only the variables the `backlog` names must be set (`hardal dlq`: it reaches the backlog,
+    /// a NATS server perhaps, but sends nothing to a destination).
+    Backlog,
 }
 
 /// What an unset `${NAME}` reads as when secrets are not needed: never sent, never printed.
@@ -124,9 +127,21 @@ pub fn load_file(path: &Path, secrets: Secrets) -> Result<Config, LoadError> {
         path: label.clone(),
         source,
     })?;
+    let backlog_names = match secrets {
+        Secrets::Backlog => serde_json::from_str::<Value>(&source)
+            .ok()
+            .and_then(|v| v.get("backlog").map(|b| b.to_string()))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
     let lookup = |name: &str| match secrets {
         Secrets::Required => std::env::var(name).ok(),
-        Secrets::Unused => Some(std::env::var(name).unwrap_or_else(|_| UNSET.to_owned())),
+        Secrets::Backlog if backlog_names.contains(&format!("${{{name}}}")) => {
+            std::env::var(name).ok()
+        }
+        Secrets::Unused | Secrets::Backlog => {
+            Some(std::env::var(name).unwrap_or_else(|_| UNSET.to_owned()))
+        }
     };
     load_str(&source, &lookup).map_err(|diagnostics| LoadError::Invalid {
         path: label,
@@ -194,20 +209,22 @@ pub fn load_str(
             }
         }
     }
-    // The runner's own secrets: the ingestion tokens.
+    // The runner's own secrets: the ingestion tokens, the backlog's credentials.
     let runner_schema = schema::runner_schema();
-    if let (Some(server), Some(server_schema)) = (
-        value.get_mut("server"),
-        runner_schema.pointer("/properties/server"),
-    ) {
-        env::resolve(
-            server,
-            server_schema,
-            "/server",
-            lookup,
-            &mut env_errors,
-            &mut secrets,
-        );
+    for part in ["server", "backlog"] {
+        if let (Some(value), Some(schema)) = (
+            value.get_mut(part),
+            runner_schema.pointer(&format!("/properties/{part}")),
+        ) {
+            env::resolve(
+                value,
+                schema,
+                &format!("/{part}"),
+                lookup,
+                &mut env_errors,
+                &mut secrets,
+            );
+        }
     }
     problems.extend(
         env_errors
@@ -394,8 +411,11 @@ fn check_templates(
 /// Checks the configuration against the generated schema; messages for the common mistakes
 /// (unknown fields, unknown kinds) are rewritten to say what would be right.
 fn schema_problems(value: &Value) -> Vec<(String, Target, String)> {
-    let schema = schema::runner_schema();
-    let validator = jsonschema::validator_for(&schema).expect("the generated schema is valid");
+    schema_problems_under(&schema::runner_schema(), value)
+}
+
+fn schema_problems_under(schema: &Value, value: &Value) -> Vec<(String, Target, String)> {
+    let validator = jsonschema::validator_for(schema).expect("the generated schema is valid");
     let mut problems = Vec::new();
     for error in validator.iter_errors(value) {
         let pointer = error.instance_path().as_str().to_owned();
@@ -446,6 +466,49 @@ fn schema_problems(value: &Value) -> Vec<(String, Target, String)> {
                     Target::Value,
                     format!("{found} is not one of {}", options.join(", ")),
                 ));
+            }
+            // The backlog is one of several kinds; what is wrong is said against the kind its
+            // `type` names, not as "valid under none of them".
+            jsonschema::error::ValidationErrorKind::OneOfNotValid { .. }
+                if pointer == "/backlog" =>
+            {
+                let kinds = schema
+                    .pointer("/properties/backlog/oneOf")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let kind_of = |variant: &Value| variant.pointer("/properties/type/const").cloned();
+                let wanted = value.pointer("/backlog/type").cloned();
+                match kinds
+                    .iter()
+                    .find(|v| kind_of(v).is_some() && kind_of(v) == wanted)
+                {
+                    Some(variant) => {
+                        let mut narrowed = schema.clone();
+                        narrowed["properties"]["backlog"] = variant.clone();
+                        problems.extend(
+                            schema_problems_under(&narrowed, value)
+                                .into_iter()
+                                .filter(|(p, _, _)| p.starts_with("/backlog")),
+                        );
+                    }
+                    None => {
+                        let names: Vec<String> = kinds
+                            .iter()
+                            .filter_map(kind_of)
+                            .map(|k| k.to_string())
+                            .collect();
+                        problems.push((
+                            format!("{pointer}/type"),
+                            Target::Value,
+                            format!(
+                                "unknown backlog type {}; known: {}",
+                                wanted.map_or("(none)".into(), |w| w.to_string()),
+                                names.join(", ")
+                            ),
+                        ));
+                    }
+                }
             }
             _ => problems.push((pointer, Target::Value, error.to_string())),
         }

@@ -97,6 +97,109 @@ pub enum BacklogConfig {
         #[schemars(range(min = 1_000_000, max = 10_000_000_000_000_u64))]
         max_bytes: u64,
     },
+    /// NATS JetStream: a replicated stream shared by many ingestion nodes and delivery workers.
+    Nats(Box<NatsConfig>),
+}
+
+/// A NATS JetStream backlog. Events are published on subjects partitioned by a hash of their user;
+/// each partition is delivered by one worker at a time (a lease in a JetStream key-value
+/// bucket), so a user's events keep their order across workers.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    /// The servers to connect to, e.g. `["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"]`.
+    #[schemars(length(min = 1))]
+    pub servers: Vec<String>,
+    /// A token to authenticate with (a secret, e.g. `${NATS_TOKEN}`).
+    pub token: Option<hardal_core::Secret>,
+    /// A user name to authenticate with, together with `password`.
+    pub user: Option<String>,
+    /// The password of `user` (a secret).
+    pub password: Option<hardal_core::Secret>,
+    /// A NATS credentials file (JWT and seed) to authenticate with.
+    pub credentials_file: Option<String>,
+    /// TLS to the servers.
+    pub tls: Option<NatsTls>,
+    /// The JetStream stream of events; the dead letters go to `<stream>_DLQ`, the leases to the
+    /// key-value bucket `<stream>_LEASES`.
+    #[serde(default = "default_nats_stream")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]+$"))]
+    pub stream: String,
+    /// The first token of every subject hardal publishes on (`<prefix>.events.<partition>`).
+    #[serde(default = "default_nats_prefix")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]+$"))]
+    pub subject_prefix: String,
+    /// Copies of each stream on a JetStream cluster (1, 3 or 5).
+    #[serde(default = "default_replicas")]
+    #[schemars(range(min = 1, max = 5))]
+    pub replicas: usize,
+    /// Partitions of the user space: the most workers that can deliver to one destination at
+    /// once. Fixed once the stream holds events.
+    #[serde(default = "default_partitions")]
+    #[schemars(range(min = 1, max = 1024))]
+    pub partitions: u32,
+    /// How many times JetStream delivers an event to a worker before giving up on it (-1:
+    /// without end; hardal's own retry budget dead-letters events first).
+    #[serde(default = "default_max_deliver")]
+    #[schemars(range(min = -1, max = 1_000_000))]
+    pub max_deliver: i64,
+    /// Seconds a worker has to acknowledge an event (it extends this while the event waits for a
+    /// retry); after a worker dies, its events are delivered again this long after its last sign.
+    #[serde(default = "default_ack_wait")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub ack_wait_seconds: u64,
+    /// Seconds a worker's lease on a partition lasts without renewal (it renews three times as
+    /// often): how soon the partitions of a dead worker move to the others.
+    #[serde(default = "default_lease")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub lease_seconds: u64,
+    /// The most bytes the event stream may hold; at the limit, ingestion answers 503.
+    #[serde(default = "default_spool_max_bytes")]
+    #[schemars(range(min = 1_000_000, max = 10_000_000_000_000_u64))]
+    pub max_bytes: u64,
+}
+
+/// TLS to the NATS servers.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NatsTls {
+    /// Require TLS even if the server does not ask for it.
+    #[serde(default)]
+    pub required: bool,
+    /// A PEM file of certificate authorities to trust.
+    pub ca_file: Option<String>,
+    /// A client certificate (PEM) for mutual TLS, with `key_file`.
+    pub cert_file: Option<String>,
+    /// The client certificate's private key (PEM).
+    pub key_file: Option<String>,
+}
+
+fn default_nats_stream() -> String {
+    "HARDAL_EVENTS".to_owned()
+}
+
+fn default_nats_prefix() -> String {
+    "hardal".to_owned()
+}
+
+fn default_replicas() -> usize {
+    1
+}
+
+fn default_partitions() -> u32 {
+    16
+}
+
+fn default_max_deliver() -> i64 {
+    -1
+}
+
+fn default_ack_wait() -> u64 {
+    30
+}
+
+fn default_lease() -> u64 {
+    15
 }
 
 impl Default for BacklogConfig {

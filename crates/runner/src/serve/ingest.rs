@@ -45,6 +45,12 @@ async fn answer(app: &App, headers: &HeaderMap, body: Body) -> Response {
     if app.stopping.load(Ordering::Relaxed) {
         return unavailable("the service is stopping; try again shortly", 5);
     }
+    if !app.ingest {
+        return unavailable(
+            "this node only delivers (hardal serve --no-ingest); send events to an ingestion node",
+            60,
+        );
+    }
     if !authorized(&app.tokens, headers) {
         let mut response = error(
             StatusCode::UNAUTHORIZED,
@@ -291,8 +297,10 @@ fn checked_event(raw: &[u8], max_event_bytes: usize) -> Result<Incoming, String>
     }
     let text = std::str::from_utf8(raw)
         .map_err(|e| format!("not valid UTF-8 at byte {}", e.valid_up_to() + 1))?;
+    let checked = check_event(text)?;
     Ok(Incoming {
-        identity: check_event(text)?,
+        identity: checked.identity,
+        user: checked.user,
         body: text.to_owned(),
     })
 }

@@ -84,6 +84,18 @@ fn describe() {
     );
     describe_gauge!("hardal_backlog_bytes", "Bytes the backlog holds.");
     describe_gauge!(
+        "hardal_partition_events",
+        "Events waiting in one partition for a destination (consumer lag; NATS backlog)."
+    );
+    describe_gauge!(
+        "hardal_partitions_held",
+        "Partitions this worker holds the lease of (NATS backlog)."
+    );
+    describe_gauge!(
+        "hardal_partition_held",
+        "1 for each partition this worker holds the lease of, 0 for the others (NATS backlog)."
+    );
+    describe_gauge!(
         "hardal_backlog_oldest_event_age_seconds",
         "Age of the oldest event waiting for a destination."
     );
@@ -115,6 +127,20 @@ pub fn gauges(stats: &BacklogStats, states: &[(String, LaneState)]) {
             .set(depth.oldest_age_seconds);
     }
     metrics::gauge!("hardal_backlog_bytes").set(stats.bytes as f64);
+    for depth in &stats.partitions {
+        metrics::gauge!("hardal_partition_events", "destination" => depth.destination.clone(), "partition" => depth.partition.to_string())
+            .set(depth.events as f64);
+    }
+    if let Some(held) = &stats.held {
+        metrics::gauge!("hardal_partitions_held").set(held.len() as f64);
+        let mut partitions: Vec<u32> = stats.partitions.iter().map(|d| d.partition).collect();
+        partitions.sort_unstable();
+        partitions.dedup();
+        for partition in partitions {
+            metrics::gauge!("hardal_partition_held", "partition" => partition.to_string())
+                .set(if held.contains(&partition) { 1.0 } else { 0.0 });
+        }
+    }
     for (destination, state) in states {
         for candidate in [LaneState::Flowing, LaneState::BackingOff, LaneState::Paused] {
             metrics::gauge!("hardal_destination_state", "destination" => destination.clone(), "state" => candidate.as_str())

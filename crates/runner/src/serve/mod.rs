@@ -27,6 +27,7 @@ use tokio::sync::watch;
 
 use self::deliver::{DestinationStatus, Statuses};
 use crate::backlog::Backlog;
+use crate::backlog::nats::NatsBacklog;
 use crate::backlog::sqlite::{SpoolOptions, SqliteSpool};
 use crate::config::{BacklogConfig, Config};
 
@@ -34,6 +35,10 @@ use crate::config::{BacklogConfig, Config};
 pub struct ServeOptions {
     /// How long in-flight requests (ingestion and delivery) may finish after a stop signal.
     pub drain_timeout: Duration,
+    /// Whether this node accepts events (`--no-ingest` makes a delivery worker only).
+    pub ingest: bool,
+    /// Whether this node delivers events (`--no-deliver` makes an ingestion node only).
+    pub deliver: bool,
 }
 
 /// What the HTTP handlers share.
@@ -41,6 +46,7 @@ pub struct App {
     backlog: Arc<dyn Backlog>,
     tokens: Vec<Vec<u8>>,
     stopping: AtomicBool,
+    ingest: bool,
     max_body_bytes: usize,
     max_event_bytes: usize,
     statuses: Statuses,
@@ -48,7 +54,7 @@ pub struct App {
 }
 
 /// Opens the backlog a configuration names.
-pub fn open_backlog(config: &Config) -> Result<Arc<dyn Backlog>, String> {
+pub async fn open_backlog(config: &Config) -> Result<Arc<dyn Backlog>, String> {
     let ids: Vec<String> = config
         .destinations
         .iter()
@@ -74,6 +80,9 @@ pub fn open_backlog(config: &Config) -> Result<Arc<dyn Backlog>, String> {
         )
         .map(|spool| Arc::new(spool) as Arc<dyn Backlog>)
         .map_err(|e| e.to_string()),
+        BacklogConfig::Nats(nats) => NatsBacklog::open(nats, &ids, Duration::from_secs(window))
+            .await
+            .map(|backlog| Arc::new(backlog) as Arc<dyn Backlog>),
     }
 }
 
@@ -87,7 +96,7 @@ pub async fn serve(
     let server = config.server.clone().ok_or(
         "the configuration has no `server` (its `listen` address and `auth_tokens`); hardal serve needs one",
     )?;
-    let backlog = open_backlog(&config)?;
+    let backlog = open_backlog(&config).await?;
     let listener = tokio::net::TcpListener::bind(&server.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", server.listen))?;
@@ -103,24 +112,27 @@ pub async fn serve(
             .map(|t| t.expose().as_bytes().to_vec())
             .collect(),
         stopping: AtomicBool::new(false),
+        ingest: options.ingest,
         max_body_bytes: server.max_body_bytes,
         max_event_bytes: server.max_event_bytes,
         statuses: Arc::clone(&statuses),
         metrics: metrics::install(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
-    let delivery = tokio::spawn(deliver::run(
-        deliver::Setup {
-            backlog,
-            destinations: Arc::new(config.destinations),
-            settings: config.delivery,
-            redactor: config.redactor,
-            probe_max: Duration::from_secs(server.probe_interval_seconds),
-            drain: options.drain_timeout,
-            statuses,
-        },
-        stop_rx,
-    ));
+    let delivery = options.deliver.then(|| {
+        tokio::spawn(deliver::run(
+            deliver::Setup {
+                backlog: Arc::clone(&backlog),
+                destinations: Arc::new(config.destinations),
+                settings: config.delivery,
+                redactor: config.redactor,
+                probe_max: Duration::from_secs(server.probe_interval_seconds),
+                drain: options.drain_timeout,
+                statuses,
+            },
+            stop_rx,
+        ))
+    });
     let router = Router::new()
         .route("/v1/events", post(ingest::post_events))
         .route("/healthz", get(healthz))
@@ -158,7 +170,10 @@ pub async fn serve(
     };
     let result = serving.await.map_err(|e| format!("serving failed: {e}"));
     let _ = stop_tx.send(true);
-    let _ = delivery.await;
+    if let Some(delivery) = delivery {
+        let _ = delivery.await;
+    }
+    backlog.close().await;
     result
 }
 
@@ -178,10 +193,12 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     let paused: Vec<&DestinationStatus> = statuses.iter().filter(|s| s.paused.is_some()).collect();
     let writable = app.backlog.stats().await.is_ok_and(|s| s.writable);
     let stopping = app.stopping.load(Ordering::Relaxed);
-    let ready = writable && !stopping;
+    // A delivery-only node is never ready: a load balancer is to send it no events.
+    let ready = writable && !stopping && app.ingest;
     let body = json!({
         "ready": ready,
         "stopping": stopping,
+        "ingest": app.ingest,
         "backlog_writable": writable,
         "paused": paused,
         "destinations": statuses,

@@ -1,0 +1,281 @@
+//! `hardal serve` as a real process for end-to-end tests: start it on a configuration, post to
+//! it, read its health and metrics, run `hardal dlq` beside it, stop or kill it; and the checks
+//! of what the simulator received (each event once, each user's events in order).
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hardal_insider_simulator::Simulator;
+use serde_json::{Value, json};
+
+use super::TOKEN;
+
+pub const INGEST: &str = "ingest-secret";
+
+/// A running `hardal serve`.
+pub struct Service {
+    pub child: Child,
+    pub url: String,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Service {
+    /// Starts `hardal serve` on `config` (a configuration value; `server.listen` and
+    /// `backlog.path` are filled in) in a fresh directory named after the test.
+    pub fn start(name: &str, config: &Value) -> Service {
+        let dir = std::env::temp_dir().join(format!("hardal-serve-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Service::start_in(dir, config)
+    }
+
+    /// Starts (or restarts) the service in `dir`.
+    pub fn start_in(dir: PathBuf, config: &Value) -> Service {
+        Service::start_with(dir, config, &[])
+    }
+
+    /// Starts the service in `dir` with extra command-line arguments.
+    pub fn start_with(dir: PathBuf, config: &Value, extra: &[&str]) -> Service {
+        let mut config = config.clone();
+        config["server"]["listen"] = json!("127.0.0.1:0");
+        config["server"]
+            .as_object_mut()
+            .unwrap()
+            .entry("auth_tokens")
+            .or_insert(json!(["${HARDAL_INGEST_TOKEN}"]));
+        if config["backlog"]["type"] != "nats" {
+            config["backlog"]["type"] = json!("sqlite");
+            config["backlog"]["path"] = json!(dir.join("spool.db").to_str().unwrap());
+        }
+        let path = dir.join("config.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hardal"))
+            .args([
+                "serve",
+                "--config",
+                path.to_str().unwrap(),
+                "--drain-timeout",
+                "5",
+            ])
+            .args(extra)
+            .current_dir(&dir)
+            .env("INSIDER_REQUEST_TOKEN", TOKEN)
+            .env("HARDAL_INGEST_TOKEN", INGEST)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hardal serve starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (found_tx, found_rx) = std::sync::mpsc::channel();
+        let lines = BufReader::new(child.stderr.take().unwrap());
+        let log = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in lines.lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("hardal serve: listening on ") {
+                    let _ = found_tx.send(url.to_owned());
+                }
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let url = found_rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the service did not start: {}", stderr.lock().unwrap()));
+        Service {
+            child,
+            url,
+            dir,
+            config: path,
+            stderr,
+        }
+    }
+
+    /// Posts a body; returns the status and the JSON answer.
+    pub fn post(
+        &self,
+        content_type: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let url = format!("{}/v1/events", self.url);
+        let mut all: Vec<(String, String)> = vec![
+            ("Authorization".into(), format!("Bearer {INGEST}")),
+            ("Content-Type".into(), content_type.into()),
+        ];
+        for (name, value) in headers {
+            all.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            if !value.is_empty() {
+                all.push((name.to_string(), value.to_string()));
+            }
+        }
+        block_on(async move {
+            let client = reqwest::Client::new();
+            let mut request = client.post(url).body(body);
+            for (name, value) in all {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.expect("the service answers");
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        })
+    }
+
+    pub fn post_ndjson(&self, text: &str) -> (u16, Value) {
+        self.post("application/x-ndjson", text.as_bytes().to_vec(), &[])
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let url = format!("{}{path}", self.url);
+        block_on(async move {
+            let response = reqwest::get(url).await.expect("the service answers");
+            (response.status().as_u16(), response.text().await.unwrap())
+        })
+    }
+
+    pub fn ready(&self) -> Value {
+        serde_json::from_str(&self.get("/readyz").1).unwrap()
+    }
+
+    /// Runs `hardal dlq …` on this service's configuration.
+    pub fn dlq(&self, args: &[&str]) -> (String, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_hardal"))
+            .arg("dlq")
+            .args(&args[..1])
+            .args(["--config", self.config.to_str().unwrap()])
+            .args(&args[1..])
+            .current_dir(&self.dir)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    }
+
+    /// SIGTERM, then waits; returns the exit code.
+    pub fn stop(mut self) -> Option<i32> {
+        // SAFETY: kill(2) only signals the child this test started.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        self.child.wait().unwrap().code()
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill(mut self) -> PathBuf {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.dir.clone()
+    }
+
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+/// A configuration with one `insider` destination per `(id, endpoint)`, fast retries.
+pub fn serve_config(destinations: &[(&str, String)], server: Value) -> Value {
+    let destinations: Vec<Value> = destinations
+        .iter()
+        .map(|(id, endpoint)| {
+            json!({"id": id, "type": "insider", "partner_name": "mybrand",
+                   "request_token": "${INSIDER_REQUEST_TOKEN}", "endpoint": endpoint,
+                   "max_users_per_request": 25})
+        })
+        .collect();
+    json!({"destinations": destinations,
+           "delivery": {"concurrency": 2, "linger_ms": 5, "backoff_initial_ms": 20, "backoff_max_ms": 300,
+                        "max_attempts": 1000, "max_retry_seconds": 3600},
+           "server": server,
+           "backlog": {"type": "sqlite"}})
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Each event `seq` the simulator accepted, how often, and each user's first-arrival order.
+pub fn delivered(sim: &Simulator) -> (HashMap<u64, u64>, BTreeMap<String, Vec<u64>>) {
+    let mut times: HashMap<u64, u64> = HashMap::new();
+    let mut order: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut users = sim.accepted_users();
+    users.sort_by_key(|u| (u.request, u.index));
+    for user in &users {
+        let uuid = user.user["identifiers"]["uuid"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        for event in user.user["events"].as_array().into_iter().flatten() {
+            let Some(seq) = event["event_params"]["custom"]["seq"].as_u64() else {
+                continue;
+            };
+            let count = times.entry(seq).or_default();
+            if *count == 0 {
+                order.entry(uuid.clone()).or_default().push(seq);
+            }
+            *count += 1;
+        }
+    }
+    (times, order)
+}
+
+pub fn assert_in_user_order(order: &BTreeMap<String, Vec<u64>>) {
+    for (user, seqs) in order {
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "user {user}'s events arrived out of order: {seqs:?}"
+        );
+    }
+}
+
+/// A loopback port nothing listens on (yet).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn ndjson_batches(text: &str, size: usize) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .chunks(size)
+        .map(|chunk| chunk.join("\n") + "\n")
+        .collect()
+}

@@ -1,0 +1,447 @@
+//! `hardal serve` on a NATS JetStream backlog, end to end: real `nats-server` processes (one, or a
+//! cluster of three) on loopback ports, several hardal nodes (ingestion-only, delivery-only, or
+//! both), and the Insider simulator. Every event answered 202 arrives, each user's in order,
+//! through worker kills, a restart of the NATS server and the loss of a cluster node.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::service::{
+    Service, assert_in_user_order, delivered, free_port, ndjson_batches, wait_until,
+};
+use common::{TOKEN, events, simulator};
+use hardal_insider_simulator::{Fault, Scope, Simulator};
+use serde_json::{Value, json};
+
+/// One `nats-server` with JetStream, storing in its own directory.
+struct Nats {
+    child: Option<Child>,
+    port: u16,
+    monitor: u16,
+    dir: PathBuf,
+    /// Cluster routes and name, for cluster members.
+    cluster: Option<(u16, Vec<u16>)>,
+}
+
+fn nats_binary() -> PathBuf {
+    for candidate in ["/usr/sbin/nats-server", "/usr/bin/nats-server"] {
+        if Path::new(candidate).exists() {
+            return candidate.into();
+        }
+    }
+    // On the PATH, or the test says what is missing.
+    PathBuf::from("nats-server")
+}
+
+impl Nats {
+    /// A single server.
+    fn start(name: &str) -> Nats {
+        let dir = test_dir(&format!("nats-{name}"));
+        let mut nats = Nats {
+            child: None,
+            port: free_port(),
+            monitor: free_port(),
+            dir,
+            cluster: None,
+        };
+        nats.run();
+        nats
+    }
+
+    /// Three servers in one JetStream cluster.
+    fn cluster(name: &str) -> Vec<Nats> {
+        let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let mut nodes: Vec<Nats> = (0..3)
+            .map(|i| Nats {
+                child: None,
+                port: free_port(),
+                monitor: free_port(),
+                dir: test_dir(&format!("nats-{name}-{i}")),
+                cluster: Some((routes[i], routes.clone())),
+            })
+            .collect();
+        for node in &mut nodes {
+            node.spawn();
+        }
+        for node in &nodes {
+            node.wait_ready();
+        }
+        nodes
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let mut command = Command::new(nats_binary());
+        command.args([
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-m",
+            &self.monitor.to_string(),
+            "-js",
+            "-sd",
+            self.dir.to_str().unwrap(),
+            "--server_name",
+            &format!("n{}", self.port),
+        ]);
+        if let Some((route, routes)) = &self.cluster {
+            let others: Vec<String> = routes
+                .iter()
+                .filter(|r| *r != route)
+                .map(|r| format!("nats://127.0.0.1:{r}"))
+                .collect();
+            command.args([
+                "--cluster_name",
+                "hardal-test",
+                "--cluster",
+                &format!("nats://127.0.0.1:{route}"),
+                "--routes",
+                &others.join(","),
+            ]);
+        }
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("nats-server could not start ({e}); install it: apt-get install nats-server")
+            });
+        self.child = Some(child);
+    }
+
+    /// Until JetStream answers healthy on the monitoring port.
+    fn wait_ready(&self) {
+        let url = format!(
+            "http://127.0.0.1:{}/healthz?js-enabled-only=true",
+            self.monitor
+        );
+        wait_until("nats-server is ready", Duration::from_secs(30), || {
+            common::service::block_on(async {
+                reqwest::get(&url)
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            })
+        });
+    }
+
+    fn run(&mut self) {
+        self.spawn();
+        self.wait_ready();
+    }
+
+    /// SIGKILL: the server ends without a word; its store stays.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn test_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hardal-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A configuration delivering to the simulator through the NATS servers at `urls`.
+fn nats_config(sim: &Simulator, urls: &[String], backlog: Value) -> Value {
+    let mut nats = json!({"type": "nats", "servers": urls, "partitions": 6,
+                          "ack_wait_seconds": 4, "lease_seconds": 3});
+    for (key, value) in backlog.as_object().unwrap() {
+        nats[key] = value.clone();
+    }
+    json!({"destinations": [{"id": "insider", "type": "insider", "partner_name": "mybrand",
+                             "request_token": "${INSIDER_REQUEST_TOKEN}", "endpoint": sim.upsert_url(),
+                             "max_users_per_request": 25}],
+           "delivery": {"concurrency": 2, "linger_ms": 5, "backoff_initial_ms": 20, "backoff_max_ms": 300,
+                        "max_attempts": 1000, "max_retry_seconds": 3600},
+           "server": {},
+           "backlog": nats})
+}
+
+fn node(name: &str, config: &Value, extra: &[&str]) -> Service {
+    Service::start_with(test_dir(name), config, extra)
+}
+
+/// Posts `batches` round-robin to `nodes`, each until it answers 202 (a node may answer 503
+/// while NATS is away); returns the seq numbers acknowledged.
+fn post_all(nodes: &[&Service], batches: &[String], size: usize) -> Vec<u64> {
+    let mut acknowledged = Vec::new();
+    for (i, batch) in batches.iter().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, answer) = nodes[i % nodes.len()].post_ndjson(batch);
+            if status == 202 {
+                break;
+            }
+            assert_eq!(status, 503, "{answer}");
+            assert!(Instant::now() < deadline, "no 202 for a minute: {answer}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        acknowledged.extend((i * size) as u64..((i + 1) * size) as u64);
+    }
+    acknowledged
+}
+
+/// A value of the node's Prometheus metrics (summed over labels matching `label`).
+fn metric(service: &Service, name: &str, label: &str) -> f64 {
+    let (_, text) = service.get("/metrics");
+    text.lines()
+        .filter(|l| {
+            l.split(['{', ' ']).next() == Some(name) && (label.is_empty() || l.contains(label))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn two_ingestion_nodes_and_three_workers_deliver_every_event_once_in_user_order() {
+    let nats = Nats::start("scale");
+    let sim = simulator();
+    let config = nats_config(&sim, &[nats.url()], json!({}));
+    let workers: Vec<Service> = (0..3)
+        .map(|i| node(&format!("scale-worker-{i}"), &config, &["--no-ingest"]))
+        .collect();
+    let front = node("scale-front-a", &config, &["--no-deliver"]);
+    let back = node("scale-front-b", &config, &["--no-deliver"]);
+    // A worker does not take events, and is never ready for a load balancer.
+    assert_eq!(workers[0].post_ndjson(&events(1, 1)).0, 503);
+    assert_eq!(workers[0].ready()["ready"], false);
+    let batches = ndjson_batches(&events(3000, 60), 50);
+    let acknowledged = post_all(&[&front, &back], &batches, 50);
+    wait_until("every event is delivered", Duration::from_secs(90), || {
+        delivered(&sim).0.len() == acknowledged.len()
+    });
+    let (times, order) = delivered(&sim);
+    let twice: Vec<_> = times.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    assert_in_user_order(&order);
+    // The partitions were shared: each worker holds two of six once the leases settled.
+    wait_until("the partitions are shared", Duration::from_secs(20), || {
+        workers
+            .iter()
+            .all(|w| metric(w, "hardal_partitions_held", "") == 2.0)
+    });
+    let delivered_by: Vec<f64> = workers
+        .iter()
+        .map(|w| metric(w, "hardal_events_resolved_total", "delivered"))
+        .collect();
+    assert_eq!(delivered_by.iter().sum::<f64>(), 3000.0, "{delivered_by:?}");
+    // The ingestion nodes report the consumer lag per partition: none left.
+    assert_eq!(metric(&front, "hardal_partition_events", ""), 0.0);
+    assert!(
+        front
+            .get("/metrics")
+            .1
+            .contains("hardal_partition_events{destination=\"insider\",partition=\"5\"}")
+    );
+}
+
+#[test]
+fn a_killed_worker_loses_nothing_and_the_others_take_over_its_partitions() {
+    let nats = Nats::start("kill");
+    let sim = simulator();
+    sim.inject(
+        Fault::Slow {
+            delay: Duration::from_millis(20),
+        },
+        Scope::Always,
+    )
+    .unwrap();
+    let config = nats_config(&sim, &[nats.url()], json!({}));
+    let front = node("kill-front", &config, &["--no-deliver"]);
+    let doomed = node("kill-doomed", &config, &["--no-ingest"]);
+    wait_until(
+        "the first worker holds every partition",
+        Duration::from_secs(20),
+        || metric(&doomed, "hardal_partitions_held", "") == 6.0,
+    );
+    let survivor = node("kill-survivor", &config, &["--no-ingest"]);
+    wait_until(
+        "the workers share the partitions",
+        Duration::from_secs(20),
+        || metric(&survivor, "hardal_partitions_held", "") == 3.0,
+    );
+    let batches = ndjson_batches(&events(3000, 60), 50);
+    let acknowledged = post_all(&[&front], &batches, 50);
+    wait_until("delivery is under way", Duration::from_secs(20), || {
+        delivered(&sim).0.len() > 300
+    });
+    doomed.kill();
+    assert!(
+        delivered(&sim).0.len() < acknowledged.len(),
+        "the kill came too late"
+    );
+    wait_until(
+        "the survivor holds every partition",
+        Duration::from_secs(30),
+        || metric(&survivor, "hardal_partitions_held", "") == 6.0,
+    );
+    sim.clear_faults();
+    wait_until(
+        "every acknowledged event is delivered",
+        Duration::from_secs(90),
+        || delivered(&sim).0.len() == acknowledged.len(),
+    );
+    let (times, order) = delivered(&sim);
+    assert!(acknowledged.iter().all(|seq| times.contains_key(seq)));
+    assert_in_user_order(&order);
+    // Only what the dead worker had sent without acknowledging it yet came twice: at most its
+    // two requests in flight of 25 users.
+    let twice: u64 = times.values().map(|n| n - 1).sum();
+    assert!(twice <= 50, "{twice} events were delivered twice");
+}
+
+#[test]
+fn a_restart_of_the_nats_server_loses_nothing_that_got_a_202() {
+    let mut nats = Nats::start("restart");
+    let sim = simulator();
+    let config = nats_config(&sim, &[nats.url()], json!({}));
+    let service = node("restart-node", &config, &[]);
+    let batches = ndjson_batches(&events(2000, 40), 50);
+    let (first, second) = batches.split_at(20);
+    let mut acknowledged = post_all(&[&service], first, 50);
+    nats.kill();
+    // While NATS is away, nothing is acknowledged.
+    let (status, answer) = service.post_ndjson(&second[0]);
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(service.ready()["ready"], false);
+    std::thread::sleep(Duration::from_secs(1));
+    nats.run();
+    let rest = post_all(&[&service], second, 50);
+    acknowledged.extend(rest.iter().map(|seq| seq + 1000));
+    wait_until(
+        "every acknowledged event is delivered",
+        Duration::from_secs(90),
+        || delivered(&sim).0.len() == acknowledged.len(),
+    );
+    let (times, order) = delivered(&sim);
+    assert!(acknowledged.iter().all(|seq| times.contains_key(seq)));
+    assert_in_user_order(&order);
+}
+
+#[test]
+fn dead_letters_land_in_the_dead_letter_stream_and_replay_delivers_them() {
+    let nats = Nats::start("dlq");
+    let sim = simulator();
+    let config = nats_config(&sim, &[nats.url()], json!({}));
+    let service = node("dlq-node", &config, &[]);
+    sim.inject(Fault::EchoHeaders { status: 400 }, Scope::Next(1))
+        .unwrap();
+    let (status, _) = service.post_ndjson(&events(10, 10));
+    assert_eq!(status, 202);
+    wait_until("ten dead letters", Duration::from_secs(30), || {
+        service.dlq(&["list"]).0.lines().count() == 10
+    });
+    let (listed, _) = service.dlq(&["list", "--reason", "HTTP 400"]);
+    assert_eq!(listed.lines().count(), 10, "{listed}");
+    assert!(
+        !listed.contains(TOKEN),
+        "the echoed token is redacted: {listed}"
+    );
+    let id = listed.split('\t').next().unwrap();
+    let (shown, _) = service.dlq(&["show", id]);
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["destination"], "insider");
+    assert_eq!(shown["ending"], "rejected");
+    assert!(shown["event"]["properties"]["seq"].is_u64(), "{shown}");
+    // The cause is gone (the fault was for one request): replayed, they are delivered.
+    let (_, said) = service.dlq(&["replay", "--destination", "insider"]);
+    assert!(said.contains("10 dead letters put back"), "{said}");
+    wait_until(
+        "the replayed events are delivered",
+        Duration::from_secs(30),
+        || delivered(&sim).0.len() == 10,
+    );
+    assert_eq!(service.dlq(&["list"]).0, "");
+    // New ones can be purged.
+    sim.inject(Fault::EchoHeaders { status: 400 }, Scope::Next(1))
+        .unwrap();
+    let more: String = events(15, 15)
+        .lines()
+        .skip(10)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    service.post_ndjson(&more);
+    wait_until("five more dead letters", Duration::from_secs(30), || {
+        service.dlq(&["list"]).0.lines().count() == 5
+    });
+    let (_, said) = service.dlq(&["purge", "--since", "1h"]);
+    assert!(said.contains("5 dead letters deleted"), "{said}");
+    assert_eq!(service.dlq(&["list"]).0, "");
+    assert_eq!(delivered(&sim).0.len(), 10);
+}
+
+#[test]
+fn a_three_node_cluster_with_three_replicas_survives_the_loss_of_a_node() {
+    let mut cluster = Nats::cluster("cluster");
+    let sim = simulator();
+    let urls: Vec<String> = cluster.iter().map(Nats::url).collect();
+    let config = nats_config(&sim, &urls, json!({"replicas": 3, "partitions": 3}));
+    let a = node("cluster-a", &config, &[]);
+    let b = node("cluster-b", &config, &[]);
+    let batches = ndjson_batches(&events(2000, 40), 50);
+    let (first, second) = batches.split_at(20);
+    let mut acknowledged = post_all(&[&a, &b], first, 50);
+    cluster[0].kill();
+    let rest = post_all(&[&a, &b], second, 50);
+    acknowledged.extend(rest.iter().map(|seq| seq + 1000));
+    wait_until(
+        "every acknowledged event is delivered",
+        Duration::from_secs(120),
+        || delivered(&sim).0.len() == acknowledged.len(),
+    );
+    let (times, order) = delivered(&sim);
+    assert!(acknowledged.iter().all(|seq| times.contains_key(seq)));
+    assert_in_user_order(&order);
+}
+
+#[test]
+fn hardal_validate_accepts_the_clustered_example_and_names_a_bad_backlog_field() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/serve-nats.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_hardal"))
+        .args(["validate", "--config", example.to_str().unwrap()])
+        .env("INSIDER_REQUEST_TOKEN", "x")
+        .env("HARDAL_INGEST_TOKEN", "x")
+        .env("NATS_TOKEN", "x")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let dir = test_dir("nats-validate");
+    let path = dir.join("bad.json");
+    let sim = simulator();
+    let mut config = nats_config(
+        &sim,
+        &["nats://127.0.0.1:4222".into()],
+        json!({"partitions": 0}),
+    );
+    config["server"] = json!({"listen": "127.0.0.1:0", "auth_tokens": ["t"]});
+    std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hardal"))
+        .args(["validate", "--config", path.to_str().unwrap()])
+        .env("INSIDER_REQUEST_TOKEN", "x")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("/backlog/partitions"), "{stderr}");
+}
