@@ -83,12 +83,24 @@ fn a_401_pauses_only_that_destination_and_delivery_resumes_by_itself() {
             .unwrap()
             .contains("HTTP 401")
     );
+    // Events accepted during the pause are kept for it too (and go on to the other at once).
+    let later: String = events(150, 9)
+        .lines()
+        .skip(100)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(service.post_ndjson(&later).0, 202);
+    wait_until(
+        "the good destination got the later events",
+        Duration::from_secs(30),
+        || delivered(&good).0.len() == 150,
+    );
     // The token works again: a probe finds out, and everything kept is delivered.
     locked.clear_faults();
     wait_until(
         "the paused destination resumed",
         Duration::from_secs(30),
-        || delivered(&locked).0.len() == 100,
+        || delivered(&locked).0.len() == 150,
     );
     wait_until("/readyz lists no pause", Duration::from_secs(10), || {
         service.ready()["paused"]

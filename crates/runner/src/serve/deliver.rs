@@ -38,6 +38,14 @@ pub struct DestinationStatus {
 /// What the delivery loop shares with the HTTP side.
 pub type Statuses = Arc<Mutex<Vec<DestinationStatus>>>;
 
+/// An event that arrived for a paused destination, waiting to be handed to the engine.
+struct Parked {
+    seq: u64,
+    raw: Arc<String>,
+    records: Vec<hardal_core::Record>,
+    notes: Vec<hardal_core::Note>,
+}
+
 /// One mapped event of a feeder's batch.
 struct MappedEvent {
     seq: u64,
@@ -108,6 +116,7 @@ pub async fn run(setup: Setup, mut stop: watch::Receiver<bool>) {
         credits,
         redactor: setup.redactor.clone(),
         unsaved: vec![Vec::new(); lanes],
+        parked: (0..lanes).map(|_| VecDeque::new()).collect(),
         saving: vec![None; lanes],
         probe_at: vec![None; lanes],
         probe_wait: vec![FIRST_PROBE.min(setup.probe_max); lanes],
@@ -124,6 +133,7 @@ pub async fn run(setup: Setup, mut stop: watch::Receiver<bool>) {
     loop {
         let now = Instant::now();
         if !stopping {
+            state.unpark();
             state.delivery.dispatch(now, false);
         } else {
             deadline.get_or_insert(tokio::time::Instant::now() + setup.drain);
@@ -198,6 +208,8 @@ struct Loop {
     redactor: Redactor,
     /// Per destination: resolutions not yet handed to the backlog.
     unsaved: Vec<Vec<Resolution>>,
+    /// Per destination: events that arrived while it was paused, in order.
+    parked: Vec<VecDeque<Parked>>,
     /// Per destination: whether a save is under way (one at a time, so saves group up).
     saving: Vec<Option<()>>,
     probe_at: Vec<Option<Instant>>,
@@ -238,21 +250,47 @@ impl Loop {
                     Outcome::Skipped(_) => resolved(Ending::Skipped, Vec::new(), mapped.notes),
                     Outcome::Expired(_) => resolved(Ending::Expired, Vec::new(), mapped.notes),
                     Outcome::Records(records) => {
-                        let raw = Arc::clone(&event.raw);
-                        if self
-                            .delivery
-                            .accept(lane, event.seq, raw, records, mapped.notes, now)
-                        {
-                            continue;
+                        let parked = Parked {
+                            seq: event.seq,
+                            raw: Arc::clone(&event.raw),
+                            records,
+                            notes: mapped.notes,
+                        };
+                        if self.delivery.paused(lane).is_some() || !self.parked[lane].is_empty() {
+                            // Kept in order, holding its credit: the feeder stops taking once
+                            // the credit is spent, and nothing is taken that is not delivered.
+                            self.parked[lane].push_back(parked);
+                        } else {
+                            self.hand_over(lane, parked, now);
                         }
-                        // Paused before the event arrived: it stays in the backlog, and is
-                        // taken again after a restart; its credit is returned at once.
-                        self.credits[lane].add_permits(1);
                         continue;
                     }
                 },
             };
             self.finish(done);
+        }
+    }
+
+    fn hand_over(&mut self, lane: usize, event: Parked, now: Instant) {
+        if !self
+            .delivery
+            .accept(lane, event.seq, event.raw, event.records, event.notes, now)
+        {
+            // No records to send (the mapping made none): it stays unresolved in the backlog.
+            self.credits[lane].add_permits(1);
+        }
+    }
+
+    /// Hands the events that arrived while a destination was paused to the engine, once it
+    /// flows (or is being probed) again.
+    fn unpark(&mut self) {
+        let now = Instant::now();
+        for lane in 0..self.parked.len() {
+            while self.delivery.paused(lane).is_none()
+                && let Some(event) = self.parked[lane].pop_front()
+            {
+                self.hand_over(lane, event, now);
+            }
         }
     }
 
