@@ -136,6 +136,25 @@ impl Nats {
         self.wait_ready();
     }
 
+    /// Events the event stream's consumers have not handed to any worker yet, summed.
+    fn undelivered(&self) -> u64 {
+        let url = format!(
+            "http://127.0.0.1:{}/jsz?streams=true&consumers=true",
+            self.monitor
+        );
+        let jsz: Value = common::service::block_on(async {
+            serde_json::from_str(&reqwest::get(&url).await.unwrap().text().await.unwrap()).unwrap()
+        });
+        jsz["account_details"][0]["stream_detail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["name"] == "HARDAL_EVENTS")
+            .flat_map(|s| s["consumer_detail"].as_array().cloned().unwrap_or_default())
+            .map(|c| c["num_pending"].as_u64().unwrap_or(0))
+            .sum()
+    }
+
     /// SIGKILL: the server ends without a word; its store stays.
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -341,7 +360,9 @@ fn dead_letters_land_in_the_dead_letter_stream_and_replay_delivers_them() {
     let sim = simulator();
     let config = nats_config(&sim, &[nats.url()], json!({}));
     let service = node("dlq-node", &config, &[]);
-    sim.inject(Fault::EchoHeaders { status: 400 }, Scope::Next(1))
+    // Events reach the destination partition by partition, in several requests: every one is
+    // refused while the fault lasts.
+    sim.inject(Fault::EchoHeaders { status: 400 }, Scope::Always)
         .unwrap();
     let (status, _) = service.post_ndjson(&events(10, 10));
     assert_eq!(status, 202);
@@ -360,7 +381,8 @@ fn dead_letters_land_in_the_dead_letter_stream_and_replay_delivers_them() {
     assert_eq!(shown["destination"], "insider");
     assert_eq!(shown["ending"], "rejected");
     assert!(shown["event"]["properties"]["seq"].is_u64(), "{shown}");
-    // The cause is gone (the fault was for one request): replayed, they are delivered.
+    // The cause is gone: replayed, they are delivered.
+    sim.clear_faults();
     let (_, said) = service.dlq(&["replay", "--destination", "insider"]);
     assert!(said.contains("10 dead letters put back"), "{said}");
     wait_until(
@@ -370,7 +392,7 @@ fn dead_letters_land_in_the_dead_letter_stream_and_replay_delivers_them() {
     );
     assert_eq!(service.dlq(&["list"]).0, "");
     // New ones can be purged.
-    sim.inject(Fault::EchoHeaders { status: 400 }, Scope::Next(1))
+    sim.inject(Fault::EchoHeaders { status: 400 }, Scope::Always)
         .unwrap();
     let more: String = events(15, 15)
         .lines()
@@ -444,4 +466,41 @@ fn hardal_validate_accepts_the_clustered_example_and_names_a_bad_backlog_field()
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("/backlog/partitions"), "{stderr}");
+}
+
+#[test]
+fn a_paused_destination_stops_pulling_and_loses_nothing() {
+    let nats = Nats::start("pause");
+    let sim = simulator();
+    sim.inject(Fault::Unauthorized, Scope::Always).unwrap();
+    let mut config = nats_config(&sim, &[nats.url()], json!({}));
+    config["server"] = json!({"probe_interval_seconds": 1});
+    config["delivery"]["max_pending_records"] = json!(100);
+    let service = node("pause-node", &config, &[]);
+    let batches = ndjson_batches(&events(6000, 20), 100);
+    let acknowledged = post_all(&[&service], &batches, 100);
+    wait_until("the destination is paused", Duration::from_secs(20), || {
+        service.ready()["paused"]
+            .as_array()
+            .is_some_and(|p| p.len() == 1)
+    });
+    // Paused, the worker holds what it took (at most its 100 in the engine, a queue of 1,024
+    // and one fetch of 256 per partition) and pulls nothing more: the rest stays in the stream.
+    std::thread::sleep(Duration::from_secs(3));
+    let undelivered = nats.undelivered();
+    assert!(
+        undelivered >= 6000 - 100 - 1024 - 6 * 256,
+        "{undelivered} left in the stream"
+    );
+    assert_eq!(metric(&service, "hardal_partition_events", ""), 6000.0);
+    sim.clear_faults();
+    wait_until("every event is delivered", Duration::from_secs(90), || {
+        delivered(&sim).0.len() == acknowledged.len()
+    });
+    let (times, order) = delivered(&sim);
+    assert!(times.values().all(|n| *n == 1));
+    assert_in_user_order(&order);
+    wait_until("the stream is empty", Duration::from_secs(20), || {
+        metric(&service, "hardal_partition_events", "") == 0.0
+    });
 }

@@ -50,7 +50,7 @@ const FREE: &[u8] = b"free";
 const FETCH: usize = 256;
 
 /// Events a worker keeps fetched per destination, beyond what the delivery engine holds.
-const QUEUE: usize = 4096;
+const QUEUE: usize = 1024;
 
 /// How long a fetch waits on an empty partition.
 const FETCH_WAIT: Duration = Duration::from_secs(2);
@@ -865,19 +865,14 @@ impl Worker {
                 continue;
             };
             holding += 1;
-            let delay = if handed_over {
-                Duration::ZERO
-            } else {
-                self.unacknowledged_wait(index as u32).await
-            };
-            tracing::info!(worker = %self.id, partition = index, wait_seconds = delay.as_secs(), "Took the lease on a partition.");
+            tracing::info!(worker = %self.id, partition = index, handed_over, "Took the lease on a partition.");
             let stopping = Arc::new(AtomicBool::new(false));
             let fetchers = (0..self.destinations.len())
                 .map(|lane| {
                     tokio::spawn(Arc::clone(self).fetch(
                         lane,
                         index as u32,
-                        delay,
+                        handed_over,
                         Arc::clone(&stopping),
                     ))
                 })
@@ -924,24 +919,30 @@ impl Worker {
         }
     }
 
-    /// How long to wait before fetching from a partition taken without a hand-over: if its
-    /// last holder left events unacknowledged, JetStream delivers them again only after the ack
-    /// wait, and fetching sooner would deliver that user's later events first.
-    async fn unacknowledged_wait(&self, partition: u32) -> Duration {
-        for destination in &self.destinations {
-            match self
-                .events
-                .consumer_info(consumer_name(destination, partition))
-                .await
-            {
-                Ok(info) if info.num_ack_pending == 0 => {}
-                _ => {
-                    return Duration::from_secs(self.config.ack_wait_seconds)
-                        + Duration::from_secs(2);
-                }
-            }
+    /// Waits, on a partition taken without a hand-over, until what its last holder left behind
+    /// can come first. That holder's last fetch may still deliver for up to `FETCH_WAIT` after
+    /// it died, and JetStream delivers what it left unacknowledged again only after the ack wait
+    /// (from the last delivery or progress report): fetching sooner would deliver some users'
+    /// later events before their earlier ones.
+    async fn wait_for_leftovers(&self, lane: usize, partition: u32, stopping: &AtomicBool) -> bool {
+        let settle = FETCH_WAIT + Duration::from_secs(1);
+        if !sleep_unless(settle, stopping).await {
+            return false;
         }
-        Duration::ZERO
+        let pending = self
+            .events
+            .consumer_info(consumer_name(&self.destinations[lane], partition))
+            .await
+            .map_or(1, |info| info.num_ack_pending);
+        if pending == 0 {
+            return true;
+        }
+        tracing::info!(worker = %self.id, destination = %self.destinations[lane], partition, pending, "The partition's last holder left events unacknowledged; waiting until JetStream delivers them again, so that they come first.");
+        sleep_unless(
+            Duration::from_secs(self.config.ack_wait_seconds) + settle,
+            stopping,
+        )
+        .await
     }
 
     /// Fetches one destination's events from one partition while this worker holds it.
@@ -949,15 +950,11 @@ impl Worker {
         self: Arc<Self>,
         lane: usize,
         partition: u32,
-        delay: Duration,
+        handed_over: bool,
         stopping: Arc<AtomicBool>,
     ) {
-        let deadline = tokio::time::Instant::now() + delay;
-        while tokio::time::Instant::now() < deadline {
-            if stopping.load(Ordering::Relaxed) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+        if !handed_over && !self.wait_for_leftovers(lane, partition, &stopping).await {
+            return;
         }
         let consumer = &self.consumers[lane][partition as usize];
         let sender = &self.senders[lane];
@@ -989,28 +986,38 @@ impl Worker {
                     continue;
                 }
             };
-            // A batch is read to its end even when asked to stop: what JetStream sent is
-            // this worker's to deliver or hand back.
+            // A batch is read to its end, even when asked to stop, and every event in it is in
+            // flight (kept alive by progress acknowledgements) before any waits for room in
+            // the queue: what JetStream sent is this worker's to deliver or hand back.
+            let mut arrived = Vec::new();
             while let Some(message) = batch.next().await {
                 match message {
-                    Ok(message) => self.arrive(lane, partition, message).await,
+                    Ok(message) => arrived.extend(self.arrive(lane, partition, message).await),
                     Err(error) => {
                         tracing::warn!(destination = %self.destinations[lane], partition, %error, "A fetch from NATS failed; trying again.");
                         break;
                     }
                 }
             }
+            for stored in arrived {
+                if sender.send(stored).await.is_err() {
+                    return;
+                }
+                self.arrived.notify_waiters();
+            }
         }
     }
 
-    /// Takes one fetched event in: in flight from now on, and queued for the delivery engine.
-    async fn arrive(&self, lane: usize, partition: u32, message: jetstream::Message) {
-        let Some(reply) = message.reply.clone() else {
-            return;
-        };
-        let Ok(info) = message.info() else {
-            return;
-        };
+    /// Takes one fetched event in: in flight from now on, and returned to be queued for the
+    /// delivery engine (unless it is not this destination's, or goes to the dead letters).
+    async fn arrive(
+        &self,
+        lane: usize,
+        partition: u32,
+        message: jetstream::Message,
+    ) -> Option<Stored> {
+        let reply = message.reply.clone()?;
+        let info = message.info().ok()?;
         let (seq, delivered) = (info.stream_sequence, info.delivered);
         let destination = &self.destinations[lane];
         if let Some(target) = message.headers.as_ref().and_then(|h| h.get(TARGET))
@@ -1018,7 +1025,7 @@ impl Worker {
         {
             // A replayed dead letter of another destination.
             let _ = self.client.publish(reply, "+ACK".into()).await;
-            return;
+            return None;
         }
         let body = match String::from_utf8(message.payload.to_vec()) {
             Ok(body) => body,
@@ -1031,7 +1038,7 @@ impl Worker {
                     "the event in NATS is not valid UTF-8 (it was not published by hardal)".into(),
                 )
                 .await;
-                return;
+                return None;
             }
         };
         if self.config.max_deliver > 0 && delivered > self.config.max_deliver {
@@ -1040,7 +1047,7 @@ impl Worker {
                 self.config.max_deliver
             );
             self.dead_letter_now(lane, reply, seq, body, reason).await;
-            return;
+            return None;
         }
         {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
@@ -1048,14 +1055,12 @@ impl Worker {
                 // Delivered again while this worker still holds it (its progress went unheard):
                 // acknowledge the newest delivery, deliver it once.
                 held.reply = reply;
-                return;
+                return None;
             }
             in_flight.insert((lane, seq), Held { reply, partition });
         }
         self.in_flight_by_partition[partition as usize].fetch_add(1, Ordering::Relaxed);
-        if self.senders[lane].send(Stored { seq, body }).await.is_ok() {
-            self.arrived.notify_waiters();
-        }
+        Some(Stored { seq, body })
     }
 
     async fn dead_letter_now(
@@ -1246,6 +1251,18 @@ async fn open_bucket(
             "NATS: opening the key-value bucket `{bucket}`: {e}"
         ))
     })
+}
+
+/// Sleeps for `span` unless asked to stop first; says whether it slept it all.
+async fn sleep_unless(span: Duration, stopping: &AtomicBool) -> bool {
+    let deadline = tokio::time::Instant::now() + span;
+    while tokio::time::Instant::now() < deadline {
+        if stopping.load(Ordering::Relaxed) {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    !stopping.load(Ordering::Relaxed)
 }
 
 fn unix_now() -> u64 {
