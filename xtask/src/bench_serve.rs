@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::bench_send::generate;
 
-const TOKEN: &str = "bench-ingest";
+pub(crate) const TOKEN: &str = "bench-ingest";
 
 /// One measured run.
 #[derive(Debug, Clone)]
@@ -162,14 +162,14 @@ fn measure(release: &Path, work: &Path, events: &Path, n: u64, simulator_up: boo
     })
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
 /// Starts the simulator (counting only) on `port` and waits until it listens.
-fn start_simulator_on(release: &Path, port: u16) -> Result<Child> {
+pub(crate) fn start_simulator_on(release: &Path, port: u16) -> Result<Child> {
     use std::io::BufRead;
     let mut child = Command::new(release.join("insider-simulator"))
         .args([
@@ -192,11 +192,21 @@ fn start_simulator_on(release: &Path, port: u16) -> Result<Child> {
 
 /// Starts `hardal serve` and returns it with its base URL.
 fn start_hardal(release: &Path, config: &PathBuf) -> Result<(Child, String)> {
+    start_hardal_with(release, config, &[])
+}
+
+/// Starts `hardal serve` with extra arguments and returns it with its base URL.
+pub(crate) fn start_hardal_with(
+    release: &Path,
+    config: &PathBuf,
+    extra: &[&str],
+) -> Result<(Child, String)> {
     use std::io::BufRead;
     let mut child = Command::new(release.join("hardal"))
         .arg("serve")
         .arg("--config")
         .arg(config)
+        .args(extra)
         .env("INSIDER_REQUEST_TOKEN", "bench-token")
         .env("HARDAL_INGEST_TOKEN", TOKEN)
         .env("HARDAL_LOG", "warn")
@@ -218,7 +228,7 @@ fn start_hardal(release: &Path, config: &PathBuf) -> Result<(Child, String)> {
 }
 
 /// Polls the process's peak resident memory (`VmHWM`) until it ends.
-fn watch_rss(
+pub(crate) fn watch_rss(
     pid: u32,
     peak: std::sync::Arc<std::sync::atomic::AtomicI64>,
 ) -> std::thread::JoinHandle<()> {
@@ -242,7 +252,7 @@ fn watch_rss(
 }
 
 /// Waits until `/metrics` reports an empty backlog.
-fn wait_for_empty_backlog(url: &str) -> Result<()> {
+pub(crate) fn wait_for_empty_backlog(url: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(3600);
     loop {
         let text = http_get(url, "/metrics")?;

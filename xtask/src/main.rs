@@ -5,6 +5,7 @@
 //! - `bench render`: the criterion benchmark of template rendering.
 //! - `bench send [N...]`: `hardal send` of N generated events against the simulator (default 1M and 10M).
 //! - `bench serve [FLOWING [BACKLOG]]`: `hardal serve` under load (default 1M flowing, 5M backlog).
+//! - `bench nats [N]`: the same load through NATS JetStream with 1, 2 and 4 workers (default 1M).
 //! - `fuzz [--seconds N] [--merge] [TARGET...]`: coverage-guided fuzzing of each target with cargo
 //!   fuzz on stable (default 60 s each); `fuzz seeds` writes the seed corpora.
 
@@ -13,6 +14,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+mod bench_nats;
 mod bench_send;
 mod bench_serve;
 mod demo;
@@ -28,7 +30,7 @@ fn main() -> Result<()> {
         Some("demo") => demo::run(&root),
         Some("fuzz") => fuzz::run(&root, &args[1..]),
         _ => bail!(
-            "usage: cargo xtask demo | schemas | ci | bench [render | send [N...] | serve [FLOWING [BACKLOG]]] \
+            "usage: cargo xtask demo | schemas | ci | bench [render | send [N...] | serve [FLOWING [BACKLOG]] | nats [N]] \
              | fuzz [--seconds N] [--merge] [TARGET...] | fuzz seeds"
         ),
     }
@@ -65,9 +67,54 @@ fn ci(root: &Path) -> Result<()> {
             "warnings",
         ],
     )?;
+    ensure_nats_server()?;
     // The test suite includes the schema freshness check (crates/runner/tests/schemas.rs).
     cargo(root, &["test", "--workspace"])?;
     Ok(())
+}
+
+/// The NATS backlog's tests start `nats-server` processes of their own; on a fresh Debian or
+/// Ubuntu machine it is installed from the distribution when missing.
+fn ensure_nats_server() -> Result<()> {
+    let installed = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .iter()
+        .any(|p| Path::new(p).exists())
+        || Command::new("nats-server")
+            .arg("--version")
+            .output()
+            .is_ok();
+    if installed {
+        return Ok(());
+    }
+    eprintln!(
+        "nats-server is missing (the NATS backlog's tests start it); installing it with apt-get"
+    );
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let run = |args: &[&str]| -> Result<()> {
+        let mut command = if root {
+            Command::new(args[0])
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.arg(args[0]);
+            sudo
+        };
+        let status = command
+            .args(&args[1..])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()?;
+        if !status.success() {
+            bail!(
+                "`{}` failed; install nats-server (apt-get install nats-server) and run again",
+                args.join(" ")
+            );
+        }
+        Ok(())
+    };
+    run(&["apt-get", "update", "-q"])?;
+    run(&["apt-get", "install", "-y", "-q", "nats-server"])
 }
 
 fn bench(root: &Path, args: &[String]) -> Result<()> {
@@ -94,8 +141,15 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
             let backlog = sizes.get(1).copied().unwrap_or(5_000_000);
             bench_serve::run(root, flowing, backlog, 3)
         }
+        Some("nats") => {
+            let n = match args.get(1) {
+                Some(n) => n.replace('_', "").parse()?,
+                None => 1_000_000,
+            };
+            bench_nats::run(root, n, &[1, 2, 4], 3)
+        }
         Some(other) => bail!(
-            "unknown benchmark `{other}`; known: render, send [N...], serve [FLOWING [BACKLOG]]"
+            "unknown benchmark `{other}`; known: render, send [N...], serve [FLOWING [BACKLOG]], nats [N]"
         ),
     }
 }
