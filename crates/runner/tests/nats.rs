@@ -504,3 +504,49 @@ fn a_paused_destination_stops_pulling_and_loses_nothing() {
         metric(&service, "hardal_partition_events", "") == 0.0
     });
 }
+
+#[test]
+fn a_node_refuses_to_start_with_another_partition_count_and_hides_credentials_in_urls() {
+    let nats = Nats::start("partitions");
+    let sim = simulator();
+    let service = node(
+        "partitions-first",
+        &nats_config(&sim, &[nats.url()], json!({})),
+        &[],
+    );
+    drop(service);
+    let dir = test_dir("partitions-second");
+    let mut config = nats_config(&sim, &[nats.url()], json!({"partitions": 4}));
+    config["server"] = json!({"listen": "127.0.0.1:0", "auth_tokens": ["t"]});
+    let path = dir.join("config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let serve = |path: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_hardal"))
+            .args(["serve", "--config", path.to_str().unwrap()])
+            .env("INSIDER_REQUEST_TOKEN", TOKEN)
+            .output()
+            .unwrap()
+    };
+    let output = serve(&path);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("was made as \"hardal events in 6 partitions\"")
+            && stderr.contains("asks for 4 partitions"),
+        "{stderr}"
+    );
+    // Nothing listens on this port: the error names the server without its password.
+    config["backlog"]["servers"] = json!([format!(
+        "nats://hardal:hunter2-secret@127.0.0.1:{}",
+        free_port()
+    )]);
+    std::fs::write(&path, config.to_string()).unwrap();
+    let output = serve(&path);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("cannot connect to nats://[redacted]@127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

@@ -328,13 +328,33 @@ async fn connect(config: &NatsConfig) -> Result<async_nats::Client, String> {
         .iter()
         .map(|s| {
             s.parse()
-                .map_err(|e| format!("NATS: server address `{s}`: {e}"))
+                .map_err(|e| format!("NATS: server address `{}`: {e}", without_credentials(s)))
         })
         .collect::<Result<_, _>>()?;
+    let named: Vec<String> = config
+        .servers
+        .iter()
+        .map(|s| without_credentials(s))
+        .collect();
     options
         .connect(servers)
         .await
-        .map_err(|e| format!("NATS: cannot connect to {}: {e}", config.servers.join(", ")))
+        .map_err(|e| format!("NATS: cannot connect to {}: {e}", named.join(", ")))
+}
+
+/// A server URL as it may be shown: credentials written into it (`nats://user:pass@host`) are
+/// replaced.
+fn without_credentials(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host)) => format!("{scheme}://[redacted]@{host}"),
+            None => url.to_owned(),
+        },
+        None => match url.split_once('@') {
+            Some((_, host)) => format!("[redacted]@{host}"),
+            None => url.to_owned(),
+        },
+    }
 }
 
 fn consumer_name(destination: &str, partition: u32) -> String {
@@ -958,11 +978,18 @@ impl Worker {
         }
         let consumer = &self.consumers[lane][partition as usize];
         let sender = &self.senders[lane];
+        // Events delivered again (a dead worker's), gathered until the first event delivered
+        // for the first time: JetStream sends them first but not in order among themselves.
+        let mut again: Vec<Stored> = Vec::new();
         loop {
-            if stopping.load(Ordering::Relaxed) {
+            if stopping.load(Ordering::Relaxed) && again.is_empty() {
                 return;
             }
-            let room = sender.capacity().min(FETCH);
+            let room = if again.is_empty() {
+                sender.capacity().min(FETCH)
+            } else {
+                FETCH
+            };
             if room == 0 {
                 // Paused or slow: wait for room rather than pull what cannot be handed on.
                 match tokio::time::timeout(FETCH_WAIT, sender.reserve()).await {
@@ -989,17 +1016,30 @@ impl Worker {
             // A batch is read to its end, even when asked to stop, and every event in it is in
             // flight (kept alive by progress acknowledgements) before any waits for room in
             // the queue: what JetStream sent is this worker's to deliver or hand back.
-            let mut arrived = Vec::new();
+            let (mut received, mut fresh) = (0, Vec::new());
             while let Some(message) = batch.next().await {
                 match message {
-                    Ok(message) => arrived.extend(self.arrive(lane, partition, message).await),
+                    Ok(message) => {
+                        received += 1;
+                        match self.arrive(lane, partition, message).await {
+                            Some((stored, 1)) => fresh.push(stored),
+                            Some((stored, _)) if fresh.is_empty() => again.push(stored),
+                            Some((stored, _)) => fresh.push(stored),
+                            None => {}
+                        }
+                    }
                     Err(error) => {
                         tracing::warn!(destination = %self.destinations[lane], partition, %error, "A fetch from NATS failed; trying again.");
                         break;
                     }
                 }
             }
-            for stored in arrived {
+            if fresh.is_empty() && received == room && !again.is_empty() {
+                // Perhaps more delivered again to come: they go first, in order.
+                continue;
+            }
+            again.sort_unstable_by_key(|stored| stored.seq);
+            for stored in again.drain(..).chain(fresh) {
                 if sender.send(stored).await.is_err() {
                     return;
                 }
@@ -1008,14 +1048,15 @@ impl Worker {
         }
     }
 
-    /// Takes one fetched event in: in flight from now on, and returned to be queued for the
-    /// delivery engine (unless it is not this destination's, or goes to the dead letters).
+    /// Takes one fetched event in: in flight from now on, and returned, with how many times
+    /// JetStream delivered it, to be queued for the delivery engine (unless it is not this
+    /// destination's, is in flight here already, or goes to the dead letters).
     async fn arrive(
         &self,
         lane: usize,
         partition: u32,
         message: jetstream::Message,
-    ) -> Option<Stored> {
+    ) -> Option<(Stored, i64)> {
         let reply = message.reply.clone()?;
         let info = message.info().ok()?;
         let (seq, delivered) = (info.stream_sequence, info.delivered);
@@ -1060,7 +1101,7 @@ impl Worker {
             in_flight.insert((lane, seq), Held { reply, partition });
         }
         self.in_flight_by_partition[partition as usize].fetch_add(1, Ordering::Relaxed);
-        Some(Stored { seq, body })
+        Some((Stored { seq, body }, delivered))
     }
 
     async fn dead_letter_now(

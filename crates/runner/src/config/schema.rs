@@ -138,8 +138,9 @@ pub struct NatsConfig {
     #[serde(default = "default_partitions")]
     #[schemars(range(min = 1, max = 1024))]
     pub partitions: u32,
-    /// How many times JetStream delivers an event to a worker before giving up on it (-1:
-    /// without end; hardal's own retry budget dead-letters events first).
+    /// How many times an event may be delivered to workers (a delivery after the first means
+    /// the worker holding it stopped before the destination's verdict) before it goes to the
+    /// dead letters instead of being sent once more; -1 (or 0): without end.
     #[serde(default = "default_max_deliver")]
     #[schemars(range(min = -1, max = 1_000_000))]
     pub max_deliver: i64,
