@@ -28,20 +28,14 @@ struct Run {
 
 pub fn run(root: &Path, n: u64, workers: &[usize], repeats: usize) -> Result<()> {
     let nats = nats_server()?;
-    super::cargo(
+    let release = super::release_build(
         root,
         &[
-            "build",
-            "--release",
-            "-p",
             "hardal-runner",
-            "-p",
             "hardal-insider-simulator",
-            "-p",
             "hardal-load-generator",
         ],
     )?;
-    let release = root.join("target/release");
     let work = root.join("target/bench-nats");
     std::fs::create_dir_all(&work)?;
     let events = root

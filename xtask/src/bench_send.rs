@@ -20,18 +20,7 @@ struct Measurement {
 }
 
 pub fn run(root: &Path, sizes: &[u64], repeats: usize) -> Result<()> {
-    super::cargo(
-        root,
-        &[
-            "build",
-            "--release",
-            "-p",
-            "hardal-runner",
-            "-p",
-            "hardal-insider-simulator",
-        ],
-    )?;
-    let release = root.join("target/release");
+    let release = super::release_build(root, &["hardal-runner", "hardal-insider-simulator"])?;
     let work = root.join("target/bench-send");
     std::fs::create_dir_all(&work)?;
     let mut report = String::new();

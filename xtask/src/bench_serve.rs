@@ -28,20 +28,14 @@ struct Run {
 }
 
 pub fn run(root: &Path, flowing: u64, backlog: u64, repeats: usize) -> Result<()> {
-    super::cargo(
+    let release = super::release_build(
         root,
         &[
-            "build",
-            "--release",
-            "-p",
             "hardal-runner",
-            "-p",
             "hardal-insider-simulator",
-            "-p",
             "hardal-load-generator",
         ],
     )?;
-    let release = root.join("target/release");
     let work = root.join("target/bench-serve");
     std::fs::create_dir_all(&work)?;
     let events = work.join(format!("events-{}.ndjson", flowing.max(backlog)));

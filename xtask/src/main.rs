@@ -154,6 +154,16 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
     }
 }
 
+/// Builds `packages` in release mode; returns where their binaries are.
+pub(crate) fn release_build(root: &Path, packages: &[&str]) -> Result<std::path::PathBuf> {
+    let mut args = vec!["build", "--release"];
+    for package in packages {
+        args.extend(["-p", package]);
+    }
+    cargo(root, &args)?;
+    Ok(root.join("target/release"))
+}
+
 pub(crate) fn cargo(root: &Path, args: &[&str]) -> Result<()> {
     eprintln!("$ cargo {}", args.join(" "));
     let status = Command::new(env!("CARGO"))

@@ -10,7 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::service::{
-    Service, assert_in_user_order, delivered, free_port, ndjson_batches, wait_until,
+    Service, assert_in_user_order, dead_letters_are_listed_replayed_and_purged, delivered,
+    free_port, ndjson_batches, wait_until,
 };
 use common::{TOKEN, events, simulator};
 use hardal_insider_simulator::{Fault, Scope, Simulator};
@@ -332,24 +333,32 @@ fn a_restart_of_the_nats_server_loses_nothing_that_got_a_202() {
     let sim = simulator();
     let config = nats_config(&sim, &[nats.url()], json!({}));
     let service = node("restart-node", &config, &[]);
+    deliver_through(&sim, &[&service], || {
+        nats.kill();
+        // While NATS is away, nothing is acknowledged.
+        let (status, answer) = service.post_ndjson(&events(1, 1));
+        assert_eq!(status, 503, "{answer}");
+        assert_eq!(service.ready()["ready"], false);
+        std::thread::sleep(Duration::from_secs(1));
+        nats.run();
+    });
+}
+
+/// Posts 2,000 events of 40 users round-robin to `nodes`, brings `trouble` after the first
+/// half, and checks that every event answered 202 arrives, each user's in order.
+fn deliver_through(sim: &Simulator, nodes: &[&Service], trouble: impl FnOnce()) {
     let batches = ndjson_batches(&events(2000, 40), 50);
     let (first, second) = batches.split_at(20);
-    let mut acknowledged = post_all(&[&service], first, 50);
-    nats.kill();
-    // While NATS is away, nothing is acknowledged.
-    let (status, answer) = service.post_ndjson(&second[0]);
-    assert_eq!(status, 503, "{answer}");
-    assert_eq!(service.ready()["ready"], false);
-    std::thread::sleep(Duration::from_secs(1));
-    nats.run();
-    let rest = post_all(&[&service], second, 50);
+    let mut acknowledged = post_all(nodes, first, 50);
+    trouble();
+    let rest = post_all(nodes, second, 50);
     acknowledged.extend(rest.iter().map(|seq| seq + 1000));
     wait_until(
         "every acknowledged event is delivered",
-        Duration::from_secs(90),
-        || delivered(&sim).0.len() == acknowledged.len(),
+        Duration::from_secs(120),
+        || delivered(sim).0.len() == acknowledged.len(),
     );
-    let (times, order) = delivered(&sim);
+    let (times, order) = delivered(sim);
     assert!(acknowledged.iter().all(|seq| times.contains_key(seq)));
     assert_in_user_order(&order);
 }
@@ -360,53 +369,7 @@ fn dead_letters_land_in_the_dead_letter_stream_and_replay_delivers_them() {
     let sim = simulator();
     let config = nats_config(&sim, &[nats.url()], json!({}));
     let service = node("dlq-node", &config, &[]);
-    // Events reach the destination partition by partition, in several requests: every one is
-    // refused while the fault lasts.
-    sim.inject(Fault::EchoHeaders { status: 400 }, Scope::Always)
-        .unwrap();
-    let (status, _) = service.post_ndjson(&events(10, 10));
-    assert_eq!(status, 202);
-    wait_until("ten dead letters", Duration::from_secs(30), || {
-        service.dlq(&["list"]).0.lines().count() == 10
-    });
-    let (listed, _) = service.dlq(&["list", "--reason", "HTTP 400"]);
-    assert_eq!(listed.lines().count(), 10, "{listed}");
-    assert!(
-        !listed.contains(TOKEN),
-        "the echoed token is redacted: {listed}"
-    );
-    let id = listed.split('\t').next().unwrap();
-    let (shown, _) = service.dlq(&["show", id]);
-    let shown: Value = serde_json::from_str(&shown).unwrap();
-    assert_eq!(shown["destination"], "insider");
-    assert_eq!(shown["ending"], "rejected");
-    assert!(shown["event"]["properties"]["seq"].is_u64(), "{shown}");
-    // The cause is gone: replayed, they are delivered.
-    sim.clear_faults();
-    let (_, said) = service.dlq(&["replay", "--destination", "insider"]);
-    assert!(said.contains("10 dead letters put back"), "{said}");
-    wait_until(
-        "the replayed events are delivered",
-        Duration::from_secs(30),
-        || delivered(&sim).0.len() == 10,
-    );
-    assert_eq!(service.dlq(&["list"]).0, "");
-    // New ones can be purged.
-    sim.inject(Fault::EchoHeaders { status: 400 }, Scope::Always)
-        .unwrap();
-    let more: String = events(15, 15)
-        .lines()
-        .skip(10)
-        .map(|l| format!("{l}\n"))
-        .collect();
-    service.post_ndjson(&more);
-    wait_until("five more dead letters", Duration::from_secs(30), || {
-        service.dlq(&["list"]).0.lines().count() == 5
-    });
-    let (_, said) = service.dlq(&["purge", "--since", "1h"]);
-    assert!(said.contains("5 dead letters deleted"), "{said}");
-    assert_eq!(service.dlq(&["list"]).0, "");
-    assert_eq!(delivered(&sim).0.len(), 10);
+    dead_letters_are_listed_replayed_and_purged(&service, &sim);
 }
 
 #[test]
@@ -417,20 +380,7 @@ fn a_three_node_cluster_with_three_replicas_survives_the_loss_of_a_node() {
     let config = nats_config(&sim, &urls, json!({"replicas": 3, "partitions": 3}));
     let a = node("cluster-a", &config, &[]);
     let b = node("cluster-b", &config, &[]);
-    let batches = ndjson_batches(&events(2000, 40), 50);
-    let (first, second) = batches.split_at(20);
-    let mut acknowledged = post_all(&[&a, &b], first, 50);
-    cluster[0].kill();
-    let rest = post_all(&[&a, &b], second, 50);
-    acknowledged.extend(rest.iter().map(|seq| seq + 1000));
-    wait_until(
-        "every acknowledged event is delivered",
-        Duration::from_secs(120),
-        || delivered(&sim).0.len() == acknowledged.len(),
-    );
-    let (times, order) = delivered(&sim);
-    assert!(acknowledged.iter().all(|seq| times.contains_key(seq)));
-    assert_in_user_order(&order);
+    deliver_through(&sim, &[&a, &b], || cluster[0].kill());
 }
 
 #[test]

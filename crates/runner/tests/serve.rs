@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::service::{
-    INGEST, Service, assert_in_user_order, block_on, delivered, free_port, ndjson_batches,
-    serve_config, wait_until,
+    INGEST, Service, assert_in_user_order, block_on, dead_letters_are_listed_replayed_and_purged,
+    delivered, free_port, ndjson_batches, serve_config, wait_until,
 };
 use common::{TOKEN, events, recent, simulator};
 use hardal_insider_simulator::{Fault, Scope, Simulator, SimulatorConfig};
@@ -324,54 +324,7 @@ fn dead_letters_can_be_listed_replayed_and_purged_while_the_service_runs() {
         "dlq",
         &serve_config(&[("insider", sim.upsert_url())], json!({})),
     );
-    // The first request is refused with a 400: its events are dead letters.
-    sim.inject(Fault::EchoHeaders { status: 400 }, Scope::Next(1))
-        .unwrap();
-    let (status, _) = service.post_ndjson(&events(10, 10));
-    assert_eq!(status, 202);
-    wait_until("ten dead letters", Duration::from_secs(20), || {
-        service
-            .dlq(&["list", "--json"])
-            .0
-            .matches("\"destination\"")
-            .count()
-            == 10
-    });
-    let (listed, _) = service.dlq(&["list", "--reason", "HTTP 400"]);
-    assert_eq!(listed.lines().count(), 10, "{listed}");
-    assert!(
-        !listed.contains(TOKEN),
-        "the echoed token is redacted: {listed}"
-    );
-    let id = listed.split('\t').next().unwrap();
-    let (shown, _) = service.dlq(&["show", id]);
-    let shown: Value = serde_json::from_str(&shown).unwrap();
-    assert_eq!(shown["destination"], "insider");
-    assert!(shown["event"]["properties"]["seq"].is_u64());
-    // Replayed, they are delivered this time.
-    let (_, said) = service.dlq(&["replay", "--destination", "insider"]);
-    assert!(said.contains("10 dead letters put back"), "{said}");
-    wait_until(
-        "the replayed events are delivered",
-        Duration::from_secs(20),
-        || delivered(&sim).0.len() == 10,
-    );
-    assert_eq!(service.dlq(&["list"]).0, "");
-    // New dead letters can be purged.
-    sim.inject(Fault::EchoHeaders { status: 400 }, Scope::Next(1))
-        .unwrap();
-    let more: String = events(15, 15)
-        .lines()
-        .skip(10)
-        .map(|l| format!("{l}\n"))
-        .collect();
-    service.post_ndjson(&more);
-    wait_until("five more dead letters", Duration::from_secs(20), || {
-        service.dlq(&["list"]).0.lines().count() == 5
-    });
-    let (_, said) = service.dlq(&["purge", "--since", "1h"]);
-    assert!(said.contains("5 dead letters deleted"), "{said}");
-    assert_eq!(service.dlq(&["list"]).0, "");
+    dead_letters_are_listed_replayed_and_purged(&service, &sim);
 }
 
 #[test]

@@ -169,21 +169,23 @@ pub trait Backlog: Send + Sync {
 /// The stable identity of an event: its `id` when it has a non-empty one (a string or a number),
 /// else its text.
 pub fn identity(id: Option<&serde_json::value::RawValue>, text: &str) -> u64 {
-    let by_id = id.and_then(|raw| {
-        let raw = raw.get();
-        if raw.starts_with('"') {
-            serde_json::from_str::<String>(raw)
-                .ok()
-                .filter(|id| !id.is_empty())
-        } else if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-            Some(raw.to_owned())
-        } else {
-            None
-        }
-    });
-    match by_id {
+    match id.and_then(scalar_text) {
         Some(id) => xxhash_rust::xxh3::xxh3_64_with_seed(id.as_bytes(), 1),
         None => xxhash_rust::xxh3::xxh3_64_with_seed(text.as_bytes(), 2),
+    }
+}
+
+/// A JSON scalar as a key: a non-empty string's text, or a number's digits as written.
+fn scalar_text(raw: &serde_json::value::RawValue) -> Option<String> {
+    let raw = raw.get();
+    if raw.starts_with('"') {
+        serde_json::from_str::<String>(raw)
+            .ok()
+            .filter(|s| !s.is_empty())
+    } else if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        Some(raw.to_owned())
+    } else {
+        None
     }
 }
 
@@ -213,19 +215,6 @@ pub fn check_event(text: &str) -> Result<Checked, String> {
         #[serde(borrow, default)]
         user: Option<User<'a>>,
     }
-    /// A scalar as a user key: a non-empty string, or a number's text.
-    fn key(raw: Option<&RawValue>) -> Option<String> {
-        let raw = raw?.get();
-        if raw.starts_with('"') {
-            serde_json::from_str::<String>(raw)
-                .ok()
-                .filter(|s| !s.is_empty())
-        } else if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-            Some(raw.to_owned())
-        } else {
-            None
-        }
-    }
     let from_event = |event: hardal_core::Event| {
         let id = event
             .as_value()
@@ -243,7 +232,10 @@ pub fn check_event(text: &str) -> Result<Checked, String> {
     match serde_json::from_str::<Probe>(text) {
         Ok(probe) => Ok(Checked {
             identity: identity(probe.id, text),
-            user: key(probe.user_id).or_else(|| probe.user.and_then(|u| key(u.email))),
+            user: probe
+                .user_id
+                .and_then(scalar_text)
+                .or_else(|| probe.user.and_then(|u| u.email.and_then(scalar_text))),
         }),
         // The exact message (and the rare object the probe refuses, such as one with `id` twice
         // or a `user` that is not an object) comes from the full parser.

@@ -11,10 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hardal_insider_simulator::Simulator;
+use hardal_insider_simulator::{Fault, Scope, Simulator};
 use serde_json::{Value, json};
 
-use super::TOKEN;
+use super::{TOKEN, events};
 
 pub const INGEST: &str = "ingest-secret";
 
@@ -278,4 +278,56 @@ pub fn ndjson_batches(text: &str, size: usize) -> Vec<String> {
         .chunks(size)
         .map(|chunk| chunk.join("\n") + "\n")
         .collect()
+}
+
+/// The dead-letter commands on a running service: events its destination refuses (HTTP 400,
+/// with our headers echoed) are listed by reason with the token redacted, shown, replayed and
+/// delivered once the cause is gone; new ones are purged.
+pub fn dead_letters_are_listed_replayed_and_purged(service: &Service, sim: &Simulator) {
+    // Every request is refused while the fault lasts (events may reach it in several).
+    sim.inject(Fault::EchoHeaders { status: 400 }, Scope::Always)
+        .unwrap();
+    let (status, _) = service.post_ndjson(&events(10, 10));
+    assert_eq!(status, 202);
+    wait_until("ten dead letters", Duration::from_secs(30), || {
+        service.dlq(&["list"]).0.lines().count() == 10
+    });
+    let (listed, _) = service.dlq(&["list", "--reason", "HTTP 400"]);
+    assert_eq!(listed.lines().count(), 10, "{listed}");
+    assert!(
+        !listed.contains(TOKEN),
+        "the echoed token is redacted: {listed}"
+    );
+    let id = listed.split('\t').next().unwrap();
+    let (shown, _) = service.dlq(&["show", id]);
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["destination"], "insider");
+    assert_eq!(shown["ending"], "rejected");
+    assert!(shown["event"]["properties"]["seq"].is_u64(), "{shown}");
+    // The cause is gone: replayed, they are delivered.
+    sim.clear_faults();
+    let (_, said) = service.dlq(&["replay", "--destination", "insider"]);
+    assert!(said.contains("10 dead letters put back"), "{said}");
+    wait_until(
+        "the replayed events are delivered",
+        Duration::from_secs(30),
+        || delivered(sim).0.len() == 10,
+    );
+    assert_eq!(service.dlq(&["list"]).0, "");
+    // New ones can be purged.
+    sim.inject(Fault::EchoHeaders { status: 400 }, Scope::Always)
+        .unwrap();
+    let more: String = events(15, 15)
+        .lines()
+        .skip(10)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    service.post_ndjson(&more);
+    wait_until("five more dead letters", Duration::from_secs(30), || {
+        service.dlq(&["list"]).0.lines().count() == 5
+    });
+    let (_, said) = service.dlq(&["purge", "--since", "1h"]);
+    assert!(said.contains("5 dead letters deleted"), "{said}");
+    assert_eq!(service.dlq(&["list"]).0, "");
+    assert_eq!(delivered(sim).0.len(), 10);
 }
