@@ -4,7 +4,7 @@
 //! after this returns), take a destination's next events in acceptance order, resolve them, and
 //! list, replay and purge dead letters.
 //!
-//! Implementations: `sqlite.rs` (an embedded spool in one file, the default), `nats.rs` (NATS
+//! Implementations: `sqlite.rs` (an embedded spool in one file, the default), `nats/` (NATS
 //! JetStream, for many ingestion nodes and delivery workers).
 
 pub mod nats;

@@ -1,0 +1,477 @@
+//! NATS JetStream as the backlog, for several ingestion nodes and delivery workers on one
+//! replicated stream.
+//!
+//! Layout (every name derives from the configured `stream` and `subject_prefix`):
+//! - the stream `<stream>` holds accepted events on `<prefix>.events.<partition>`, the partition
+//!   being a hash of the event's user, so a user's events share one subject and keep their order.
+//!   Retention is by interest: an event is gone once every destination acknowledged it. Publishes
+//!   carry the event's identity as `Nats-Msg-Id`, so JetStream itself drops duplicates within the
+//!   deduplication window, whichever node they arrive on;
+//! - one durable pull consumer per destination and partition, `<destination>_<partition>`;
+//! - the key-value bucket `<stream>_LEASES` holds which worker delivers each partition (a value
+//!   that lives `lease_seconds` unless renewed), `<stream>_WORKERS` the workers alive (same
+//!   lifetime), from which each worker takes its fair share of partitions;
+//! - the stream `<stream>_DLQ` holds dead letters on `<prefix>.dead.<destination>`.
+//!
+//! A worker only ever fetches from partitions it holds the lease of, and acknowledges an event
+//! once its destination's verdict is in; while the event waits for a retry it tells JetStream it
+//! is still working on it (`+WPI`), so it is not delivered elsewhere. ARCHITECTURE.md states
+//! the failure cases.
+
+mod connect;
+mod dead_letters;
+mod leases;
+mod worker;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::{self, stream};
+use async_nats::{HeaderMap, Subject};
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::OnceCell;
+
+use super::{
+    Appended, Backlog, BacklogError, BacklogStats, DeadLetter, DeadLetterFilter, Depth, Incoming,
+    PartitionDepth, Resolution, Stored,
+};
+use crate::config::NatsConfig;
+use connect::connect;
+use worker::{FETCH_WAIT, Worker};
+
+/// The header a replayed dead letter carries: only this destination delivers it.
+const TARGET: &str = "Hardal-Target";
+
+/// How long the backlog counts as not writable after a publish failed.
+const UNWRITABLE_FOR: Duration = Duration::from_secs(5);
+
+/// How long `stats` answers from memory (`/readyz` and `/metrics` both ask).
+const STATS_FOR: Duration = Duration::from_secs(1);
+
+/// The backlog on NATS JetStream.
+pub struct NatsBacklog {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    events: stream::Stream,
+    dead: stream::Stream,
+    config: NatsConfig,
+    destinations: Vec<String>,
+    /// The subject of each partition.
+    subjects: Vec<Subject>,
+    /// When a publish last failed other than for a full stream: the backlog counts as not
+    /// writable for a while after (it cannot wait for the next publish to learn otherwise: a
+    /// load balancer sends none to an unready node).
+    failed_at: Mutex<Option<Instant>>,
+    /// The delivery side, started by the first `take` (ingestion-only nodes and `hardal dlq`
+    /// never hold leases).
+    worker: OnceCell<Arc<Worker>>,
+    stats: Mutex<Option<(Instant, BacklogStats)>>,
+}
+
+fn io(context: &str) -> impl Fn(&dyn std::fmt::Display) -> BacklogError + '_ {
+    move |error| BacklogError::Io(format!("NATS: {context}: {error}"))
+}
+
+impl NatsBacklog {
+    /// Connects, and creates (or updates) the streams, consumers and buckets the configuration
+    /// names.
+    pub async fn open(
+        config: &NatsConfig,
+        destinations: &[String],
+        dedup_window: Duration,
+    ) -> Result<NatsBacklog, String> {
+        let client = connect(config).await?;
+        let js = jetstream::new(client.clone());
+        let partitions = config.partitions;
+        let description = format!("hardal events in {partitions} partitions");
+        let events_config = stream::Config {
+            name: config.stream.clone(),
+            description: Some(description.clone()),
+            subjects: vec![format!("{}.events.*", config.subject_prefix)],
+            retention: stream::RetentionPolicy::Interest,
+            discard: stream::DiscardPolicy::New,
+            max_bytes: i64::try_from(config.max_bytes).unwrap_or(i64::MAX),
+            num_replicas: config.replicas,
+            duplicate_window: dedup_window,
+            allow_direct: true,
+            ..Default::default()
+        };
+        if let Ok(mut existing) = js.get_stream(&config.stream).await {
+            let info = existing
+                .info()
+                .await
+                .map_err(|e| format!("NATS: reading stream `{}`: {e}", config.stream))?;
+            let made = info.config.description.clone().unwrap_or_default();
+            if made != description {
+                return Err(format!(
+                    "NATS stream `{}` was made as \"{made}\", but the configuration asks for {partitions} partitions; events already in it would be delivered out of order. Keep `partitions` as it was, or drain the stream and delete it first",
+                    config.stream
+                ));
+            }
+        }
+        let events = js
+            .create_or_update_stream(events_config)
+            .await
+            .map_err(|e| format!("NATS: creating stream `{}`: {e}", config.stream))?;
+        let events = js
+            .get_stream(&events.config.name)
+            .await
+            .map_err(|e| format!("NATS: opening stream `{}`: {e}", config.stream))?;
+        let dead_name = format!("{}_DLQ", config.stream);
+        js.create_or_update_stream(stream::Config {
+            name: dead_name.clone(),
+            description: Some("hardal dead letters".into()),
+            subjects: vec![format!("{}.dead.*", config.subject_prefix)],
+            num_replicas: config.replicas,
+            allow_direct: true,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("NATS: creating stream `{dead_name}`: {e}"))?;
+        let dead = js
+            .get_stream(&dead_name)
+            .await
+            .map_err(|e| format!("NATS: opening stream `{dead_name}`: {e}"))?;
+        // Every consumer exists before anything is published: with interest retention, an event
+        // nobody is interested in yet would be dropped.
+        for destination in destinations {
+            for partition in 0..partitions {
+                // Creating a durable consumer that exists updates what may change of it.
+                events
+                    .create_consumer(consumer_config(config, destination, partition))
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "NATS: creating consumer `{}`: {e}",
+                            consumer_name(destination, partition)
+                        )
+                    })?;
+            }
+        }
+        Ok(NatsBacklog {
+            client,
+            js,
+            events,
+            dead,
+            config: config.clone(),
+            destinations: destinations.to_vec(),
+            subjects: (0..partitions)
+                .map(|p| Subject::from(format!("{}.events.{p}", config.subject_prefix)))
+                .collect(),
+            failed_at: Mutex::new(None),
+            worker: OnceCell::new(),
+            stats: Mutex::new(None),
+        })
+    }
+
+    /// Notes a failed publish (a full stream is not a failure of the backlog).
+    fn failed(&self, error: BacklogError) -> BacklogError {
+        if matches!(error, BacklogError::Io(_)) {
+            *self.failed_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        }
+        error
+    }
+
+    fn destination(&self, id: &str) -> Result<usize, BacklogError> {
+        self.destinations
+            .iter()
+            .position(|d| d == id)
+            .ok_or_else(|| BacklogError::UnknownDestination(id.to_owned()))
+    }
+
+    async fn worker(&self) -> Result<&Arc<Worker>, BacklogError> {
+        self.worker
+            .get_or_try_init(|| async {
+                Worker::start(
+                    self.client.clone(),
+                    self.js.clone(),
+                    self.events.clone(),
+                    self.config.clone(),
+                    self.destinations.clone(),
+                )
+                .await
+            })
+            .await
+    }
+}
+
+fn consumer_name(destination: &str, partition: u32) -> String {
+    format!("{destination}_{partition}")
+}
+
+fn consumer_config(
+    config: &NatsConfig,
+    destination: &str,
+    partition: u32,
+) -> jetstream::consumer::pull::Config {
+    jetstream::consumer::pull::Config {
+        durable_name: Some(consumer_name(destination, partition)),
+        description: Some(format!(
+            "hardal: partition {partition} for destination {destination}"
+        )),
+        filter_subject: format!("{}.events.{partition}", config.subject_prefix),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(config.ack_wait_seconds),
+        // hardal counts deliveries itself and dead-letters beyond `max_deliver`, so that nothing
+        // is left in the stream that no consumer will ever deliver again.
+        max_deliver: -1,
+        // What a worker may hold unacknowledged; the delivery engine's own limit is the real one.
+        max_ack_pending: 100_000,
+        ..Default::default()
+    }
+}
+
+/// The partition of a user's events (of an event's own identity, when it names no user).
+pub fn partition_of(user: Option<&str>, identity: u64, partitions: u32) -> u32 {
+    let hash = match user {
+        Some(user) => xxhash_rust::xxh3::xxh3_64_with_seed(user.as_bytes(), 3),
+        None => identity,
+    };
+    (hash % u64::from(partitions.max(1))) as u32
+}
+
+fn full_or_io(error: &dyn std::fmt::Display, max_bytes: u64, context: &str) -> BacklogError {
+    let text = error.to_string();
+    if text.contains("maximum bytes") || text.contains("maximum messages") {
+        BacklogError::Full {
+            bytes: max_bytes,
+            max_bytes,
+        }
+    } else {
+        BacklogError::Io(format!("NATS: {context}: {text}"))
+    }
+}
+
+#[async_trait]
+impl Backlog for NatsBacklog {
+    async fn append(&self, events: Vec<Incoming>) -> Result<Appended, BacklogError> {
+        // Published while disconnected, events would wait in the client and reach the stream
+        // after the answer (a 503) and after the sender's retry, out of its order.
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err(BacklogError::Io(
+                "NATS: not connected to any server; reconnecting".into(),
+            ));
+        }
+        let mut acks = Vec::with_capacity(events.len());
+        for event in events {
+            let partition = partition_of(
+                event.user.as_deref(),
+                event.identity,
+                self.config.partitions,
+            );
+            let publish = PublishMessage::build()
+                .payload(Bytes::from(event.body))
+                .message_id(format!("{:016x}", event.identity));
+            let sent = self
+                .js
+                .send_publish(self.subjects[partition as usize].clone(), publish)
+                .await;
+            match sent {
+                Ok(ack) => acks.push(ack),
+                Err(error) => {
+                    return Err(self.failed(full_or_io(
+                        &error,
+                        self.config.max_bytes,
+                        "publishing",
+                    )));
+                }
+            }
+        }
+        let mut appended = Appended::default();
+        let mut failed = None;
+        // Every acknowledgement is awaited, so that a failure leaves nothing in flight; the
+        // client sends the batch again, and what JetStream stored already is a duplicate then.
+        for ack in
+            futures_util::future::join_all(acks.into_iter().map(|ack| ack.into_future())).await
+        {
+            match ack {
+                Ok(ack) if ack.duplicate => appended.duplicates += 1,
+                Ok(_) => appended.accepted += 1,
+                Err(error) => {
+                    failed.get_or_insert(full_or_io(&error, self.config.max_bytes, "publishing"));
+                }
+            }
+        }
+        match failed {
+            Some(error) => Err(self.failed(error)),
+            None => Ok(appended),
+        }
+    }
+
+    async fn take(&self, destination: &str, limit: usize) -> Result<Vec<Stored>, BacklogError> {
+        let lane = self.destination(destination)?;
+        let worker = self.worker().await?;
+        let mut queue = worker.queues[lane].lock().await;
+        let mut taken = Vec::new();
+        while taken.len() < limit {
+            match queue.try_recv() {
+                Ok(stored) => taken.push(stored),
+                Err(_) => break,
+            }
+        }
+        Ok(taken)
+    }
+
+    async fn resolve(
+        &self,
+        destination: &str,
+        resolved: Vec<Resolution>,
+    ) -> Result<(), BacklogError> {
+        let lane = self.destination(destination)?;
+        let worker = self.worker().await?;
+        worker.resolve(lane, resolved).await
+    }
+
+    async fn wait_for_events(&self) {
+        match self.worker.get() {
+            Some(worker) => {
+                let _ = tokio::time::timeout(FETCH_WAIT, worker.arrived.notified()).await;
+            }
+            None => tokio::time::sleep(FETCH_WAIT).await,
+        }
+    }
+
+    async fn dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+    ) -> Result<Vec<DeadLetter>, BacklogError> {
+        self.select_dead(filter).await
+    }
+
+    async fn replay(&self, filter: &DeadLetterFilter) -> Result<u64, BacklogError> {
+        let mut count = 0;
+        for letter in self.select_dead(filter).await? {
+            if !self.destinations.contains(&letter.destination) {
+                return Err(BacklogError::UnknownDestination(letter.destination));
+            }
+            let body = match &letter.event {
+                serde_json::Value::String(text) => text.clone(),
+                event => event.to_string(),
+            };
+            let checked = super::check_event(&body).ok();
+            let partition = partition_of(
+                checked.as_ref().and_then(|c| c.user.as_deref()),
+                checked.as_ref().map_or(letter.id, |c| c.identity),
+                self.config.partitions,
+            );
+            let mut headers = HeaderMap::new();
+            headers.insert(TARGET, letter.destination.as_str());
+            let publish = PublishMessage::build()
+                .payload(Bytes::from(body))
+                .headers(headers)
+                .message_id(format!("replay-{}", letter.id));
+            self.js
+                .send_publish(self.subjects[partition as usize].clone(), publish)
+                .await
+                .map_err(|e| full_or_io(&e, self.config.max_bytes, "replaying"))?
+                .await
+                .map_err(|e| full_or_io(&e, self.config.max_bytes, "replaying"))?;
+            self.dead
+                .delete_message(letter.id)
+                .await
+                .map_err(|e| io("removing a replayed dead letter")(&e))?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    async fn purge(&self, filter: &DeadLetterFilter) -> Result<u64, BacklogError> {
+        let mut count = 0;
+        for letter in self.select_dead(filter).await? {
+            self.dead
+                .delete_message(letter.id)
+                .await
+                .map_err(|e| io("deleting a dead letter")(&e))?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    async fn stats(&self) -> Result<BacklogStats, BacklogError> {
+        if let Some((at, stats)) = &*self.stats.lock().unwrap_or_else(|e| e.into_inner())
+            && at.elapsed() < STATS_FOR
+        {
+            return Ok(stats.clone());
+        }
+        let connected = self.client.connection_state() == async_nats::connection::State::Connected;
+        let info = self
+            .events
+            .get_info()
+            .await
+            .map_err(|e| io("reading the stream")(&e))?;
+        let mut stats = BacklogStats {
+            depths: Vec::new(),
+            partitions: Vec::new(),
+            held: self.worker.get().map(|w| w.held()),
+            bytes: info.state.bytes,
+            writable: connected
+                && self
+                    .failed_at
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_none_or(|at| at.elapsed() > UNWRITABLE_FOR),
+        };
+        let now = SystemTime::now();
+        for destination in &self.destinations {
+            let mut depth = Depth {
+                destination: destination.clone(),
+                ..Depth::default()
+            };
+            for partition in 0..self.config.partitions {
+                let consumer = self
+                    .events
+                    .consumer_info(consumer_name(destination, partition))
+                    .await
+                    .map_err(|e| io("reading a consumer")(&e))?;
+                let events = consumer.num_pending + consumer.num_ack_pending as u64;
+                depth.events += events;
+                stats.partitions.push(PartitionDepth {
+                    destination: destination.clone(),
+                    partition,
+                    events,
+                });
+                if events == 0 {
+                    continue;
+                }
+                // The oldest event not yet acknowledged is the first after the ack floor.
+                if let Ok(oldest) = self
+                    .events
+                    .raw_message_builder()
+                    .sequence(consumer.ack_floor.stream_sequence + 1)
+                    .next_by_subject(self.subjects[partition as usize].to_string())
+                    .send()
+                    .await
+                {
+                    let published = SystemTime::UNIX_EPOCH
+                        + Duration::from_nanos(
+                            u64::try_from(oldest.time.unix_timestamp_nanos()).unwrap_or(0),
+                        );
+                    let age = now
+                        .duration_since(published)
+                        .unwrap_or_default()
+                        .as_secs_f64();
+                    depth.oldest_age_seconds = depth.oldest_age_seconds.max(age);
+                }
+            }
+            stats.depths.push(depth);
+        }
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), stats.clone()));
+        Ok(stats)
+    }
+
+    async fn close(&self) {
+        if let Some(worker) = self.worker.get() {
+            worker.close().await;
+        }
+        let _ = self.client.flush().await;
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,470 @@
+//! The delivery side of a node: fetching the partitions it holds, handing events to the
+//! delivery engine, acknowledging verdicts, and letting go in good order.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_nats::Subject;
+use async_nats::jetstream::{self, consumer::PullConsumer, kv, stream};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+
+use super::dead_letters::Envelope;
+use super::leases::{FREE, open_bucket};
+use super::{TARGET, consumer_name, io, unix_now};
+use crate::backlog::{BacklogError, Resolution, Stored};
+use crate::config::NatsConfig;
+use crate::delivery::Ending;
+
+/// Events fetched from one partition at a time.
+const FETCH: usize = 256;
+
+/// Events a worker keeps fetched per destination, beyond what the delivery engine holds.
+const QUEUE: usize = 1024;
+
+/// How long a fetch waits on an empty partition.
+pub(super) const FETCH_WAIT: Duration = Duration::from_secs(2);
+
+/// An event a worker took and has not acknowledged.
+struct Held {
+    /// Where JetStream expects the acknowledgement of this delivery.
+    reply: Subject,
+    partition: u32,
+}
+
+/// A partition's state in this worker.
+#[derive(Default)]
+pub(super) struct Partition {
+    /// The lease's revision while this worker holds it.
+    pub(super) lease: Option<u64>,
+    /// Asked to stop fetching (being handed over, or the lease was lost).
+    pub(super) stopping: Arc<AtomicBool>,
+    pub(super) fetchers: Vec<JoinHandle<()>>,
+}
+
+/// The delivery side of a node: its leases, the fetchers of the partitions it holds, and the
+/// events it took and has not acknowledged.
+pub(super) struct Worker {
+    pub(super) id: String,
+    pub(super) client: async_nats::Client,
+    pub(super) js: jetstream::Context,
+    pub(super) events: stream::Stream,
+    pub(super) config: NatsConfig,
+    pub(super) destinations: Vec<String>,
+    /// `[destination][partition]`.
+    consumers: Vec<Vec<PullConsumer>>,
+    pub(super) leases: kv::Store,
+    pub(super) workers: kv::Store,
+    pub(super) workers_stream: stream::Stream,
+    senders: Vec<mpsc::Sender<Stored>>,
+    pub(super) queues: Vec<tokio::sync::Mutex<mpsc::Receiver<Stored>>>,
+    /// By destination and stream sequence.
+    in_flight: Mutex<HashMap<(usize, u64), Held>>,
+    /// Events in flight per partition (a partition is handed over only when it has none).
+    pub(super) in_flight_by_partition: Vec<AtomicUsize>,
+    pub(super) partitions: tokio::sync::Mutex<Vec<Partition>>,
+    /// The partitions held after the last tending, for the metrics.
+    pub(super) holding: Mutex<Vec<u32>>,
+    pub(super) arrived: Notify,
+    /// The dead-letter stream's subject prefix.
+    pub(super) dead_prefix: String,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Worker {
+    pub(super) async fn start(
+        client: async_nats::Client,
+        js: jetstream::Context,
+        events: stream::Stream,
+        config: NatsConfig,
+        destinations: Vec<String>,
+    ) -> Result<Arc<Worker>, BacklogError> {
+        let lease = Duration::from_secs(config.lease_seconds);
+        let leases = open_bucket(
+            &js,
+            &format!("{}_LEASES", config.stream),
+            lease,
+            config.replicas,
+        )
+        .await?;
+        let workers_bucket = format!("{}_WORKERS", config.stream);
+        let workers = open_bucket(&js, &workers_bucket, lease, config.replicas).await?;
+        let workers_stream = js
+            .get_stream(format!("KV_{workers_bucket}"))
+            .await
+            .map_err(|e| io("opening the workers bucket")(&e))?;
+        let mut consumers = Vec::new();
+        for destination in &destinations {
+            let mut row = Vec::new();
+            for partition in 0..config.partitions {
+                row.push(
+                    events
+                        .get_consumer::<jetstream::consumer::pull::Config>(&consumer_name(
+                            destination,
+                            partition,
+                        ))
+                        .await
+                        .map_err(|e| io("opening a consumer")(&e))?,
+                );
+            }
+            consumers.push(row);
+        }
+        let (senders, queues) = destinations
+            .iter()
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(QUEUE);
+                (tx, tokio::sync::Mutex::new(rx))
+            })
+            .unzip();
+        let id = format!(
+            "{}-{}-{:08x}",
+            hostname(),
+            std::process::id(),
+            xxhash_rust::xxh3::xxh3_64(
+                &SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_nanos()
+                    .to_le_bytes()
+            ) as u32
+        );
+        let worker = Arc::new(Worker {
+            id,
+            client,
+            js,
+            events,
+            dead_prefix: format!("{}.dead", config.subject_prefix),
+            destinations,
+            consumers,
+            leases,
+            workers,
+            workers_stream,
+            senders,
+            queues,
+            in_flight: Mutex::new(HashMap::new()),
+            in_flight_by_partition: (0..config.partitions)
+                .map(|_| AtomicUsize::new(0))
+                .collect(),
+            partitions: tokio::sync::Mutex::new(
+                (0..config.partitions)
+                    .map(|_| Partition::default())
+                    .collect(),
+            ),
+            holding: Mutex::new(Vec::new()),
+            arrived: Notify::new(),
+            tasks: Mutex::new(Vec::new()),
+            config,
+        });
+        tracing::info!(worker = %worker.id, "This node delivers from NATS partitions it holds a lease on.");
+        worker.tend().await;
+        let tending = Arc::clone(&worker);
+        let progress = Arc::clone(&worker);
+        let mut tasks = worker.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(lease / 3);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                tending.tend().await;
+            }
+        }));
+        tasks.push(tokio::spawn(async move {
+            let every = Duration::from_secs(progress.config.ack_wait_seconds) / 3;
+            let mut tick = tokio::time::interval(every.max(Duration::from_millis(300)));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                progress.still_working().await;
+            }
+        }));
+        drop(tasks);
+        Ok(worker)
+    }
+
+    /// The partitions this worker holds.
+    pub(super) fn held(&self) -> Vec<u32> {
+        self.holding
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Worker {
+    /// Fetches one destination's events from one partition while this worker holds it.
+    pub(super) async fn fetch(
+        self: Arc<Self>,
+        lane: usize,
+        partition: u32,
+        handed_over: bool,
+        stopping: Arc<AtomicBool>,
+    ) {
+        if !handed_over && !self.wait_for_leftovers(lane, partition, &stopping).await {
+            return;
+        }
+        let consumer = &self.consumers[lane][partition as usize];
+        let sender = &self.senders[lane];
+        // Events delivered again (a dead worker's), gathered until the first event delivered
+        // for the first time: JetStream sends them first but not in order among themselves.
+        let mut again: Vec<Stored> = Vec::new();
+        loop {
+            if stopping.load(Ordering::Relaxed) && again.is_empty() {
+                return;
+            }
+            let room = if again.is_empty() {
+                sender.capacity().min(FETCH)
+            } else {
+                FETCH
+            };
+            if room == 0 {
+                // Paused or slow: wait for room rather than pull what cannot be handed on.
+                match tokio::time::timeout(FETCH_WAIT, sender.reserve()).await {
+                    Ok(Ok(permit)) => drop(permit),
+                    Ok(Err(_)) => return,
+                    Err(_) => {}
+                }
+                continue;
+            }
+            let batch = consumer
+                .batch()
+                .max_messages(room)
+                .expires(FETCH_WAIT)
+                .messages()
+                .await;
+            let mut batch = match batch {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::warn!(destination = %self.destinations[lane], partition, %error, "Could not fetch events from NATS; trying again.");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            // A batch is read to its end, even when asked to stop, and every event in it is in
+            // flight (kept alive by progress acknowledgements) before any waits for room in
+            // the queue: what JetStream sent is this worker's to deliver or hand back.
+            let (mut received, mut fresh) = (0, Vec::new());
+            while let Some(message) = batch.next().await {
+                match message {
+                    Ok(message) => {
+                        received += 1;
+                        match self.arrive(lane, partition, message).await {
+                            Some((stored, 1)) => fresh.push(stored),
+                            Some((stored, _)) if fresh.is_empty() => again.push(stored),
+                            Some((stored, _)) => fresh.push(stored),
+                            None => {}
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(destination = %self.destinations[lane], partition, %error, "A fetch from NATS failed; trying again.");
+                        break;
+                    }
+                }
+            }
+            if fresh.is_empty() && received == room && !again.is_empty() {
+                // Perhaps more delivered again to come: they go first, in order.
+                continue;
+            }
+            again.sort_unstable_by_key(|stored| stored.seq);
+            for stored in again.drain(..).chain(fresh) {
+                if sender.send(stored).await.is_err() {
+                    return;
+                }
+                self.arrived.notify_waiters();
+            }
+        }
+    }
+
+    /// Takes one fetched event in: in flight from now on, and returned, with how many times
+    /// JetStream delivered it, to be queued for the delivery engine (unless it is not this
+    /// destination's, is in flight here already, or goes to the dead letters).
+    async fn arrive(
+        &self,
+        lane: usize,
+        partition: u32,
+        message: jetstream::Message,
+    ) -> Option<(Stored, i64)> {
+        let reply = message.reply.clone()?;
+        let info = message.info().ok()?;
+        let (seq, delivered) = (info.stream_sequence, info.delivered);
+        let destination = &self.destinations[lane];
+        if let Some(target) = message.headers.as_ref().and_then(|h| h.get(TARGET))
+            && target.as_str() != destination.as_str()
+        {
+            // A replayed dead letter of another destination.
+            let _ = self.client.publish(reply, "+ACK".into()).await;
+            return None;
+        }
+        let body = match String::from_utf8(message.payload.to_vec()) {
+            Ok(body) => body,
+            Err(_) => {
+                self.dead_letter_now(
+                    lane,
+                    reply,
+                    seq,
+                    String::from_utf8_lossy(&message.payload).into_owned(),
+                    "the event in NATS is not valid UTF-8 (it was not published by hardal)".into(),
+                )
+                .await;
+                return None;
+            }
+        };
+        if self.config.max_deliver > 0 && delivered > self.config.max_deliver {
+            let reason = format!(
+                "NATS delivered this event {delivered} times, more than max_deliver ({}); each time, the worker holding it stopped before the destination's verdict",
+                self.config.max_deliver
+            );
+            self.dead_letter_now(lane, reply, seq, body, reason).await;
+            return None;
+        }
+        {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(held) = in_flight.get_mut(&(lane, seq)) {
+                // Delivered again while this worker still holds it (its progress went unheard):
+                // acknowledge the newest delivery, deliver it once.
+                held.reply = reply;
+                return None;
+            }
+            in_flight.insert((lane, seq), Held { reply, partition });
+        }
+        self.in_flight_by_partition[partition as usize].fetch_add(1, Ordering::Relaxed);
+        Some((Stored { seq, body }, delivered))
+    }
+
+    pub(super) async fn resolve(
+        &self,
+        lane: usize,
+        resolved: Vec<Resolution>,
+    ) -> Result<(), BacklogError> {
+        let destination = &self.destinations[lane];
+        for resolution in resolved {
+            let held = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&(lane, resolution.seq));
+            let Some(held) = held else {
+                continue;
+            };
+            if matches!(resolution.ending, Ending::Rejected | Ending::DeadLettered) {
+                let body = match self.events.get_raw_message(resolution.seq).await {
+                    Ok(message) => String::from_utf8_lossy(&message.payload).into_owned(),
+                    Err(error) => {
+                        self.in_flight
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert((lane, resolution.seq), held);
+                        return Err(io("reading a dead-lettered event")(&error));
+                    }
+                };
+                let envelope = Envelope {
+                    destination: destination.clone(),
+                    at: unix_now(),
+                    ending: match resolution.ending {
+                        Ending::Rejected => "rejected",
+                        _ => "dead_lettered",
+                    }
+                    .into(),
+                    reasons: resolution.reasons,
+                    event: body,
+                };
+                if let Err(error) = self.publish_dead(envelope, resolution.seq).await {
+                    self.in_flight
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert((lane, resolution.seq), held);
+                    return Err(error);
+                }
+            }
+            let _ = self.client.publish(held.reply, "+ACK".into()).await;
+            self.in_flight_by_partition[held.partition as usize].fetch_sub(1, Ordering::Relaxed);
+        }
+        self.client
+            .flush()
+            .await
+            .map_err(|e| io("acknowledging")(&e))
+    }
+
+    /// Tells JetStream that the events in flight are still being worked on (waiting for room,
+    /// for a retry, or for a paused destination), so that it does not deliver them elsewhere.
+    async fn still_working(&self) {
+        let replies: Vec<Subject> = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|held| held.reply.clone())
+            .collect();
+        for reply in replies {
+            let _ = self.client.publish(reply, "+WPI".into()).await;
+        }
+        let _ = self.client.flush().await;
+    }
+
+    /// Stops fetching, hands back what is in flight (JetStream delivers it again at once, to
+    /// the next holder) and lets go of every lease in good order.
+    pub(super) async fn close(&self) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+        let mut partitions = self.partitions.lock().await;
+        for partition in partitions.iter() {
+            partition.stopping.store(true, Ordering::Relaxed);
+        }
+        for partition in partitions.iter_mut() {
+            for fetcher in partition.fetchers.drain(..) {
+                let _ = fetcher.await;
+            }
+        }
+        let mut held: Vec<(u64, Subject)> = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|((_, seq), held)| (seq, held.reply))
+            .collect();
+        // Handed back in their order, so that they are delivered again in it.
+        held.sort_by_key(|(seq, _)| *seq);
+        for (_, reply) in held {
+            let _ = self.client.publish(reply, "-NAK".into()).await;
+        }
+        let _ = self.client.flush().await;
+        for (index, partition) in partitions.iter_mut().enumerate() {
+            if let Some(revision) = partition.lease.take() {
+                let _ = self
+                    .leases
+                    .update(index.to_string(), Bytes::from_static(FREE), revision)
+                    .await;
+            }
+        }
+        tracing::info!(worker = %self.id, "Let go of every partition.");
+    }
+}
+
+/// Sleeps for `span` unless asked to stop first; says whether it slept it all.
+pub(super) async fn sleep_unless(span: Duration, stopping: &AtomicBool) -> bool {
+    let deadline = tokio::time::Instant::now() + span;
+    while tokio::time::Instant::now() < deadline {
+        if stopping.load(Ordering::Relaxed) {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    !stopping.load(Ordering::Relaxed)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .unwrap_or_else(|| "worker".into())
+}
