@@ -456,13 +456,24 @@ fn a_paused_destination_stops_pulling_and_loses_nothing() {
 }
 
 #[test]
-fn a_node_refuses_to_start_with_another_partition_count_and_hides_credentials_in_urls() {
+fn a_node_refuses_another_partition_count_warns_of_forgotten_destinations_and_hides_credentials() {
     let nats = Nats::start("partitions");
     let sim = simulator();
     let service = node(
         "partitions-first",
         &nats_config(&sim, &[nats.url()], json!({})),
         &[],
+    );
+    drop(service);
+    // The destination renamed: the old one's consumers would keep events for ever, unnoticed.
+    let mut renamed = nats_config(&sim, &[nats.url()], json!({}));
+    renamed["destinations"][0]["id"] = json!("insider_eu");
+    let service = node("partitions-renamed", &renamed, &[]);
+    let log = service.log();
+    assert!(
+        log.contains("consumers this configuration does not name")
+            && log.contains("insider_0, insider_1"),
+        "{log}"
     );
     drop(service);
     let dir = test_dir("partitions-second");

@@ -23,6 +23,7 @@ mod dead_letters;
 mod leases;
 mod worker;
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -31,6 +32,7 @@ use async_nats::jetstream::{self, stream};
 use async_nats::{HeaderMap, Subject};
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures_util::StreamExt;
 use tokio::sync::OnceCell;
 
 use super::{
@@ -150,6 +152,7 @@ impl NatsBacklog {
                     })?;
             }
         }
+        warn_about_forgotten_consumers(&events, destinations, partitions).await;
         Ok(NatsBacklog {
             client,
             js,
@@ -194,6 +197,34 @@ impl NatsBacklog {
                 .await
             })
             .await
+    }
+}
+
+/// Warns about consumers of destinations the configuration no longer names: with interest
+/// retention, the stream keeps every event they have not acknowledged, until `max_bytes`.
+async fn warn_about_forgotten_consumers(
+    events: &stream::Stream,
+    destinations: &[String],
+    partitions: u32,
+) {
+    let ours: HashSet<String> = destinations
+        .iter()
+        .flat_map(|d| (0..partitions).map(move |p| consumer_name(d, p)))
+        .collect();
+    let mut names = events.consumer_names();
+    let mut forgotten = Vec::new();
+    while let Some(Ok(name)) = names.next().await {
+        if !ours.contains(&name) {
+            forgotten.push(name);
+        }
+    }
+    if !forgotten.is_empty() {
+        forgotten.sort();
+        tracing::warn!(
+            stream = %events.cached_info().config.name,
+            consumers = %forgotten.join(", "),
+            "The stream has consumers this configuration does not name (a destination removed or renamed?); the stream keeps every event they have not acknowledged. Delete them with `nats consumer rm` if they are gone for good."
+        );
     }
 }
 
