@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench_send::generate;
 use crate::bench_serve::{
-    TOKEN, free_port, start_hardal_with, start_simulator_on, wait_for_empty_backlog,
+    events_file, free_port, median, post_load, start_hardal_with, start_simulator_on,
+    wait_for_empty_backlog,
 };
 
 #[derive(Debug, Clone)]
@@ -38,14 +38,7 @@ pub fn run(root: &Path, n: u64, workers: &[usize], repeats: usize) -> Result<()>
     )?;
     let work = root.join("target/bench-nats");
     std::fs::create_dir_all(&work)?;
-    let events = root
-        .join("target/bench-serve")
-        .join(format!("events-{n}.ndjson"));
-    if !events.exists() {
-        std::fs::create_dir_all(events.parent().expect("a directory"))?;
-        eprintln!("generating {n} events in {}", events.display());
-        generate(&events, n)?;
-    }
+    let events = events_file(root, n)?;
     let mut report = String::new();
     for &count in workers {
         let mut runs = Vec::new();
@@ -54,11 +47,7 @@ pub fn run(root: &Path, n: u64, workers: &[usize], repeats: usize) -> Result<()>
             eprintln!("  {count} workers, {n} events, run {attempt}: {run:?}");
             runs.push(run);
         }
-        let median = |f: fn(&Run) -> f64| {
-            let mut values: Vec<f64> = runs.iter().map(f).collect();
-            values.sort_by(f64::total_cmp);
-            values[values.len() / 2]
-        };
+        let median = |f: fn(&Run) -> f64| median(&runs, f);
         report.push_str(&format!(
             "{count} worker{}: accepted {:.0} events/s, p99 {:.1} ms, delivered (start to empty) {:.0} events/s (medians of {})\n",
             if count == 1 { " " } else { "s" },
@@ -145,26 +134,11 @@ fn measure(
     // The workers settle their shares of the partitions before the load starts.
     std::thread::sleep(Duration::from_secs(5));
     let started = Instant::now();
-    let output = Command::new(release.join("hardal-load"))
-        .args(["--url", &format!("{url}/v1/events"), "--token", TOKEN])
-        .arg("--events")
-        .arg(events)
-        .args(["--batch", "100", "--connections", "8"])
-        .args(["--limit", &n.to_string()])
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running the load generator")?;
-    if !output.status.success() {
-        bail!("the load generator failed");
-    }
-    let load: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-    if load["accepted"].as_u64() != Some(n) {
-        bail!("not every event was accepted: {load}");
-    }
+    let load = post_load(release, &url, events, n)?;
     wait_for_empty_backlog(&url)?;
     Ok(Run {
-        ingest_events_per_second: load["events_per_second"].as_f64().unwrap_or(0.0),
-        p99_ms: load["p99_ms"].as_f64().unwrap_or(0.0),
+        ingest_events_per_second: load.events_per_second,
+        p99_ms: load.p99_ms,
         delivered_per_second: n as f64 / started.elapsed().as_secs_f64(),
     })
 }

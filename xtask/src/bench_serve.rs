@@ -38,15 +38,7 @@ pub fn run(root: &Path, flowing: u64, backlog: u64, repeats: usize) -> Result<()
     )?;
     let work = root.join("target/bench-serve");
     std::fs::create_dir_all(&work)?;
-    let events = work.join(format!("events-{}.ndjson", flowing.max(backlog)));
-    if !events.exists() {
-        eprintln!(
-            "generating {} events in {}",
-            flowing.max(backlog),
-            events.display()
-        );
-        generate(&events, flowing.max(backlog))?;
-    }
+    let events = events_file(root, flowing.max(backlog))?;
     let mut report = String::new();
     for (name, n, simulator_up) in [("flowing", flowing, true), ("backlog", backlog, false)] {
         if n == 0 {
@@ -58,11 +50,7 @@ pub fn run(root: &Path, flowing: u64, backlog: u64, repeats: usize) -> Result<()
             eprintln!("  {name} {n} events, run {attempt}: {run:?}");
             runs.push(run);
         }
-        let median = |f: fn(&Run) -> f64| {
-            let mut values: Vec<f64> = runs.iter().map(f).collect();
-            values.sort_by(f64::total_cmp);
-            values[values.len() / 2]
-        };
+        let median = |f: fn(&Run) -> f64| median(&runs, f);
         report.push_str(&format!(
             "{name:>8}, {n} events: accepted {:.0} events/s, p99 {:.1} ms, {} {:.0} events/s, peak RSS {:.1} MB (medians of {})\n",
             median(|r| r.ingest_events_per_second),
@@ -108,28 +96,7 @@ fn measure(release: &Path, work: &Path, events: &Path, n: u64, simulator_up: boo
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
     let watcher = watch_rss(hardal.id(), std::sync::Arc::clone(&peak));
     let started = Instant::now();
-    let output = Command::new(release.join("hardal-load"))
-        .args(["--url", &format!("{url}/v1/events"), "--token", TOKEN])
-        .arg("--events")
-        .arg(events)
-        .args([
-            "--batch",
-            "100",
-            "--connections",
-            "8",
-            "--limit",
-            &n.to_string(),
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running the load generator")?;
-    if !output.status.success() {
-        bail!("the load generator failed");
-    }
-    let load: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-    if load["accepted"].as_u64() != Some(n) {
-        bail!("not every event was accepted: {load}");
-    }
+    let load = post_load(release, &url, events, n)?;
     let drain_started = Instant::now();
     if !simulator_up {
         simulator = Some(start_simulator_on(release, port)?);
@@ -149,10 +116,61 @@ fn measure(release: &Path, work: &Path, events: &Path, n: u64, simulator_up: boo
         let _ = simulator.wait();
     }
     Ok(Run {
-        ingest_events_per_second: load["events_per_second"].as_f64().unwrap_or(0.0),
-        p99_ms: load["p99_ms"].as_f64().unwrap_or(0.0),
+        ingest_events_per_second: load.events_per_second,
+        p99_ms: load.p99_ms,
         delivered_per_second,
         peak_rss_kib: peak.load(std::sync::atomic::Ordering::Relaxed),
+    })
+}
+
+/// The generated events file with `n` events in `target/bench-serve` (made on first use).
+pub(crate) fn events_file(root: &Path, n: u64) -> Result<PathBuf> {
+    let events = root
+        .join("target/bench-serve")
+        .join(format!("events-{n}.ndjson"));
+    if !events.exists() {
+        std::fs::create_dir_all(events.parent().expect("a directory"))?;
+        eprintln!("generating {n} events in {}", events.display());
+        generate(&events, n)?;
+    }
+    Ok(events)
+}
+
+/// The median of one measure over the runs.
+pub(crate) fn median<R>(runs: &[R], measure: fn(&R) -> f64) -> f64 {
+    let mut values: Vec<f64> = runs.iter().map(measure).collect();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// What the load generator measured.
+pub(crate) struct Load {
+    pub events_per_second: f64,
+    pub p99_ms: f64,
+}
+
+/// Posts the first `n` events to `url` in batches of 100 over 8 keep-alive connections, and
+/// checks that every one was accepted.
+pub(crate) fn post_load(release: &Path, url: &str, events: &Path, n: u64) -> Result<Load> {
+    let output = Command::new(release.join("hardal-load"))
+        .args(["--url", &format!("{url}/v1/events"), "--token", TOKEN])
+        .arg("--events")
+        .arg(events)
+        .args(["--batch", "100", "--connections", "8"])
+        .args(["--limit", &n.to_string()])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running the load generator")?;
+    if !output.status.success() {
+        bail!("the load generator failed");
+    }
+    let load: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    if load["accepted"].as_u64() != Some(n) {
+        bail!("not every event was accepted: {load}");
+    }
+    Ok(Load {
+        events_per_second: load["events_per_second"].as_f64().unwrap_or(0.0),
+        p99_ms: load["p99_ms"].as_f64().unwrap_or(0.0),
     })
 }
 
