@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::service::{
-    Service, assert_in_user_order, dead_letters_are_listed_replayed_and_purged, delivered,
+    Service, dead_letters_are_listed_replayed_and_purged, delivered, delivered_in_user_order,
     free_port, ndjson_batches, wait_until,
 };
 use common::{TOKEN, events, simulator};
@@ -244,13 +244,9 @@ fn two_ingestion_nodes_and_three_workers_deliver_every_event_once_in_user_order(
     assert_eq!(workers[0].ready()["ready"], false);
     let batches = ndjson_batches(&events(3000, 60), 50);
     let acknowledged = post_all(&[&front, &back], &batches, 50);
-    wait_until("every event is delivered", Duration::from_secs(90), || {
-        delivered(&sim).0.len() == acknowledged.len()
-    });
-    let (times, order) = delivered(&sim);
+    let times = delivered_in_user_order(&sim, acknowledged.len(), Duration::from_secs(90));
     let twice: Vec<_> = times.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
-    assert_in_user_order(&order);
     // The partitions were shared: each worker holds two of six once the leases settled.
     wait_until("the partitions are shared", Duration::from_secs(20), || {
         workers
@@ -313,14 +309,8 @@ fn a_killed_worker_loses_nothing_and_the_others_take_over_its_partitions() {
         || metric(&survivor, "hardal_partitions_held", "") == 6.0,
     );
     sim.clear_faults();
-    wait_until(
-        "every acknowledged event is delivered",
-        Duration::from_secs(90),
-        || delivered(&sim).0.len() == acknowledged.len(),
-    );
-    let (times, order) = delivered(&sim);
+    let times = delivered_in_user_order(&sim, acknowledged.len(), Duration::from_secs(90));
     assert!(acknowledged.iter().all(|seq| times.contains_key(seq)));
-    assert_in_user_order(&order);
     // Only what the dead worker had sent without acknowledging it yet came twice: at most its
     // two requests in flight of 25 users.
     let twice: u64 = times.values().map(|n| n - 1).sum();
@@ -353,14 +343,8 @@ fn deliver_through(sim: &Simulator, nodes: &[&Service], trouble: impl FnOnce()) 
     trouble();
     let rest = post_all(nodes, second, 50);
     acknowledged.extend(rest.iter().map(|seq| seq + 1000));
-    wait_until(
-        "every acknowledged event is delivered",
-        Duration::from_secs(120),
-        || delivered(sim).0.len() == acknowledged.len(),
-    );
-    let (times, order) = delivered(sim);
+    let times = delivered_in_user_order(sim, acknowledged.len(), Duration::from_secs(120));
     assert!(acknowledged.iter().all(|seq| times.contains_key(seq)));
-    assert_in_user_order(&order);
 }
 
 #[test]
@@ -444,12 +428,8 @@ fn a_paused_destination_stops_pulling_and_loses_nothing() {
     );
     assert_eq!(metric(&service, "hardal_partition_events", ""), 6000.0);
     sim.clear_faults();
-    wait_until("every event is delivered", Duration::from_secs(90), || {
-        delivered(&sim).0.len() == acknowledged.len()
-    });
-    let (times, order) = delivered(&sim);
+    let times = delivered_in_user_order(&sim, acknowledged.len(), Duration::from_secs(90));
     assert!(times.values().all(|n| *n == 1));
-    assert_in_user_order(&order);
     wait_until("the stream is empty", Duration::from_secs(20), || {
         metric(&service, "hardal_partition_events", "") == 0.0
     });

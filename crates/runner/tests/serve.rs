@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::service::{
-    INGEST, Service, assert_in_user_order, block_on, dead_letters_are_listed_replayed_and_purged,
-    delivered, free_port, ndjson_batches, serve_config, wait_until,
+    INGEST, Service, block_on, dead_letters_are_listed_replayed_and_purged, delivered,
+    delivered_in_user_order, free_port, ndjson_batches, serve_config, wait_until,
 };
 use common::{TOKEN, events, recent, simulator};
 use hardal_insider_simulator::{Fault, Scope, Simulator, SimulatorConfig};
@@ -35,12 +35,8 @@ fn events_posted_while_insider_is_down_are_delivered_in_per_user_order_when_it_c
         ..SimulatorConfig::new("mybrand", TOKEN)
     })
     .unwrap();
-    wait_until("every event is delivered", Duration::from_secs(60), || {
-        delivered(&sim).0.len() == 600
-    });
-    let (times, order) = delivered(&sim);
+    let times = delivered_in_user_order(&sim, 600, Duration::from_secs(60));
     assert!(times.values().all(|n| *n == 1), "an event arrived twice");
-    assert_in_user_order(&order);
     assert_eq!(service.stop(), Some(0));
 }
 
@@ -107,9 +103,8 @@ fn a_401_pauses_only_that_destination_and_delivery_resumes_by_itself() {
             .as_array()
             .is_some_and(Vec::is_empty)
     });
-    let (times, order) = delivered(&locked);
+    let times = delivered_in_user_order(&locked, 150, Duration::from_secs(10));
     assert!(times.values().all(|n| *n == 1));
-    assert_in_user_order(&order);
     assert!(
         service.log().contains("Destination paused"),
         "{}",
@@ -367,14 +362,8 @@ fn a_killed_service_delivers_every_accepted_event_after_a_restart() {
         next += 1;
     }
     sim.clear_faults();
-    wait_until(
-        "every acknowledged event is delivered",
-        Duration::from_secs(60),
-        || delivered(&sim).0.len() == acknowledged.len(),
-    );
-    let (times, order) = delivered(&sim);
+    let times = delivered_in_user_order(&sim, acknowledged.len(), Duration::from_secs(60));
     assert!(acknowledged.iter().all(|seq| times.contains_key(seq)));
-    assert_in_user_order(&order);
     // At most the requests in flight at the kill (2 × 25 users) were sent twice.
     let twice: u64 = times.values().map(|n| n - 1).sum();
     assert!(twice <= 50, "{twice} events were delivered twice");

@@ -254,13 +254,24 @@ pub fn delivered(sim: &Simulator) -> (HashMap<u64, u64>, BTreeMap<String, Vec<u6
     (times, order)
 }
 
-pub fn assert_in_user_order(order: &BTreeMap<String, Vec<u64>>) {
-    for (user, seqs) in order {
+/// Waits until `count` distinct events reached the simulator, checks that each user's arrived
+/// in order, and returns how often each arrived.
+pub fn delivered_in_user_order(
+    sim: &Simulator,
+    count: usize,
+    timeout: Duration,
+) -> HashMap<u64, u64> {
+    wait_until("every event is delivered", timeout, || {
+        delivered(sim).0.len() == count
+    });
+    let (times, order) = delivered(sim);
+    for (user, seqs) in &order {
         assert!(
             seqs.windows(2).all(|w| w[0] < w[1]),
             "user {user}'s events arrived out of order: {seqs:?}"
         );
     }
+    times
 }
 
 /// A loopback port nothing listens on (yet).
