@@ -156,6 +156,13 @@ impl Nats {
             .sum()
     }
 
+    /// Whether the server is still running.
+    fn alive(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| child.try_wait().unwrap().is_none())
+    }
+
     /// SIGKILL: the server ends without a word; its store stays.
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -490,4 +497,27 @@ fn a_node_refuses_another_partition_count_warns_of_forgotten_destinations_and_hi
         "{stderr}"
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn nodes_starting_together_neither_fail_nor_crash_the_server() {
+    // A deployment starts its nodes at once. nats-server 2.9 crashes when updates of one stream
+    // cross, so nodes must not update streams whose settings they would not change.
+    let mut nats = Nats::start("together");
+    let sim = simulator();
+    let config = nats_config(&sim, &[nats.url()], json!({}));
+    // The first round makes the streams, the next ones find them.
+    for round in 0..3 {
+        let nodes: Vec<Service> = std::thread::scope(|scope| {
+            let starting: Vec<_> = (0..4)
+                .map(|i| {
+                    let config = &config;
+                    scope.spawn(move || node(&format!("together-{round}-{i}"), config, &[]))
+                })
+                .collect();
+            starting.into_iter().map(|s| s.join().unwrap()).collect()
+        });
+        assert!(nats.alive(), "nats-server crashed in round {round}");
+        assert!(nodes.iter().all(|n| n.ready()["ready"] == true));
+    }
 }

@@ -27,6 +27,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use async_nats::jetstream::ErrorCode;
+use async_nats::jetstream::context::GetStreamErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, stream};
 use async_nats::{HeaderMap, Subject};
@@ -100,42 +102,30 @@ impl NatsBacklog {
             allow_direct: true,
             ..Default::default()
         };
-        if let Ok(mut existing) = js.get_stream(&config.stream).await {
-            let info = existing
-                .info()
-                .await
-                .map_err(|e| format!("NATS: reading stream `{}`: {e}", config.stream))?;
-            let made = info.config.description.clone().unwrap_or_default();
-            if made != description {
-                return Err(format!(
-                    "NATS stream `{}` was made as \"{made}\", but the configuration asks for {partitions} partitions; events already in it would be delivered out of order. Keep `partitions` as it was, or drain the stream and delete it first",
-                    config.stream
-                ));
+        let events = ensure_stream(&js, events_config, |found| {
+            let made = found.description.clone().unwrap_or_default();
+            if made == description {
+                return Ok(());
             }
-        }
-        let events = js
-            .create_or_update_stream(events_config)
-            .await
-            .map_err(|e| format!("NATS: creating stream `{}`: {e}", config.stream))?;
-        let events = js
-            .get_stream(&events.config.name)
-            .await
-            .map_err(|e| format!("NATS: opening stream `{}`: {e}", config.stream))?;
-        let dead_name = format!("{}_DLQ", config.stream);
-        js.create_or_update_stream(stream::Config {
-            name: dead_name.clone(),
-            description: Some("hardal dead letters".into()),
-            subjects: vec![format!("{}.dead.*", config.subject_prefix)],
-            num_replicas: config.replicas,
-            allow_direct: true,
-            ..Default::default()
+            Err(format!(
+                "NATS stream `{}` was made as \"{made}\", but the configuration asks for {partitions} partitions; events already in it would be delivered out of order. Keep `partitions` as it was, or drain the stream and delete it first",
+                config.stream
+            ))
         })
-        .await
-        .map_err(|e| format!("NATS: creating stream `{dead_name}`: {e}"))?;
-        let dead = js
-            .get_stream(&dead_name)
-            .await
-            .map_err(|e| format!("NATS: opening stream `{dead_name}`: {e}"))?;
+        .await?;
+        let dead = ensure_stream(
+            &js,
+            stream::Config {
+                name: format!("{}_DLQ", config.stream),
+                description: Some("hardal dead letters".into()),
+                subjects: vec![format!("{}.dead.*", config.subject_prefix)],
+                num_replicas: config.replicas,
+                allow_direct: true,
+                ..Default::default()
+            },
+            |_| Ok(()),
+        )
+        .await?;
         // Every consumer exists before anything is published: with interest retention, an event
         // nobody is interested in yet would be dropped.
         for destination in destinations {
@@ -198,6 +188,70 @@ impl NatsBacklog {
             })
             .await
     }
+}
+
+/// Opens the stream `wanted` names, making it if need be, and updating it only when a setting
+/// hardal chooses differs from it: nats-server 2.9 crashes when two updates of one stream cross
+/// (the nodes of a deployment starting together), and most starts change nothing. `check` may
+/// refuse the stream as it was found.
+async fn ensure_stream(
+    js: &jetstream::Context,
+    wanted: stream::Config,
+    check: impl Fn(&stream::Config) -> Result<(), String>,
+) -> Result<stream::Stream, String> {
+    let name = wanted.name.clone();
+    let opening = |e: &dyn std::fmt::Display| format!("NATS: opening stream `{name}`: {e}");
+    // A cluster that is starting too answers nothing until it elected its leader.
+    let mut attempts = 0;
+    let looked_up = loop {
+        match js.get_stream(&name).await {
+            Err(error) if error.kind() == GetStreamErrorKind::Request && attempts < 5 => {
+                attempts += 1;
+                tracing::warn!(stream = %name, %error, "NATS JetStream does not answer yet; asking again.");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            looked_up => break looked_up,
+        }
+    };
+    let found = match looked_up {
+        Ok(found) => found,
+        Err(error)
+            if matches!(error.kind(), GetStreamErrorKind::JetStream(e)
+                if e.error_code() == ErrorCode::STREAM_NOT_FOUND) =>
+        {
+            match js.create_stream(wanted.clone()).await {
+                Ok(made) => return Ok(made),
+                // Another node made it meanwhile: it is checked as found.
+                Err(_) => js.get_stream(&name).await.map_err(|e| opening(&e))?,
+            }
+        }
+        Err(error) => return Err(opening(&error)),
+    };
+    let found_config = &found.cached_info().config;
+    check(found_config)?;
+    if chosen_settings_match(found_config, &wanted) {
+        return Ok(found);
+    }
+    js.update_stream(&wanted)
+        .await
+        .map_err(|e| format!("NATS: updating stream `{name}`: {e}"))?;
+    js.get_stream(&name).await.map_err(|e| opening(&e))
+}
+
+/// Whether a stream as found has every setting hardal chose (those it leaves at their default,
+/// the server fills in its own way).
+fn chosen_settings_match(found: &stream::Config, wanted: &stream::Config) -> bool {
+    fn same<T: PartialEq + Default>(found: &T, wanted: &T) -> bool {
+        *wanted == T::default() || found == wanted
+    }
+    same(&found.description, &wanted.description)
+        && same(&found.subjects, &wanted.subjects)
+        && same(&found.retention, &wanted.retention)
+        && same(&found.discard, &wanted.discard)
+        && same(&found.max_bytes, &wanted.max_bytes)
+        && same(&found.num_replicas, &wanted.num_replicas)
+        && same(&found.duplicate_window, &wanted.duplicate_window)
+        && same(&found.allow_direct, &wanted.allow_direct)
 }
 
 /// Warns about consumers of destinations the configuration no longer names: with interest
