@@ -251,6 +251,10 @@ fn two_ingestion_nodes_and_three_workers_deliver_every_event_once_in_user_order(
     assert_eq!(workers[0].ready()["ready"], false);
     let batches = ndjson_batches(&events(3000, 60), 50);
     let acknowledged = post_all(&[&front, &back], &batches, 50);
+    // A producer's retry reaching the other node is recognised by JetStream: stored once.
+    let (status, answer) = back.post_ndjson(&batches[0]);
+    assert_eq!(status, 202);
+    assert_eq!(answer, json!({"accepted": 0, "duplicates": 50}));
     let times = delivered_in_user_order(&sim, acknowledged.len(), Duration::from_secs(90));
     let twice: Vec<_> = times.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");

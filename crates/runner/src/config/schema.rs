@@ -158,6 +158,17 @@ pub struct NatsConfig {
     #[serde(default = "default_spool_max_bytes")]
     #[schemars(range(min = 1_000_000, max = 10_000_000_000_000_u64))]
     pub max_bytes: u64,
+    /// Seconds in which JetStream recognises an event published again (its identity is the
+    /// message id) and stores it once, whichever node it reached; with NATS this replaces
+    /// `server.dedup_window_seconds`. JetStream keeps every id of the window in the memory of
+    /// the stream's servers (about 100 bytes each), so it is short by default.
+    #[serde(default = "default_duplicate_window")]
+    #[schemars(range(min = 1, max = 86_400))]
+    pub duplicate_window_seconds: u64,
+}
+
+fn default_duplicate_window() -> u64 {
+    120
 }
 
 /// TLS to the NATS servers.

@@ -80,7 +80,7 @@ pub async fn open_backlog(config: &Config) -> Result<Arc<dyn Backlog>, String> {
         )
         .map(|spool| Arc::new(spool) as Arc<dyn Backlog>)
         .map_err(|e| e.to_string()),
-        BacklogConfig::Nats(nats) => NatsBacklog::open(nats, &ids, Duration::from_secs(window))
+        BacklogConfig::Nats(nats) => NatsBacklog::open(nats, &ids)
             .await
             .map(|backlog| Arc::new(backlog) as Arc<dyn Backlog>),
     }

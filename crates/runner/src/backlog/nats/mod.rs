@@ -81,11 +81,7 @@ fn io(context: &str) -> impl Fn(&dyn std::fmt::Display) -> BacklogError + '_ {
 impl NatsBacklog {
     /// Connects, and creates (or updates) the streams, consumers and buckets the configuration
     /// names.
-    pub async fn open(
-        config: &NatsConfig,
-        destinations: &[String],
-        dedup_window: Duration,
-    ) -> Result<NatsBacklog, String> {
+    pub async fn open(config: &NatsConfig, destinations: &[String]) -> Result<NatsBacklog, String> {
         let client = connect(config).await?;
         let js = jetstream::new(client.clone());
         let partitions = config.partitions;
@@ -98,7 +94,7 @@ impl NatsBacklog {
             discard: stream::DiscardPolicy::New,
             max_bytes: i64::try_from(config.max_bytes).unwrap_or(i64::MAX),
             num_replicas: config.replicas,
-            duplicate_window: dedup_window,
+            duplicate_window: Duration::from_secs(config.duplicate_window_seconds),
             allow_direct: true,
             ..Default::default()
         };
