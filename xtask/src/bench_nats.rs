@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::bench_serve::{
-    events_file, free_port, median, post_load, start_hardal_with, start_simulator_on,
-    wait_for_empty_backlog,
+    events_file, free_port, median, post_load, release_build, start_hardal_with,
+    start_simulator_on, wait_for_empty_backlog,
 };
 
 #[derive(Debug, Clone)]
@@ -28,14 +28,7 @@ struct Run {
 
 pub fn run(root: &Path, n: u64, workers: &[usize], repeats: usize) -> Result<()> {
     let nats = nats_server()?;
-    let release = super::release_build(
-        root,
-        &[
-            "hardal-runner",
-            "hardal-insider-simulator",
-            "hardal-load-generator",
-        ],
-    )?;
+    let release = release_build(root)?;
     let work = root.join("target/bench-nats");
     std::fs::create_dir_all(&work)?;
     let events = events_file(root, n)?;

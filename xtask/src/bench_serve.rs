@@ -28,14 +28,7 @@ struct Run {
 }
 
 pub fn run(root: &Path, flowing: u64, backlog: u64, repeats: usize) -> Result<()> {
-    let release = super::release_build(
-        root,
-        &[
-            "hardal-runner",
-            "hardal-insider-simulator",
-            "hardal-load-generator",
-        ],
-    )?;
+    let release = release_build(root)?;
     let work = root.join("target/bench-serve");
     std::fs::create_dir_all(&work)?;
     let events = events_file(root, flowing.max(backlog))?;
@@ -121,6 +114,19 @@ fn measure(release: &Path, work: &Path, events: &Path, n: u64, simulator_up: boo
         delivered_per_second,
         peak_rss_kib: peak.load(std::sync::atomic::Ordering::Relaxed),
     })
+}
+
+/// Builds what a service benchmark runs (hardal, the simulator, the load generator) and
+/// returns where the binaries are.
+pub(crate) fn release_build(root: &Path) -> Result<PathBuf> {
+    super::release_build(
+        root,
+        &[
+            "hardal-runner",
+            "hardal-insider-simulator",
+            "hardal-load-generator",
+        ],
+    )
 }
 
 /// The generated events file with `n` events in `target/bench-serve` (made on first use).
