@@ -1,7 +1,7 @@
 //! The delivery side of a node: fetching the partitions it holds, handing events to the
 //! delivery engine, acknowledging verdicts, and letting go in good order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -245,17 +245,28 @@ impl Worker {
             };
             // A batch is read to its end, even when asked to stop, and every event in it is in
             // flight (kept alive by progress acknowledgements) before any waits for room in
-            // the queue: what JetStream sent is this worker's to deliver or hand back.
-            let (mut received, mut fresh) = (0, Vec::new());
+            // the queue: what JetStream sent is this worker's to deliver or hand back. Events
+            // go on as they come, as far as the queue has room, once nothing delivered again
+            // can still come before them: a live partition's events do not wait for the end of
+            // a fetch that waits for more.
+            let (mut received, mut fresh_seen) = (0, false);
+            let mut fresh: VecDeque<Stored> = VecDeque::new();
             while let Some(message) = batch.next().await {
                 match message {
                     Ok(message) => {
                         received += 1;
                         match self.arrive(lane, partition, message).await {
-                            Some((stored, 1)) => fresh.push(stored),
-                            Some((stored, _)) if fresh.is_empty() => again.push(stored),
-                            Some((stored, _)) => fresh.push(stored),
+                            Some((stored, delivered)) if delivered > 1 && !fresh_seen => {
+                                again.push(stored);
+                            }
+                            Some((stored, _)) => {
+                                fresh_seen = true;
+                                fresh.push_back(stored);
+                            }
                             None => {}
+                        }
+                        if again.is_empty() && !self.queue_what_fits(sender, &mut fresh) {
+                            return;
                         }
                     }
                     Err(error) => {
@@ -264,7 +275,7 @@ impl Worker {
                     }
                 }
             }
-            if fresh.is_empty() && received == room && !again.is_empty() {
+            if !fresh_seen && received == room && !again.is_empty() {
                 // Perhaps more delivered again to come: they go first, in order.
                 continue;
             }
@@ -276,6 +287,22 @@ impl Worker {
                 self.arrived.notify_waiters();
             }
         }
+    }
+
+    /// Queues events, in order, as far as the queue has room now; false once the delivery side
+    /// is gone.
+    fn queue_what_fits(&self, sender: &mpsc::Sender<Stored>, ready: &mut VecDeque<Stored>) -> bool {
+        while let Some(stored) = ready.pop_front() {
+            match sender.try_send(stored) {
+                Ok(()) => self.arrived.notify_waiters(),
+                Err(mpsc::error::TrySendError::Full(stored)) => {
+                    ready.push_front(stored);
+                    break;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            }
+        }
+        true
     }
 
     /// Takes one fetched event in: in flight from now on, and returned, with how many times
