@@ -15,9 +15,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::bench_serve::{
-    events_file, free_port, median, post_load, release_build, start_hardal_with,
+    events_file, free_port, http_get, median, post_load, release_build, start_hardal_with,
     start_simulator_on, wait_for_empty_backlog,
 };
+
+/// The partitions of the benchmark's stream (the configuration's default).
+const PARTITIONS: usize = 16;
 
 #[derive(Debug, Clone)]
 struct Run {
@@ -118,14 +121,16 @@ fn measure(
     let _simulator = Guard(start_simulator_on(release, port)?);
     let (front, url) = start_hardal_with(release, &config, &["--no-deliver"])?;
     let _front = Guard(front);
-    let mut _workers = Vec::new();
+    let (mut _workers, mut urls) = (Vec::new(), Vec::new());
     for _ in 0..workers {
-        _workers.push(Guard(
-            start_hardal_with(release, &config, &["--no-ingest"])?.0,
-        ));
+        let (worker, url) = start_hardal_with(release, &config, &["--no-ingest"])?;
+        _workers.push(Guard(worker));
+        urls.push(url);
     }
-    // The workers settle their shares of the partitions before the load starts.
-    std::thread::sleep(Duration::from_secs(5));
+    wait_for_shares(&urls)?;
+    // A partition taken without a hand-over (here: the first ever) waits out its last holder's
+    // fetches (2 s) before it fetches itself.
+    std::thread::sleep(Duration::from_secs(3));
     let started = Instant::now();
     let load = post_load(release, &url, events, n)?;
     wait_for_empty_backlog(&url)?;
@@ -134,6 +139,32 @@ fn measure(
         p99_ms: load.p99_ms,
         delivered_per_second: n as f64 / started.elapsed().as_secs_f64(),
     })
+}
+
+/// Until the workers hold every partition between them, each at least its share rounded
+/// down, so that the load does not start in the middle of hand-overs.
+fn wait_for_shares(workers: &[String]) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut held = Vec::new();
+        for url in workers {
+            let text = http_get(url, "/metrics")?;
+            held.push(
+                text.lines()
+                    .find_map(|l| l.strip_prefix("hardal_partitions_held "))
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .unwrap_or(0.0) as usize,
+            );
+        }
+        let floor = PARTITIONS / workers.len();
+        if held.iter().sum::<usize>() == PARTITIONS && held.iter().all(|h| *h >= floor) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the workers did not share the partitions within a minute: {held:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Until JetStream answers healthy on the monitoring port.

@@ -290,7 +290,7 @@ pub(crate) fn wait_for_empty_backlog(url: &str) -> Result<()> {
 }
 
 /// A tiny blocking GET over a plain socket (xtask keeps its dependencies few).
-fn http_get(base: &str, path: &str) -> Result<String> {
+pub(crate) fn http_get(base: &str, path: &str) -> Result<String> {
     use std::io::{Read, Write};
     let address = base.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address)?;

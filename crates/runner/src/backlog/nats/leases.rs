@@ -18,11 +18,12 @@ pub(super) const FREE: &[u8] = b"free";
 
 impl Worker {
     /// Renews this worker's leases, hands over partitions beyond its fair share, and takes free
-    /// ones up to it. Runs every third of the lease.
-    pub(super) async fn tend(self: &Arc<Self>) {
+    /// ones up to it. Runs every third of the lease, and every second while the shares are
+    /// settling (what it says: it is handing partitions over, or holds fewer than its share).
+    pub(super) async fn tend(self: &Arc<Self>) -> bool {
         if let Err(error) = self.workers.put(&self.id, Bytes::new()).await {
             tracing::warn!(worker = %self.id, %error, "Could not announce this worker to NATS.");
-            return;
+            return false;
         }
         // Each live worker's key is one message in the bucket's stream (one per key, gone when
         // it was not renewed for a lease); leaving workers let theirs expire rather than delete
@@ -31,7 +32,7 @@ impl Worker {
             Ok(info) => info.state.messages as usize,
             Err(error) => {
                 tracing::warn!(%error, "Could not count the workers alive.");
-                return;
+                return false;
             }
         }
         .max(1);
@@ -132,6 +133,10 @@ impl Worker {
             .filter(|(_, p)| p.lease.is_some())
             .map(|(i, _)| i as u32)
             .collect();
+        let handing_over = partitions
+            .iter()
+            .any(|p| p.lease.is_some() && p.stopping.load(Ordering::Relaxed));
+        handing_over || holding < total / live
     }
 
     /// Takes the lease on a partition if nobody holds it; says whether its last holder handed it

@@ -160,16 +160,16 @@ impl Worker {
             config,
         });
         tracing::info!(worker = %worker.id, "This node delivers from NATS partitions it holds a lease on.");
-        worker.tend().await;
+        let mut settling = worker.tend().await;
         let tending = Arc::clone(&worker);
         let progress = Arc::clone(&worker);
         let mut tasks = worker.tasks.lock().unwrap_or_else(|e| e.into_inner());
         tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(lease / 3);
-            tick.tick().await;
+            let calm = lease / 3;
+            let busy = calm.min(Duration::from_secs(1));
             loop {
-                tick.tick().await;
-                tending.tend().await;
+                tokio::time::sleep(if settling { busy } else { calm }).await;
+                settling = tending.tend().await;
             }
         }));
         tasks.push(tokio::spawn(async move {
