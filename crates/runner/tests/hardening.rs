@@ -493,10 +493,18 @@ fn a_huge_retry_after_neither_panics_nor_holds_the_run() {
     assert!(again.complete, "{}", again.text());
 }
 
+#[derive(Clone, Copy)]
+enum MapTrouble {
+    None,
+    Panic,
+    NoRecords,
+}
+
 /// A destination whose mapping or judging misbehaves on purpose.
 struct Misbehaving {
     url: String,
-    panic_in_map: bool,
+    /// What mapping does to every seventh event (seq % 7 == 3).
+    map_trouble: MapTrouble,
     judge: fn(usize) -> Vec<Verdict>,
 }
 
@@ -509,8 +517,12 @@ impl Destination for Misbehaving {
     }
     fn map(&self, event: &Event, _: &MapContext) -> Result<Mapped, MappingError> {
         let seq = event.as_value()["properties"]["seq"].as_u64().unwrap_or(0);
-        if self.panic_in_map && seq % 7 == 3 {
-            panic!("mapping bug on seq {seq}");
+        if seq % 7 == 3 {
+            match self.map_trouble {
+                MapTrouble::None => {}
+                MapTrouble::Panic => panic!("mapping bug on seq {seq}"),
+                MapTrouble::NoRecords => return Ok(Mapped::records(Vec::new())),
+            }
         }
         let user = json!({"identifiers": {"uuid": event.as_value()["user_id"]},
                           "events": [{"event_name": "x", "timestamp": "2024-12-19T09:00:00Z",
@@ -564,13 +576,38 @@ fn misbehaving_config(destination: Misbehaving) -> Config {
 }
 
 #[test]
+fn a_mapping_with_nothing_to_send_is_skipped_not_left_unresolved() {
+    // Left unresolved, such events kept the run incomplete and were mapped again on every resume.
+    let sim = simulator();
+    let run = Run::new("no-records");
+    let config = || {
+        misbehaving_config(Misbehaving {
+            url: sim.upsert_url(),
+            map_trouble: MapTrouble::NoRecords,
+            judge: |n| vec![Verdict::Delivered; n],
+        })
+    };
+    let summary = run.send(config(), &events(70, 7));
+    assert!(summary.complete, "{}", summary.text());
+    let totals = &summary.destinations[0].totals;
+    assert_eq!((totals.delivered, totals.skipped), (60, 10));
+    let again = run.send(config(), &events(70, 7));
+    assert_eq!(
+        again.destinations[0].this_run.delivered,
+        0,
+        "{}",
+        again.text()
+    );
+}
+
+#[test]
 fn a_panic_in_map_or_judge_rejects_those_events_instead_of_hanging() {
     let sim = simulator();
     let run = Run::new("panics");
     let summary = run.send(
         misbehaving_config(Misbehaving {
             url: sim.upsert_url(),
-            panic_in_map: true,
+            map_trouble: MapTrouble::Panic,
             judge: |n| vec![Verdict::Delivered; n],
         }),
         &events(70, 7),
@@ -588,7 +625,7 @@ fn a_panic_in_map_or_judge_rejects_those_events_instead_of_hanging() {
     let summary = run.send(
         misbehaving_config(Misbehaving {
             url: sim.upsert_url(),
-            panic_in_map: false,
+            map_trouble: MapTrouble::None,
             judge: |_| panic!("judging bug"),
         }),
         &events(20, 4),
@@ -613,7 +650,7 @@ fn a_destination_must_give_exactly_one_verdict_per_record() {
         let summary = run.send(
             misbehaving_config(Misbehaving {
                 url: sim.upsert_url(),
-                panic_in_map: false,
+                map_trouble: MapTrouble::None,
                 judge,
             }),
             &events(15, 3),

@@ -1,4 +1,4 @@
-//! The delivery engine, shared by every way events arrive (`hardal send` today): per destination
+//! The delivery engine, shared by every way events arrive (`hardal send` and `hardal serve`): per destination
 //! a [`Lane`] decides what may be sent when (batching, per-user order, concurrency, rate limit,
 //! backoff, pause), request tasks carry batches through the transport, and each answer is judged
 //! by the destination into one verdict per record and applied. What resolved comes back as
@@ -25,6 +25,10 @@ use self::retry::RetryPolicy;
 use crate::config::DeliveryConfig;
 use crate::redact::Redactor;
 use crate::transport::Transport;
+
+/// Why an event whose mapping made no records is skipped: left unresolved, it would be mapped
+/// again on every resume (and hold the spool's watermark) for ever.
+pub const NOTHING_TO_SEND: &str = "the destination made nothing to send for this event";
 
 /// How an event ended for one destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +227,7 @@ impl Delivery {
 
     /// Takes an event's records for a destination, in acceptance order; `key` identifies the
     /// event to the caller. A paused destination takes nothing: its events stay unresolved.
+    /// Callers resolve an event with no records themselves, as skipped ([`NOTHING_TO_SEND`]).
     pub fn accept(
         &mut self,
         lane: usize,

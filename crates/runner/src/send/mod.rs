@@ -32,7 +32,7 @@ use self::progress::{Counts, Progress as ProgressDisplay};
 use self::store::{Store, Write};
 pub use self::summary::{DestinationSummary, Summary, Totals};
 use crate::config::Config;
-use crate::delivery::{Applied, Delivery, Ending, Resolved};
+use crate::delivery::{Applied, Delivery, Ending, NOTHING_TO_SEND, Resolved};
 use crate::redact::Redactor;
 use crate::transport::Transport;
 
@@ -470,6 +470,11 @@ impl Engine {
                             self.books.expired(lane, &rule);
                             resolved(Ending::Expired, Vec::new(), mapped_event.notes)
                         }
+                        Outcome::Records(records) if records.is_empty() => resolved(
+                            Ending::Skipped,
+                            vec![NOTHING_TO_SEND.to_owned()],
+                            mapped_event.notes,
+                        ),
                         Outcome::Records(records) => {
                             let raw = Arc::clone(&mapped.raw);
                             let notes = mapped_event.notes;

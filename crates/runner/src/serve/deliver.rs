@@ -16,7 +16,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use super::metrics;
 use crate::backlog::{Backlog, Resolution, Stored};
 use crate::config::DeliveryConfig;
-use crate::delivery::{Delivery, Ending, LaneState, Resolved, panic_message};
+use crate::delivery::{Delivery, Ending, LaneState, NOTHING_TO_SEND, Resolved, panic_message};
 use crate::redact::Redactor;
 use crate::transport::Transport;
 
@@ -249,6 +249,11 @@ impl Loop {
                 Ok(mapped) => match mapped.outcome {
                     Outcome::Skipped(_) => resolved(Ending::Skipped, Vec::new(), mapped.notes),
                     Outcome::Expired(_) => resolved(Ending::Expired, Vec::new(), mapped.notes),
+                    Outcome::Records(records) if records.is_empty() => resolved(
+                        Ending::Skipped,
+                        vec![NOTHING_TO_SEND.to_owned()],
+                        mapped.notes,
+                    ),
                     Outcome::Records(records) => {
                         let parked = Parked {
                             seq: event.seq,
@@ -276,7 +281,8 @@ impl Loop {
             .delivery
             .accept(lane, event.seq, event.raw, event.records, event.notes, now)
         {
-            // No records to send (the mapping made none): it stays unresolved in the backlog.
+            // Paused meanwhile (events are parked only while a pause is known here): it stays
+            // unresolved in the backlog, its credit free again.
             self.credits[lane].add_permits(1);
         }
     }
