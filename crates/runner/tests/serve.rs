@@ -633,3 +633,31 @@ fn a_full_backlog_answers_503_with_retry_after_until_delivery_makes_room() {
         || service.post_ndjson(&batches[batches.len() - 1]).0 == 202,
     );
 }
+
+#[test]
+fn splitting_ingestion_and_delivery_needs_the_nats_backlog() {
+    // Accepted by a node that does not deliver, with no other node able to, events would wait
+    // in the spool for ever.
+    let dir = std::env::temp_dir().join(format!("hardal-serve-split-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config = serve_config(
+        &[("insider", "http://127.0.0.1:9/upsert".into())],
+        json!({}),
+    );
+    config["server"]["listen"] = json!("127.0.0.1:0");
+    config["server"]["auth_tokens"] = json!(["t0k3n"]);
+    config["backlog"] = json!({"type": "sqlite", "path": dir.join("spool.db").to_str().unwrap()});
+    let path = dir.join("config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    for flag in ["--no-deliver", "--no-ingest"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hardal"))
+            .args(["serve", "--config", path.to_str().unwrap(), flag])
+            .env("INSIDER_REQUEST_TOKEN", TOKEN)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{flag}: {stderr}");
+        assert!(stderr.contains("shared NATS backlog"), "{flag}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

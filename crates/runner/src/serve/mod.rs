@@ -96,6 +96,10 @@ pub async fn serve(
     let server = config.server.clone().ok_or(
         "the configuration has no `server` (its `listen` address and `auth_tokens`); hardal serve needs one",
     )?;
+    let whole_node = options.ingest && options.deliver;
+    if !whole_node && !matches!(config.backlog, BacklogConfig::Nats(_)) {
+        return Err("--no-ingest and --no-deliver split the work with other nodes on a shared NATS backlog (`backlog.type: nats`); on the SQLite spool one process ingests and delivers, and events accepted by a node that does not deliver would wait for ever".into());
+    }
     let backlog = open_backlog(&config).await?;
     let listener = tokio::net::TcpListener::bind(&server.listen)
         .await
