@@ -114,7 +114,8 @@ fn measure(
             "delivery": {"concurrency": 4, "max_attempts": 1000, "max_retry_seconds": 86400,
                          "backoff_max_ms": 1000},
             "server": {"listen": "127.0.0.1:0", "auth_tokens": ["${HARDAL_INGEST_TOKEN}"]},
-            "backlog": {"type": "nats", "servers": [format!("nats://127.0.0.1:{nats_port}")]}
+            "backlog": {"type": "nats", "servers": [format!("nats://127.0.0.1:{nats_port}")],
+                        "max_bytes": 2_000_000_000u64}
         })
         .to_string(),
     )?;

@@ -17,6 +17,10 @@ use common::{TOKEN, events, simulator};
 use hardal_insider_simulator::{Fault, Scope, Simulator};
 use serde_json::{Value, json};
 
+/// The storage each test server offers JetStream, and what the tests' streams reserve of it.
+const STORE_BYTES: u64 = 1 << 30;
+const STREAM_BYTES: u64 = 128 << 20;
+
 /// One `nats-server` with JetStream, storing in its own directory.
 struct Nats {
     child: Option<Child>,
@@ -78,17 +82,28 @@ impl Nats {
     }
 
     fn spawn(&mut self) {
+        // A file stream reserves its `max_bytes` against `max_file_store`, which defaults to
+        // three quarters of the free disk: a fixed store keeps the tests from depending on the
+        // machine's disk.
+        let conf = self.dir.join("nats.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "jetstream {{ store_dir: {:?}, max_file_store: {STORE_BYTES} }}\n",
+                self.dir.join("store")
+            ),
+        )
+        .unwrap();
         let mut command = Command::new(nats_binary());
         command.args([
+            "-c",
+            conf.to_str().unwrap(),
             "-a",
             "127.0.0.1",
             "-p",
             &self.port.to_string(),
             "-m",
             &self.monitor.to_string(),
-            "-js",
-            "-sd",
-            self.dir.to_str().unwrap(),
             "--server_name",
             &format!("n{}", self.port),
         ]);
@@ -188,7 +203,7 @@ fn test_dir(name: &str) -> PathBuf {
 /// A configuration delivering to the simulator through the NATS servers at `urls`.
 fn nats_config(sim: &Simulator, urls: &[String], backlog: Value) -> Value {
     let mut nats = json!({"type": "nats", "servers": urls, "partitions": 6,
-                          "ack_wait_seconds": 4, "lease_seconds": 3});
+                          "ack_wait_seconds": 4, "lease_seconds": 3, "max_bytes": STREAM_BYTES});
     for (key, value) in backlog.as_object().unwrap() {
         nats[key] = value.clone();
     }
@@ -501,6 +516,41 @@ fn a_node_refuses_another_partition_count_warns_of_forgotten_destinations_and_hi
         "{stderr}"
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn a_stream_larger_than_the_servers_can_hold_is_refused_with_the_way_out() {
+    let nats = Nats::start("too-big");
+    let sim = simulator();
+    let dir = test_dir("too-big-node");
+    let mut config = nats_config(&sim, &[nats.url()], json!({"max_bytes": 2 * STORE_BYTES}));
+    config["server"] = json!({"listen": "127.0.0.1:0", "auth_tokens": ["t"]});
+    let path = dir.join("config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hardal"))
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .env("INSIDER_REQUEST_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("creating stream `HARDAL_EVENTS`")
+            && stderr.contains("insufficient storage")
+            && stderr.contains(&format!(
+                "the {} bytes of `backlog.max_bytes`",
+                2 * STORE_BYTES
+            ))
+            && stderr.contains("max_file_store"),
+        "{stderr}"
+    );
+    // What fits is made, and the node starts.
+    let service = node(
+        "too-big-fits",
+        &nats_config(&sim, &[nats.url()], json!({})),
+        &[],
+    );
+    assert_eq!(service.get("/readyz").0, 200);
 }
 
 #[test]

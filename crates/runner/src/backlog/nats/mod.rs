@@ -28,7 +28,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::ErrorCode;
-use async_nats::jetstream::context::GetStreamErrorKind;
+use async_nats::jetstream::context::{
+    CreateStreamError, CreateStreamErrorKind, GetStreamErrorKind,
+};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, stream};
 use async_nats::{HeaderMap, Subject};
@@ -217,8 +219,12 @@ async fn ensure_stream(
         {
             match js.create_stream(wanted.clone()).await {
                 Ok(made) => return Ok(made),
-                // Another node made it meanwhile: it is checked as found.
-                Err(_) => js.get_stream(&name).await.map_err(|e| opening(&e))?,
+                // Another node made it meanwhile: it is checked as found. Otherwise the reason
+                // it could not be made is the one worth telling.
+                Err(refused) => match js.get_stream(&name).await {
+                    Ok(found) => found,
+                    Err(_) => return Err(creation_refused(&name, &wanted, &refused)),
+                },
             }
         }
         Err(error) => return Err(opening(&error)),
@@ -232,6 +238,23 @@ async fn ensure_stream(
         .await
         .map_err(|e| format!("NATS: updating stream `{name}`: {e}"))?;
     js.get_stream(&name).await.map_err(|e| opening(&e))
+}
+
+/// Why a stream could not be made, with the way out when JetStream cannot reserve its size: a
+/// file stream reserves its `max_bytes` up front, against the server's `max_file_store` (by
+/// default three quarters of the free disk), so a server with little disk refuses the default.
+fn creation_refused(name: &str, wanted: &stream::Config, refused: &CreateStreamError) -> String {
+    let storage = matches!(refused.kind(), CreateStreamErrorKind::JetStream(e)
+        if [ErrorCode::INSUFFICIENT_RESOURCES, ErrorCode::STORAGE_RESOURCES_EXCEEDED]
+            .contains(&e.error_code()));
+    if storage && wanted.max_bytes > 0 {
+        format!(
+            "NATS: creating stream `{name}`: {refused}: JetStream cannot reserve the {} bytes of `backlog.max_bytes` on each of its {} replica(s); lower `backlog.max_bytes`, or give the servers more storage (`jetstream {{ max_file_store }}` and the disk under it)",
+            wanted.max_bytes, wanted.num_replicas
+        )
+    } else {
+        format!("NATS: creating stream `{name}`: {refused}")
+    }
 }
 
 /// Whether a stream as found has every setting hardal chose (those it leaves at their default,
