@@ -220,6 +220,22 @@ fn node(name: &str, config: &Value, extra: &[&str]) -> Service {
     Service::start_with(test_dir(name), config, extra)
 }
 
+/// Runs `hardal serve` on `config`, which must refuse to start; returns what it wrote to stderr.
+fn refused_start(name: &str, config: &Value) -> String {
+    let mut config = config.clone();
+    config["server"] = json!({"listen": "127.0.0.1:0", "auth_tokens": ["t"]});
+    let path = test_dir(name).join("config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hardal"))
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .env("INSIDER_REQUEST_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "{stderr}");
+    stderr
+}
+
 /// Posts `batches` round-robin to `nodes`, each until it answers 202 (a node may answer 503
 /// while NATS is away); returns the seq numbers acknowledged.
 fn post_all(nodes: &[&Service], batches: &[String], size: usize) -> Vec<u64> {
@@ -482,21 +498,8 @@ fn a_node_refuses_another_partition_count_warns_of_forgotten_destinations_and_hi
         "{log}"
     );
     drop(service);
-    let dir = test_dir("partitions-second");
     let mut config = nats_config(&sim, &[nats.url()], json!({"partitions": 4}));
-    config["server"] = json!({"listen": "127.0.0.1:0", "auth_tokens": ["t"]});
-    let path = dir.join("config.json");
-    std::fs::write(&path, config.to_string()).unwrap();
-    let serve = |path: &Path| {
-        Command::new(env!("CARGO_BIN_EXE_hardal"))
-            .args(["serve", "--config", path.to_str().unwrap()])
-            .env("INSIDER_REQUEST_TOKEN", TOKEN)
-            .output()
-            .unwrap()
-    };
-    let output = serve(&path);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let stderr = refused_start("partitions-second", &config);
     assert!(
         stderr.contains("was made as \"hardal events in 6 partitions\"")
             && stderr.contains("asks for 4 partitions"),
@@ -507,10 +510,7 @@ fn a_node_refuses_another_partition_count_warns_of_forgotten_destinations_and_hi
         "nats://hardal:hunter2-secret@127.0.0.1:{}",
         free_port()
     )]);
-    std::fs::write(&path, config.to_string()).unwrap();
-    let output = serve(&path);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let stderr = refused_start("partitions-unreachable", &config);
     assert!(
         stderr.contains("cannot connect to nats://[redacted]@127.0.0.1:"),
         "{stderr}"
@@ -522,18 +522,8 @@ fn a_node_refuses_another_partition_count_warns_of_forgotten_destinations_and_hi
 fn a_stream_larger_than_the_servers_can_hold_is_refused_with_the_way_out() {
     let nats = Nats::start("too-big");
     let sim = simulator();
-    let dir = test_dir("too-big-node");
-    let mut config = nats_config(&sim, &[nats.url()], json!({"max_bytes": 2 * STORE_BYTES}));
-    config["server"] = json!({"listen": "127.0.0.1:0", "auth_tokens": ["t"]});
-    let path = dir.join("config.json");
-    std::fs::write(&path, config.to_string()).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_hardal"))
-        .args(["serve", "--config", path.to_str().unwrap()])
-        .env("INSIDER_REQUEST_TOKEN", TOKEN)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let config = nats_config(&sim, &[nats.url()], json!({"max_bytes": 2 * STORE_BYTES}));
+    let stderr = refused_start("too-big-node", &config);
     assert!(
         stderr.contains("creating stream `HARDAL_EVENTS`")
             && stderr.contains("insufficient storage")
