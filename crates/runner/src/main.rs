@@ -282,15 +282,17 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let items = input::EventReader::new(open_input(events.as_deref())?, max_event_bytes);
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
+            let mut messages = io::BufWriter::new(io::stderr().lock());
             let summary = render::render(
                 &selected,
                 items,
                 now.unwrap_or_else(std::time::SystemTime::now),
                 &mut out,
-                &mut io::stderr(),
+                &mut messages,
             )
-            .and_then(|s| out.flush().map(|()| s))
+            .and_then(|s| messages.flush().and_then(|()| out.flush()).map(|()| s))
             .map_err(|e| format!("cannot read the events or write the output: {e}"))?;
+            drop(messages);
             eprintln!(
                 "rendered {} events: {} bodies, {} skipped, {} expired, {} repaired, {} with fields left out, {} errors",
                 summary.events,

@@ -84,6 +84,9 @@ pub fn render(
                 }
             }
         }
+        // Messages are buffered by the caller and leave in one write per event, not one per piece
+        // of each formatted line.
+        messages.flush()?;
     }
     Ok(summary)
 }
