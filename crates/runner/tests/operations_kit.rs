@@ -16,8 +16,15 @@ use common::{events, simulator};
 use hardal_insider_simulator::{Fault, Scope};
 use serde_json::{Value, json};
 
-const PROMETHEUS: &str = "/usr/bin/prometheus";
-const PROMTOOL: &str = "/usr/bin/promtool";
+/// A program of Debian's `prometheus` package: where Debian puts it, else on the `PATH`.
+fn program(name: &str) -> PathBuf {
+    let debian = Path::new("/usr/bin").join(name);
+    if debian.exists() {
+        debian
+    } else {
+        PathBuf::from(name)
+    }
+}
 
 /// Series Prometheus makes itself for every target, which the service cannot export.
 const SYNTHETIC: &[&str] = &["up"];
@@ -53,10 +60,7 @@ fn the_alerts_and_the_dashboard_use_only_exported_metrics_and_the_alerts_fire() 
     let sim = simulator();
     let service = Service::start(
         "opskit",
-        &serve_config(
-            &[("insider", sim.upsert_url())],
-            json!({"probe_interval_seconds": 1}),
-        ),
+        &serve_config(&[("insider", sim.upsert_url())], json!({})),
     );
     let prometheus = Prometheus::start(&service);
 
@@ -172,11 +176,11 @@ fn refused(user: &str) -> String {
 
 /// Runs `promtool <args> <file>` and fails with its output unless it succeeds.
 fn promtool(args: &[&str], file: &Path) {
-    let output = Command::new(PROMTOOL)
+    let output = Command::new(program("promtool"))
         .args(args)
         .arg(file)
         .output()
-        .unwrap_or_else(|e| panic!("{PROMTOOL} runs (apt-get install prometheus): {e}"));
+        .unwrap_or_else(|e| panic!("promtool runs (apt-get install prometheus): {e}"));
     assert!(
         output.status.success(),
         "promtool {args:?} {}:\n{}{}",
@@ -221,7 +225,7 @@ impl Prometheus {
         promtool(&["check", "config"], &config_file);
         let address = format!("127.0.0.1:{}", free_port());
         let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-        let child = Command::new(PROMETHEUS)
+        let child = Command::new(program("prometheus"))
             .arg(format!("--config.file={}", config_file.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
@@ -231,7 +235,7 @@ impl Prometheus {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("{PROMETHEUS} starts (apt-get install prometheus): {e}"));
+            .unwrap_or_else(|e| panic!("prometheus starts (apt-get install prometheus): {e}"));
         let mut prometheus = Prometheus {
             child,
             url: format!("http://{address}"),
