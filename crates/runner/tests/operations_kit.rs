@@ -1,8 +1,8 @@
 //! The operations kit in `deploy/` against a real Prometheus (Debian's `prometheus` package)
 //! scraping a running `hardal serve`: `promtool` accepts the configuration and the alert rules,
 //! every alert and dashboard expression evaluates, every metric name they use is one the service
-//! exports, every dashboard panel shows data once events flowed, and alerts fire when their
-//! cause is made to happen.
+//! exports, every selector matches series and every dashboard panel shows data once events
+//! flowed, and alerts fire when their cause is made to happen.
 
 mod common;
 
@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::service::{Service, block_on, delivered, free_port, serve_config, wait_until};
+use common::service::{
+    Service, block_on, delivered, free_port, ndjson_batches, serve_config, wait_until,
+};
 use common::{events, simulator};
 use hardal_insider_simulator::{Fault, Scope};
 use serde_json::{Value, json};
@@ -58,10 +60,9 @@ fn the_alerts_and_the_dashboard_use_only_exported_metrics_and_the_alerts_fire() 
     );
 
     let sim = simulator();
-    let service = Service::start(
-        "opskit",
-        &serve_config(&[("insider", sim.upsert_url())], json!({})),
-    );
+    let mut config = serve_config(&[("insider", sim.upsert_url())], json!({}));
+    config["backlog"]["max_bytes"] = json!(1_000_000);
+    let service = Service::start("opskit", &config);
     let prometheus = Prometheus::start(&service);
 
     // Deliveries, duplicates and a retried request.
@@ -76,8 +77,8 @@ fn the_alerts_and_the_dashboard_use_only_exported_metrics_and_the_alerts_fire() 
     wait_until("60 events are delivered", PATIENCE, || {
         delivered(&sim).0.len() == 60
     });
-    // A dead letter (Insider refuses a national phone number; hardal refuses it first), put
-    // back in line; it is refused again.
+    // A dead letter (a national phone number, which Insider refuses), put back in line; it is
+    // refused again.
     assert_eq!(service.post_ndjson(&refused("p1")).0, 202);
     wait_until("a dead letter", PATIENCE, || {
         service.dlq(&["list"]).0.lines().count() == 1
@@ -101,7 +102,7 @@ fn the_alerts_and_the_dashboard_use_only_exported_metrics_and_the_alerts_fire() 
             .is_empty()
     });
     assert_eq!(service.post_ndjson(&refused("p2")).0, 202);
-    prometheus.wait_for_alert("HardalDeadLettersRising", "insider");
+    prometheus.wait_for_alert("HardalDeadLettersRising", "destination", "insider");
 
     // Every metric name used is exported, now that every series had its cause.
     wait_until("the replay is counted", PATIENCE, || {
@@ -136,22 +137,12 @@ fn the_alerts_and_the_dashboard_use_only_exported_metrics_and_the_alerts_fire() 
     for (_, query) in &rules {
         prometheus.query(query);
     }
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let empty: Vec<&String> = panels
-            .iter()
-            .chain(&variables)
-            .filter(|p| prometheus.query(p).is_empty())
-            .collect();
-        if empty.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "panels and variables without data: {empty:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let shown: Vec<&str> = panels
+        .iter()
+        .chain(&variables)
+        .map(String::as_str)
+        .collect();
+    prometheus.wait_for_data("panels and variables", &shown);
     for (name, _) in &rules {
         prometheus.wait_for_rule_health(name);
     }
@@ -159,7 +150,30 @@ fn the_alerts_and_the_dashboard_use_only_exported_metrics_and_the_alerts_fire() 
     // A destination that answers 401 is paused, and the alert says so.
     sim.inject(Fault::Unauthorized, Scope::Always).unwrap();
     assert_eq!(service.post_ndjson(&events(70, 4)).0, 202);
-    prometheus.wait_for_alert("HardalDestinationPaused", "insider");
+    prometheus.wait_for_alert("HardalDestinationPaused", "destination", "insider");
+    // Its events wait in the backlog until it is full; ingestion then answers 503, again once
+    // Prometheus has seen the first (a labelled counter that first appears at 1 has no rate).
+    let more = events(20_000, 50);
+    let mut batches = ndjson_batches(&more, 250).into_iter().skip(1);
+    let mut post = || {
+        service
+            .post_ndjson(&batches.next().expect("the backlog fills up"))
+            .0
+    };
+    while post() != 503 {}
+    wait_until("Prometheus has scraped a 503", PATIENCE, || {
+        !prometheus
+            .query(r#"hardal_ingest_requests_total{status="503"}"#)
+            .is_empty()
+    });
+    assert_eq!(post(), 503);
+    let instance = service.url.trim_start_matches("http://");
+    prometheus.wait_for_alert("HardalIngestionRefused", "instance", instance);
+
+    // Every selector of every alert and panel matches series: no label or value is misspelt.
+    let all: BTreeSet<String> = expressions.iter().flat_map(|e| selectors(e)).collect();
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    prometheus.wait_for_data("selectors", &all);
     assert_eq!(
         prometheus.query(r#"up{job="hardal"}"#)[0]["value"][1],
         "1",
@@ -318,19 +332,39 @@ impl Prometheus {
         assert_eq!(rule["health"], "ok", "{rule}");
     }
 
-    /// Waits until the alert fires for the destination.
-    fn wait_for_alert(&self, name: &str, destination: &str) {
-        wait_until(&format!("{name} fires for {destination}"), PATIENCE, || {
-            self.api("/api/v1/alerts", &[])["alerts"]
-                .as_array()
-                .unwrap()
+    /// Waits until every expression has series, and names those that have none.
+    fn wait_for_data(&self, what: &str, expressions: &[&str]) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let empty: Vec<&&str> = expressions
                 .iter()
-                .any(|a| {
-                    a["labels"]["alertname"] == name
-                        && a["labels"]["destination"] == destination
-                        && a["state"] == "firing"
-                })
-        });
+                .filter(|e| self.query(e).is_empty())
+                .collect();
+            if empty.is_empty() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{what} without data: {empty:#?}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Waits until the alert fires with the label.
+    fn wait_for_alert(&self, name: &str, label: &str, value: &str) {
+        wait_until(
+            &format!("{name} fires for {label}={value}"),
+            PATIENCE,
+            || {
+                self.api("/api/v1/alerts", &[])["alerts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| {
+                        a["labels"]["alertname"] == name
+                            && a["labels"][label] == value
+                            && a["state"] == "firing"
+                    })
+            },
+        );
     }
 }
 
@@ -408,37 +442,22 @@ fn exported_names(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The metric names a PromQL expression selects: identifiers outside strings, label matchers,
-/// ranges and grouping lists that are neither keywords nor called as functions.
+/// The metric names a PromQL expression selects.
 fn metric_names(expression: &str) -> BTreeSet<String> {
+    selectors(expression)
+        .iter()
+        .map(|s| s.split('{').next().unwrap().to_owned())
+        .collect()
+}
+
+/// The vector selectors of a PromQL expression (`name` or `name{matchers}`): identifiers outside
+/// strings, label matchers, ranges and grouping lists that are neither keywords nor called as
+/// functions, with their matchers.
+fn selectors(expression: &str) -> BTreeSet<String> {
     // Aggregations too: they may come before their parentheses (`sum by (le) (…)`).
-    const KEYWORDS: &[&str] = &[
-        "and",
-        "or",
-        "unless",
-        "by",
-        "without",
-        "on",
-        "ignoring",
-        "group_left",
-        "group_right",
-        "bool",
-        "offset",
-        "inf",
-        "nan",
-        "sum",
-        "min",
-        "max",
-        "avg",
-        "group",
-        "stddev",
-        "stdvar",
-        "count",
-        "count_values",
-        "bottomk",
-        "topk",
-        "quantile",
-    ];
+    const KEYWORDS: &str = "and or unless by without on ignoring group_left group_right bool \
+                            offset inf nan sum min max avg group stddev stdvar count \
+                            count_values bottomk topk quantile";
     const GROUPING: &[&str] = &[
         "by",
         "without",
@@ -448,18 +467,14 @@ fn metric_names(expression: &str) -> BTreeSet<String> {
         "group_right",
     ];
     let chars: Vec<char> = expression.chars().collect();
-    let mut names = BTreeSet::new();
+    let mut found = BTreeSet::new();
     let (mut braces, mut brackets, mut grouping) = (0, 0, false);
     let mut previous = String::new();
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
-        if c == '"' || c == '\'' || c == '`' {
-            i += 1;
-            while i < chars.len() && chars[i] != c {
-                i += if chars[i] == '\\' && c != '`' { 2 } else { 1 };
-            }
-            i += 1;
+        if "\"'`".contains(c) {
+            i = after_string(&chars, i);
             continue;
         }
         if c == '#' {
@@ -481,14 +496,24 @@ fn metric_names(expression: &str) -> BTreeSet<String> {
                 i += 1;
             }
             let word: String = chars[start..i].iter().collect();
-            let called = chars[i..].iter().find(|c| !c.is_whitespace()) == Some(&'(');
+            let next = chars[i..]
+                .iter()
+                .position(|c| !c.is_whitespace())
+                .map(|n| i + n);
+            let called = next.is_some_and(|n| chars[n] == '(');
             if braces == 0
                 && brackets == 0
                 && !grouping
                 && !called
-                && !KEYWORDS.contains(&word.to_ascii_lowercase().as_str())
+                && !KEYWORDS
+                    .split_whitespace()
+                    .any(|k| word.eq_ignore_ascii_case(k))
             {
-                names.insert(word.clone());
+                let end = match next {
+                    Some(n) if chars[n] == '{' => after_matchers(&chars, n),
+                    _ => i,
+                };
+                found.insert(chars[start..end].iter().collect());
             }
             previous = word;
             continue;
@@ -507,24 +532,50 @@ fn metric_names(expression: &str) -> BTreeSet<String> {
         }
         i += 1;
     }
-    names
+    found
+}
+
+/// The index after the string literal that opens at `i`.
+fn after_string(chars: &[char], mut i: usize) -> usize {
+    let quote = chars[i];
+    i += 1;
+    while i < chars.len() && chars[i] != quote {
+        i += if chars[i] == '\\' && quote != '`' {
+            2
+        } else {
+            1
+        };
+    }
+    i + 1
+}
+
+/// The index after the label matchers that open at `i` (`{`).
+fn after_matchers(chars: &[char], mut i: usize) -> usize {
+    while i < chars.len() && chars[i] != '}' {
+        i = if "\"'`".contains(chars[i]) {
+            after_string(chars, i)
+        } else {
+            i + 1
+        };
+    }
+    (i + 1).min(chars.len())
 }
 
 #[test]
-fn metric_names_are_the_selected_metrics_only() {
-    let names = |e: &str| metric_names(e).into_iter().collect::<Vec<_>>();
+fn selectors_are_the_selected_metrics_with_their_matchers() {
+    let found = |e: &str| selectors(e).into_iter().collect::<Vec<_>>();
     assert_eq!(
-        names(
-            r#"histogram_quantile(0.99, sum by (destination, le) (rate(hardal_request_seconds_bucket{instance=~"a|b", x="y{z}"}[5m] offset 1h)))"#
+        found(
+            r#"histogram_quantile(0.99, sum by (destination, le) (rate(hardal_request_seconds_bucket {instance=~"a|b", x="y}"}[5m] offset 1h)))"#
         ),
-        ["hardal_request_seconds_bucket"]
+        [r#"hardal_request_seconds_bucket {instance=~"a|b", x="y}"}"#]
     );
     assert_eq!(
-        names("a > bool 1e3 and on (job) group_left (instance) b or sum without (d) (c) * Inf"),
+        found("a > bool 1e3 and on (job) group_left (instance) b or sum without (d) (c) * Inf"),
         ["a", "b", "c"]
     );
     assert_eq!(
-        names(r#"up{job="hardal"} == 0 unless ignoring(x) absent(nope_total)"#),
-        ["nope_total", "up"]
+        found(r#"up{job="hardal"} == 0 unless ignoring(x) absent(nope_total)"#),
+        ["nope_total", r#"up{job="hardal"}"#]
     );
 }
