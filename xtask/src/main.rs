@@ -67,28 +67,42 @@ fn ci(root: &Path) -> Result<()> {
             "warnings",
         ],
     )?;
-    ensure_nats_server()?;
+    ensure_test_programs()?;
     // The test suite includes the schema freshness check (crates/runner/tests/schemas.rs).
     cargo(root, &["test", "--workspace"])?;
     Ok(())
 }
 
-/// The NATS backlog's tests start `nats-server` processes of their own; on a fresh Debian or
-/// Ubuntu machine it is installed from the distribution when missing.
-fn ensure_nats_server() -> Result<()> {
-    let installed = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+/// Programs the tests start that come from the distribution, each with the paths it may have
+/// and its Debian package: `nats-server` for the NATS backlog's tests, `prometheus` (with
+/// `promtool`) for the operations kit's test.
+const DEBIAN_PROGRAMS: &[(&str, &[&str], &str)] = &[
+    (
+        "nats-server",
+        &["/usr/sbin/nats-server", "/usr/bin/nats-server"],
+        "nats-server",
+    ),
+    ("prometheus", &["/usr/bin/prometheus"], "prometheus"),
+    ("promtool", &["/usr/bin/promtool"], "prometheus"),
+];
+
+/// On a fresh Debian or Ubuntu machine, installs the missing programs the tests start from the
+/// distribution.
+fn ensure_test_programs() -> Result<()> {
+    let mut missing: Vec<&str> = DEBIAN_PROGRAMS
         .iter()
-        .any(|p| Path::new(p).exists())
-        || Command::new("nats-server")
-            .arg("--version")
-            .output()
-            .is_ok();
-    if installed {
+        .filter(|(program, paths, _)| {
+            !paths.iter().any(|p| Path::new(p).exists())
+                && Command::new(program).arg("--version").output().is_err()
+        })
+        .map(|(_, _, package)| *package)
+        .collect();
+    missing.dedup();
+    if missing.is_empty() {
         return Ok(());
     }
-    eprintln!(
-        "nats-server is missing (the NATS backlog's tests start it); installing it with apt-get"
-    );
+    let packages = missing.join(" ");
+    eprintln!("{packages} missing (the tests start them); installing with apt-get");
     let root = Command::new("id")
         .arg("-u")
         .output()
@@ -107,14 +121,14 @@ fn ensure_nats_server() -> Result<()> {
             .status()?;
         if !status.success() {
             bail!(
-                "`{}` failed; install nats-server (apt-get install nats-server) and run again",
+                "`{}` failed; install {packages} (apt-get install {packages}) and run again",
                 args.join(" ")
             );
         }
         Ok(())
     };
     run(&["apt-get", "update", "-q"])?;
-    run(&["apt-get", "install", "-y", "-q", "nats-server"])
+    run(&[&["apt-get", "install", "-y", "-q"][..], &missing].concat())
 }
 
 fn bench(root: &Path, args: &[String]) -> Result<()> {
