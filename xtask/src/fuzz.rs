@@ -47,7 +47,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             "--merge" => merge = true,
             name if all.contains(&name) => targets.push(name.to_owned()),
             other => bail!(
-                "unknown target or option `{other}`; targets: {}\n{USAGE}",
+                "unknown target or option `{other}`; targets: {}; {USAGE}",
                 all.join(", ")
             ),
         }
@@ -56,7 +56,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         targets = all.iter().map(|t| t.to_string()).collect();
     }
     if seconds == 0 && !merge {
-        bail!("--seconds 0 fuzzes nothing; add --merge to only rebuild the corpora\n{USAGE}");
+        bail!("--seconds 0 fuzzes nothing; add --merge to only rebuild the corpora");
     }
     check_cargo_fuzz(root)?;
 

@@ -1,16 +1,21 @@
 //! Project automation, run as `cargo xtask <task>`:
 //! - `demo`: the quick start — send the example events to the Insider simulator on loopback.
 //! - `schemas`: write the generated JSON Schemas to `schemas/`.
-//! - `ci`: everything CI checks — formatting, clippy with warnings denied, all tests, schema freshness.
+//! - `man`: write the man pages of `hardal` to `man/`.
+//! - `completions`: write `hardal`'s bash, zsh and fish completion scripts to `completions/`.
+//! - `ci`: everything CI checks — formatting, clippy with warnings denied, all tests, the
+//!   freshness of the generated files.
 //! - `bench render`: the criterion benchmark of template rendering.
 //! - `bench send [N...]`: `hardal send` of N generated events against the simulator (default 1M and 10M).
 //! - `bench serve [FLOWING [BACKLOG]]`: `hardal serve` under load (default 1M flowing, 5M backlog).
 //! - `bench nats [N]`: the same load through NATS JetStream with 1, 2 and 4 workers (default 1M).
 //! - `fuzz [--seconds N] [--merge] [TARGET...]`: coverage-guided fuzzing of each target with cargo
 //!   fuzz on stable (default 60 s each); `fuzz seeds` writes the seed corpora.
+//!
+//! `--help` or `-h` anywhere prints the usage; an error is one line on stderr and exit status 1.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
@@ -20,19 +25,56 @@ mod bench_serve;
 mod demo;
 mod fuzz;
 
-fn main() -> Result<()> {
+const USAGE: &str = "\
+usage: cargo xtask <TASK>
+
+tasks:
+  demo                      the quick start: the example events through `insider` to the simulator
+  schemas                   write the generated JSON Schemas to schemas/
+  man                       write the man pages to man/
+  completions               write the bash, zsh and fish completion scripts to completions/
+  ci                        formatting, clippy with warnings denied, all tests
+  bench [render]            the criterion benchmark of template rendering
+  bench send [N...]         hardal send of N generated events (default 1M and 10M)
+  bench serve [FLOWING [BACKLOG]]
+                            hardal serve under load (default 1M flowing, 5M backlog)
+  bench nats [N]            the same through NATS JetStream with 1, 2 and 4 workers (default 1M)
+  fuzz [--seconds N] [--merge] [TARGET...]
+                            fuzz each target (all by default) for N seconds (default 60)
+  fuzz seeds                write the seed corpora
+";
+
+/// The shells whose completion scripts are committed in `completions/`.
+const SHELLS: [&str; 3] = ["bash", "zsh", "fish"];
+
+fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, the causes after the message; a backtrace helps nobody who mistyped.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<()> {
     let root = workspace_root();
     match args.first().map(String::as_str) {
         Some("schemas") => write_schemas(&root),
+        Some("man") => write_man(&root),
+        Some("completions") => write_completions(&root),
         Some("ci") => ci(&root),
         Some("bench") => bench(&root, &args[1..]),
         Some("demo") => demo::run(&root),
         Some("fuzz") => fuzz::run(&root, &args[1..]),
-        _ => bail!(
-            "usage: cargo xtask demo | schemas | ci | bench [render | send [N...] | serve [FLOWING [BACKLOG]] | nats [N]] \
-             | fuzz [--seconds N] [--merge] [TARGET...] | fuzz seeds"
-        ),
+        Some(other) => bail!("unknown task `{other}`; `cargo xtask --help` lists them"),
+        None => bail!("no task given; `cargo xtask --help` lists them"),
     }
 }
 
@@ -54,6 +96,57 @@ fn write_schemas(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Replaces `man/` with the pages `hardal man` writes, so a removed command loses its page.
+fn write_man(root: &Path) -> Result<()> {
+    let dir = root.join("man");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir_arg = dir.to_str().context("the workspace path is not UTF-8")?;
+    cargo(
+        root,
+        &[
+            "run",
+            "-q",
+            "-p",
+            "hardal-runner",
+            "--bin",
+            "hardal",
+            "--",
+            "man",
+            dir_arg,
+        ],
+    )?;
+    eprintln!("wrote {}", dir.display());
+    Ok(())
+}
+
+fn write_completions(root: &Path) -> Result<()> {
+    let dir = root.join("completions");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for shell in SHELLS {
+        let output = Command::new(env!("CARGO"))
+            .args(["run", "-q", "-p", "hardal-runner", "--bin", "hardal", "--"])
+            .args(["completions", shell])
+            .current_dir(root)
+            .output()
+            .context("running cargo")?;
+        if !output.status.success() {
+            bail!(
+                "`hardal completions {shell}` failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        let path = dir.join(format!("hardal.{shell}"));
+        std::fs::write(&path, &output.stdout)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
 fn ci(root: &Path) -> Result<()> {
     cargo(root, &["fmt", "--all", "--check"])?;
     cargo(
@@ -68,41 +161,44 @@ fn ci(root: &Path) -> Result<()> {
         ],
     )?;
     ensure_test_programs()?;
-    // The test suite includes the schema freshness check (crates/runner/tests/schemas.rs).
+    // The test suite includes the freshness checks of schemas/, man/ and completions/
+    // (crates/runner/tests/schemas.rs and generated.rs).
     cargo(root, &["test", "--workspace"])?;
     Ok(())
 }
 
-/// Programs the tests start that come from the distribution, each with the paths it may have
-/// and its Debian package: `nats-server` for the NATS backlog's tests, `prometheus` (with
-/// `promtool`) for the operations kit's test.
-const DEBIAN_PROGRAMS: &[(&str, &[&str], &str)] = &[
-    (
-        "nats-server",
-        &["/usr/sbin/nats-server", "/usr/bin/nats-server"],
-        "nats-server",
-    ),
-    ("prometheus", &["/usr/bin/prometheus"], "prometheus"),
-    ("promtool", &["/usr/bin/promtool"], "prometheus"),
+/// Programs the tests run that the workspace does not build, each with its Debian package:
+/// `nats-server` (the NATS backlog's tests start it), `prometheus` and `promtool` (the
+/// operations kit's test) and zsh and fish (the completion tests load their scripts in them).
+/// On a fresh Debian or Ubuntu machine the missing ones are installed from the distribution.
+const DEBIAN_PROGRAMS: &[(&str, &str)] = &[
+    ("nats-server", "nats-server"),
+    ("prometheus", "prometheus"),
+    ("promtool", "prometheus"),
+    ("zsh", "zsh"),
+    ("fish", "fish"),
 ];
 
-/// On a fresh Debian or Ubuntu machine, installs the missing programs the tests start from the
-/// distribution.
 fn ensure_test_programs() -> Result<()> {
+    let found = |program: &str| {
+        ["/usr/sbin", "/usr/bin"]
+            .iter()
+            .any(|dir| Path::new(dir).join(program).exists())
+            || Command::new(program).arg("--version").output().is_ok()
+    };
     let mut missing: Vec<&str> = DEBIAN_PROGRAMS
         .iter()
-        .filter(|(program, paths, _)| {
-            !paths.iter().any(|p| Path::new(p).exists())
-                && Command::new(program).arg("--version").output().is_err()
-        })
-        .map(|(_, _, package)| *package)
+        .filter(|(program, _)| !found(program))
+        .map(|(_, package)| *package)
         .collect();
     missing.dedup();
     if missing.is_empty() {
         return Ok(());
     }
-    let packages = missing.join(" ");
-    eprintln!("{packages} missing (the tests start them); installing with apt-get");
+    eprintln!(
+        "{} missing (the tests run them); installing with apt-get",
+        missing.join(", ")
+    );
     let root = Command::new("id")
         .arg("-u")
         .output()
@@ -121,8 +217,9 @@ fn ensure_test_programs() -> Result<()> {
             .status()?;
         if !status.success() {
             bail!(
-                "`{}` failed; install {packages} (apt-get install {packages}) and run again",
-                args.join(" ")
+                "`{}` failed; install {} (apt-get install) and run again",
+                args.join(" "),
+                missing.join(", ")
             );
         }
         Ok(())
@@ -135,10 +232,7 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         None | Some("render") => cargo(root, &["bench", "-p", "hardal-core", "--bench", "render"]),
         Some("send") => {
-            let sizes: Vec<u64> = args[1..]
-                .iter()
-                .map(|a| a.replace('_', "").parse())
-                .collect::<Result<_, _>>()?;
+            let sizes = counts(&args[1..])?;
             let sizes = if sizes.is_empty() {
                 vec![1_000_000, 10_000_000]
             } else {
@@ -147,25 +241,30 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
             bench_send::run(root, &sizes, 3)
         }
         Some("serve") => {
-            let sizes: Vec<u64> = args[1..]
-                .iter()
-                .map(|a| a.replace('_', "").parse())
-                .collect::<Result<_, _>>()?;
+            let sizes = counts(&args[1..])?;
             let flowing = sizes.first().copied().unwrap_or(1_000_000);
             let backlog = sizes.get(1).copied().unwrap_or(5_000_000);
             bench_serve::run(root, flowing, backlog, 3)
         }
         Some("nats") => {
-            let n = match args.get(1) {
-                Some(n) => n.replace('_', "").parse()?,
-                None => 1_000_000,
-            };
+            let n = counts(&args[1..])?.first().copied().unwrap_or(1_000_000);
             bench_nats::run(root, n, &[1, 2, 4], 3)
         }
         Some(other) => bail!(
             "unknown benchmark `{other}`; known: render, send [N...], serve [FLOWING [BACKLOG]], nats [N]"
         ),
     }
+}
+
+/// Numbers of events as given on the command line (`1_000_000` or `1000000`).
+fn counts(args: &[String]) -> Result<Vec<u64>> {
+    args.iter()
+        .map(|a| {
+            a.replace('_', "")
+                .parse()
+                .with_context(|| format!("`{a}` is not a number of events"))
+        })
+        .collect()
 }
 
 /// Builds `packages` in release mode; returns where their binaries are.

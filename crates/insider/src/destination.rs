@@ -8,7 +8,7 @@ use hardal_core::destination::Envelope;
 use hardal_core::error::under_all;
 use hardal_core::{
     BatchLimits, ConfigError, Destination, Event, HttpMethod, HttpRequest, HttpResponse,
-    MapContext, Mapped, MappingError, Record, Secret, Template, Verdict,
+    MapContext, Mapped, MappingError, Note, NoteAction, Notes, Record, Secret, Template, Verdict,
 };
 use serde_json::{Map, Value};
 
@@ -203,17 +203,41 @@ impl Destination for Insider {
     }
 
     fn map(&self, event: &Event, context: &MapContext) -> Result<Mapped, MappingError> {
-        let Some(target) = self.selector.select(event) else {
+        let Some(mut target) = self.selector.select(event) else {
             return Ok(Mapped::skipped(format!(
                 "no mapping or preset selects event_name {}",
                 event.quoted_name()
             )));
         };
+        let mut rendered = render(target, event)?;
+        let mut notes = Vec::new();
+        // A standard event whose preset found nothing to make an event of (a product view without
+        // a product) is still something the user did: sent as a custom event of its own name by
+        // `default`, with a note, rather than skipped with nothing recorded.
+        if target.event_name.is_some()
+            && !has_events(&rendered)
+            && let Some(fallback) = self.selector.fallback()
+        {
+            if context.notes != Notes::LeftOut {
+                notes.push(Note {
+                    action: NoteAction::Repaired,
+                    field: "events".into(),
+                    rule: "standard event without its product, sent as a custom event".into(),
+                    detail: match context.notes {
+                        Notes::Detailed => format!(
+                            "{} found no product in {}; sent by preset default",
+                            target.origin,
+                            event.quoted_name()
+                        ),
+                        _ => String::new(),
+                    },
+                });
+            }
+            target = fallback;
+            rendered = render(target, event)?;
+        }
         let error = |message: String| MappingError::new(target.origin.clone(), message);
-        let users = match target.template.render(event).map_err(|e| MappingError {
-            pointer: format!("{}{}", target.origin, e.pointer),
-            message: e.message,
-        })? {
+        let users = match rendered {
             None => {
                 return Ok(Mapped::skipped(format!(
                     "{} rendered nothing",
@@ -235,7 +259,6 @@ impl Destination for Insider {
             group_id: &derive,
             notes: context.notes,
         };
-        let mut notes = Vec::new();
         let mut records = Vec::with_capacity(users.len());
         let (mut nothing, mut expired) = (None, None);
         for mut user in users {
@@ -308,6 +331,28 @@ impl Destination for Insider {
 
     fn requests_per_minute(&self) -> Option<u32> {
         Some(self.requests_per_minute)
+    }
+}
+
+/// A target's user object (or objects) for `event`; `None` when it renders nothing.
+fn render(target: &Target, event: &Event) -> Result<Option<Value>, MappingError> {
+    target.template.render(event).map_err(|e| MappingError {
+        pointer: format!("{}{}", target.origin, e.pointer),
+        message: e.message,
+    })
+}
+
+/// Whether any rendered user object carries an event.
+fn has_events(rendered: &Option<Value>) -> bool {
+    let carries = |user: &Value| match user.get("events") {
+        Some(Value::Array(events)) => !events.is_empty(),
+        Some(Value::Object(_)) => true,
+        _ => false,
+    };
+    match rendered {
+        Some(Value::Array(users)) => users.iter().any(carries),
+        Some(user) => carries(user),
+        None => false,
     }
 }
 

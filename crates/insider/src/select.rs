@@ -56,6 +56,11 @@ impl<T> Selector<T> {
         selector
     }
 
+    /// The preset that selects every event (`default`), when it is configured.
+    pub(crate) fn fallback(&self) -> Option<&T> {
+        self.always.map(|i| &self.presets[i])
+    }
+
     pub(crate) fn select(&self, event: &Event) -> Option<&T> {
         if let Some(target) = self.mappings.select(event) {
             return Some(target);

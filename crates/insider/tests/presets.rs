@@ -178,6 +178,55 @@ fn commerce_presets() {
     expect_file!["snapshots/commerce.txt"].assert_eq(&render(&destination, &commerce()));
 }
 
+/// The corners the cross-check with Segment's destination found: page URLs and referrers in the
+/// event's properties (Segment's `page_url`, GA4's `page_location` and `page_referrer`), product
+/// fields on events no commerce preset selects, and standard events without what their preset
+/// needs.
+fn corners() -> Vec<Value> {
+    let at = "2024-12-28T10:00:00Z";
+    vec![
+        // a page view whose URL and referrer are properties, as Segment's page calls carry them
+        json!({"id": "k1", "event_name": "page_view", "created_at": at, "user_id": "u1",
+               "properties": {"page_url": "https://shop/c/kitchen", "referrer": "https://www.google.com/", "page_type": "category"}}),
+        // GA4's page_view: page_location, page_referrer and page_title on every event
+        json!({"id": "k2", "event_name": "page_view", "created_at": at, "user_id": "u2",
+               "properties": {"page_location": "https://shop/", "page_referrer": "https://t.co/x", "page_title": "Shop"}}),
+        // both the page object and a property: the property, as the other presets read it
+        json!({"id": "k3", "event_name": "search", "created_at": at, "user_id": "u3",
+               "page": {"url": "https://shop/search", "referrer": "https://shop/"},
+               "properties": {"page_url": "https://shop/search?q=mug", "search_term": "mug"}}),
+        // a home page and a listing with GA4's page fields
+        json!({"id": "k4", "event_name": "homepage_view", "created_at": at, "user_id": "u4",
+               "properties": {"page_location": "https://shop/", "page_referrer": "https://www.google.com/"}}),
+        json!({"id": "k5", "event_name": "view_item_list", "created_at": at, "user_id": "u5",
+               "properties": {"item_list_name": "Kitchen", "page_location": "https://shop/c/kitchen"}}),
+        // product fields on an event no commerce preset selects: Insider's default parameters
+        json!({"id": "k6", "event_name": "wishlist_add", "created_at": at, "user_id": "u6",
+               "properties": {"product_id": "SKU-1", "product_name": "Mug", "price": "19.90", "sale_price": 14.5,
+                              "currency": "try", "quantity": "1", "image_url": "https://cdn/1.jpg", "list": "favourites"}}),
+        json!({"id": "k7", "event_name": "Product Shared", "created_at": at, "user_id": "u7",
+               "properties": {"item_id": 77, "item_name": "Spoon", "price": 5, "share_via": "email"}}),
+        // a standard event without its product: nothing of the preset's event can be sent
+        json!({"id": "k8", "event_name": "productViewed", "created_at": at, "user_id": "u8",
+               "page": {"url": "https://shop/p/unknown"}}),
+        json!({"id": "k9", "event_name": "add_to_cart", "created_at": at, "user_id": "u9", "user": {"email": "i@example.com"},
+               "properties": {"items": [], "cart_id": "C-9"}}),
+        json!({"id": "k10", "event_name": "purchase", "created_at": at, "user_id": "u10"}),
+    ]
+}
+
+#[test]
+fn mapping_corners() {
+    let destination = build(base());
+    expect_file!["snapshots/corners.txt"].assert_eq(&render(&destination, &corners()));
+    // Without the `default` preset nothing sends a custom event.
+    let without_default = build(with(
+        json!({"presets": ["product_view", "add_to_cart", "purchase"]}),
+    ));
+    expect_file!["snapshots/corners-without-default.txt"]
+        .assert_eq(&render(&without_default, &corners()[7..]));
+}
+
 #[test]
 fn commerce_presets_rejecting_invalid_fields() {
     let destination = build(with(json!({"on_invalid_field": "reject"})));

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::builder::TypedValueParser as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use hardal_core::{Destination, DestinationPlugin};
 use hardal_runner::config::{self, Secrets, schema};
 use hardal_runner::dlq;
@@ -19,9 +19,9 @@ use hardal_runner::{input, render};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// hardal forwards analytics events to marketing destinations such as Insider.
+/// Forward analytics events to marketing destinations such as Insider.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(name = "hardal", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -156,6 +156,23 @@ enum Command {
         /// Print the schema of this destination kind only.
         #[arg(long, value_name = "KIND")]
         kind: Option<String>,
+    },
+    /// Print the completion script of a shell.
+    ///
+    /// E.g. `hardal completions bash > ~/.local/share/bash-completion/completions/hardal`; the
+    /// scripts for bash, zsh and fish are also in the repository's `completions/`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages into a directory.
+    ///
+    /// `hardal.1` and one page per command (`hardal-send.1`, …), e.g. `hardal man
+    /// ~/.local/share/man/man1`; they are also in the repository's `man/`.
+    Man {
+        /// The directory (it must exist).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
 }
 
@@ -451,6 +468,15 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 "{}",
                 serde_json::to_string_pretty(&schema).expect("a schema serializes")
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "hardal", &mut io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir } => {
+            clap_mangen::generate_to(Cli::command(), &dir)
+                .map_err(|e| format!("cannot write the man pages to {}: {e}", dir.display()))?;
             Ok(ExitCode::SUCCESS)
         }
     }

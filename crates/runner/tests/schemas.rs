@@ -23,3 +23,19 @@ fn committed_schemas_are_fresh() {
 fn every_linked_kind_is_registered() {
     assert_eq!(hardal_runner::linked_kinds(), ["custom_api", "insider"]);
 }
+
+#[test]
+fn every_schema_file_has_an_id_and_a_title() {
+    for (name, text) in hardal_runner::config::schema::schema_files() {
+        let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let id = schema["$id"].as_str().unwrap_or_default();
+        assert!(
+            id == format!("urn:hardal:schemas:{name}"),
+            "{name}: `$id` is {id:?}"
+        );
+        assert!(
+            schema["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "{name} has no title"
+        );
+    }
+}

@@ -76,7 +76,7 @@ fn unknown_kinds_and_fields_say_what_would_be_right() {
         r#"{"destinations": [{"id": "w", "type": "webhook"}], "spool": {}}"#,
         expect![[r#"
             1:39 /destinations/0/type: unknown destination type "webhook"; known kinds: custom_api, insider
-            1:52 /spool: unknown field `spool`; expected one of: destinations, delivery, server, backlog
+            1:52 /spool: unknown field `spool`; expected one of: $schema, destinations, delivery, server, backlog
         "#]],
     );
 }
@@ -185,6 +185,24 @@ fn a_utf8_byte_order_mark_is_accepted() {
         expect![[r###"
             valid: a
         "###]],
+    );
+}
+
+#[test]
+fn a_schema_line_for_editors_is_accepted() {
+    // Editors attach a schema to a JSON file by its `"$schema"` member; hardal ignores it.
+    check(
+        r#"{"$schema": "./schemas/hardal.schema.json",
+ "destinations": [{"id": "a", "type": "insider", "partner_name": "brand", "request_token": "t0k3n"}]}"#,
+        expect![[r#"
+            valid: a
+        "#]],
+    );
+    check(
+        r#"{"$schema": 1, "destinations": [{"id": "a", "type": "insider", "partner_name": "brand", "request_token": "t0k3n"}]}"#,
+        expect![[r#"
+            1:13 /$schema: 1 is not of type "string"
+        "#]],
     );
 }
 

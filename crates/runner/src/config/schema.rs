@@ -11,6 +11,11 @@ use serde_json::{Map, Value, json};
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunnerConfig {
+    /// The JSON Schema this file follows, for editors (e.g. `./schemas/hardal.schema.json`);
+    /// hardal reads it as a comment.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub schema: Option<String>,
     /// Where events go. Every event is offered to every destination.
     #[schemars(length(min = 1))]
     pub destinations: Vec<DestinationEntry>,
@@ -381,24 +386,36 @@ pub fn kind_schema(plugin: &DestinationPlugin) -> Value {
 
 /// The schema of the whole configuration file.
 pub fn runner_schema() -> Value {
-    let mut schema = hardal_core::registry::schema_for::<RunnerConfig>().to_value();
-    schema["title"] = Value::String("hardal configuration".into());
-    schema
+    let schema = hardal_core::registry::schema_for::<RunnerConfig>().to_value();
+    document(schema, "hardal.schema.json", "hardal configuration")
 }
 
 /// The schema of one kind as a standalone document (what `hardal schema --kind` prints).
 pub fn standalone_kind_schema(plugin: &DestinationPlugin) -> Value {
-    let mut schema = kind_schema(plugin);
-    if let Some(object) = schema.as_object_mut() {
-        let mut with_dialect = Map::new();
-        with_dialect.insert(
-            "$schema".into(),
-            json!("https://json-schema.org/draft/2020-12/schema"),
-        );
-        with_dialect.extend(std::mem::take(object));
-        *object = with_dialect;
+    document(
+        kind_schema(plugin),
+        &format!("{}.schema.json", plugin.kind),
+        plugin.kind,
+    )
+}
+
+/// A schema as a document of its own: the dialect, an `$id` and a `title` first, where editors
+/// and readers look. The `$id` is a URN, an identity that claims no location, because the
+/// schemas are published nowhere but in `schemas/` (editors are pointed at those files).
+fn document(schema: Value, file: &str, title: &str) -> Value {
+    let mut head = Map::new();
+    head.insert(
+        "$schema".into(),
+        json!("https://json-schema.org/draft/2020-12/schema"),
+    );
+    head.insert("$id".into(), json!(format!("urn:hardal:schemas:{file}")));
+    head.insert("title".into(), json!(title));
+    if let Value::Object(body) = schema {
+        for (key, value) in body {
+            head.entry(key).or_insert(value);
+        }
     }
-    schema
+    Value::Object(head)
 }
 
 /// Every schema file of `schemas/`, as (file name, pretty JSON with a final newline).
