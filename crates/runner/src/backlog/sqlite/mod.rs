@@ -1,0 +1,469 @@
+//! The SQLite spool: accepted events in one file (WAL), each stored once, with per destination a
+//! watermark plus resolved ranges (as `hardal send`'s checkpoint keeps input lines), dead letters
+//! with a copy of their event, and the identities seen within the deduplication window.
+//!
+//! All writes go through one thread (`writer.rs`) that gathers what is waiting into one
+//! transaction, a group commit; what it keeps in memory and the SQL of each write are in
+//! `books.rs`. Reads (a destination taking its next events, listing dead letters) use their own
+//! connection and never wait for writes. Events every destination is done with are deleted as
+//! the slowest watermark passes them; SQLite reuses their pages, and an incremental vacuum
+//! returns a large surplus to the file system, so the file does not grow without bound.
+//!
+//! Sequence numbers are never reused (`AUTOINCREMENT`): a replayed dead letter must come after
+//! every cursor, even when the events before it were all delivered and deleted.
+//!
+//! Deduplication (`seen.rs`) remembers each accepted identity for the window, bounded in count.
+//! Forgetting can only let a producer's late retry be stored twice (delivered twice, identical
+//! bytes, which Insider stores once), never take a new event for a duplicate. Dead letters are
+//! in `dead_letters.rs`.
+
+mod books;
+mod dead_letters;
+mod seen;
+mod writer;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{Notify, oneshot};
+
+use self::books::Books;
+pub use self::seen::MAX_IDENTITIES;
+use self::seen::Seen;
+use self::writer::{Command, Writer};
+use super::{
+    Appended, Backlog, BacklogError, BacklogStats, DeadLetter, DeadLetterFilter, Depth, Incoming,
+    Resolution, Stored,
+};
+use crate::config::Durability;
+use crate::resolved::ResolvedSet;
+
+/// How often a destination that caught up looks for events another process appended (a
+/// dead-letter replay).
+const POLL: Duration = Duration::from_millis(500);
+
+/// How the spool is set up.
+#[derive(Debug, Clone)]
+pub struct SpoolOptions {
+    pub durability: Durability,
+    pub max_bytes: u64,
+    pub dedup_window: Duration,
+    /// How long a write waits for another process's write lock (`hardal dlq`) before it is
+    /// tried again.
+    pub busy_timeout: Duration,
+}
+
+impl SpoolOptions {
+    /// The options of a service: `busy_timeout` at 10 seconds.
+    pub fn new(durability: Durability, max_bytes: u64, dedup_window: Duration) -> SpoolOptions {
+        SpoolOptions {
+            durability,
+            max_bytes,
+            dedup_window,
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the writer thread shares with readers and metrics.
+struct Shared {
+    /// Per destination: events waiting, and the watermark.
+    depth: Vec<AtomicU64>,
+    watermark: Vec<AtomicU64>,
+    bytes: AtomicU64,
+    /// Whether the last write succeeded.
+    writable: AtomicBool,
+}
+
+pub struct SqliteSpool {
+    destinations: Vec<String>,
+    commands: Mutex<mpsc::Sender<Command>>,
+    reader: Arc<Mutex<Connection>>,
+    /// Per destination: the last sequence number taken in this process.
+    cursors: Mutex<Vec<u64>>,
+    /// What was resolved when the spool opened: skipped when first read again.
+    opened_resolved: Arc<Vec<ResolvedSet>>,
+    shared: Arc<Shared>,
+    appended: Arc<Notify>,
+    /// Why the spool can no longer be written, once it cannot.
+    fatal: Arc<Mutex<Option<String>>>,
+}
+
+fn io(e: impl std::fmt::Display) -> BacklogError {
+    BacklogError::Io(e.to_string())
+}
+
+fn now_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl SqliteSpool {
+    /// Opens (or creates) the spool at `path` for `destinations`. A destination the spool has
+    /// not seen before starts with the events accepted from now on.
+    pub fn open(
+        path: &Path,
+        destinations: &[String],
+        options: SpoolOptions,
+    ) -> Result<SqliteSpool, BacklogError> {
+        let name = path.display().to_string();
+        let fail = |e: rusqlite::Error| BacklogError::Io(format!("the spool {name}: {e}"));
+        let writer = Connection::open(path).map_err(fail)?;
+        writer.busy_timeout(options.busy_timeout).map_err(fail)?;
+        // auto_vacuum takes effect only before the first table exists.
+        writer
+            .execute_batch(
+                "PRAGMA auto_vacuum = INCREMENTAL;
+                 PRAGMA journal_mode = WAL;
+                 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                     accepted_at INTEGER NOT NULL, target TEXT, body TEXT NOT NULL);
+                 CREATE TABLE IF NOT EXISTS progress (destination TEXT PRIMARY KEY,
+                     watermark INTEGER NOT NULL);
+                 CREATE TABLE IF NOT EXISTS resolved (destination TEXT NOT NULL,
+                     start INTEGER NOT NULL, end INTEGER NOT NULL);
+                 CREATE INDEX IF NOT EXISTS resolved_by_destination ON resolved (destination, end);
+                 CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                     destination TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL,
+                     ending TEXT NOT NULL, reasons TEXT NOT NULL, body TEXT NOT NULL);
+                 CREATE TABLE IF NOT EXISTS seen_log (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL,
+                     at INTEGER NOT NULL);",
+            )
+            .map_err(fail)?;
+        // A page cache of 16 MB (the default 2 MB reads pages back from the file system at every
+        // group), and a write-ahead log that may grow to 64 MB between checkpoints, so that
+        // checkpoints come in few large writes.
+        writer
+            .execute_batch("PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 16384;")
+            .map_err(fail)?;
+        writer
+            .pragma_update(
+                None,
+                "synchronous",
+                match options.durability {
+                    Durability::Full => "FULL",
+                    Durability::Normal => "NORMAL",
+                },
+            )
+            .map_err(fail)?;
+        let max_seq: u64 = writer
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map_err(fail)?
+            .max(0) as u64;
+        let mut sets = Vec::new();
+        for destination in destinations {
+            let watermark: Option<i64> = writer
+                .query_row(
+                    "SELECT watermark FROM progress WHERE destination = ?1",
+                    [destination],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(fail)?;
+            let mut set = ResolvedSet::new();
+            match watermark {
+                Some(watermark) => set.watermark = (watermark.max(1)) as u64,
+                None => {
+                    set.watermark = max_seq + 1;
+                    writer
+                        .execute(
+                            "INSERT INTO progress (destination, watermark) VALUES (?1, ?2)",
+                            params![destination, set.watermark as i64],
+                        )
+                        .map_err(fail)?;
+                }
+            }
+            let mut statement = writer
+                .prepare("SELECT start, end FROM resolved WHERE destination = ?1")
+                .map_err(fail)?;
+            let rows = statement
+                .query_map([destination], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+                })
+                .map_err(fail)?;
+            for row in rows {
+                let (start, end) = row.map_err(fail)?;
+                if start >= 1 && end > start {
+                    set.insert(start as u64, end as u64);
+                }
+            }
+            sets.push(set);
+        }
+        let shared = Arc::new(Shared {
+            depth: destinations.iter().map(|_| AtomicU64::new(0)).collect(),
+            watermark: sets.iter().map(|s| AtomicU64::new(s.watermark)).collect(),
+            bytes: AtomicU64::new(0),
+            writable: AtomicBool::new(true),
+        });
+        for (index, (destination, set)) in destinations.iter().zip(&sets).enumerate() {
+            let waiting: i64 = writer
+                .query_row(
+                    "SELECT count(*) FROM events WHERE seq >= ?1 AND (target IS NULL OR target = ?2)",
+                    params![set.watermark as i64, destination],
+                    |row| row.get(0),
+                )
+                .map_err(fail)?;
+            let above: u64 = set.ranges.iter().map(|(s, e)| e - s).sum();
+            shared.depth[index].store(
+                (waiting.max(0) as u64).saturating_sub(above),
+                Ordering::Relaxed,
+            );
+        }
+        shared
+            .bytes
+            .store(used_bytes(&writer).map_err(fail)?, Ordering::Relaxed);
+        let seen = Seen::load(&writer, options.dedup_window).map_err(fail)?;
+        let reader = Connection::open(path).map_err(fail)?;
+        reader.busy_timeout(options.busy_timeout).map_err(fail)?;
+        reader
+            .execute_batch("PRAGMA cache_size = -8192;")
+            .map_err(fail)?;
+        let (commands, inbox) = mpsc::channel();
+        let appended = Arc::new(Notify::new());
+        let fatal = Arc::new(Mutex::new(None));
+        let state = Writer {
+            connection: writer,
+            books: Books {
+                destinations: destinations.to_vec(),
+                sets: sets.clone(),
+                shared: Arc::clone(&shared),
+                options,
+                last_seq: max_seq,
+                seen,
+            },
+            appended: Arc::clone(&appended),
+            name,
+            owner: true,
+            fatal: Arc::clone(&fatal),
+            kept: Vec::new(),
+            failures: 0,
+        };
+        std::thread::Builder::new()
+            .name("hardal-spool".into())
+            .spawn(move || state.run(inbox))
+            .map_err(io)?;
+        Ok(SqliteSpool {
+            destinations: destinations.to_vec(),
+            commands: Mutex::new(commands),
+            reader: Arc::new(Mutex::new(reader)),
+            cursors: Mutex::new(sets.iter().map(|s| s.watermark - 1).collect()),
+            opened_resolved: Arc::new(sets),
+            shared,
+            appended,
+            fatal,
+        })
+    }
+
+    fn index(&self, destination: &str) -> Result<usize, BacklogError> {
+        self.destinations
+            .iter()
+            .position(|d| d == destination)
+            .ok_or_else(|| BacklogError::UnknownDestination(destination.to_owned()))
+    }
+
+    fn send(&self, command: Command) -> Result<(), BacklogError> {
+        self.commands
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(command)
+            .map_err(|_| self.stopped())
+    }
+
+    /// Why the writer no longer answers: the reason it stopped writing, or that it closed.
+    fn stopped(&self) -> BacklogError {
+        match self.fatal.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            Some(reason) => BacklogError::Fatal(reason),
+            None => BacklogError::Io("the spool is closed".into()),
+        }
+    }
+
+    /// Runs `work` with the reader connection off the async threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, BacklogError> + Send + 'static,
+    ) -> Result<T, BacklogError> {
+        let reader = Arc::clone(&self.reader);
+        tokio::task::spawn_blocking(move || {
+            let connection = reader.lock().unwrap_or_else(|e| e.into_inner());
+            work(&connection)
+        })
+        .await
+        .map_err(io)?
+    }
+}
+
+#[async_trait]
+impl Backlog for SqliteSpool {
+    async fn append(&self, events: Vec<Incoming>) -> Result<Appended, BacklogError> {
+        if events.is_empty() {
+            return Ok(Appended::default());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Append(events, reply))?;
+        answer.await.map_err(|_| self.stopped())?
+    }
+
+    async fn take(&self, destination: &str, limit: usize) -> Result<Vec<Stored>, BacklogError> {
+        let index = self.index(destination)?;
+        let start = self.cursors.lock().unwrap_or_else(|e| e.into_inner())[index];
+        let opened = Arc::clone(&self.opened_resolved);
+        let name = destination.to_owned();
+        let (taken, last, skipped) = self
+            .read(move |connection| {
+                let mut statement = connection
+                    .prepare_cached(
+                        "SELECT seq, target, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                    )
+                    .map_err(io)?;
+                let (mut taken, mut skipped, mut last) = (Vec::new(), Vec::new(), start);
+                // Pages of events meant for others (or resolved before a restart) are passed
+                // over until some are this destination's, or there are no more.
+                while taken.is_empty() {
+                    let mut rows = statement
+                        .query(params![last as i64, limit.max(1) as i64])
+                        .map_err(io)?;
+                    let mut any = false;
+                    while let Some(row) = rows.next().map_err(io)? {
+                        any = true;
+                        let seq = row.get::<_, i64>(0).map_err(io)? as u64;
+                        last = seq;
+                        if opened[index].contains(seq) {
+                            continue;
+                        }
+                        let target: Option<String> = row.get(1).map_err(io)?;
+                        if target.is_some_and(|t| t != name) {
+                            skipped.push(seq);
+                            continue;
+                        }
+                        taken.push(Stored {
+                            seq,
+                            body: row.get(2).map_err(io)?,
+                        });
+                    }
+                    if !any {
+                        break;
+                    }
+                }
+                Ok((taken, last, skipped))
+            })
+            .await?;
+        self.cursors.lock().unwrap_or_else(|e| e.into_inner())[index] = last;
+        if !skipped.is_empty() {
+            self.send(Command::Skip(index, skipped))?;
+        }
+        Ok(taken)
+    }
+
+    async fn resolve(
+        &self,
+        destination: &str,
+        resolved: Vec<Resolution>,
+    ) -> Result<(), BacklogError> {
+        if resolved.is_empty() {
+            return Ok(());
+        }
+        let index = self.index(destination)?;
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Resolve(index, resolved, reply))?;
+        answer.await.map_err(|_| self.stopped())?
+    }
+
+    async fn wait_for_events(&self) {
+        let _ = tokio::time::timeout(POLL, self.appended.notified()).await;
+    }
+
+    async fn dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+    ) -> Result<Vec<DeadLetter>, BacklogError> {
+        let filter = filter.clone();
+        self.read(move |connection| dead_letters::list(connection, &filter).map_err(io))
+            .await
+    }
+
+    async fn replay(&self, filter: &DeadLetterFilter) -> Result<u64, BacklogError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Replay(filter.clone(), reply))?;
+        answer.await.map_err(|_| self.stopped())?
+    }
+
+    async fn purge(&self, filter: &DeadLetterFilter) -> Result<u64, BacklogError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Purge(filter.clone(), reply))?;
+        answer.await.map_err(|_| self.stopped())?
+    }
+
+    /// Writes what is waiting, checkpoints the write-ahead log into the file and stops the
+    /// writer; later writes are refused.
+    async fn close(&self) {
+        let (reply, answer) = oneshot::channel();
+        if self.send(Command::Close(reply)).is_ok() {
+            let _ = answer.await;
+        }
+    }
+
+    async fn stats(&self) -> Result<BacklogStats, BacklogError> {
+        let watermarks: Vec<u64> = self
+            .shared
+            .watermark
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed))
+            .collect();
+        let oldest = self
+            .read(move |connection| {
+                let mut statement = connection
+                    .prepare_cached(
+                        "SELECT accepted_at FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1",
+                    )
+                    .map_err(io)?;
+                watermarks
+                    .iter()
+                    .map(|w| {
+                        statement
+                            .query_row([*w as i64], |row| row.get::<_, i64>(0))
+                            .optional()
+                            .map_err(io)
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        let now = now_seconds();
+        let depths = self
+            .destinations
+            .iter()
+            .zip(&self.shared.depth)
+            .zip(oldest)
+            .map(|((destination, depth), oldest)| {
+                let events = depth.load(Ordering::Relaxed);
+                Depth {
+                    destination: destination.clone(),
+                    events,
+                    oldest_age_seconds: match oldest {
+                        Some(at) if events > 0 => (now - at).max(0) as f64,
+                        _ => 0.0,
+                    },
+                }
+            })
+            .collect();
+        Ok(BacklogStats {
+            depths,
+            bytes: self.shared.bytes.load(Ordering::Relaxed),
+            writable: self.shared.writable.load(Ordering::Relaxed),
+            ..BacklogStats::default()
+        })
+    }
+}
+
+/// Bytes the spool's pages hold (free pages excluded).
+fn used_bytes(connection: &Connection) -> rusqlite::Result<u64> {
+    let pages: i64 = connection.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let free: i64 = connection.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    let size: i64 = connection.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    Ok(((pages - free).max(0) * size) as u64)
+}

