@@ -226,3 +226,63 @@ fn a_service_whose_spool_refuses_resolutions_stops_with_the_reason_and_delivers_
     let _service = Service::start_in(dir, &config);
     delivered_in_user_order(&sim, 20, Duration::from_secs(60));
 }
+
+/// Takes everything `destination` has waiting and resolves it with `ending`; returns how many.
+async fn drain(spool: &SqliteSpool, destination: &str, ending: Ending) -> usize {
+    let mut count = 0;
+    loop {
+        let taken = spool.take(destination, 1000).await.unwrap();
+        if taken.is_empty() {
+            return count;
+        }
+        count += taken.len();
+        spool
+            .resolve(destination, ended(&taken, ending))
+            .await
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_destination_removed_and_added_back_holds_nothing_back() {
+    let dir = directory("readded");
+    let path = dir.join("spool.db");
+    let rt = runtime();
+    rt.block_on(async {
+        let spool = open(&path, &["a", "b"]);
+        spool.append(incoming(10, "one")).await.unwrap();
+        assert_eq!(drain(&spool, "a", Ending::Delivered).await, 10);
+        spool.close().await;
+    });
+    rt.block_on(async {
+        // Without b, what a is done with goes, b's events included.
+        let spool = open(&path, &["a"]);
+        spool.append(incoming(10, "two")).await.unwrap();
+        assert_eq!(drain(&spool, "a", Ending::Delivered).await, 10);
+        spool.close().await;
+    });
+    assert_eq!(rows(&path, "events"), 0);
+    rt.block_on(async {
+        let spool = open(&path, &["a", "b"]);
+        spool.append(incoming(10, "three")).await.unwrap();
+        assert_eq!(drain(&spool, "a", Ending::Delivered).await, 10);
+        assert_eq!(
+            drain(&spool, "b", Ending::Delivered).await,
+            10,
+            "b takes what is in the spool"
+        );
+        let stats = spool.stats().await.unwrap();
+        assert!(stats.depths.iter().all(|d| d.events == 0), "{stats:?}");
+        spool.close().await;
+    });
+    assert_eq!(rows(&path, "events"), 0, "every row was deleted");
+    // And so it stays after a restart.
+    rt.block_on(async {
+        let spool = open(&path, &["a", "b"]);
+        spool.append(incoming(5, "four")).await.unwrap();
+        assert_eq!(drain(&spool, "b", Ending::Delivered).await, 5);
+        assert_eq!(drain(&spool, "a", Ending::Delivered).await, 5);
+        spool.close().await;
+    });
+    assert_eq!(rows(&path, "events"), 0);
+}

@@ -19,6 +19,7 @@
 
 mod books;
 mod dead_letters;
+mod progress;
 mod seen;
 mod writer;
 
@@ -113,7 +114,7 @@ impl SqliteSpool {
     ) -> Result<SqliteSpool, BacklogError> {
         let name = path.display().to_string();
         let fail = |e: rusqlite::Error| BacklogError::Io(format!("the spool {name}: {e}"));
-        let writer = Connection::open(path).map_err(fail)?;
+        let mut writer = Connection::open(path).map_err(fail)?;
         writer.busy_timeout(options.busy_timeout).map_err(fail)?;
         // auto_vacuum takes effect only before the first table exists.
         writer
@@ -150,71 +151,17 @@ impl SqliteSpool {
                 },
             )
             .map_err(fail)?;
-        let max_seq: u64 = writer
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |row| {
-                row.get::<_, i64>(0)
-            })
-            .map_err(fail)?
-            .max(0) as u64;
-        let mut sets = Vec::new();
-        for destination in destinations {
-            let watermark: Option<i64> = writer
-                .query_row(
-                    "SELECT watermark FROM progress WHERE destination = ?1",
-                    [destination],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(fail)?;
-            let mut set = ResolvedSet::new();
-            match watermark {
-                Some(watermark) => set.watermark = (watermark.max(1)) as u64,
-                None => {
-                    set.watermark = max_seq + 1;
-                    writer
-                        .execute(
-                            "INSERT INTO progress (destination, watermark) VALUES (?1, ?2)",
-                            params![destination, set.watermark as i64],
-                        )
-                        .map_err(fail)?;
-                }
-            }
-            let mut statement = writer
-                .prepare("SELECT start, end FROM resolved WHERE destination = ?1")
-                .map_err(fail)?;
-            let rows = statement
-                .query_map([destination], |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
-                })
-                .map_err(fail)?;
-            for row in rows {
-                let (start, end) = row.map_err(fail)?;
-                if start >= 1 && end > start {
-                    set.insert(start as u64, end as u64);
-                }
-            }
-            sets.push(set);
-        }
+        let progress::Progress {
+            last_seq,
+            sets,
+            depths,
+        } = progress::load(&mut writer, destinations, true).map_err(fail)?;
         let shared = Arc::new(Shared {
-            depth: destinations.iter().map(|_| AtomicU64::new(0)).collect(),
+            depth: depths.into_iter().map(AtomicU64::new).collect(),
             watermark: sets.iter().map(|s| AtomicU64::new(s.watermark)).collect(),
             bytes: AtomicU64::new(0),
             writable: AtomicBool::new(true),
         });
-        for (index, (destination, set)) in destinations.iter().zip(&sets).enumerate() {
-            let waiting: i64 = writer
-                .query_row(
-                    "SELECT count(*) FROM events WHERE seq >= ?1 AND (target IS NULL OR target = ?2)",
-                    params![set.watermark as i64, destination],
-                    |row| row.get(0),
-                )
-                .map_err(fail)?;
-            let above: u64 = set.ranges.iter().map(|(s, e)| e - s).sum();
-            shared.depth[index].store(
-                (waiting.max(0) as u64).saturating_sub(above),
-                Ordering::Relaxed,
-            );
-        }
         shared
             .bytes
             .store(used_bytes(&writer).map_err(fail)?, Ordering::Relaxed);
@@ -234,7 +181,7 @@ impl SqliteSpool {
                 sets: sets.clone(),
                 shared: Arc::clone(&shared),
                 options,
-                last_seq: max_seq,
+                last_seq,
                 seen,
             },
             appended: Arc::clone(&appended),
