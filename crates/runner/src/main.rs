@@ -531,8 +531,27 @@ fn dlq(action: DlqAction) -> Result<ExitCode, String> {
                 );
             }
             "replay" => {
+                // Letters of a destination this configuration lacks are left where they are:
+                // put back in line, nothing would ever take them.
+                let configured: Vec<&str> = loaded.destinations.iter().map(|d| d.id()).collect();
+                let mut left: std::collections::BTreeMap<String, usize> = Default::default();
+                for letter in backlog
+                    .dead_letters(&filter)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    if !configured.contains(&letter.destination.as_str()) {
+                        *left.entry(letter.destination).or_default() += 1;
+                    }
+                }
                 let count = backlog.replay(&filter).await.map_err(|e| e.to_string())?;
                 eprintln!("{count} dead letters put back in line for their destinations");
+                for (destination, count) in left {
+                    eprintln!(
+                        "{count} dead letters for `{destination}` were left as they are: `{destination}` is not in {}; replay them with a configuration that has it, or purge them",
+                        config.display()
+                    );
+                }
             }
             _ => {
                 let count = backlog.purge(&filter).await.map_err(|e| e.to_string())?;

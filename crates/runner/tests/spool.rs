@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use common::service::{Service, delivered_in_user_order, serve_config, wait_until};
 use hardal_insider_simulator::{Fault, Scope};
 use hardal_runner::backlog::sqlite::{SpoolOptions, SqliteSpool};
-use hardal_runner::backlog::{Backlog, BacklogError, Incoming, Resolution, Stored, check_event};
+use hardal_runner::backlog::{
+    Backlog, BacklogError, DeadLetterFilter, Incoming, Resolution, Stored, check_event,
+};
 use hardal_runner::config::Durability;
 use hardal_runner::delivery::Ending;
 use serde_json::json;
@@ -284,5 +286,70 @@ fn a_destination_removed_and_added_back_holds_nothing_back() {
         assert_eq!(drain(&spool, "a", Ending::Delivered).await, 5);
         spool.close().await;
     });
+    assert_eq!(rows(&path, "events"), 0);
+}
+
+/// Writes `config` (its spool at `spool`) into `dir` and runs `hardal dlq ACTION` on it.
+fn hardal_dlq(dir: &Path, spool: &Path, ids: &[&str], args: &[&str]) -> std::process::Output {
+    let destinations: Vec<(&str, String)> = ids
+        .iter()
+        .map(|id| (*id, "http://127.0.0.1:9/api".to_owned()))
+        .collect();
+    let mut config = serve_config(&destinations, json!({"auth_tokens": ["x".repeat(16)]}));
+    config["backlog"]["path"] = json!(spool.to_str().unwrap());
+    let file = dir.join(format!("config-{}.json", ids.join("-")));
+    std::fs::write(&file, config.to_string()).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_hardal"))
+        .arg("dlq")
+        .arg(args[0])
+        .args(["--config", file.to_str().unwrap()])
+        .args(&args[1..])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_replay_under_a_configuration_without_the_letters_destination_leaves_them() {
+    let dir = directory("replay-gone");
+    let path = dir.join("spool.db");
+    let rt = runtime();
+    rt.block_on(async {
+        let spool = open(&path, &["a", "gone"]);
+        spool.append(incoming(5, "e")).await.unwrap();
+        assert_eq!(drain(&spool, "a", Ending::Delivered).await, 5);
+        assert_eq!(drain(&spool, "gone", Ending::Rejected).await, 5);
+        spool.close().await;
+    });
+    assert_eq!(rows(&path, "dead_letters"), 5);
+    rt.block_on(async {
+        let spool = open(&path, &["a"]);
+        let replayed = spool.replay(&DeadLetterFilter::default()).await.unwrap();
+        assert_eq!(replayed, 0);
+        spool.close().await;
+    });
+    assert_eq!(
+        rows(&path, "dead_letters"),
+        5,
+        "the letters are still there"
+    );
+    let output = hardal_dlq(&dir, &path, &["a"], &["replay"]);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{said}");
+    assert!(
+        said.contains("0 dead letters put back")
+            && said.contains("5 dead letters for `gone` were left as they are"),
+        "{said}"
+    );
+    assert_eq!(rows(&path, "dead_letters"), 5);
+    // With `gone` back, they are replayed and taken.
+    rt.block_on(async {
+        let spool = open(&path, &["a", "gone"]);
+        let replayed = spool.replay(&DeadLetterFilter::default()).await.unwrap();
+        assert_eq!(replayed, 5);
+        assert_eq!(drain(&spool, "gone", Ending::Delivered).await, 5);
+        assert_eq!(drain(&spool, "a", Ending::Delivered).await, 0);
+        spool.close().await;
+    });
+    assert_eq!(rows(&path, "dead_letters"), 0);
     assert_eq!(rows(&path, "events"), 0);
 }

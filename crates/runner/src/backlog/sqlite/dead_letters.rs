@@ -55,7 +55,8 @@ pub(super) fn purge(
 
 impl Books {
     /// Puts the dead letters `filter` names back in line for their destination, after every
-    /// event there is; returns how many.
+    /// event there is; returns how many. Letters of destinations not in the configuration are
+    /// left as they are.
     pub(super) fn replay(
         &mut self,
         transaction: &rusqlite::Transaction,
@@ -73,7 +74,13 @@ impl Books {
         };
         let now = now_seconds();
         let mut counts: HashMap<usize, u64> = HashMap::new();
+        let mut replayed = 0;
         for (id, destination, body) in &letters {
+            // A destination not in the configuration would never take its event: the letter
+            // stays, to be replayed under a configuration that has it (or purged).
+            let Some(index) = self.destinations.iter().position(|d| d == destination) else {
+                continue;
+            };
             transaction.execute(
                 "INSERT INTO events (accepted_at, target, body) VALUES (?1, ?2, ?3)",
                 params![now, destination, body],
@@ -81,14 +88,13 @@ impl Books {
             self.last_seq = transaction.last_insert_rowid() as u64;
             ::metrics::counter!("hardal_events_replayed_total").increment(1);
             transaction.execute("DELETE FROM dead_letters WHERE id = ?1", [id])?;
-            if let Some(index) = self.destinations.iter().position(|d| d == destination) {
-                *counts.entry(index).or_default() += 1;
-            }
+            *counts.entry(index).or_default() += 1;
+            replayed += 1;
         }
         for (index, count) in counts {
             self.shared.depth[index].fetch_add(count, Ordering::Relaxed);
         }
-        Ok(letters.len() as u64)
+        Ok(replayed)
     }
 }
 
