@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand};
 use hardal_core::{Destination, DestinationPlugin};
+use hardal_runner::backlog::sqlite::SqliteSpool;
 use hardal_runner::config::{self, Secrets, schema};
 use hardal_runner::dlq;
 use hardal_runner::send::{self, SendOptions};
@@ -498,7 +499,23 @@ fn dlq(action: DlqAction) -> Result<ExitCode, String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
-        let backlog = serve::open_backlog(&loaded).await?;
+        let backlog = match &loaded.backlog {
+            // The spool is opened as it is, beside its owner if one runs: never created.
+            config::BacklogConfig::Sqlite {
+                path, durability, ..
+            } => {
+                let ids: Vec<String> = loaded
+                    .destinations
+                    .iter()
+                    .map(|d| d.id().to_owned())
+                    .collect();
+                std::sync::Arc::new(
+                    SqliteSpool::open_for_commands(Path::new(path), &ids, *durability)
+                        .map_err(|e| e.to_string())?,
+                ) as std::sync::Arc<dyn hardal_runner::backlog::Backlog>
+            }
+            config::BacklogConfig::Nats(_) => serve::open_backlog(&loaded).await?,
+        };
         match what {
             "list" => {
                 let letters = backlog

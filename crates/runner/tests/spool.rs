@@ -353,3 +353,74 @@ fn a_replay_under_a_configuration_without_the_letters_destination_leaves_them() 
     assert_eq!(rows(&path, "dead_letters"), 0);
     assert_eq!(rows(&path, "events"), 0);
 }
+
+#[test]
+fn a_second_owner_of_a_spool_is_refused_with_the_path_and_the_owners_pid() {
+    let dir = directory("owner");
+    let path = dir.join("spool.db");
+    runtime().block_on(async {
+        let spool = open(&path, &["a"]);
+        let destinations = vec!["a".to_owned()];
+        let Err(refused) = SqliteSpool::open(&path, &destinations, options()) else {
+            panic!("a second owner was let in");
+        };
+        assert!(matches!(refused, BacklogError::Refused(_)), "{refused:?}");
+        let said = refused.to_string();
+        assert!(
+            said.contains(path.to_str().unwrap())
+                && said.contains(&format!("pid {}", std::process::id())),
+            "{said}"
+        );
+        // The dead-letter commands work beside the owner.
+        let beside =
+            SqliteSpool::open_for_commands(&path, &destinations, Durability::Normal).unwrap();
+        assert!(
+            beside
+                .dead_letters(&DeadLetterFilter::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        spool.close().await;
+    });
+}
+
+#[test]
+fn a_second_service_on_the_same_spool_is_refused_at_start() {
+    let sim = common::simulator();
+    let config = serve_config(&[("insider", sim.upsert_url())], json!({}));
+    let service = Service::start("second", &config);
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_hardal"))
+        .args(["serve", "--config", service.config.to_str().unwrap()])
+        .env("INSIDER_REQUEST_TOKEN", common::TOKEN)
+        .env("HARDAL_INGEST_TOKEN", common::service::INGEST)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second service runs on the same spool");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut said).unwrap();
+    assert!(!status.success(), "{said}");
+    assert!(
+        said.contains("in use by another hardal serve")
+            && said.contains(&format!("pid {}", service.child.id())),
+        "{said}"
+    );
+    // The first one goes on, and the dead-letter commands work beside it.
+    let (status, _) = service.post_ndjson(&common::events(5, 5));
+    assert_eq!(status, 202);
+    delivered_in_user_order(&sim, 5, Duration::from_secs(60));
+    let (listed, _) = service.dlq(&["list"]);
+    assert_eq!(listed, "");
+}

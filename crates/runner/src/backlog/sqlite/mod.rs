@@ -19,6 +19,7 @@
 
 mod books;
 mod dead_letters;
+mod lock;
 mod progress;
 mod seen;
 mod writer;
@@ -29,7 +30,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Notify, oneshot};
 
 use self::books::Books;
@@ -92,6 +93,8 @@ pub struct SqliteSpool {
     appended: Arc<Notify>,
     /// Why the spool can no longer be written, once it cannot.
     fatal: Arc<Mutex<Option<String>>>,
+    /// The owner's lock on the spool, held while the spool is open.
+    _lock: Option<std::fs::File>,
 }
 
 fn io(e: impl std::fmt::Display) -> BacklogError {
@@ -105,17 +108,68 @@ fn now_seconds() -> i64 {
 }
 
 impl SqliteSpool {
-    /// Opens (or creates) the spool at `path` for `destinations`. A destination the spool has
-    /// not seen before starts with the events accepted from now on.
+    /// Opens (or creates) the spool at `path` for `destinations`, as its owner (`hardal
+    /// serve`): a second owner is refused. A destination the spool has not seen before starts
+    /// with the events accepted from now on.
     pub fn open(
         path: &Path,
         destinations: &[String],
         options: SpoolOptions,
     ) -> Result<SqliteSpool, BacklogError> {
+        check_path(path).map_err(BacklogError::Refused)?;
+        let lock = lock::acquire(path)?;
+        SqliteSpool::open_as(path, destinations, options, Some(lock))
+    }
+
+    /// Opens an existing spool for the dead-letter commands (`hardal dlq`), beside its owner if
+    /// one runs: nothing is created, and nothing is written but what the command asks.
+    pub fn open_for_commands(
+        path: &Path,
+        destinations: &[String],
+        durability: Durability,
+    ) -> Result<SqliteSpool, BacklogError> {
+        check_path(path).map_err(BacklogError::Refused)?;
+        if !path.exists() {
+            return Err(BacklogError::Refused(format!(
+                "the spool {} does not exist (check `backlog.path` in the configuration; a spool is made by hardal serve)",
+                path.display()
+            )));
+        }
+        let options = SpoolOptions::new(durability, u64::MAX, Duration::ZERO);
+        SqliteSpool::open_as(path, destinations, options, None)
+    }
+
+    /// Opens the spool; `lock` is the owner's lock, none for a command.
+    fn open_as(
+        path: &Path,
+        destinations: &[String],
+        options: SpoolOptions,
+        lock: Option<std::fs::File>,
+    ) -> Result<SqliteSpool, BacklogError> {
+        let owner = lock.is_some();
         let name = path.display().to_string();
         let fail = |e: rusqlite::Error| BacklogError::Io(format!("the spool {name}: {e}"));
-        let mut writer = Connection::open(path).map_err(fail)?;
+        let flags = if owner {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+        } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut writer = Connection::open_with_flags(path, flags).map_err(fail)?;
         writer.busy_timeout(options.busy_timeout).map_err(fail)?;
+        if !owner {
+            let tables: i64 = writer
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name IN ('events', 'dead_letters', 'progress')",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(fail)?;
+            if tables != 3 {
+                return Err(BacklogError::Refused(format!(
+                    "{name} is not a hardal spool (check `backlog.path` in the configuration)"
+                )));
+            }
+        }
         // auto_vacuum takes effect only before the first table exists.
         writer
             .execute_batch(
@@ -155,7 +209,7 @@ impl SqliteSpool {
             last_seq,
             sets,
             depths,
-        } = progress::load(&mut writer, destinations, true).map_err(fail)?;
+        } = progress::load(&mut writer, destinations, owner).map_err(fail)?;
         let shared = Arc::new(Shared {
             depth: depths.into_iter().map(AtomicU64::new).collect(),
             watermark: sets.iter().map(|s| AtomicU64::new(s.watermark)).collect(),
@@ -166,7 +220,7 @@ impl SqliteSpool {
             .bytes
             .store(used_bytes(&writer).map_err(fail)?, Ordering::Relaxed);
         let seen = Seen::load(&writer, options.dedup_window).map_err(fail)?;
-        let reader = Connection::open(path).map_err(fail)?;
+        let reader = Connection::open_with_flags(path, flags).map_err(fail)?;
         reader.busy_timeout(options.busy_timeout).map_err(fail)?;
         reader
             .execute_batch("PRAGMA cache_size = -8192;")
@@ -186,7 +240,7 @@ impl SqliteSpool {
             },
             appended: Arc::clone(&appended),
             name,
-            owner: true,
+            owner,
             fatal: Arc::clone(&fatal),
             kept: Vec::new(),
             failures: 0,
@@ -204,6 +258,7 @@ impl SqliteSpool {
             shared,
             appended,
             fatal,
+            _lock: lock,
         })
     }
 
@@ -405,6 +460,33 @@ impl Backlog for SqliteSpool {
             ..BacklogStats::default()
         })
     }
+}
+
+/// Whether `path` can be a spool file: a path on the file system (not empty, not SQLite's
+/// `:memory:` or a `file:` URI, which would keep events nowhere or elsewhere) that is not a
+/// directory.
+pub fn check_path(path: &Path) -> Result<(), String> {
+    let text = path.to_string_lossy();
+    if text.trim().is_empty() {
+        return Err("the spool's path is empty; give a file such as `hardal-spool.db`".into());
+    }
+    if text.starts_with(':') {
+        return Err(format!(
+            "`{text}` is not a file: the spool must be a file, or accepted events would be kept nowhere"
+        ));
+    }
+    if text.starts_with("file:") {
+        return Err(format!(
+            "`{text}` is a URI; give the spool's path as a plain file path"
+        ));
+    }
+    if path.is_dir() {
+        return Err(format!(
+            "`{text}` is a directory; give a file in it, such as `{}`",
+            path.join("hardal-spool.db").display()
+        ));
+    }
+    Ok(())
 }
 
 /// Bytes the spool's pages hold (free pages excluded).

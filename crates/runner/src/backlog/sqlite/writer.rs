@@ -336,6 +336,10 @@ impl Writer {
         if !self.kept.is_empty() {
             tracing::error!(spool = %self.name, events = self.kept.len(), "Resolutions could not be recorded before the spool closed; their events are delivered again after a restart.");
         }
+        if !self.owner {
+            // A command beside the owner leaves checkpoints to it.
+            return;
+        }
         if let Err(error) = self
             .connection
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
