@@ -424,3 +424,37 @@ fn a_second_service_on_the_same_spool_is_refused_at_start() {
     let (listed, _) = service.dlq(&["list"]);
     assert_eq!(listed, "");
 }
+
+#[test]
+fn a_spool_path_that_is_no_file_is_refused_by_validation_and_at_open() {
+    let dir = directory("paths");
+    let directory_path = dir.to_str().unwrap().to_owned();
+    for (path, said) in [
+        ("", "is empty"),
+        ("   ", "is empty"),
+        (":memory:", "is not a file"),
+        ("file:spool.db?mode=memory", "is a URI"),
+        (directory_path.as_str(), "is a directory"),
+    ] {
+        let config = json!({
+            "destinations": [{"id": "a", "type": "insider", "partner_name": "mybrand",
+                              "request_token": "tok", "endpoint": "http://127.0.0.1:9/api"}],
+            "backlog": {"type": "sqlite", "path": path},
+        });
+        let Err(diagnostics) = hardal_runner::config::load_str(&config.to_string(), &|_| None)
+        else {
+            panic!("`{path}` passed validation");
+        };
+        assert!(
+            diagnostics
+                .iter()
+                .any(|d| d.pointer == "/backlog/path" && d.message.contains(said)),
+            "{path}: {diagnostics:?}"
+        );
+        let refused = SqliteSpool::open(Path::new(path), &["a".to_owned()], options());
+        assert!(
+            matches!(&refused, Err(BacklogError::Refused(m)) if m.contains(said)),
+            "{path}: opened"
+        );
+    }
+}
