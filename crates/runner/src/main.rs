@@ -523,13 +523,16 @@ fn dlq(action: DlqAction) -> Result<ExitCode, String> {
                     .await
                     .map_err(|e| e.to_string())?;
                 if matches!(action, DlqAction::List { json: true, .. }) {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&letters).expect("dead letters serialize")
-                    );
+                    let text =
+                        serde_json::to_string_pretty(&letters).expect("dead letters serialize");
+                    if !print(&format!("{text}\n"))? {
+                        return Ok(());
+                    }
                 } else {
                     for letter in &letters {
-                        println!("{}", dlq::line(letter));
+                        if !print(&format!("{}\n", dlq::line(letter)))? {
+                            return Ok(());
+                        }
                     }
                     eprintln!("{} dead letters", letters.len());
                 }
@@ -542,10 +545,8 @@ fn dlq(action: DlqAction) -> Result<ExitCode, String> {
                 let letter = letters
                     .first()
                     .ok_or_else(|| format!("no dead letter {}", filter.id.unwrap_or(0)))?;
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(letter).expect("a dead letter serializes")
-                );
+                let text = serde_json::to_string_pretty(letter).expect("a dead letter serializes");
+                print(&format!("{text}\n"))?;
             }
             "replay" => {
                 // Letters of a destination this configuration lacks are left where they are:
@@ -578,6 +579,18 @@ fn dlq(action: DlqAction) -> Result<ExitCode, String> {
         Ok::<_, String>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes to standard output; false when its reader went away (`hardal dlq list | head`), which
+/// ends the output quietly rather than as a panic.
+fn print(text: &str) -> Result<bool, String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(format!("cannot write to standard output: {e}")),
+    }
 }
 
 /// Keeps only the destination `--destination` names, if any.

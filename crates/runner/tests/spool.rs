@@ -458,3 +458,44 @@ fn a_spool_path_that_is_no_file_is_refused_by_validation_and_at_open() {
         );
     }
 }
+
+#[test]
+fn dlq_commands_refuse_a_spool_that_does_not_exist_and_stop_quietly_on_a_closed_pipe() {
+    let dir = directory("dlq-cli");
+    let missing = dir.join("mistyped.db");
+    let output = hardal_dlq(&dir, &missing, &["a"], &["list"]);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{said}");
+    assert!(said.contains("does not exist"), "{said}");
+    assert!(!missing.exists(), "no spool was made");
+    // Enough dead letters that the output does not fit a pipe's buffer.
+    let path = dir.join("spool.db");
+    runtime().block_on(async {
+        let spool = open(&path, &["a"]);
+        spool.append(incoming(2000, "e")).await.unwrap();
+        assert_eq!(drain(&spool, "a", Ending::Rejected).await, 2000);
+        spool.close().await;
+    });
+    for json in [true, false] {
+        let destinations = vec![("a", "http://127.0.0.1:9/api".to_owned())];
+        let mut config = serve_config(&destinations, json!({"auth_tokens": ["x".repeat(16)]}));
+        config["backlog"]["path"] = json!(path.to_str().unwrap());
+        let file = dir.join("config.json");
+        std::fs::write(&file, config.to_string()).unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hardal"))
+            .args(["dlq", "list", "--config", file.to_str().unwrap()])
+            .args(json.then_some("--json"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away after the first bytes, as `| head -c 10` does.
+        let mut first = [0u8; 10];
+        std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(!said.contains("panicked"), "{said}");
+        assert!(output.status.success(), "{said}");
+    }
+}
