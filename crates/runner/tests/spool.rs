@@ -499,3 +499,26 @@ fn dlq_commands_refuse_a_spool_that_does_not_exist_and_stop_quietly_on_a_closed_
         assert!(output.status.success(), "{said}");
     }
 }
+
+/// Whether `future` is ready at its first poll.
+fn ready_at_once(future: impl std::future::Future<Output = ()>) -> bool {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    future.as_mut().poll(&mut context).is_ready()
+}
+
+#[test]
+fn events_appended_while_no_feeder_waits_wake_the_next_wait_at_once() {
+    let dir = directory("wake");
+    let path = dir.join("spool.db");
+    runtime().block_on(async {
+        let spool = open(&path, &["a", "b"]);
+        // Both feeders are busy elsewhere when the append commits.
+        spool.append(incoming(3, "e")).await.unwrap();
+        assert!(ready_at_once(spool.wait_for("a")), "a's wake-up was lost");
+        assert!(ready_at_once(spool.wait_for("b")), "b's wake-up was lost");
+        // Once taken, with nothing new, a wait waits.
+        assert!(!ready_at_once(spool.wait_for("a")));
+        spool.close().await;
+    });
+}

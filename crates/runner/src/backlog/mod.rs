@@ -173,6 +173,14 @@ pub trait Backlog: Send + Sync {
     /// by another process).
     async fn wait_for_events(&self);
 
+    /// Completes when new events for `destination` may be there to take, or after a while. A
+    /// wake-up that comes while the destination's feeder is not waiting is kept for its next
+    /// wait, not lost. By default, as [`Backlog::wait_for_events`].
+    async fn wait_for(&self, destination: &str) {
+        let _ = destination;
+        self.wait_for_events().await
+    }
+
     async fn dead_letters(
         &self,
         filter: &DeadLetterFilter,

@@ -479,7 +479,7 @@ async fn feed(
                 continue;
             }
             tokio::select! {
-                () = backlog.wait_for_events() => {}
+                () = backlog.wait_for(&id) => {}
                 _ = stop.changed() => {}
             }
             continue;

@@ -90,7 +90,8 @@ pub struct SqliteSpool {
     /// What was resolved when the spool opened: skipped when first read again.
     opened_resolved: Arc<Vec<ResolvedSet>>,
     shared: Arc<Shared>,
-    appended: Arc<Notify>,
+    /// Per destination: woken when events were appended, a permit kept when nobody waits.
+    appended: Arc<Vec<Notify>>,
     /// Why the spool can no longer be written, once it cannot.
     fatal: Arc<Mutex<Option<String>>>,
     /// The owner's lock on the spool, held while the spool is open.
@@ -226,7 +227,7 @@ impl SqliteSpool {
             .execute_batch("PRAGMA cache_size = -8192;")
             .map_err(fail)?;
         let (commands, inbox) = mpsc::channel();
-        let appended = Arc::new(Notify::new());
+        let appended = Arc::new(destinations.iter().map(|_| Notify::new()).collect());
         let fatal = Arc::new(Mutex::new(None));
         let state = Writer {
             connection: writer,
@@ -377,7 +378,19 @@ impl Backlog for SqliteSpool {
     }
 
     async fn wait_for_events(&self) {
-        let _ = tokio::time::timeout(POLL, self.appended.notified()).await;
+        // Without a destination, the first one's wake-ups (every destination gets each).
+        if let Some(appended) = self.appended.first() {
+            let _ = tokio::time::timeout(POLL, appended.notified()).await;
+        }
+    }
+
+    async fn wait_for(&self, destination: &str) {
+        match self.destinations.iter().position(|d| d == destination) {
+            Some(index) => {
+                let _ = tokio::time::timeout(POLL, self.appended[index].notified()).await;
+            }
+            None => tokio::time::sleep(POLL).await,
+        }
     }
 
     async fn dead_letters(

@@ -72,7 +72,8 @@ enum Done {
 pub(super) struct Writer {
     pub(super) connection: Connection,
     pub(super) books: Books,
-    pub(super) appended: Arc<Notify>,
+    /// Per destination: woken after a commit that appended (a permit kept when nobody waits).
+    pub(super) appended: Arc<Vec<Notify>>,
     /// The spool's path, for messages.
     pub(super) name: String,
     /// Whether this process owns the spool (`hardal serve`): only the owner deletes what every
@@ -304,7 +305,7 @@ impl Writer {
             books.shared.bytes.store(bytes, Ordering::Relaxed);
         }
         if appended_any {
-            self.appended.notify_waiters();
+            self.appended.iter().for_each(Notify::notify_one);
         }
         for (command, done) in group.into_iter().zip(done) {
             match (command, done) {
