@@ -522,3 +522,42 @@ fn events_appended_while_no_feeder_waits_wake_the_next_wait_at_once() {
         spool.close().await;
     });
 }
+
+#[test]
+fn a_closed_spool_is_one_file_that_holds_every_event() {
+    let dir = directory("one-file");
+    let path = dir.join("spool.db");
+    runtime().block_on(async {
+        let spool = open(&path, &["a"]);
+        spool.append(incoming(100, "e")).await.unwrap();
+        spool.close().await;
+        // Copied without its write-ahead log (as a careless backup would), while this process
+        // still has it open.
+        let copy = dir.join("copy");
+        std::fs::create_dir_all(&copy).unwrap();
+        std::fs::copy(&path, copy.join("spool.db")).unwrap();
+        let copied = open(&copy.join("spool.db"), &["a"]);
+        assert_eq!(copied.take("a", 1000).await.unwrap().len(), 100);
+        copied.close().await;
+    });
+}
+
+#[test]
+fn a_spool_file_deleted_under_the_service_makes_it_unwritable() {
+    let dir = directory("deleted");
+    let path = dir.join("spool.db");
+    runtime().block_on(async {
+        let spool = open(&path, &["a"]);
+        spool.append(incoming(3, "e")).await.unwrap();
+        assert!(writable(&spool).await);
+        std::fs::remove_file(&path).unwrap();
+        until("the spool notices", async || !writable(&spool).await).await;
+        let refused = spool.append(incoming(1, "late")).await.unwrap_err();
+        assert!(matches!(refused, BacklogError::Fatal(_)), "{refused:?}");
+        assert!(
+            refused.to_string().contains("deleted or replaced"),
+            "{refused}"
+        );
+        spool.close().await;
+    });
+}

@@ -241,6 +241,13 @@ impl SqliteSpool {
             },
             appended: Arc::clone(&appended),
             name,
+            file: (
+                path.to_path_buf(),
+                std::fs::metadata(path)
+                    .ok()
+                    .filter(|_| owner)
+                    .map(|m| writer::file_identity(&m)),
+            ),
             owner,
             fatal: Arc::clone(&fatal),
             kept: Vec::new(),

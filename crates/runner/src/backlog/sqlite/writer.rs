@@ -86,6 +86,9 @@ pub(super) struct Writer {
     pub(super) kept: Vec<Command>,
     /// Groups in a row that failed for a reason other than a busy spool.
     pub(super) failures: u32,
+    /// The spool file's path and its identity (device, inode) when it opened: a file deleted or
+    /// replaced under the service is noticed, not written into as if it were still there.
+    pub(super) file: (std::path::PathBuf, Option<(u64, u64)>),
 }
 
 fn is_busy(error: &rusqlite::Error) -> bool {
@@ -116,6 +119,7 @@ impl Writer {
                 .iter()
                 .position(|c| matches!(c, Command::Close(_)))
                 .map(|at| group.remove(at));
+            self.check_file();
             if !group.is_empty() || !self.writable() {
                 // An empty group proves the spool writable again, so that readiness does not
                 // wait for the next request.
@@ -132,6 +136,28 @@ impl Writer {
             }
         }
         self.close();
+    }
+
+    /// Declares the spool unwritable when its file is no longer the one it opened: events
+    /// written on would be kept nowhere anyone looks.
+    fn check_file(&mut self) {
+        let (path, Some(opened)) = &self.file else {
+            return;
+        };
+        if self.fatal().is_some() {
+            return;
+        }
+        let now = std::fs::metadata(path).ok().map(|m| file_identity(&m));
+        if now == Some(*opened) {
+            return;
+        }
+        let reason = format!(
+            "the spool file {} was deleted or replaced while the service ran; the events it held are gone with it, and nothing more is accepted",
+            path.display()
+        );
+        tracing::error!(spool = %self.name, %reason, "The spool cannot be written: it refuses every write from now on, and the service stops.");
+        self.books.shared.writable.store(false, Ordering::Relaxed);
+        *self.fatal.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
     }
 
     fn writable(&self) -> bool {
@@ -361,6 +387,19 @@ impl Writer {
                 .execute_batch(&format!("PRAGMA incremental_vacuum({})", free / 2));
         }
     }
+}
+
+/// A file's device and inode.
+#[cfg(unix)]
+pub(super) fn file_identity(metadata: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (metadata.dev(), metadata.ino())
+}
+
+/// Elsewhere a deleted file is noticed only when it is missing.
+#[cfg(not(unix))]
+pub(super) fn file_identity(_: &std::fs::Metadata) -> (u64, u64) {
+    (0, 0)
 }
 
 /// Whether a command is a resolution, kept rather than answered when its write fails.
