@@ -561,3 +561,37 @@ fn a_spool_file_deleted_under_the_service_makes_it_unwritable() {
         spool.close().await;
     });
 }
+
+#[test]
+fn the_spool_file_shrinks_once_a_large_backlog_drained() {
+    let dir = directory("shrinks");
+    let path = dir.join("spool.db");
+    let padding = "x".repeat(2000);
+    let size = || std::fs::metadata(&path).unwrap().len();
+    runtime().block_on(async {
+        let spool = open(&path, &["a"]);
+        for batch in 0..10 {
+            let events: Vec<Incoming> = incoming(1000, &format!("b{batch}"))
+                .into_iter()
+                .map(|mut event| {
+                    event.body = event.body.replace("\"x\"", &format!("\"{padding}\""));
+                    event
+                })
+                .collect();
+            spool.append(events).await.unwrap();
+        }
+        spool.close().await;
+    });
+    let full = size();
+    assert!(full > 20_000_000, "{full}");
+    runtime().block_on(async {
+        let spool = open(&path, &["a"]);
+        assert_eq!(drain(&spool, "a", Ending::Delivered).await, 10_000);
+        spool.close().await;
+    });
+    let drained = size();
+    assert!(
+        drained < full / 10,
+        "the file kept {drained} of {full} bytes after the backlog drained"
+    );
+}

@@ -33,6 +33,8 @@ pub(super) struct Seen {
     /// Identities added by the group being written: forgotten again if it fails.
     pending: usize,
     last_prune: std::time::Instant,
+    /// `admitted` when the log was last pruned.
+    admitted_at_prune: u64,
 }
 
 /// A hasher that passes a `u64` through: the identities are xxh3 hashes already.
@@ -69,6 +71,7 @@ impl Seen {
             window,
             pending: 0,
             last_prune: std::time::Instant::now(),
+            admitted_at_prune: 0,
         }
     }
 
@@ -149,27 +152,39 @@ impl Seen {
         }
     }
 
-    /// Deletes the log's identities older than the window, at most once a minute.
+    /// Deletes the log's identities older than the window or beyond the bound, once a minute or
+    /// once a good part of the bound was admitted since the last time, whichever comes first.
     pub(super) fn prune(&mut self, transaction: &rusqlite::Transaction) -> rusqlite::Result<()> {
-        if self.last_prune.elapsed() < PRUNE_EVERY {
+        if self.last_prune.elapsed() < PRUNE_EVERY
+            && self.admitted - self.admitted_at_prune < (MAX_IDENTITIES / 8) as u64
+        {
             return Ok(());
         }
         self.last_prune = std::time::Instant::now();
-        // `at` grows with `id`, so the first young row bounds the old ones.
-        transaction.execute(
-            "DELETE FROM seen_log WHERE id < COALESCE(
-                 (SELECT id FROM seen_log WHERE at >= ?1 ORDER BY id LIMIT 1),
-                 (SELECT COALESCE(MAX(id), 0) + 1 FROM seen_log))",
-            [now_seconds() - self.window],
-        )?;
-        Ok(())
+        self.admitted_at_prune = self.admitted;
+        prune_log(transaction, now_seconds() - self.window, MAX_IDENTITIES)
     }
+}
+
+/// Deletes the log's rows from before `cutoff` and all but the newest `bound`: the log then
+/// holds no more than memory can (what is loaded at start is the newest `bound` anyway).
+fn prune_log(connection: &Connection, cutoff: i64, bound: usize) -> rusqlite::Result<()> {
+    // `at` grows with `id`, and ids are given in order, so the first young row bounds the old
+    // ones and the newest rows are the highest ids.
+    connection.execute(
+        "DELETE FROM seen_log WHERE id < MAX(
+             COALESCE((SELECT id FROM seen_log WHERE at >= ?1 ORDER BY id LIMIT 1),
+                      (SELECT COALESCE(MAX(id), 0) + 1 FROM seen_log)),
+             (SELECT COALESCE(MAX(id), 0) FROM seen_log) - ?2 + 1)",
+        params![cutoff, bound as i64],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::now_seconds;
-    use super::{MAX_IDENTITIES, Seen};
+    use super::{MAX_IDENTITIES, Seen, prune_log};
 
     #[test]
     fn identities_are_remembered_within_the_window_and_the_bound() {
@@ -194,5 +209,35 @@ mod tests {
         assert_eq!(seen.order.len(), MAX_IDENTITIES);
         assert!(seen.admit(1, now), "the oldest was forgotten");
         assert!(!seen.admit(10 + MAX_IDENTITIES as u64 - 1, now));
+    }
+
+    #[test]
+    fn the_log_keeps_neither_old_identities_nor_more_than_the_bound() {
+        let connection = rusqlite::Connection::open_in_memory().unwrap();
+        connection
+            .execute_batch(
+                "CREATE TABLE seen_log (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL,
+                     at INTEGER NOT NULL);",
+            )
+            .unwrap();
+        let count = |c: &rusqlite::Connection| -> i64 {
+            c.query_row("SELECT count(*) FROM seen_log", [], |r| r.get(0))
+                .unwrap()
+        };
+        // 100 young identities, above a bound of 10: the newest 10 stay.
+        for hash in 0..100 {
+            connection
+                .execute("INSERT INTO seen_log (hash, at) VALUES (?1, 1000)", [hash])
+                .unwrap();
+        }
+        prune_log(&connection, 500, 10).unwrap();
+        assert_eq!(count(&connection), 10);
+        let oldest: i64 = connection
+            .query_row("SELECT min(hash) FROM seen_log", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(oldest, 90);
+        // By age, within the bound.
+        prune_log(&connection, 2000, 10).unwrap();
+        assert_eq!(count(&connection), 0);
     }
 }

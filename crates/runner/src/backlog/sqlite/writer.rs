@@ -132,7 +132,7 @@ impl Writer {
             }
             if self.owner && last_vacuum.elapsed() > VACUUM_EVERY {
                 last_vacuum = Instant::now();
-                self.vacuum();
+                self.vacuum(false);
             }
         }
         self.close();
@@ -367,6 +367,7 @@ impl Writer {
             // A command beside the owner leaves checkpoints to it.
             return;
         }
+        self.vacuum(true);
         if let Err(error) = self
             .connection
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
@@ -375,16 +376,37 @@ impl Writer {
         }
     }
 
-    /// Returns a large surplus of free pages to the file system.
-    fn vacuum(&self) {
-        let free: i64 = self
+    /// Returns free pages to the file system: `all` of them, or (while running) half of a
+    /// surplus over a quarter of the file, keeping the rest to be reused without growing again.
+    fn vacuum(&self, all: bool) {
+        let count = |pragma: &str| -> i64 {
+            self.connection
+                .query_row(pragma, [], |r| r.get(0))
+                .unwrap_or(0)
+        };
+        let (free, pages) = (count("PRAGMA freelist_count"), count("PRAGMA page_count"));
+        let release = if all {
+            free
+        } else if free > 256 && free * 4 > pages {
+            free / 2
+        } else {
+            0
+        };
+        if release == 0 {
+            return;
+        }
+        // The pragma frees one page per row it returns: every row is stepped, or it stops
+        // after the first page.
+        let vacuumed = self
             .connection
-            .query_row("PRAGMA freelist_count", [], |r| r.get(0))
-            .unwrap_or(0);
-        if free > 10_000 {
-            let _ = self
-                .connection
-                .execute_batch(&format!("PRAGMA incremental_vacuum({})", free / 2));
+            .prepare(&format!("PRAGMA incremental_vacuum({release})"))
+            .and_then(|mut statement| {
+                let mut rows = statement.query([])?;
+                while rows.next()?.is_some() {}
+                Ok(())
+            });
+        if let Err(error) = vacuumed {
+            tracing::warn!(spool = %self.name, %error, "Free pages of the spool could not be returned to the file system; they are reused.");
         }
     }
 }
