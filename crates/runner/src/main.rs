@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::builder::TypedValueParser as _;
 use clap::{CommandFactory as _, Parser, Subcommand};
 use hardal_core::{Destination, DestinationPlugin};
+use hardal_runner::backlog::sqlite::SqliteSpool;
 use hardal_runner::config::{self, Secrets, schema};
 use hardal_runner::dlq;
 use hardal_runner::send::{self, SendOptions};
@@ -526,7 +527,23 @@ fn dlq(action: DlqAction) -> Result<ExitCode, String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
-        let backlog = serve::open_backlog(&loaded).await?;
+        let backlog = match &loaded.backlog {
+            // The spool is opened as it is, beside its owner if one runs: never created.
+            config::BacklogConfig::Sqlite {
+                path, durability, ..
+            } => {
+                let ids: Vec<String> = loaded
+                    .destinations
+                    .iter()
+                    .map(|d| d.id().to_owned())
+                    .collect();
+                std::sync::Arc::new(
+                    SqliteSpool::open_for_commands(Path::new(path), &ids, *durability)
+                        .map_err(|e| e.to_string())?,
+                ) as std::sync::Arc<dyn hardal_runner::backlog::Backlog>
+            }
+            config::BacklogConfig::Nats(_) => serve::open_backlog(&loaded).await?,
+        };
         match what {
             "list" => {
                 let letters = backlog
@@ -534,13 +551,16 @@ fn dlq(action: DlqAction) -> Result<ExitCode, String> {
                     .await
                     .map_err(|e| e.to_string())?;
                 if matches!(action, DlqAction::List { json: true, .. }) {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&letters).expect("dead letters serialize")
-                    );
+                    let text =
+                        serde_json::to_string_pretty(&letters).expect("dead letters serialize");
+                    if !print(&format!("{text}\n"))? {
+                        return Ok(());
+                    }
                 } else {
                     for letter in &letters {
-                        println!("{}", dlq::line(letter));
+                        if !print(&format!("{}\n", dlq::line(letter)))? {
+                            return Ok(());
+                        }
                     }
                     eprintln!("{} dead letters", letters.len());
                 }
@@ -553,14 +573,31 @@ fn dlq(action: DlqAction) -> Result<ExitCode, String> {
                 let letter = letters
                     .first()
                     .ok_or_else(|| format!("no dead letter {}", filter.id.unwrap_or(0)))?;
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(letter).expect("a dead letter serializes")
-                );
+                let text = serde_json::to_string_pretty(letter).expect("a dead letter serializes");
+                print(&format!("{text}\n"))?;
             }
             "replay" => {
+                // Letters of a destination this configuration lacks are left where they are:
+                // put back in line, nothing would ever take them.
+                let configured: Vec<&str> = loaded.destinations.iter().map(|d| d.id()).collect();
+                let mut left: std::collections::BTreeMap<String, usize> = Default::default();
+                for letter in backlog
+                    .dead_letters(&filter)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    if !configured.contains(&letter.destination.as_str()) {
+                        *left.entry(letter.destination).or_default() += 1;
+                    }
+                }
                 let count = backlog.replay(&filter).await.map_err(|e| e.to_string())?;
                 eprintln!("{count} dead letters put back in line for their destinations");
+                for (destination, count) in left {
+                    eprintln!(
+                        "{count} dead letters for `{destination}` were left as they are: `{destination}` is not in {}; replay them with a configuration that has it, or purge them",
+                        config.display()
+                    );
+                }
             }
             _ => {
                 let count = backlog.purge(&filter).await.map_err(|e| e.to_string())?;
@@ -570,6 +607,18 @@ fn dlq(action: DlqAction) -> Result<ExitCode, String> {
         Ok::<_, String>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes to standard output; false when its reader went away (`hardal dlq list | head`), which
+/// ends the output quietly rather than as a panic.
+fn print(text: &str) -> Result<bool, String> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(format!("cannot write to standard output: {e}")),
+    }
 }
 
 /// Keeps only the destination `--destination` names, if any.

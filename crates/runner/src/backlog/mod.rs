@@ -4,7 +4,7 @@
 //! after this returns), take a destination's next events in acceptance order, resolve them, and
 //! list, replay and purge dead letters.
 //!
-//! Implementations: `sqlite.rs` (an embedded spool in one file, the default), `nats/` (NATS
+//! Implementations: `sqlite/` (an embedded spool in one file, the default), `nats/` (NATS
 //! JetStream, for many ingestion nodes and delivery workers).
 
 pub mod nats;
@@ -110,7 +110,8 @@ pub struct BacklogStats {
     pub writable: bool,
 }
 
-/// Why a backlog operation failed.
+/// Why a backlog operation failed. Callers branch on the kind: [`BacklogError::is_transient`]
+/// says whether the same operation may succeed later.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BacklogError {
     /// The backlog holds as much as it may; try again after delivery made room.
@@ -118,10 +119,34 @@ pub enum BacklogError {
         "the backlog is full ({bytes} of {max_bytes} bytes); events are accepted again once delivery makes room"
     )]
     Full { bytes: u64, max_bytes: u64 },
+    /// Another process holds the backlog's write lock (a `hardal dlq` command, a backup) for
+    /// longer than the backlog waits; the same write succeeds once it lets go.
+    #[error("the backlog is busy ({0}); try again")]
+    Busy(String),
+    /// A transient input/output problem (a connection lost, a request timed out).
     #[error("{0}")]
     Io(String),
+    /// The backlog cannot be written and will not recover by itself (its file deleted or
+    /// replaced, a full disk that stayed full, a write SQLite refuses for good): the service
+    /// stops rather than accept events it cannot keep.
+    #[error("the backlog cannot be written: {0}")]
+    Fatal(String),
     #[error("unknown destination `{0}`")]
     UnknownDestination(String),
+    /// The backlog cannot be opened as asked (a path that does not exist, a spool another
+    /// process owns, a path that is no file); nothing was changed.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl BacklogError {
+    /// Whether the same operation may succeed when tried again later.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            BacklogError::Full { .. } | BacklogError::Busy(_) | BacklogError::Io(_)
+        )
+    }
 }
 
 /// Where accepted events wait. Methods are async so that implementations may talk to a server
@@ -147,6 +172,14 @@ pub trait Backlog: Send + Sync {
     /// Completes when new events may be there to take (or after a while, for events appended
     /// by another process).
     async fn wait_for_events(&self);
+
+    /// Completes when new events for `destination` may be there to take, or after a while. A
+    /// wake-up that comes while the destination's feeder is not waiting is kept for its next
+    /// wait, not lost. By default, as [`Backlog::wait_for_events`].
+    async fn wait_for(&self, destination: &str) {
+        let _ = destination;
+        self.wait_for_events().await
+    }
 
     async fn dead_letters(
         &self,

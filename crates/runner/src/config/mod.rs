@@ -329,6 +329,11 @@ fn service_settings(
             Err(e) => errors.push(ConfigError::new("/backlog", e.to_string())),
         }
     }
+    if let BacklogConfig::Sqlite { path, .. } = &backlog
+        && let Err(problem) = crate::backlog::sqlite::check_path(Path::new(path))
+    {
+        errors.push(ConfigError::new("/backlog/path", problem));
+    }
     if errors.is_empty() {
         Ok((server, backlog))
     } else {

@@ -14,7 +14,7 @@ use hardal_core::{Destination, MapContext, Mapped, MappingError, Notes, Outcome}
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::metrics;
-use crate::backlog::{Backlog, Resolution, Stored};
+use crate::backlog::{Backlog, BacklogError, Resolution, Stored};
 use crate::config::DeliveryConfig;
 use crate::delivery::{Delivery, Ending, LaneState, NOTHING_TO_SEND, Resolved, panic_message};
 use crate::redact::Redactor;
@@ -67,6 +67,9 @@ pub struct Setup {
     pub probe_max: Duration,
     pub drain: Duration,
     pub statuses: Statuses,
+    /// Set to the reason when the backlog can never record a resolution again: the service
+    /// stops on it (exits non-zero) rather than deliver what it cannot record.
+    pub failed: watch::Sender<Option<String>>,
 }
 
 /// Delivers until `stop` turns true, then lets in-flight requests finish (within `drain`) and
@@ -124,6 +127,7 @@ pub async fn run(setup: Setup, mut stop: watch::Receiver<bool>) {
         retried: vec![0; lanes],
         endings: vec![[0; ENDINGS.len()]; lanes],
         statuses: setup.statuses,
+        failed: setup.failed,
     };
     let (saved_tx, mut saved_rx) = mpsc::unbounded_channel::<usize>();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -219,6 +223,7 @@ struct Loop {
     /// Per destination and ending: events resolved since the metrics were last told.
     endings: Vec<[u64; ENDINGS.len()]>,
     statuses: Statuses,
+    failed: watch::Sender<Option<String>>,
 }
 
 /// Every ending, in the order of `Ending`'s declaration (the index of `endings`).
@@ -335,11 +340,20 @@ impl Loop {
             let backlog = Arc::clone(&self.backlog);
             let id = self.ids[lane].clone();
             let saved = saved.clone();
+            let failed = self.failed.clone();
             tokio::spawn(async move {
-                if let Err(error) = backlog.resolve(&id, resolutions).await {
-                    // The events stay unresolved in the backlog and are delivered again after a
-                    // restart: a duplicate, never a loss.
-                    tracing::error!(destination = %id, %error, "Resolved events could not be recorded in the backlog.");
+                match backlog.resolve(&id, resolutions).await {
+                    Ok(()) => {}
+                    Err(BacklogError::Fatal(reason)) => {
+                        tracing::error!(destination = %id, %reason, "Resolved events can never be recorded in the backlog: the service stops.");
+                        failed.send_replace(Some(reason));
+                    }
+                    Err(error) => {
+                        // The backlog keeps what it could not write and writes it later (the
+                        // spool does); what still failed stays unresolved and is delivered
+                        // again after a restart: a duplicate, never a loss.
+                        tracing::error!(destination = %id, %error, "Resolved events could not be recorded in the backlog.");
+                    }
                 }
                 let _ = saved.send(lane);
             });
@@ -465,7 +479,7 @@ async fn feed(
                 continue;
             }
             tokio::select! {
-                () = backlog.wait_for_events() => {}
+                () = backlog.wait_for(&id) => {}
                 _ = stop.changed() => {}
             }
             continue;

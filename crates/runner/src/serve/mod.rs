@@ -72,11 +72,7 @@ pub async fn open_backlog(config: &Config) -> Result<Arc<dyn Backlog>, String> {
         } => SqliteSpool::open(
             std::path::Path::new(path),
             &ids,
-            SpoolOptions {
-                durability: *durability,
-                max_bytes: *max_bytes,
-                dedup_window: Duration::from_secs(window),
-            },
+            SpoolOptions::new(*durability, *max_bytes, Duration::from_secs(window)),
         )
         .map(|spool| Arc::new(spool) as Arc<dyn Backlog>)
         .map_err(|e| e.to_string()),
@@ -123,6 +119,8 @@ pub async fn serve(
         metrics: metrics::install(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Set when the backlog can never record a resolution again: the service stops on it.
+    let (failed_tx, mut failed_rx) = watch::channel(None::<String>);
     let delivery = options.deliver.then(|| {
         tokio::spawn(deliver::run(
             deliver::Setup {
@@ -133,6 +131,7 @@ pub async fn serve(
                 probe_max: Duration::from_secs(server.probe_interval_seconds),
                 drain: options.drain_timeout,
                 statuses,
+                failed: failed_tx,
             },
             stop_rx,
         ))
@@ -149,8 +148,12 @@ pub async fn serve(
     bound(address);
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
     let stopping = Arc::clone(&app);
+    let mut backlog_failed = failed_rx.clone();
     let graceful = async move {
-        shutdown.await;
+        tokio::select! {
+            () = shutdown => {}
+            Ok(_) = backlog_failed.wait_for(Option::is_some) => {}
+        }
         stopping.stopping.store(true, Ordering::Relaxed);
         tracing::warn!("Stopping: new requests are answered 503; in-flight ones may finish.");
         let _ = stopped_tx.send(());
@@ -178,6 +181,9 @@ pub async fn serve(
         let _ = delivery.await;
     }
     backlog.close().await;
+    if let Some(reason) = failed_rx.borrow_and_update().clone() {
+        return Err(format!("the backlog cannot be written: {reason}"));
+    }
     result
 }
 
