@@ -3,7 +3,8 @@
 //! mark allowed at the start; bearer tokens (the scheme in any case) compared in constant time.
 //! Inflating and checking run off the async threads.
 //!
-//! A request is all or nothing: if any event is bad (not JSON, not an object, too large) the
+//! A request is all or nothing: if any event is bad (not JSON as delivery reads it — the same
+//! parser, so nesting too deep or a lone surrogate is refused here —, not an object, too large) the
 //! answer is 400 naming each bad event and nothing is stored; otherwise the events are appended
 //! to the backlog and the answer, 202 `{"accepted": n, "duplicates": d}`, comes only once they
 //! are stored durably. 401 for a missing or wrong token, 413 over the body limit (also after
@@ -403,6 +404,37 @@ mod tests {
         assert_eq!(events.len(), 1);
         let events = parse(b"\xEF\xBB\xBF{\"a\":1}", Format::Json, 1000).unwrap();
         assert_eq!(events[0].body, "{\"a\":1}");
+    }
+
+    #[test]
+    fn what_delivery_would_refuse_as_not_json_is_refused_here() {
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        let shallow = format!("{{\"a\":{}1{}}}", "[".repeat(100), "]".repeat(100));
+        let cases = [
+            deep.as_str(),
+            shallow.as_str(),
+            r#"{"name": "\ud800"}"#,
+            r#"{"name": "\ud83d\ude00"}"#,
+            r#"{"name": "\udc00\ud800"}"#,
+            r#"{"id": "e3", "id": "e4"}"#,
+            r#"{"n": 1e400}"#,
+            r#"{"user_id": 123456789012345678901234567890}"#,
+        ];
+        for text in cases {
+            let delivery = crate::input::parse_text(text);
+            let ingestion = parse(text.as_bytes(), Format::Ndjson, 10_000_000);
+            assert_eq!(
+                ingestion.is_ok(),
+                delivery.is_ok(),
+                "ingestion and delivery disagree on {:.60}",
+                text
+            );
+            if delivery.is_err() {
+                assert_eq!(ingestion.err().unwrap().status(), 400);
+            }
+        }
+        assert!(crate::input::parse_text(&deep).is_err());
+        assert!(crate::input::parse_text(r#"{"name": "\ud800"}"#).is_err());
     }
 
     fn gzip(bytes: &[u8]) -> Vec<u8> {
