@@ -57,6 +57,36 @@ pub struct ServerConfig {
     pub probe_interval_seconds: u64,
 }
 
+/// Why `listen` cannot be bound, if it cannot: an IP address and port, or a host name and port
+/// (resolved when the service starts), the port from 0 to 65535.
+pub fn listen_problem(listen: &str) -> Option<String> {
+    if listen.parse::<std::net::SocketAddr>().is_ok() {
+        return None;
+    }
+    let host_name = |host: &str| {
+        !host.is_empty()
+            && host.len() <= 253
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+    };
+    match listen.rsplit_once(':') {
+        Some((host, port))
+            if host_name(host)
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u16>().is_ok() =>
+        {
+            None
+        }
+        _ => Some(format!(
+            "`{listen}` is not an address to listen on: write host:port with a port from 0 to 65535, e.g. `127.0.0.1:8080`, `0.0.0.0:8080` or `[::1]:8080`"
+        )),
+    }
+}
+
 fn default_listen() -> String {
     "127.0.0.1:8080".to_owned()
 }
