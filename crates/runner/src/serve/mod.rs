@@ -122,6 +122,12 @@ pub async fn serve(
         statuses: Arc::clone(&statuses),
         metrics: metrics::install(),
     });
+    let ids: Vec<String> = config
+        .destinations
+        .iter()
+        .map(|d| d.id().to_owned())
+        .collect();
+    metrics::register(&ids);
     let (stop_tx, stop_rx) = watch::channel(false);
     let delivery = options.deliver.then(|| {
         tokio::spawn(deliver::run(
