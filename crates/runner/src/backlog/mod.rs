@@ -106,7 +106,9 @@ pub struct BacklogStats {
     pub held: Option<Vec<u32>>,
     /// Bytes in use.
     pub bytes: u64,
-    /// Whether the last write succeeded.
+    /// Whether the backlog takes writes. `/readyz` follows it (read every second, not only after
+    /// a POST: a load balancer sends none to an unready node), so a backlog whose last write
+    /// failed is to find out by itself when it can write again.
     pub writable: bool,
 }
 

@@ -8,6 +8,9 @@
 //! drain timeout, and leaves everything else in the backlog.
 
 mod deliver;
+#[cfg(test)]
+mod fake;
+mod health;
 mod ingest;
 mod metrics;
 
@@ -26,6 +29,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use self::deliver::{DestinationStatus, Statuses};
+use self::health::Health;
 use crate::backlog::Backlog;
 use crate::backlog::nats::NatsBacklog;
 use crate::backlog::sqlite::{SpoolOptions, SqliteSpool};
@@ -50,6 +54,7 @@ pub struct App {
     max_body_bytes: usize,
     max_event_bytes: usize,
     statuses: Statuses,
+    health: Arc<Health>,
     metrics: Option<PrometheusHandle>,
 }
 
@@ -108,6 +113,14 @@ pub async fn serve(
         .local_addr()
         .map_err(|e| format!("cannot listen on {}: {e}", server.listen))?;
     let statuses: Statuses = Arc::new(Mutex::new(Vec::new()));
+    let max_bytes = match &config.backlog {
+        BacklogConfig::Sqlite { max_bytes, .. } => *max_bytes,
+        BacklogConfig::Nats(nats) => nats.max_bytes,
+    };
+    let health = Arc::new(Health::new(Arc::clone(&backlog), max_bytes));
+    // Known before the first request, so that /readyz is right from the start.
+    health.refresh().await;
+    let refresher = tokio::spawn(Arc::clone(&health).run());
     let app = Arc::new(App {
         backlog: Arc::clone(&backlog),
         tokens: server
@@ -120,6 +133,7 @@ pub async fn serve(
         max_body_bytes: server.max_body_bytes,
         max_event_bytes: server.max_event_bytes,
         statuses: Arc::clone(&statuses),
+        health: Arc::clone(&health),
         metrics: metrics::install(),
     });
     let ids: Vec<String> = config
@@ -130,7 +144,7 @@ pub async fn serve(
     metrics::register(&ids);
     let (stop_tx, stop_rx) = watch::channel(false);
     let delivery = options.deliver.then(|| {
-        tokio::spawn(deliver::run(
+        let task = tokio::spawn(deliver::run(
             deliver::Setup {
                 backlog: Arc::clone(&backlog),
                 destinations: Arc::new(config.destinations),
@@ -140,8 +154,10 @@ pub async fn serve(
                 drain: options.drain_timeout,
                 statuses,
             },
-            stop_rx,
-        ))
+            stop_rx.clone(),
+        ));
+        let health = Arc::clone(&health);
+        tokio::spawn(async move { health.watch_delivery(task, stop_rx).await })
     });
     let router = Router::new()
         .route("/v1/events", post(ingest::post_events))
@@ -183,6 +199,7 @@ pub async fn serve(
     if let Some(delivery) = delivery {
         let _ = delivery.await;
     }
+    refresher.abort();
     backlog.close().await;
     result
 }
@@ -191,9 +208,10 @@ async fn healthz() -> Response {
     (StatusCode::OK, axum::Json(json!({"status": "alive"}))).into_response()
 }
 
-/// Ready when the backlog takes writes and the service is not stopping; lists paused
-/// destinations either way (a paused destination does not make the service unready: events for
-/// it are still accepted and kept).
+/// Ready when the backlog takes writes and is not full, delivery runs (where it should) and the
+/// service is not stopping, as last seen by the health task (this never waits for the backlog);
+/// lists paused destinations either way (a paused destination does not make the service unready:
+/// events for it are still accepted and kept).
 async fn readyz(State(app): State<Arc<App>>) -> Response {
     let statuses: Vec<DestinationStatus> = app
         .statuses
@@ -201,15 +219,17 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     let paused: Vec<&DestinationStatus> = statuses.iter().filter(|s| s.paused.is_some()).collect();
-    let writable = app.backlog.stats().await.is_ok_and(|s| s.writable);
+    let health = app.health.readiness();
     let stopping = app.stopping.load(Ordering::Relaxed);
     // A delivery-only node is never ready: a load balancer is to send it no events.
-    let ready = writable && !stopping && app.ingest;
+    let ready = health.ready() && !stopping && app.ingest;
     let body = json!({
         "ready": ready,
         "stopping": stopping,
         "ingest": app.ingest,
-        "backlog_writable": writable,
+        "backlog_writable": health.backlog_writable,
+        "backlog_full": health.backlog_full,
+        "problems": health.problems,
         "paused": paused,
         "destinations": statuses,
     });
@@ -229,7 +249,8 @@ async fn metrics_text(State(app): State<Arc<App>>) -> Response {
         )
             .into_response();
     };
-    if let Ok(stats) = app.backlog.stats().await {
+    // The backlog's state as the health task last read it: a scrape never waits for the backlog.
+    if let Some(stats) = app.health.stats() {
         let states: Vec<(String, crate::delivery::LaneState)> = app
             .statuses
             .lock()
