@@ -55,6 +55,35 @@ pub struct ServerConfig {
     #[serde(default = "default_probe_interval")]
     #[schemars(range(min = 1, max = 86_400))]
     pub probe_interval_seconds: u64,
+    /// Seconds a client has to send a request's head (request line and headers), counted also
+    /// while a kept-alive connection waits for its next request; a connection that takes longer
+    /// is closed.
+    #[serde(default = "default_header_read_timeout")]
+    #[schemars(range(min = 1, max = 300))]
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a client has to send a request's whole body; a body still incomplete then is
+    /// answered 408 and its connection closed.
+    #[serde(default = "default_body_read_timeout")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub body_read_timeout_seconds: u64,
+    /// The most connections open at once (health checks and scrapes count too); more wait in
+    /// the operating system's queue until one closes. The process needs as many file
+    /// descriptors, and some more (`LimitNOFILE` under systemd).
+    #[serde(default = "default_max_connections")]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub max_connections: usize,
+}
+
+fn default_header_read_timeout() -> u64 {
+    10
+}
+
+fn default_body_read_timeout() -> u64 {
+    30
+}
+
+fn default_max_connections() -> usize {
+    4096
 }
 
 /// Why `listen` cannot be bound, if it cannot: an IP address and port, or a host name and port

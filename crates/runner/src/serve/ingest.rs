@@ -8,8 +8,9 @@
 //! answer is 400 naming each bad event and nothing is stored; otherwise the events are appended
 //! to the backlog and the answer, 202 `{"accepted": n, "duplicates": d}`, comes only once they
 //! are stored durably. 401 for a missing or wrong token, 413 over the body limit (also after
-//! decompression), 415 for other content types or encodings, 503 with `Retry-After` when the
-//! backlog is full or the service is stopping.
+//! decompression), 408 for a body that did not arrive whole within `body_read_timeout_seconds`,
+//! 415 for other content types or encodings, 503 with `Retry-After` when the backlog is full or
+//! the service is stopping.
 
 use std::io::Read as _;
 use std::sync::Arc;
@@ -85,7 +86,22 @@ async fn answer(app: &App, headers: &HeaderMap, body: Body) -> Response {
         }
     };
     let limit = app.max_body_bytes;
-    let raw = match read_limited(body, limit).await {
+    let read = tokio::time::timeout(app.body_read_timeout, read_limited(body, limit)).await;
+    let Ok(read) = read else {
+        // The rest of the body is not read: the connection cannot carry another request.
+        let mut response = error(
+            StatusCode::REQUEST_TIMEOUT,
+            &format!(
+                "the request body did not arrive within {} s; nothing of this request was stored",
+                app.body_read_timeout.as_secs()
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    };
+    let raw = match read {
         Ok(raw) => raw,
         Err(Failed::TooLarge) => return too_large(limit),
         Err(Failed::Broken(e)) => {

@@ -2,8 +2,9 @@
 //! event is in the backlog, and it reaches each destination or is dead-lettered with a reason —
 //! through outages, rate limits, credential mistakes, restarts and `kill -9`.
 //!
-//! Parts: ingestion (`ingest.rs`, axum), the backlog (`crate::backlog`), delivery from it
-//! (`deliver.rs`, the same engine as `hardal send`), health and metrics (`metrics.rs`). On
+//! Parts: the HTTP server (`http.rs`: timeouts and a connection bound), ingestion (`ingest.rs`,
+//! axum), the backlog (`crate::backlog`), delivery from it (`deliver.rs`, the same engine as
+//! `hardal send`), health (`health.rs`) and metrics (`metrics.rs`). On
 //! SIGTERM or SIGINT the service stops accepting (503), lets in-flight requests finish within the
 //! drain timeout, and leaves everything else in the backlog.
 
@@ -11,10 +12,11 @@ mod deliver;
 #[cfg(test)]
 mod fake;
 mod health;
+mod http;
 mod ingest;
 mod metrics;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,6 +55,7 @@ pub struct App {
     ingest: bool,
     max_body_bytes: usize,
     max_event_bytes: usize,
+    body_read_timeout: Duration,
     statuses: Statuses,
     health: Arc<Health>,
     metrics: Option<PrometheusHandle>,
@@ -132,6 +135,7 @@ pub async fn serve(
         ingest: options.ingest,
         max_body_bytes: server.max_body_bytes,
         max_event_bytes: server.max_event_bytes,
+        body_read_timeout: Duration::from_secs(server.body_read_timeout_seconds),
         statuses: Arc::clone(&statuses),
         health: Arc::clone(&health),
         metrics: metrics::install(),
@@ -177,31 +181,26 @@ pub async fn serve(
         tracing::warn!("Stopping: new requests are answered 503; in-flight ones may finish.");
         let _ = stopped_tx.send(());
     };
-    let serving = axum::serve(listener, router)
-        .with_graceful_shutdown(graceful)
-        .into_future();
-    let drain = options.drain_timeout;
-    let serving = async move {
-        tokio::pin!(serving);
-        tokio::select! {
-            result = &mut serving => result,
-            _ = async {
-                let _ = stopped_rx.await;
-                tokio::time::sleep(drain).await;
-            } => {
-                tracing::warn!("Requests still open after the drain timeout were cut.");
-                Ok(())
-            }
-        }
+    let limits = http::Limits {
+        header_read_timeout: Duration::from_secs(server.header_read_timeout_seconds),
+        max_connections: server.max_connections,
     };
-    let result = serving.await.map_err(|e| format!("serving failed: {e}"));
+    let serving = http::serve(listener, router, limits, graceful);
+    let drain = options.drain_timeout;
+    tokio::select! {
+        () = serving => {}
+        _ = async {
+            let _ = stopped_rx.await;
+            tokio::time::sleep(drain).await;
+        } => tracing::warn!("Requests still open after the drain timeout were cut."),
+    }
     let _ = stop_tx.send(true);
     if let Some(delivery) = delivery {
         let _ = delivery.await;
     }
     refresher.abort();
     backlog.close().await;
-    result
+    Ok(())
 }
 
 async fn healthz() -> Response {
