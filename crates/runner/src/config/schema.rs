@@ -316,7 +316,7 @@ pub struct DeliveryConfig {
     #[schemars(range(min = 1, max = 1000))]
     pub max_attempts: u32,
     /// Seconds after a record's first attempt after which it is dead-lettered instead of retried
-    /// (at most 30 days).
+    /// (at most 30 days); time its destination spent paused (401/403) is not counted.
     #[schemars(range(min = 0, max = 2_592_000))]
     pub max_retry_seconds: u64,
     /// The first retry delay in milliseconds; it doubles with every attempt (full jitter) unless

@@ -376,7 +376,7 @@ impl Loop {
             if self.probe_at[lane].is_some_and(|at| at <= now) {
                 self.probe_at[lane] = None;
                 tracing::warn!(destination = %self.ids[lane], "Probing a paused destination with one request.");
-                self.delivery.probe(lane);
+                self.delivery.probe(lane, now);
             }
         }
     }
