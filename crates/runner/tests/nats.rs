@@ -370,7 +370,10 @@ fn a_restart_of_the_nats_server_loses_nothing_that_got_a_202() {
         // While NATS is away, nothing is acknowledged.
         let (status, answer) = service.post_ndjson(&events(1, 1));
         assert_eq!(status, 503, "{answer}");
-        assert_eq!(service.ready()["ready"], false);
+        // Readiness is read in the background every second.
+        wait_until("/readyz says not ready", Duration::from_secs(30), || {
+            service.ready()["ready"] == false
+        });
         std::thread::sleep(Duration::from_secs(1));
         nats.run();
     });
@@ -563,5 +566,32 @@ fn nodes_starting_together_neither_fail_nor_crash_the_server() {
         });
         assert!(nats.alive(), "nats-server crashed in round {round}");
         assert!(nodes.iter().all(|n| n.ready()["ready"] == true));
+    }
+}
+
+#[test]
+fn health_endpoints_answer_at_once_while_nats_is_down() {
+    let mut nats = Nats::start("health-down");
+    let sim = simulator();
+    let service = node(
+        "health-down-node",
+        &nats_config(&sim, &[nats.url()], json!({})),
+        &[],
+    );
+    wait_until("/readyz says ready", Duration::from_secs(30), || {
+        service.ready()["ready"] == true
+    });
+    nats.kill();
+    wait_until("/readyz says not ready", Duration::from_secs(60), || {
+        service.ready()["ready"] == false
+    });
+    // Each answered from what the health task last read (they took 10 s, longer than
+    // Prometheus waits for a scrape); the bound leaves room for a loaded machine.
+    for path in ["/readyz", "/metrics", "/healthz", "/readyz", "/metrics"] {
+        let started = Instant::now();
+        let (status, _) = service.get(path);
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "{path} took {took:?}");
+        assert_eq!(status, if path == "/readyz" { 503 } else { 200 }, "{path}");
     }
 }

@@ -228,6 +228,50 @@ fn numbers_the_code_narrows_are_bounded_by_the_schema() {
 }
 
 #[test]
+fn listen_addresses_that_cannot_be_bound_are_refused() {
+    check(
+        r###"{"destinations": [{"id": "a", "type": "insider", "partner_name": "brand", "request_token": "t0k3n"}],
+ "server": {"listen": "127.0.0.1:99999", "auth_tokens": ["t0k3n"]}}"###,
+        expect![[r#"
+            2:23 /server/listen: `127.0.0.1:99999` is not an address to listen on: write host:port with a port from 0 to 65535, e.g. `127.0.0.1:8080`, `0.0.0.0:8080` or `[::1]:8080`
+        "#]],
+    );
+    let listen = |address: &str| {
+        let text = format!(
+            r#"{{"destinations": [{{"id": "a", "type": "insider", "partner_name": "brand", "request_token": "t0k3n"}}],
+                "server": {{"listen": "{address}", "auth_tokens": ["t0k3n"]}}}}"#
+        );
+        load_str(&text, &|_: &str| None).map(|_| ())
+    };
+    for bad in [
+        "not-an-address",
+        "localhost:99999",
+        ":8080",
+        "127.0.0.1",
+        "127.0.0.1:",
+        "127.0.0.1:80a",
+        "[::1]",
+        "::1:8080",
+        "exa mple.com:80",
+        "",
+    ] {
+        let problems = listen(bad).expect_err(bad);
+        assert_eq!(problems.len(), 1, "{bad}: {problems:?}");
+        assert_eq!(problems[0].pointer, "/server/listen", "{bad}");
+    }
+    for good in [
+        "127.0.0.1:8080",
+        "0.0.0.0:0",
+        "[::1]:8080",
+        "[::]:65535",
+        "localhost:8080",
+        "hardal.internal:80",
+    ] {
+        assert!(listen(good).is_ok(), "{good}: {:?}", listen(good));
+    }
+}
+
+#[test]
 fn delivery_settings_can_be_set_per_destination() {
     let lookup = |_: &str| None;
     let config = load_str(

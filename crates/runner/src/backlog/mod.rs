@@ -106,7 +106,9 @@ pub struct BacklogStats {
     pub held: Option<Vec<u32>>,
     /// Bytes in use.
     pub bytes: u64,
-    /// Whether the last write succeeded.
+    /// Whether the backlog takes writes. `/readyz` follows it (read every second, not only after
+    /// a POST: a load balancer sends none to an unready node), so a backlog whose last write
+    /// failed is to find out by itself when it can write again.
     pub writable: bool,
 }
 
@@ -229,51 +231,19 @@ pub struct Checked {
     pub user: Option<String>,
 }
 
-/// Checks that `text` is one JSON object (its syntax whole, without building it) and returns its
-/// identity and user; ingestion runs this for every event, so it allocates nothing for the
-/// members it does not need.
+/// Checks that `text` is one event as delivery will read it (`crate::input::parse_text`, the
+/// same parser, so that nothing accepted is dead-lettered later as not JSON: nesting too deep,
+/// a lone surrogate) and returns its identity and user, from that one parse.
 pub fn check_event(text: &str) -> Result<Checked, String> {
-    use serde_json::value::RawValue;
-    #[derive(serde::Deserialize)]
-    struct User<'a> {
-        #[serde(borrow, default)]
-        email: Option<&'a RawValue>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Probe<'a> {
-        #[serde(borrow, default)]
-        id: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        user_id: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        user: Option<User<'a>>,
-    }
-    let from_event = |event: hardal_core::Event| {
-        let id = event
-            .as_value()
-            .get("id")
-            .and_then(|id| serde_json::value::to_raw_value(id).ok());
-        Checked {
-            identity: identity(id.as_deref(), text),
-            user: event.user_key(),
-        }
-    };
-    if !text.trim_start().starts_with('{') {
-        // The full parser names what was found instead.
-        return crate::input::parse_text(text).map(from_event);
-    }
-    match serde_json::from_str::<Probe>(text) {
-        Ok(probe) => Ok(Checked {
-            identity: identity(probe.id, text),
-            user: probe
-                .user_id
-                .and_then(scalar_text)
-                .or_else(|| probe.user.and_then(|u| u.email.and_then(scalar_text))),
-        }),
-        // The exact message (and the rare object the probe refuses, such as one with `id` twice
-        // or a `user` that is not an object) comes from the full parser.
-        Err(_) => crate::input::parse_text(text).map(from_event),
-    }
+    let event = crate::input::parse_text(text)?;
+    let id = event
+        .as_value()
+        .get("id")
+        .and_then(|id| serde_json::value::to_raw_value(id).ok());
+    Ok(Checked {
+        identity: identity(id.as_deref(), text),
+        user: event.user_key(),
+    })
 }
 
 #[cfg(test)]
@@ -281,7 +251,7 @@ mod tests {
     use super::check_event;
 
     #[test]
-    fn the_probe_reads_identity_and_user_as_the_full_parser_would() {
+    fn identity_and_user_are_read_as_delivery_reads_them() {
         for text in [
             r#"{"id": "e1", "user_id": "u1", "user": {"email": "a@b.co"}}"#,
             r#"{"id": 7, "user_id": 12345678901234567890123, "properties": {"id": "x"}}"#,

@@ -318,8 +318,13 @@ fn service_settings(
     let mut server = None;
     let mut backlog = BacklogConfig::default();
     if let Some(found) = value.get("server").filter(|_| clean("/server")) {
-        match serde_json::from_value(found.clone()) {
-            Ok(parsed) => server = Some(parsed),
+        match serde_json::from_value::<ServerConfig>(found.clone()) {
+            Ok(parsed) => {
+                if let Some(problem) = schema::listen_problem(&parsed.listen) {
+                    errors.push(ConfigError::new("/server/listen", problem));
+                }
+                server = Some(parsed);
+            }
             Err(e) => errors.push(ConfigError::new("/server", e.to_string())),
         }
     }

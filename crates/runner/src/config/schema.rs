@@ -60,6 +60,65 @@ pub struct ServerConfig {
     #[serde(default = "default_probe_interval")]
     #[schemars(range(min = 1, max = 86_400))]
     pub probe_interval_seconds: u64,
+    /// Seconds a client has to send a request's head (request line and headers), counted also
+    /// while a kept-alive connection waits for its next request; a connection that takes longer
+    /// is closed.
+    #[serde(default = "default_header_read_timeout")]
+    #[schemars(range(min = 1, max = 300))]
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a client has to send a request's whole body; a body still incomplete then is
+    /// answered 408 and its connection closed.
+    #[serde(default = "default_body_read_timeout")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub body_read_timeout_seconds: u64,
+    /// The most connections open at once (health checks and scrapes count too); more wait in
+    /// the operating system's queue until one closes. The process needs as many file
+    /// descriptors, and some more (`LimitNOFILE` under systemd).
+    #[serde(default = "default_max_connections")]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub max_connections: usize,
+}
+
+fn default_header_read_timeout() -> u64 {
+    10
+}
+
+fn default_body_read_timeout() -> u64 {
+    30
+}
+
+fn default_max_connections() -> usize {
+    4096
+}
+
+/// Why `listen` cannot be bound, if it cannot: an IP address and port, or a host name and port
+/// (resolved when the service starts), the port from 0 to 65535.
+pub fn listen_problem(listen: &str) -> Option<String> {
+    if listen.parse::<std::net::SocketAddr>().is_ok() {
+        return None;
+    }
+    let host_name = |host: &str| {
+        !host.is_empty()
+            && host.len() <= 253
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+    };
+    match listen.rsplit_once(':') {
+        Some((host, port))
+            if host_name(host)
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u16>().is_ok() =>
+        {
+            None
+        }
+        _ => Some(format!(
+            "`{listen}` is not an address to listen on: write host:port with a port from 0 to 65535, e.g. `127.0.0.1:8080`, `0.0.0.0:8080` or `[::1]:8080`"
+        )),
+    }
 }
 
 fn default_listen() -> String {
@@ -262,7 +321,7 @@ pub struct DeliveryConfig {
     #[schemars(range(min = 1, max = 1000))]
     pub max_attempts: u32,
     /// Seconds after a record's first attempt after which it is dead-lettered instead of retried
-    /// (at most 30 days).
+    /// (at most 30 days); time its destination spent paused (401/403) is not counted.
     #[schemars(range(min = 0, max = 2_592_000))]
     pub max_retry_seconds: u64,
     /// The first retry delay in milliseconds; it doubles with every attempt (full jitter) unless

@@ -109,6 +109,8 @@ pub struct Lane {
     not_before: Option<Instant>,
     rate: Option<RateLimiter>,
     paused: Option<String>,
+    /// When the current pause began.
+    paused_since: Option<Instant>,
     /// Resumed on trial after a pause: one request at a time until one is answered without a
     /// pause.
     probing: bool,
@@ -142,11 +144,25 @@ impl Lane {
         self.not_before.is_some_and(|t| t > now)
     }
 
-    /// Lifts a pause on trial: the lane sends one request; if its answer pauses again, the lane
-    /// is paused again, else it flows as before.
-    pub fn probe(&mut self) {
+    /// Lifts a pause on trial at `now`: the lane sends one request; if its answer pauses again,
+    /// the lane is paused again, else it flows as before.
+    ///
+    /// The time the lane spent paused is not counted against its records' retry budgets (a 503
+    /// right after a long pause would otherwise dead-letter at once): their first attempts move
+    /// forward by it.
+    pub fn probe(&mut self, now: Instant) {
         if self.paused.take().is_some() {
             self.probing = true;
+            let paused_for = self
+                .paused_since
+                .take()
+                .map_or(Duration::ZERO, |since| now.saturating_duration_since(since));
+            for pending in self.records.values_mut() {
+                if let Some(first) = &mut pending.first_attempt {
+                    // Never past `now`: the first attempt came before the pause began.
+                    *first = first.checked_add(paused_for).unwrap_or(now).min(now);
+                }
+            }
         }
     }
 
@@ -359,6 +375,9 @@ impl Lane {
                     resolved.push((self.resolve(*id, now), Resolution::Rejected(reason)))
                 }
                 Verdict::Pause { reason } => {
+                    if self.paused.is_none() {
+                        self.paused_since = Some(now);
+                    }
                     self.paused.get_or_insert(reason);
                     self.requeue(*id, now);
                 }
@@ -453,7 +472,7 @@ mod tests {
     };
 
     use super::{Lane, RecordId, Resolution};
-    use crate::delivery::retry::Decision;
+    use crate::delivery::retry::{Decision, RetryPolicy};
 
     /// A destination whose records are their payload text; `max` records per request.
     struct Fake {
@@ -695,19 +714,79 @@ mod tests {
         lane.complete(&first, pause(1), t0, retry_at(t0));
         assert!(lane.paused().is_some());
         // On trial: one request only, and its 401 pauses the lane again.
-        lane.probe();
+        lane.probe(t0);
         let trial = lane.next_batch(&fake, t0, 4, LINGER, true).unwrap();
         assert_eq!(lane.next_batch(&fake, t0, 4, LINGER, true), None);
         lane.complete(&trial, pause(1), t0, retry_at(t0));
         assert!(lane.paused().is_some());
         // The next trial succeeds: the lane flows with its full concurrency again.
-        lane.probe();
+        lane.probe(t0);
         let trial = lane.next_batch(&fake, t0, 4, LINGER, true).unwrap();
         let resolved = lane.complete(&trial, vec![Verdict::Delivered], t0, retry_at(t0));
         assert_eq!(resolved.len(), 1);
         assert!(lane.paused().is_none());
         assert!(lane.next_batch(&fake, t0, 4, LINGER, true).is_some());
         assert!(lane.next_batch(&fake, t0, 4, LINGER, true).is_some());
+    }
+
+    #[test]
+    fn time_spent_paused_does_not_use_up_the_retry_budget() {
+        let t0 = Instant::now();
+        let wall = std::time::SystemTime::now();
+        let fake = Fake { max: 1 };
+        let mut lane = lane(&[("a", "a1")], t0);
+        let policy = RetryPolicy {
+            max_attempts: 100,
+            max_elapsed: Duration::from_secs(60),
+            initial: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
+        let policy = &policy;
+        let decide = |now: Instant| {
+            move |pending: &super::Pending, after| {
+                policy.decide(
+                    pending.attempts,
+                    pending.first_attempt.unwrap(),
+                    now,
+                    after,
+                    wall,
+                    0.5,
+                )
+            }
+        };
+        let unavailable = || {
+            vec![Verdict::Retry {
+                reason: "HTTP 503".into(),
+                after: None,
+            }]
+        };
+        // Sent at t0: a 503, retried a second later, when a 401 pauses the destination.
+        let batch = lane.next_batch(&fake, t0, 4, LINGER, true).unwrap();
+        assert!(
+            lane.complete(&batch, unavailable(), t0, decide(t0))
+                .is_empty()
+        );
+        let t1 = t0 + Duration::from_secs(1);
+        let batch = lane.next_batch(&fake, t1, 4, LINGER, true).unwrap();
+        let pause = vec![Verdict::Pause {
+            reason: "HTTP 401".into(),
+        }];
+        assert!(lane.complete(&batch, pause, t1, decide(t1)).is_empty());
+        // Fifteen minutes later the token works again; the probe meets a 503. The record has
+        // spent a second of its minute, not sixteen minutes: it is retried.
+        let t2 = t1 + Duration::from_secs(15 * 60);
+        lane.probe(t2);
+        let batch = lane.next_batch(&fake, t2, 4, LINGER, true).unwrap();
+        let resolved = lane.complete(&batch, unavailable(), t2, decide(t2));
+        assert!(resolved.is_empty(), "{resolved:?}");
+        // Its budget still runs while the destination is not paused.
+        let t3 = t2 + Duration::from_secs(61);
+        let batch = lane.next_batch(&fake, t3, 4, LINGER, true).unwrap();
+        let resolved = lane.complete(&batch, unavailable(), t3, decide(t3));
+        assert!(
+            matches!(&resolved[..], [(_, Resolution::Exhausted(_))]),
+            "{resolved:?}"
+        );
     }
 
     #[test]

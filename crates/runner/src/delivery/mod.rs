@@ -179,9 +179,9 @@ impl Delivery {
         self.lanes[lane].paused()
     }
 
-    /// Lifts a destination's pause on trial (one request; see [`Lane::probe`]).
-    pub fn probe(&mut self, lane: usize) {
-        self.lanes[lane].probe();
+    /// Lifts a destination's pause on trial at `now` (one request; see [`Lane::probe`]).
+    pub fn probe(&mut self, lane: usize, now: Instant) {
+        self.lanes[lane].probe(now);
     }
 
     /// Whether a destination flows, backs off (a 429 or 5xx asked it to wait) or is paused.

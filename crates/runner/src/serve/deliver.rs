@@ -172,7 +172,22 @@ pub async fn run(setup: Setup, mut stop: watch::Receiver<bool>) {
                 tracing::warn!("In-flight requests did not finish in time; their events stay in the backlog.");
                 break;
             }
-            _ = tick.tick() => state.report(),
+            _ = tick.tick() => {
+                state.report();
+                // A feeder ends only when stopping; one that ended otherwise (a panic) would
+                // leave its destination without events for ever: delivery stops, loudly, and
+                // the service reports itself not ready.
+                if !*stop.borrow()
+                    && let Some(lane) = feeders.iter().position(|f| f.is_finished())
+                {
+                    let reason = match feeders.swap_remove(lane).await {
+                        Err(e) if e.is_panic() => panic_message(e.into_panic().as_ref()),
+                        _ => "it ended".to_owned(),
+                    };
+                    tracing::error!(destination = %state.ids[lane], %reason, "A destination's feeder stopped; delivery stops.");
+                    break;
+                }
+            }
             changed = stop.changed(), if !stopping => {
                 if changed.is_err() || *stop.borrow() {
                     stopping = true;
@@ -375,7 +390,7 @@ impl Loop {
             if self.probe_at[lane].is_some_and(|at| at <= now) {
                 self.probe_at[lane] = None;
                 tracing::warn!(destination = %self.ids[lane], "Probing a paused destination with one request.");
-                self.delivery.probe(lane);
+                self.delivery.probe(lane, now);
             }
         }
     }
@@ -529,4 +544,42 @@ fn map_batch(destination: &dyn Destination, events: Vec<Stored>) -> Vec<MappedEv
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use tokio::sync::watch;
+
+    use super::{Setup, run};
+    use crate::backlog::{Backlog, BacklogStats};
+    use crate::serve::fake::Stats;
+
+    #[tokio::test]
+    async fn delivery_ends_when_a_feeder_dies_instead_of_going_on_without_it() {
+        let config = crate::config::load_str(
+            r#"{"destinations": [{"id": "a", "type": "insider", "partner_name": "brand",
+                "request_token": "t0k3n", "endpoint": "http://127.0.0.1:9/upsert"}]}"#,
+            &|_: &str| None,
+        )
+        .unwrap();
+        let backlog: Arc<dyn Backlog> = Arc::new(Stats::new(BacklogStats::default()));
+        let (_stop_tx, stop) = watch::channel(false);
+        let setup = Setup {
+            backlog,
+            destinations: Arc::new(config.destinations),
+            settings: config.delivery,
+            redactor: config.redactor,
+            probe_max: Duration::from_secs(60),
+            drain: Duration::from_secs(1),
+            statuses: Arc::new(Mutex::new(Vec::new())),
+        };
+        // The fake backlog panics in `take`: the feeder dies, and delivery must end by itself
+        // (it went on for ever, delivering nothing to that destination).
+        tokio::time::timeout(Duration::from_secs(60), run(setup, stop))
+            .await
+            .expect("delivery ended once its feeder died");
+    }
 }

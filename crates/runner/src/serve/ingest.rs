@@ -1,12 +1,16 @@
 //! `POST /v1/events`: one JSON event, a JSON array of events, or NDJSON
-//! (`application/x-ndjson`), optionally gzip-compressed; bearer tokens compared in constant time.
+//! (`application/x-ndjson`), optionally gzip-compressed (every member of it), a UTF-8 byte order
+//! mark allowed at the start; bearer tokens (the scheme in any case) compared in constant time.
+//! Inflating and checking run off the async threads.
 //!
-//! A request is all or nothing: if any event is bad (not JSON, not an object, too large) the
+//! A request is all or nothing: if any event is bad (not JSON as delivery reads it — the same
+//! parser, so nesting too deep or a lone surrogate is refused here —, not an object, too large) the
 //! answer is 400 naming each bad event and nothing is stored; otherwise the events are appended
 //! to the backlog and the answer, 202 `{"accepted": n, "duplicates": d}`, comes only once they
 //! are stored durably. 401 for a missing or wrong token, 413 over the body limit (also after
-//! decompression), 415 for other content types or encodings, 503 with `Retry-After` when the
-//! backlog is full or the service is stopping.
+//! decompression), 408 for a body that did not arrive whole within `body_read_timeout_seconds`,
+//! 415 for other content types or encodings, 503 with `Retry-After` when the backlog is full or
+//! the service is stopping.
 
 use std::io::Read as _;
 use std::sync::Arc;
@@ -82,7 +86,22 @@ async fn answer(app: &App, headers: &HeaderMap, body: Body) -> Response {
         }
     };
     let limit = app.max_body_bytes;
-    let raw = match read_limited(body, limit).await {
+    let read = tokio::time::timeout(app.body_read_timeout, read_limited(body, limit)).await;
+    let Ok(read) = read else {
+        // The rest of the body is not read: the connection cannot carry another request.
+        let mut response = error(
+            StatusCode::REQUEST_TIMEOUT,
+            &format!(
+                "the request body did not arrive within {} s; nothing of this request was stored",
+                app.body_read_timeout.as_secs()
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    };
+    let raw = match read {
         Ok(raw) => raw,
         Err(Failed::TooLarge) => return too_large(limit),
         Err(Failed::Broken(e)) => {
@@ -92,23 +111,22 @@ async fn answer(app: &App, headers: &HeaderMap, body: Body) -> Response {
             );
         }
     };
-    let text = if gzip {
-        match gunzip(&raw, limit) {
-            Ok(text) => text,
-            Err(Failed::TooLarge) => return too_large(limit),
-            Err(Failed::Broken(e)) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    &format!("the body is not valid gzip: {e}"),
-                );
-            }
+    // Inflating and checking a body of megabytes takes milliseconds of CPU: off the async
+    // threads, so that health checks and other requests are not held up behind it.
+    let max_event_bytes = app.max_event_bytes;
+    let decoded =
+        tokio::task::spawn_blocking(move || decode(&raw, gzip, limit, format, max_event_bytes))
+            .await;
+    let events = match decoded {
+        Ok(Ok(events)) => events,
+        Ok(Err(response)) => return *response,
+        Err(e) => {
+            tracing::error!(error = %e, "Checking a request's events failed; it was answered 500.");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the events could not be checked; nothing of this request was stored",
+            );
         }
-    } else {
-        raw.to_vec()
-    };
-    let events = match parse(&text, format, app.max_event_bytes) {
-        Ok(events) => events,
-        Err(response) => return *response,
     };
     match app.backlog.append(events).await {
         Ok(appended) => {
@@ -140,6 +158,27 @@ async fn answer(app: &App, headers: &HeaderMap, body: Body) -> Response {
     }
 }
 
+/// A body's events: inflated if it is gzip, then checked one by one.
+fn decode(
+    raw: &[u8],
+    gzip: bool,
+    limit: usize,
+    format: Format,
+    max_event_bytes: usize,
+) -> Result<Vec<Incoming>, Box<Response>> {
+    if !gzip {
+        return parse(raw, format, max_event_bytes);
+    }
+    match gunzip(raw, limit) {
+        Ok(text) => parse(&text, format, max_event_bytes),
+        Err(Failed::TooLarge) => Err(Box::new(too_large(limit))),
+        Err(Failed::Broken(e)) => Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            &format!("the body is not valid gzip: {e}"),
+        ))),
+    }
+}
+
 /// What a request's body holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -160,9 +199,12 @@ fn content_format(headers: &HeaderMap) -> Option<Format> {
 /// Whether the request carries one of the tokens, compared in constant time so that timing
 /// tells nothing about how much of a guess was right.
 fn authorized(tokens: &[Vec<u8>], headers: &HeaderMap) -> bool {
+    // The scheme's name is case-insensitive (RFC 9110, section 11.1); the token is not.
     let Some(given) = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .map(|v| v.as_bytes())
+        .filter(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer "))
+        .map(|v| &v[7..])
     else {
         return false;
     };
@@ -201,9 +243,10 @@ async fn read_limited(mut body: Body, limit: usize) -> Result<Bytes, Failed> {
     Ok(Bytes::from(bytes))
 }
 
-/// Decompresses gzip, refusing to inflate past `limit` (a small bomb stays small).
+/// Decompresses gzip, every member of it (RFC 1952 allows several one after another, as
+/// concatenated files make), refusing to inflate past `limit` (a small bomb stays small).
 fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>, Failed> {
-    let mut decoder = flate2::read::GzDecoder::new(compressed).take(limit as u64 + 1);
+    let mut decoder = flate2::read::MultiGzDecoder::new(compressed).take(limit as u64 + 1);
     let mut text = Vec::new();
     decoder
         .read_to_end(&mut text)
@@ -220,6 +263,9 @@ fn parse(
     format: Format,
     max_event_bytes: usize,
 ) -> Result<Vec<Incoming>, Box<Response>> {
+    // A byte order mark is no part of the JSON (RFC 8259 lets a parser ignore it); editors on
+    // Windows write one.
+    let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
     let mut events = Vec::new();
     let mut problems: Vec<serde_json::Value> = Vec::new();
     let mut bad = 0usize;
@@ -350,6 +396,68 @@ mod tests {
         assert!(!check("Bearer alpha-token-and-more"));
         assert!(!check("Basic alpha-token"));
         assert!(!authorized(&tokens, &HeaderMap::new()));
+        // The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+        assert!(check("bearer alpha-token"));
+        assert!(check("BEARER beta-token"));
+        assert!(!check("bearer ALPHA-TOKEN"));
+    }
+
+    #[test]
+    fn every_gzip_member_is_decoded() {
+        let mut both = gzip(b"{\"a\":1}\n");
+        both.extend(gzip(b"{\"b\":2}\n"));
+        assert_eq!(gunzip(&both, 1000).unwrap(), b"{\"a\":1}\n{\"b\":2}\n");
+        // The bound holds over all members together.
+        assert!(gunzip(&both, 10).is_err());
+    }
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_is_accepted() {
+        let events = parse(b"\xEF\xBB\xBF{\"a\":1}\n{\"b\":2}", Format::Ndjson, 1000).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].body, "{\"a\":1}");
+        let events = parse(b"\xEF\xBB\xBF[{\"a\":1}]", Format::Json, 1000).unwrap();
+        assert_eq!(events.len(), 1);
+        let events = parse(b"\xEF\xBB\xBF{\"a\":1}", Format::Json, 1000).unwrap();
+        assert_eq!(events[0].body, "{\"a\":1}");
+    }
+
+    #[test]
+    fn what_delivery_would_refuse_as_not_json_is_refused_here() {
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        let shallow = format!("{{\"a\":{}1{}}}", "[".repeat(100), "]".repeat(100));
+        let cases = [
+            deep.as_str(),
+            shallow.as_str(),
+            r#"{"name": "\ud800"}"#,
+            r#"{"name": "\ud83d\ude00"}"#,
+            r#"{"name": "\udc00\ud800"}"#,
+            r#"{"id": "e3", "id": "e4"}"#,
+            r#"{"n": 1e400}"#,
+            r#"{"user_id": 123456789012345678901234567890}"#,
+        ];
+        for text in cases {
+            let delivery = crate::input::parse_text(text);
+            let ingestion = parse(text.as_bytes(), Format::Ndjson, 10_000_000);
+            assert_eq!(
+                ingestion.is_ok(),
+                delivery.is_ok(),
+                "ingestion and delivery disagree on {:.60}",
+                text
+            );
+            if delivery.is_err() {
+                assert_eq!(ingestion.err().unwrap().status(), 400);
+            }
+        }
+        assert!(crate::input::parse_text(&deep).is_err());
+        assert!(crate::input::parse_text(r#"{"name": "\ud800"}"#).is_err());
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The service's metrics, in Prometheus text format through the `metrics` crate and its
 //! Prometheus exporter: what was received, accepted and how each destination ended each event
-//! (counters), latencies and batch sizes (histograms), and the backlog and destination states
-//! (gauges, refreshed at every scrape).
+//! (counters, each destination's there at zero from the start), latencies and batch sizes
+//! (histograms), and the backlog and destination states (gauges, refreshed at every scrape).
 //!
 //! For every destination, over the life of one process: `received = accepted + duplicates` and
 //! `accepted + replayed = delivered + rejected + dead_lettered + skipped + expired + queued`, where
@@ -103,6 +103,36 @@ fn describe() {
         "hardal_destination_state",
         "1 for the state a destination is in (flowing, backing_off, paused)."
     );
+}
+
+/// Every way an event can end for a destination.
+const ENDINGS: [Ending; 5] = [
+    Ending::Delivered,
+    Ending::Skipped,
+    Ending::Expired,
+    Ending::Rejected,
+    Ending::DeadLettered,
+];
+
+/// Creates every counter at zero, each destination's labelled ones included, so that a scrape
+/// right after a start shows them all and the documented sums can be checked (a counter first
+/// seen at its first increment is missing from them until then).
+pub fn register(destinations: &[String]) {
+    for name in [
+        "hardal_events_received_total",
+        "hardal_events_accepted_total",
+        "hardal_events_duplicates_total",
+        "hardal_events_replayed_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    for destination in destinations {
+        for ending in ENDINGS {
+            resolved(destination, ending, 0);
+        }
+        metrics::counter!("hardal_records_retried_total", "destination" => destination.clone())
+            .increment(0);
+    }
 }
 
 /// Counts events a destination finished with.

@@ -2,16 +2,21 @@
 //! event is in the backlog, and it reaches each destination or is dead-lettered with a reason —
 //! through outages, rate limits, credential mistakes, restarts and `kill -9`.
 //!
-//! Parts: ingestion (`ingest.rs`, axum), the backlog (`crate::backlog`), delivery from it
-//! (`deliver.rs`, the same engine as `hardal send`), health and metrics (`metrics.rs`). On
+//! Parts: the HTTP server (`http.rs`: timeouts and a connection bound), ingestion (`ingest.rs`,
+//! axum), the backlog (`crate::backlog`), delivery from it (`deliver.rs`, the same engine as
+//! `hardal send`), health (`health.rs`) and metrics (`metrics.rs`). On
 //! SIGTERM or SIGINT the service stops accepting (503), lets in-flight requests finish within the
 //! drain timeout, and leaves everything else in the backlog.
 
 mod deliver;
+#[cfg(test)]
+mod fake;
+mod health;
+mod http;
 mod ingest;
 mod metrics;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +31,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use self::deliver::{DestinationStatus, Statuses};
+use self::health::Health;
 use crate::backlog::Backlog;
 use crate::backlog::nats::NatsBacklog;
 use crate::backlog::sqlite::{SpoolOptions, SqliteSpool};
@@ -49,7 +55,9 @@ pub struct App {
     ingest: bool,
     max_body_bytes: usize,
     max_event_bytes: usize,
+    body_read_timeout: Duration,
     statuses: Statuses,
+    health: Arc<Health>,
     metrics: Option<PrometheusHandle>,
 }
 
@@ -104,6 +112,14 @@ pub async fn serve(
         .local_addr()
         .map_err(|e| format!("cannot listen on {}: {e}", server.listen))?;
     let statuses: Statuses = Arc::new(Mutex::new(Vec::new()));
+    let max_bytes = match &config.backlog {
+        BacklogConfig::Sqlite { max_bytes, .. } => *max_bytes,
+        BacklogConfig::Nats(nats) => nats.max_bytes,
+    };
+    let health = Arc::new(Health::new(Arc::clone(&backlog), max_bytes));
+    // Known before the first request, so that /readyz is right from the start.
+    health.refresh().await;
+    let refresher = tokio::spawn(Arc::clone(&health).run());
     let app = Arc::new(App {
         backlog: Arc::clone(&backlog),
         tokens: server
@@ -115,14 +131,22 @@ pub async fn serve(
         ingest: options.ingest,
         max_body_bytes: server.max_body_bytes,
         max_event_bytes: server.max_event_bytes,
+        body_read_timeout: Duration::from_secs(server.body_read_timeout_seconds),
         statuses: Arc::clone(&statuses),
+        health: Arc::clone(&health),
         metrics: metrics::install(),
     });
+    let ids: Vec<String> = config
+        .destinations
+        .iter()
+        .map(|d| d.id().to_owned())
+        .collect();
+    metrics::register(&ids);
     let (stop_tx, stop_rx) = watch::channel(false);
     // Set when the backlog can never record a resolution again: the service stops on it.
     let (failed_tx, mut failed_rx) = watch::channel(None::<String>);
     let delivery = options.deliver.then(|| {
-        tokio::spawn(deliver::run(
+        let task = tokio::spawn(deliver::run(
             deliver::Setup {
                 backlog: Arc::clone(&backlog),
                 destinations: Arc::new(config.destinations),
@@ -133,8 +157,10 @@ pub async fn serve(
                 statuses,
                 failed: failed_tx,
             },
-            stop_rx,
-        ))
+            stop_rx.clone(),
+        ));
+        let health = Arc::clone(&health);
+        tokio::spawn(async move { health.watch_delivery(task, stop_rx).await })
     });
     let router = Router::new()
         .route("/v1/events", post(ingest::post_events))
@@ -158,42 +184,39 @@ pub async fn serve(
         tracing::warn!("Stopping: new requests are answered 503; in-flight ones may finish.");
         let _ = stopped_tx.send(());
     };
-    let serving = axum::serve(listener, router)
-        .with_graceful_shutdown(graceful)
-        .into_future();
-    let drain = options.drain_timeout;
-    let serving = async move {
-        tokio::pin!(serving);
-        tokio::select! {
-            result = &mut serving => result,
-            _ = async {
-                let _ = stopped_rx.await;
-                tokio::time::sleep(drain).await;
-            } => {
-                tracing::warn!("Requests still open after the drain timeout were cut.");
-                Ok(())
-            }
-        }
+    let limits = http::Limits {
+        header_read_timeout: Duration::from_secs(server.header_read_timeout_seconds),
+        max_connections: server.max_connections,
     };
-    let result = serving.await.map_err(|e| format!("serving failed: {e}"));
+    let serving = http::serve(listener, router, limits, graceful);
+    let drain = options.drain_timeout;
+    tokio::select! {
+        () = serving => {}
+        _ = async {
+            let _ = stopped_rx.await;
+            tokio::time::sleep(drain).await;
+        } => tracing::warn!("Requests still open after the drain timeout were cut."),
+    }
     let _ = stop_tx.send(true);
     if let Some(delivery) = delivery {
         let _ = delivery.await;
     }
+    refresher.abort();
     backlog.close().await;
     if let Some(reason) = failed_rx.borrow_and_update().clone() {
         return Err(format!("the backlog cannot be written: {reason}"));
     }
-    result
+    Ok(())
 }
 
 async fn healthz() -> Response {
     (StatusCode::OK, axum::Json(json!({"status": "alive"}))).into_response()
 }
 
-/// Ready when the backlog takes writes and the service is not stopping; lists paused
-/// destinations either way (a paused destination does not make the service unready: events for
-/// it are still accepted and kept).
+/// Ready when the backlog takes writes and is not full, delivery runs (where it should) and the
+/// service is not stopping, as last seen by the health task (this never waits for the backlog);
+/// lists paused destinations either way (a paused destination does not make the service unready:
+/// events for it are still accepted and kept).
 async fn readyz(State(app): State<Arc<App>>) -> Response {
     let statuses: Vec<DestinationStatus> = app
         .statuses
@@ -201,15 +224,17 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     let paused: Vec<&DestinationStatus> = statuses.iter().filter(|s| s.paused.is_some()).collect();
-    let writable = app.backlog.stats().await.is_ok_and(|s| s.writable);
+    let health = app.health.readiness();
     let stopping = app.stopping.load(Ordering::Relaxed);
     // A delivery-only node is never ready: a load balancer is to send it no events.
-    let ready = writable && !stopping && app.ingest;
+    let ready = health.ready() && !stopping && app.ingest;
     let body = json!({
         "ready": ready,
         "stopping": stopping,
         "ingest": app.ingest,
-        "backlog_writable": writable,
+        "backlog_writable": health.backlog_writable,
+        "backlog_full": health.backlog_full,
+        "problems": health.problems,
         "paused": paused,
         "destinations": statuses,
     });
@@ -229,7 +254,8 @@ async fn metrics_text(State(app): State<Arc<App>>) -> Response {
         )
             .into_response();
     };
-    if let Ok(stats) = app.backlog.stats().await {
+    // The backlog's state as the health task last read it: a scrape never waits for the backlog.
+    if let Some(stats) = app.health.stats() {
         let states: Vec<(String, crate::delivery::LaneState)> = app
             .statuses
             .lock()

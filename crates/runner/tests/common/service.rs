@@ -221,6 +221,32 @@ pub fn serve_config(destinations: &[(&str, String)], server: Value) -> Value {
            "backlog": {"type": "sqlite"}})
 }
 
+/// The samples of one metric, by their labels.
+pub fn samples(
+    scrape: &prometheus_parse::Scrape,
+    name: &str,
+) -> Vec<(HashMap<String, String>, f64)> {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .map(|s| {
+            let value = match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            };
+            let labels = s
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            (labels, value)
+        })
+        .collect()
+}
+
 pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !done() {
