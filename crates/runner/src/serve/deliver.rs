@@ -575,6 +575,7 @@ mod tests {
             probe_max: Duration::from_secs(60),
             drain: Duration::from_secs(1),
             statuses: Arc::new(Mutex::new(Vec::new())),
+            failed: watch::channel(None).0,
         };
         // The fake backlog panics in `take`: the feeder dies, and delivery must end by itself
         // (it went on for ever, delivering nothing to that destination).
