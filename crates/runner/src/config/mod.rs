@@ -14,7 +14,9 @@ use hardal_core::{Condition, ConfigError, Destination, DestinationPlugin, Templa
 use serde_json::{Map, Value};
 
 pub use position::{Position, SourceMap, Target, locate};
-pub use schema::{BacklogConfig, DeliveryConfig, Durability, NatsConfig, NatsTls, ServerConfig};
+pub use schema::{
+    BacklogConfig, DeliveryConfig, Durability, NatsConfig, NatsTls, ServerConfig, TapConfig,
+};
 
 use crate::redact::Redactor;
 

@@ -43,6 +43,18 @@ pub enum Ending {
     DeadLettered,
 }
 
+impl Ending {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ending::Delivered => "delivered",
+            Ending::Skipped => "skipped",
+            Ending::Expired => "expired",
+            Ending::Rejected => "rejected",
+            Ending::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
 /// An event a destination is done with.
 #[derive(Debug)]
 pub struct Resolved {
@@ -98,10 +110,23 @@ pub struct LaneCounts {
     pub records_retried: u64,
 }
 
+/// A record that will be tried again.
+#[derive(Debug)]
+pub struct Retried {
+    pub lane: usize,
+    /// The caller's key of the record's event.
+    pub key: u64,
+    /// Why this attempt failed (redacted).
+    pub reason: String,
+}
+
 /// What one answer did.
 #[derive(Debug, Default)]
 pub struct Applied {
     pub resolved: Vec<Resolved>,
+    /// Records that failed this attempt and wait for the next (for `hardal tap`; collected
+    /// only when there are any, so a healthy destination costs nothing).
+    pub retried: Vec<Retried>,
     /// The lane and the reason, when this answer paused its destination.
     pub paused: Option<(usize, String)>,
 }
@@ -330,6 +355,18 @@ impl Delivery {
             .filter(|v| matches!(v, Verdict::Retry { .. }))
             .count();
         self.counts[index].records_retried += retried as u64;
+        let mut again = Vec::new();
+        if retried > 0 {
+            for (id, verdict) in completion.batch.iter().zip(&verdicts) {
+                if let Verdict::Retry { reason, .. } = verdict {
+                    again.push(Retried {
+                        lane: index,
+                        key: self.lanes[index].record(*id).line,
+                        reason: reason.clone(),
+                    });
+                }
+            }
+        }
         let lane = &mut self.lanes[index];
         let was_paused = lane.paused().is_some();
         let (policy, wall) = (&self.policies[index], SystemTime::now());
@@ -342,6 +379,15 @@ impl Delivery {
             _ => None,
         };
         let mut resolved = Vec::new();
+        // A record whose budget this attempt used up is dead-lettered, not retried.
+        if !again.is_empty() {
+            let exhausted: rustc_hash::FxHashSet<u64> = resolutions
+                .iter()
+                .filter(|(_, r)| matches!(r, Resolution::Exhausted(_)))
+                .map(|(key, _)| *key)
+                .collect();
+            again.retain(|r| !exhausted.contains(&r.key));
+        }
         for (key, resolution) in resolutions {
             let track = self.tracks[index]
                 .get_mut(&key)
@@ -372,7 +418,11 @@ impl Delivery {
                 });
             }
         }
-        Applied { resolved, paused }
+        Applied {
+            resolved,
+            retried: again,
+            paused,
+        }
     }
 }
 

@@ -110,8 +110,12 @@ async fn answer(app: &App, headers: &HeaderMap, body: Body) -> Response {
         Ok(events) => events,
         Err(response) => return *response,
     };
+    let tapped = app.tap.receiving(&events);
     match app.backlog.append(events).await {
         Ok(appended) => {
+            if let Some(tapped) = tapped {
+                app.tap.send(tapped);
+            }
             // Counted once answered: a 503'd request is sent again and would count twice.
             metrics::counter!("hardal_events_received_total")
                 .increment((appended.accepted + appended.duplicates) as u64);
@@ -159,7 +163,7 @@ fn content_format(headers: &HeaderMap) -> Option<Format> {
 
 /// Whether the request carries one of the tokens, compared in constant time so that timing
 /// tells nothing about how much of a guess was right.
-fn authorized(tokens: &[Vec<u8>], headers: &HeaderMap) -> bool {
+pub(super) fn authorized(tokens: &[Vec<u8>], headers: &HeaderMap) -> bool {
     let Some(given) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))

@@ -10,6 +10,7 @@
 mod deliver;
 mod ingest;
 mod metrics;
+mod tap;
 
 use std::future::{Future, IntoFuture};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,6 +52,7 @@ pub struct App {
     max_event_bytes: usize,
     statuses: Statuses,
     metrics: Option<PrometheusHandle>,
+    tap: Arc<tap::Tap>,
 }
 
 /// Opens the backlog a configuration names.
@@ -108,6 +110,14 @@ pub async fn serve(
         .local_addr()
         .map_err(|e| format!("cannot listen on {}: {e}", server.listen))?;
     let statuses: Statuses = Arc::new(Mutex::new(Vec::new()));
+    let ids = config.destinations.iter().map(|d| d.id().to_owned());
+    let tap = Arc::new(tap::Tap::new(
+        server.tap.as_ref(),
+        ids.collect(),
+        config.redactor.clone(),
+    ));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let tapping = tap::listen(&tap, server.tap.as_ref(), stop_rx.clone()).await?;
     let app = Arc::new(App {
         backlog: Arc::clone(&backlog),
         tokens: server
@@ -121,8 +131,8 @@ pub async fn serve(
         max_event_bytes: server.max_event_bytes,
         statuses: Arc::clone(&statuses),
         metrics: metrics::install(),
+        tap: Arc::clone(&tap),
     });
-    let (stop_tx, stop_rx) = watch::channel(false);
     let delivery = options.deliver.then(|| {
         tokio::spawn(deliver::run(
             deliver::Setup {
@@ -133,6 +143,7 @@ pub async fn serve(
                 probe_max: Duration::from_secs(server.probe_interval_seconds),
                 drain: options.drain_timeout,
                 statuses,
+                tap,
             },
             stop_rx,
         ))
@@ -176,6 +187,10 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     if let Some(delivery) = delivery {
         let _ = delivery.await;
+    }
+    if let Some(tapping) = tapping {
+        // A tap client that stopped reading must not hold the service up.
+        let _ = tokio::time::timeout(drain, tapping).await;
     }
     backlog.close().await;
     result
