@@ -110,12 +110,13 @@ async fn answer(app: &App, headers: &HeaderMap, body: Body) -> Response {
         Ok(events) => events,
         Err(response) => return *response,
     };
-    let tapped = app.tap.receiving(&events);
-    match app.backlog.append(events).await {
+    let tapped = app.tap.received(&events);
+    let appended = app.backlog.append(events).await;
+    if let (Some(tapped), Err(e)) = (tapped, &appended) {
+        app.tap.not_stored(tapped, e);
+    }
+    match appended {
         Ok(appended) => {
-            if let Some(tapped) = tapped {
-                app.tap.send(tapped);
-            }
             // Counted once answered: a 503'd request is sent again and would count twice.
             metrics::counter!("hardal_events_received_total")
                 .increment((appended.accepted + appended.duplicates) as u64);

@@ -269,33 +269,42 @@ impl Tap {
             .any(|s| s.filter.matches(who, destination))
     }
 
-    /// The `received` lines of events about to be appended, for [`Tap::send`] once they are
-    /// stored; `None` when nobody taps them.
-    pub fn receiving(&self, events: &[Incoming]) -> Option<Vec<(Who, Incoming)>> {
+    /// Shows events as received, before they are appended (so that a record or verdict never
+    /// comes before its event); returns who they are for [`Tap::not_stored`], `None` when
+    /// nobody taps them.
+    pub fn received(&self, events: &[Incoming]) -> Option<Vec<Who>> {
         if !self.active() {
             return None;
         }
-        let tapped: Vec<(Who, Incoming)> = events
-            .iter()
-            .filter_map(|incoming| {
-                let who = Who {
-                    identity: incoming.identity,
-                    user: incoming.user.clone(),
-                    event_name: event_name(&incoming.body),
-                };
-                self.wanted(&who, None).then(|| (who, incoming.clone()))
-            })
-            .collect();
+        let mut tapped = Vec::new();
+        for incoming in events {
+            let who = Who {
+                identity: incoming.identity,
+                user: incoming.user.clone(),
+                event_name: event_name(&incoming.body),
+            };
+            if self.wanted(&who, None) {
+                self.publish(&who, None, || {
+                    let event = raw(&incoming.body);
+                    let mut line = Line::new("received", &who, None);
+                    line.event = Some(&event);
+                    serde_json::to_string(&line).expect("a line serializes")
+                });
+                tapped.push(who);
+            }
+        }
         (!tapped.is_empty()).then_some(tapped)
     }
 
-    /// Shows events the backlog stored, as they were received.
-    pub fn send(&self, received: Vec<(Who, Incoming)>) {
-        for (who, incoming) in &received {
+    /// Shows that events shown as received were not stored (the request was answered 503, and
+    /// the producer sends them again).
+    pub fn not_stored(&self, tapped: Vec<Who>, reason: &dyn std::fmt::Display) {
+        let reasons = [reason.to_string()];
+        for who in &tapped {
             self.publish(who, None, || {
-                let event = raw(&incoming.body);
-                let mut line = Line::new("received", who, None);
-                line.event = Some(&event);
+                let mut line = Line::new("verdict", who, None);
+                line.verdict = Some("not_stored");
+                line.reasons = &reasons;
                 serde_json::to_string(&line).expect("a line serializes")
             });
         }
@@ -653,7 +662,7 @@ mod tests {
     fn nothing_is_built_while_nobody_taps() {
         let tap = Tap::new(Some(&config(16)), vec!["a".into()], Redactor::default());
         assert!(!tap.active());
-        assert!(tap.receiving(&[incoming(r#"{"id":"e1"}"#)]).is_none());
+        assert!(tap.received(&[incoming(r#"{"id":"e1"}"#)]).is_none());
         let who = Who {
             identity: 1,
             user: None,
@@ -677,8 +686,7 @@ mod tests {
             .map(|i| incoming(&format!(r#"{{"id":"e{i}"}}"#)))
             .collect();
         // Nothing reads while five lines come: two fit, three are dropped, and counted.
-        let received = tap.receiving(&events).unwrap();
-        tap.send(received);
+        tap.received(&events).unwrap();
         let lines: Vec<serde_json::Value> = [
             streaming.next().await,
             streaming.next().await,
@@ -719,7 +727,7 @@ mod tests {
             r#"{"id":"3","event_name":"look","user_id":"alice"}"#,
         ];
         let events: Vec<Incoming> = bodies.iter().map(|b| incoming(b)).collect();
-        tap.send(tap.receiving(&events).unwrap());
+        tap.received(&events).unwrap();
         for (lane, body) in [(0, bodies[0]), (1, bodies[0]), (1, bodies[1])] {
             let event = crate::input::parse_text(body).unwrap();
             let mapped = Ok(Mapped {
