@@ -460,3 +460,64 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use hardal_core::{Record, Verdict};
+
+    use super::{Delivery, Ending};
+    use crate::redact::Redactor;
+
+    /// A record that fails with a retry verdict is reported as retried while attempts remain,
+    /// and only as dead-lettered once its last attempt failed.
+    #[test]
+    fn retries_are_reported_until_the_budget_is_spent() {
+        let config = crate::config::load_str(
+            r#"{"destinations": [{"id": "d", "type": "insider", "partner_name": "p",
+                 "request_token": "t0ken", "endpoint": "http://127.0.0.1:9/x"}],
+                "delivery": {"max_attempts": 2, "backoff_initial_ms": 0, "backoff_max_ms": 0}}"#,
+            &|_| None,
+        )
+        .unwrap();
+        let (mut delivery, mut done) = Delivery::new(
+            Arc::new(config.destinations),
+            config.delivery,
+            None,
+            Redactor::default(),
+        );
+        let mut now = Instant::now();
+        let record = Record {
+            payload: b"{}".to_vec(),
+            order_key: None,
+        };
+        assert!(delivery.accept(0, 7, Arc::new("{}".into()), vec![record], Vec::new(), now));
+        let mut attempt = |delivery: &mut Delivery, now: Instant| {
+            delivery.dispatch(now, true);
+            // Without a transport every batch is "delivered"; the answer is made a 503 here.
+            let mut completion = done.try_recv().expect("a batch was sent");
+            completion.result = Ok(vec![Verdict::Retry {
+                reason: "HTTP 503".into(),
+                after: None,
+            }]);
+            delivery.complete(completion)
+        };
+        let first = attempt(&mut delivery, now);
+        assert!(first.resolved.is_empty());
+        assert_eq!(
+            first
+                .retried
+                .iter()
+                .map(|r| (r.lane, r.key, r.reason.as_str()))
+                .collect::<Vec<_>>(),
+            [(0, 7, "HTTP 503")]
+        );
+        now += Duration::from_secs(1);
+        let last = attempt(&mut delivery, now);
+        assert!(last.retried.is_empty(), "{:?}", last.retried);
+        assert_eq!(last.resolved.len(), 1);
+        assert_eq!(last.resolved[0].ending, Ending::DeadLettered);
+    }
+}

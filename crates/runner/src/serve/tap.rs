@@ -757,6 +757,47 @@ mod tests {
         assert_eq!(lines[0]["event"]["note"], "[redacted]");
     }
 
+    #[tokio::test]
+    async fn taps_beyond_the_limit_and_after_closing_are_refused() {
+        let mut limited = config(16);
+        limited.max_clients = 1;
+        let tap = Arc::new(Tap::new(
+            Some(&limited),
+            vec!["a".into()],
+            Redactor::default(),
+        ));
+        let first = tap.subscribe(everything()).ok().unwrap();
+        let refused = tap.subscribe(everything()).err().unwrap();
+        assert!(refused.contains("max_clients"), "{refused}");
+        drop(first);
+        let mut second = tap.subscribe(everything()).ok().unwrap();
+        tap.close();
+        assert!(tap.subscribe(everything()).is_err());
+        second.next().await.unwrap();
+        assert!(second.next().await.is_none(), "a closed tap's stream ends");
+    }
+
+    #[tokio::test]
+    async fn an_event_the_backlog_refused_is_shown_as_not_stored() {
+        let tap = Arc::new(Tap::new(
+            Some(&config(16)),
+            vec!["a".into()],
+            Redactor::default(),
+        ));
+        let mut streaming = tap.subscribe(everything()).ok().unwrap();
+        streaming.next().await.unwrap();
+        let tapped = tap.received(&[incoming(r#"{"id":"e1"}"#)]).unwrap();
+        tap.not_stored(tapped, &"the backlog is full");
+        let received: serde_json::Value =
+            serde_json::from_slice(&streaming.next().await.unwrap()).unwrap();
+        let refused: serde_json::Value =
+            serde_json::from_slice(&streaming.next().await.unwrap()).unwrap();
+        assert_eq!(received["type"], "received");
+        assert_eq!(refused["verdict"], "not_stored");
+        assert_eq!(refused["reasons"][0], "the backlog is full");
+        assert_eq!(refused["event_id"], received["event_id"]);
+    }
+
     #[test]
     fn bad_queries_are_refused_with_the_reason() {
         let known = vec!["a".to_owned()];
