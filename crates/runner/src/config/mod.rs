@@ -320,8 +320,11 @@ fn service_settings(
     let mut server = None;
     let mut backlog = BacklogConfig::default();
     if let Some(found) = value.get("server").filter(|_| clean("/server")) {
-        match serde_json::from_value(found.clone()) {
-            Ok(parsed) => server = Some(parsed),
+        match serde_json::from_value::<ServerConfig>(found.clone()) {
+            Ok(parsed) => {
+                errors.extend(shared_tap_tokens(&parsed));
+                server = Some(parsed);
+            }
             Err(e) => errors.push(ConfigError::new("/server", e.to_string())),
         }
     }
@@ -336,6 +339,31 @@ fn service_settings(
     } else {
         Err(errors)
     }
+}
+
+/// Tap tokens that are also ingestion tokens: whoever may post events could then read every
+/// event (unset secrets, empty where they are not needed, are not compared).
+fn shared_tap_tokens(server: &ServerConfig) -> Vec<ConfigError> {
+    let Some(tap) = &server.tap else {
+        return Vec::new();
+    };
+    tap.auth_tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, token)| {
+            !token.expose().is_empty()
+                && server
+                    .auth_tokens
+                    .iter()
+                    .any(|ingest| ingest.expose() == token.expose())
+        })
+        .map(|(i, _)| {
+            ConfigError::new(
+                format!("/server/tap/auth_tokens/{i}"),
+                "this token is also one of `server.auth_tokens`: whoever may post events could read every event through the tap; give the tap its own token",
+            )
+        })
+        .collect()
 }
 
 /// The delivery settings of every destination: the file's `delivery`, with the destination's

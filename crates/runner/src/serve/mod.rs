@@ -116,8 +116,6 @@ pub async fn serve(
         ids.collect(),
         config.redactor.clone(),
     ));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let tapping = tap::listen(&tap, server.tap.as_ref(), stop_rx.clone()).await?;
     let app = Arc::new(App {
         backlog: Arc::clone(&backlog),
         tokens: server
@@ -133,6 +131,8 @@ pub async fn serve(
         metrics: metrics::install(),
         tap: Arc::clone(&tap),
     });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let tapping = tap::listen(&tap, server.tap.as_ref(), stop_rx.clone()).await?;
     let delivery = options.deliver.then(|| {
         tokio::spawn(deliver::run(
             deliver::Setup {
