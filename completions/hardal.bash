@@ -46,6 +46,9 @@ _hardal() {
             hardal,serve)
                 cmd="hardal__subcmd__serve"
                 ;;
+            hardal,tap)
+                cmd="hardal__subcmd__tap"
+                ;;
             hardal,validate)
                 cmd="hardal__subcmd__validate"
                 ;;
@@ -109,6 +112,9 @@ _hardal() {
             hardal__subcmd__help,serve)
                 cmd="hardal__subcmd__help__subcmd__serve"
                 ;;
+            hardal__subcmd__help,tap)
+                cmd="hardal__subcmd__help__subcmd__tap"
+                ;;
             hardal__subcmd__help,validate)
                 cmd="hardal__subcmd__help__subcmd__validate"
                 ;;
@@ -131,7 +137,7 @@ _hardal() {
 
     case "${cmd}" in
         hardal)
-            opts="-h -V --log-format --help --version validate render send serve dlq presets list schema completions man help"
+            opts="-h -V --log-format --help --version validate render send serve dlq tap presets list schema completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -417,7 +423,7 @@ _hardal() {
             return 0
             ;;
         hardal__subcmd__help)
-            opts="validate render send serve dlq presets list schema completions man help"
+            opts="validate render send serve dlq tap presets list schema completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -613,6 +619,20 @@ _hardal() {
             return 0
             ;;
         hardal__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hardal__subcmd__help__subcmd__tap)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -824,6 +844,44 @@ _hardal() {
                     return 0
                     ;;
                 --drain-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hardal__subcmd__tap)
+            opts="-h --url --destination --event-name --user --sample --json --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --destination)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --event-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sample)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

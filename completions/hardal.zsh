@@ -183,6 +183,19 @@ esac
     ;;
 esac
 ;;
+(tap)
+_arguments "${_arguments_options[@]}" : \
+'--url=[The service'\''s tap listener (\`server.tap.listen\`)]:URL:_default' \
+'*--destination=[Only this destination'\''s records and verdicts (repeatable)]:ID:_default' \
+'*--event-name=[Only events with this \`event_name\` (repeatable)]:NAME:_default' \
+'*--user=[Only this user'\''s events\: \`user_id\`, else \`user.email\` (repeatable)]:USER:_default' \
+'--sample=[Only this share of events, e.g. 0.1 (each event shown whole or not at all)]:RATE:_default' \
+'--log-format=[How log lines are written\: \`text\` for people, \`json\` for log collectors]:LOG_FORMAT:(text json)' \
+'--json[Print the service'\''s NDJSON lines as they come, rather than readable lines]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
 (presets)
 _arguments "${_arguments_options[@]}" : \
 '--kind=[The destination kind, e.g. \`insider\`]:KIND:_default' \
@@ -285,6 +298,10 @@ _arguments "${_arguments_options[@]}" : \
     ;;
 esac
 ;;
+(tap)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (presets)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -326,6 +343,7 @@ _hardal_commands() {
 'send:Deliver a file of events (a backfill) to every destination, with progress and a summary. Running the same command again after an interruption continues where it stopped' \
 'serve:Run the service\: take events over HTTP (\`POST /v1/events\`), keep them in the backlog, and deliver them to every destination; \`/healthz\`, \`/readyz\` and \`/metrics\` for operators' \
 'dlq:The dead letters of \`hardal serve\`'\''s backlog\: list, show, replay or purge them (also while the service runs)' \
+'tap:Watch a running \`hardal serve\`\: each event as received, each destination'\''s record, and each verdict, as they happen. The token is read from HARDAL_TAP_TOKEN (one of the configuration'\''s \`server.tap.auth_tokens\`)' \
 'presets:Print the built-in mappings (presets) of a destination kind' \
 'list:List the destination kinds this binary knows' \
 'schema:Print the JSON Schema of the configuration file, or of one destination kind' \
@@ -415,6 +433,7 @@ _hardal__subcmd__help_commands() {
 'send:Deliver a file of events (a backfill) to every destination, with progress and a summary. Running the same command again after an interruption continues where it stopped' \
 'serve:Run the service\: take events over HTTP (\`POST /v1/events\`), keep them in the backlog, and deliver them to every destination; \`/healthz\`, \`/readyz\` and \`/metrics\` for operators' \
 'dlq:The dead letters of \`hardal serve\`'\''s backlog\: list, show, replay or purge them (also while the service runs)' \
+'tap:Watch a running \`hardal serve\`\: each event as received, each destination'\''s record, and each verdict, as they happen. The token is read from HARDAL_TAP_TOKEN (one of the configuration'\''s \`server.tap.auth_tokens\`)' \
 'presets:Print the built-in mappings (presets) of a destination kind' \
 'list:List the destination kinds this binary knows' \
 'schema:Print the JSON Schema of the configuration file, or of one destination kind' \
@@ -499,6 +518,11 @@ _hardal__subcmd__help__subcmd__serve_commands() {
     local commands; commands=()
     _describe -t commands 'hardal help serve commands' commands "$@"
 }
+(( $+functions[_hardal__subcmd__help__subcmd__tap_commands] )) ||
+_hardal__subcmd__help__subcmd__tap_commands() {
+    local commands; commands=()
+    _describe -t commands 'hardal help tap commands' commands "$@"
+}
 (( $+functions[_hardal__subcmd__help__subcmd__validate_commands] )) ||
 _hardal__subcmd__help__subcmd__validate_commands() {
     local commands; commands=()
@@ -538,6 +562,11 @@ _hardal__subcmd__send_commands() {
 _hardal__subcmd__serve_commands() {
     local commands; commands=()
     _describe -t commands 'hardal serve commands' commands "$@"
+}
+(( $+functions[_hardal__subcmd__tap_commands] )) ||
+_hardal__subcmd__tap_commands() {
+    local commands; commands=()
+    _describe -t commands 'hardal tap commands' commands "$@"
 }
 (( $+functions[_hardal__subcmd__validate_commands] )) ||
 _hardal__subcmd__validate_commands() {

@@ -11,6 +11,7 @@ pub mod render;
 pub mod resolved;
 pub mod send;
 pub mod serve;
+pub mod tap;
 pub mod transport;
 
 // Linking a destination crate is what registers its kind (`inventory` collects the plugin at

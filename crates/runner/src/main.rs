@@ -13,7 +13,7 @@ use hardal_runner::config::{self, Secrets, schema};
 use hardal_runner::dlq;
 use hardal_runner::send::{self, SendOptions};
 use hardal_runner::serve::{self, ServeOptions};
-use hardal_runner::{input, render};
+use hardal_runner::{input, render, tap};
 
 // Mapping is allocation-heavy (JSON values in, JSON bytes out); mimalloc makes it markedly
 // faster than the system allocator on the send path.
@@ -136,6 +136,29 @@ enum Command {
     Dlq {
         #[command(subcommand)]
         action: DlqAction,
+    },
+    /// Watch a running `hardal serve`: each event as received, each destination's record, and
+    /// each verdict, as they happen. The token is read from HARDAL_TAP_TOKEN (one of the
+    /// configuration's `server.tap.auth_tokens`).
+    Tap {
+        /// The service's tap listener (`server.tap.listen`).
+        #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8081")]
+        url: String,
+        /// Only this destination's records and verdicts (repeatable).
+        #[arg(long, value_name = "ID")]
+        destination: Vec<String>,
+        /// Only events with this `event_name` (repeatable).
+        #[arg(long, value_name = "NAME")]
+        event_name: Vec<String>,
+        /// Only this user's events: `user_id`, else `user.email` (repeatable).
+        #[arg(long, value_name = "USER")]
+        user: Vec<String>,
+        /// Only this share of events, e.g. 0.1 (each event shown whole or not at all).
+        #[arg(long, value_name = "RATE", value_parser = parse_sample)]
+        sample: Option<f64>,
+        /// Print the service's NDJSON lines as they come, rather than readable lines.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the built-in mappings (presets) of a destination kind.
     Presets {
@@ -412,6 +435,47 @@ fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Dlq { action } => dlq(action),
+        Command::Tap {
+            url,
+            destination,
+            event_name,
+            user,
+            sample,
+            json,
+        } => {
+            let token = std::env::var(tap::TOKEN_VARIABLE).map_err(|_| {
+                format!(
+                    "set {} to one of the service's `server.tap.auth_tokens`",
+                    tap::TOKEN_VARIABLE
+                )
+            })?;
+            let options = tap::TapOptions {
+                url,
+                token,
+                destinations: destination,
+                event_names: event_name,
+                users: user,
+                sample,
+                json,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+            let interrupt = {
+                let _inside = runtime.enter();
+                interrupted()
+            };
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            let ended = runtime
+                .block_on(tap::tap(&options, &mut out, interrupt))
+                .map_err(|e| e.to_string())?;
+            if ended == tap::Ended::Closed {
+                eprintln!("hardal tap: the service closed the tap (it is stopping)");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Presets { kind, name } => {
             let plugin = DestinationPlugin::find(&kind).ok_or_else(|| {
                 format!(
@@ -689,6 +753,14 @@ fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead>, String> {
             Ok(Box::new(io::BufReader::with_capacity(1 << 16, io::stdin())))
         }
     }
+}
+
+/// A share of events: above 0, at most 1.
+fn parse_sample(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0 && *s <= 1.0)
+        .ok_or_else(|| format!("`{text}` is not a share of events above 0 and at most 1"))
 }
 
 /// A time written as RFC 3339 (any offset), a date, or epoch seconds or milliseconds.

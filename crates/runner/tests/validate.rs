@@ -344,3 +344,16 @@ fn validation_time_is_linear_in_the_number_of_problems() {
         "1000 problems took {small:.3} s, 4000 took {large:.3} s"
     );
 }
+
+#[test]
+fn a_tap_token_must_not_be_an_ingestion_token() {
+    // Whoever may post events must not thereby read every event.
+    check(
+        r#"{"destinations": [{"id": "a", "type": "insider", "partner_name": "brand", "request_token": "t0k3n"}],
+ "server": {"auth_tokens": ["post-token"],
+            "tap": {"auth_tokens": ["tap-token", "post-token"]}}}"#,
+        expect![[r#"
+            3:50 /server/tap/auth_tokens/1: this token is also one of `server.auth_tokens`: whoever may post events could read every event through the tap; give the tap its own token
+        "#]],
+    );
+}

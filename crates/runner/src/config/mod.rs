@@ -14,7 +14,9 @@ use hardal_core::{Condition, ConfigError, Destination, DestinationPlugin, Templa
 use serde_json::{Map, Value};
 
 pub use position::{Position, SourceMap, Target, locate};
-pub use schema::{BacklogConfig, DeliveryConfig, Durability, NatsConfig, NatsTls, ServerConfig};
+pub use schema::{
+    BacklogConfig, DeliveryConfig, Durability, NatsConfig, NatsTls, ServerConfig, TapConfig,
+};
 
 use crate::redact::Redactor;
 
@@ -323,6 +325,14 @@ fn service_settings(
                 if let Some(problem) = schema::listen_problem(&parsed.listen) {
                     errors.push(ConfigError::new("/server/listen", problem));
                 }
+                if let Some(problem) = parsed
+                    .tap
+                    .as_ref()
+                    .and_then(|tap| schema::listen_problem(&tap.listen))
+                {
+                    errors.push(ConfigError::new("/server/tap/listen", problem));
+                }
+                errors.extend(shared_tap_tokens(&parsed));
                 server = Some(parsed);
             }
             Err(e) => errors.push(ConfigError::new("/server", e.to_string())),
@@ -344,6 +354,31 @@ fn service_settings(
     } else {
         Err(errors)
     }
+}
+
+/// Tap tokens that are also ingestion tokens: whoever may post events could then read every
+/// event (unset secrets, empty where they are not needed, are not compared).
+fn shared_tap_tokens(server: &ServerConfig) -> Vec<ConfigError> {
+    let Some(tap) = &server.tap else {
+        return Vec::new();
+    };
+    tap.auth_tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, token)| {
+            !token.expose().is_empty()
+                && server
+                    .auth_tokens
+                    .iter()
+                    .any(|ingest| ingest.expose() == token.expose())
+        })
+        .map(|(i, _)| {
+            ConfigError::new(
+                format!("/server/tap/auth_tokens/{i}"),
+                "this token is also one of `server.auth_tokens`: whoever may post events could read every event through the tap; give the tap its own token",
+            )
+        })
+        .collect()
 }
 
 /// The delivery settings of every destination: the file's `delivery`, with the destination's

@@ -77,6 +77,8 @@ pub struct ServerConfig {
     #[serde(default = "default_max_connections")]
     #[schemars(range(min = 1, max = 1_000_000))]
     pub max_connections: usize,
+    /// `hardal tap`: watching what the service does with events as they pass (absent: off).
+    pub tap: Option<TapConfig>,
 }
 
 fn default_header_read_timeout() -> u64 {
@@ -119,6 +121,50 @@ pub fn listen_problem(listen: &str) -> Option<String> {
             "`{listen}` is not an address to listen on: write host:port with a port from 0 to 65535, e.g. `127.0.0.1:8080`, `0.0.0.0:8080` or `[::1]:8080`"
         )),
     }
+}
+
+/// Where `hardal tap` connects, and who may. Whoever taps sees events as they arrive, personal
+/// data included: its own tokens, and this machine only unless `listen` says otherwise.
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TapConfig {
+    /// Whether the tap listens (`false` keeps the settings but opens no port).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The address and port the tap listens on, apart from ingestion's: loopback by default, so
+    /// only this machine can tap.
+    #[serde(default = "default_tap_listen")]
+    pub listen: String,
+    /// Bearer tokens that may tap (`HARDAL_TAP_TOKEN` for `hardal tap`); ingestion's tokens
+    /// are not accepted here. Usually `${HARDAL_TAP_TOKEN}`.
+    #[schemars(length(min = 1))]
+    pub auth_tokens: Vec<hardal_core::Secret>,
+    /// Messages held for each tap whose client reads slower than events pass; beyond them,
+    /// messages are dropped (and the client told how many), so a slow tap never slows the
+    /// service.
+    #[serde(default = "default_tap_buffer")]
+    #[schemars(range(min = 16, max = 1_000_000))]
+    pub buffer_messages: usize,
+    /// The most taps connected at once.
+    #[serde(default = "default_tap_clients")]
+    #[schemars(range(min = 1, max = 64))]
+    pub max_clients: usize,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_tap_listen() -> String {
+    "127.0.0.1:8081".to_owned()
+}
+
+fn default_tap_buffer() -> usize {
+    1024
+}
+
+fn default_tap_clients() -> usize {
+    4
 }
 
 fn default_listen() -> String {

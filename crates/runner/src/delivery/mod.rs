@@ -43,6 +43,18 @@ pub enum Ending {
     DeadLettered,
 }
 
+impl Ending {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ending::Delivered => "delivered",
+            Ending::Skipped => "skipped",
+            Ending::Expired => "expired",
+            Ending::Rejected => "rejected",
+            Ending::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
 /// An event a destination is done with.
 #[derive(Debug)]
 pub struct Resolved {
@@ -98,10 +110,23 @@ pub struct LaneCounts {
     pub records_retried: u64,
 }
 
+/// A record that will be tried again.
+#[derive(Debug)]
+pub struct Retried {
+    pub lane: usize,
+    /// The caller's key of the record's event.
+    pub key: u64,
+    /// Why this attempt failed (redacted).
+    pub reason: String,
+}
+
 /// What one answer did.
 #[derive(Debug, Default)]
 pub struct Applied {
     pub resolved: Vec<Resolved>,
+    /// Records that failed this attempt and wait for the next (for `hardal tap`; collected
+    /// only when there are any, so a healthy destination costs nothing).
+    pub retried: Vec<Retried>,
     /// The lane and the reason, when this answer paused its destination.
     pub paused: Option<(usize, String)>,
 }
@@ -330,6 +355,18 @@ impl Delivery {
             .filter(|v| matches!(v, Verdict::Retry { .. }))
             .count();
         self.counts[index].records_retried += retried as u64;
+        let mut again = Vec::new();
+        if retried > 0 {
+            for (id, verdict) in completion.batch.iter().zip(&verdicts) {
+                if let Verdict::Retry { reason, .. } = verdict {
+                    again.push(Retried {
+                        lane: index,
+                        key: self.lanes[index].record(*id).line,
+                        reason: reason.clone(),
+                    });
+                }
+            }
+        }
         let lane = &mut self.lanes[index];
         let was_paused = lane.paused().is_some();
         let (policy, wall) = (&self.policies[index], SystemTime::now());
@@ -342,6 +379,15 @@ impl Delivery {
             _ => None,
         };
         let mut resolved = Vec::new();
+        // A record whose budget this attempt used up is dead-lettered, not retried.
+        if !again.is_empty() {
+            let exhausted: rustc_hash::FxHashSet<u64> = resolutions
+                .iter()
+                .filter(|(_, r)| matches!(r, Resolution::Exhausted(_)))
+                .map(|(key, _)| *key)
+                .collect();
+            again.retain(|r| !exhausted.contains(&r.key));
+        }
         for (key, resolution) in resolutions {
             let track = self.tracks[index]
                 .get_mut(&key)
@@ -372,7 +418,11 @@ impl Delivery {
                 });
             }
         }
-        Applied { resolved, paused }
+        Applied {
+            resolved,
+            retried: again,
+            paused,
+        }
     }
 }
 
@@ -409,4 +459,65 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use hardal_core::{Record, Verdict};
+
+    use super::{Delivery, Ending};
+    use crate::redact::Redactor;
+
+    /// A record that fails with a retry verdict is reported as retried while attempts remain,
+    /// and only as dead-lettered once its last attempt failed.
+    #[test]
+    fn retries_are_reported_until_the_budget_is_spent() {
+        let config = crate::config::load_str(
+            r#"{"destinations": [{"id": "d", "type": "insider", "partner_name": "p",
+                 "request_token": "t0ken", "endpoint": "http://127.0.0.1:9/x"}],
+                "delivery": {"max_attempts": 2, "backoff_initial_ms": 0, "backoff_max_ms": 0}}"#,
+            &|_| None,
+        )
+        .unwrap();
+        let (mut delivery, mut done) = Delivery::new(
+            Arc::new(config.destinations),
+            config.delivery,
+            None,
+            Redactor::default(),
+        );
+        let mut now = Instant::now();
+        let record = Record {
+            payload: b"{}".to_vec(),
+            order_key: None,
+        };
+        assert!(delivery.accept(0, 7, Arc::new("{}".into()), vec![record], Vec::new(), now));
+        let mut attempt = |delivery: &mut Delivery, now: Instant| {
+            delivery.dispatch(now, true);
+            // Without a transport every batch is "delivered"; the answer is made a 503 here.
+            let mut completion = done.try_recv().expect("a batch was sent");
+            completion.result = Ok(vec![Verdict::Retry {
+                reason: "HTTP 503".into(),
+                after: None,
+            }]);
+            delivery.complete(completion)
+        };
+        let first = attempt(&mut delivery, now);
+        assert!(first.resolved.is_empty());
+        assert_eq!(
+            first
+                .retried
+                .iter()
+                .map(|r| (r.lane, r.key, r.reason.as_str()))
+                .collect::<Vec<_>>(),
+            [(0, 7, "HTTP 503")]
+        );
+        now += Duration::from_secs(1);
+        let last = attempt(&mut delivery, now);
+        assert!(last.retried.is_empty(), "{:?}", last.retried);
+        assert_eq!(last.resolved.len(), 1);
+        assert_eq!(last.resolved[0].ending, Ending::DeadLettered);
+    }
 }

@@ -14,6 +14,7 @@ use hardal_core::{Destination, MapContext, Mapped, MappingError, Notes, Outcome}
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::metrics;
+use super::tap::Tap;
 use crate::backlog::{Backlog, BacklogError, Resolution, Stored};
 use crate::config::DeliveryConfig;
 use crate::delivery::{Delivery, Ending, LaneState, NOTHING_TO_SEND, Resolved, panic_message};
@@ -70,6 +71,7 @@ pub struct Setup {
     /// Set to the reason when the backlog can never record a resolution again: the service
     /// stops on it (exits non-zero) rather than deliver what it cannot record.
     pub failed: watch::Sender<Option<String>>,
+    pub tap: Arc<Tap>,
 }
 
 /// Delivers until `stop` turns true, then lets in-flight requests finish (within `drain`) and
@@ -109,6 +111,7 @@ pub async fn run(setup: Setup, mut stop: watch::Receiver<bool>) {
             Arc::clone(credit),
             mapped_tx.clone(),
             stop.clone(),
+            Arc::clone(&setup.tap),
         )));
     }
     drop(mapped_tx);
@@ -128,6 +131,7 @@ pub async fn run(setup: Setup, mut stop: watch::Receiver<bool>) {
         endings: vec![[0; ENDINGS.len()]; lanes],
         statuses: setup.statuses,
         failed: setup.failed,
+        tap: setup.tap,
     };
     let (saved_tx, mut saved_rx) = mpsc::unbounded_channel::<usize>();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -158,6 +162,7 @@ pub async fn run(setup: Setup, mut stop: watch::Receiver<bool>) {
             biased;
             Some(completion) = completions.recv() => {
                 let applied = state.delivery.complete(completion);
+                state.tap.retried(&applied.retried);
                 if let Some((lane, reason)) = applied.paused {
                     state.paused(lane, reason);
                 }
@@ -239,6 +244,7 @@ struct Loop {
     endings: Vec<[u64; ENDINGS.len()]>,
     statuses: Statuses,
     failed: watch::Sender<Option<String>>,
+    tap: Arc<Tap>,
 }
 
 /// Every ending, in the order of `Ending`'s declaration (the index of `endings`).
@@ -326,6 +332,7 @@ impl Loop {
             .reasons
             .iter_mut()
             .for_each(|r| self.redactor.scrub(r));
+        self.tap.resolved(&resolved);
         // Counted here and handed to the metrics in bulk: a labelled counter costs a lookup.
         self.endings[lane][resolved.ending as usize] += 1;
         self.credits[lane].add_permits(1);
@@ -429,6 +436,7 @@ async fn feed(
     credit: Arc<Semaphore>,
     out: mpsc::Sender<MappedBatch>,
     mut stop: watch::Receiver<bool>,
+    tap: Arc<Tap>,
 ) {
     let id = destinations[lane].id().to_owned();
     let mut mapping: VecDeque<tokio::task::JoinHandle<Vec<MappedEvent>>> = VecDeque::new();
@@ -505,14 +513,20 @@ async fn feed(
         }
         permit.forget();
         let destinations = Arc::clone(&destinations);
+        let tap = Arc::clone(&tap);
         mapping.push_back(tokio::task::spawn_blocking(move || {
-            map_batch(destinations[lane].as_ref(), events)
+            map_batch(lane, destinations[lane].as_ref(), events, &tap)
         }));
     }
 }
 
 /// Maps events for one destination; a panic in the destination's mapping rejects that event.
-fn map_batch(destination: &dyn Destination, events: Vec<Stored>) -> Vec<MappedEvent> {
+fn map_batch(
+    lane: usize,
+    destination: &dyn Destination,
+    events: Vec<Stored>,
+    tap: &Tap,
+) -> Vec<MappedEvent> {
     // The service does not count repairs; noting them would only cost.
     let context = MapContext {
         now: SystemTime::now(),
@@ -521,10 +535,11 @@ fn map_batch(destination: &dyn Destination, events: Vec<Stored>) -> Vec<MappedEv
     events
         .into_iter()
         .map(|stored| {
-            let mapped = match crate::input::parse_text(&stored.body) {
-                Err(reason) => Err(MappingError::new("", reason)),
+            let event = crate::input::parse_text(&stored.body);
+            let mapped = match &event {
+                Err(reason) => Err(MappingError::new("", reason.clone())),
                 Ok(event) => {
-                    std::panic::catch_unwind(AssertUnwindSafe(|| destination.map(&event, &context)))
+                    std::panic::catch_unwind(AssertUnwindSafe(|| destination.map(event, &context)))
                         .unwrap_or_else(|panic| {
                             Err(MappingError::new(
                                 "",
@@ -537,6 +552,7 @@ fn map_batch(destination: &dyn Destination, events: Vec<Stored>) -> Vec<MappedEv
                         })
                 }
             };
+            tap.mapped(lane, stored.seq, &stored.body, event.as_ref().ok(), &mapped);
             MappedEvent {
                 seq: stored.seq,
                 raw: Arc::new(stored.body),

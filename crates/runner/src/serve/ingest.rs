@@ -128,7 +128,12 @@ async fn answer(app: &App, headers: &HeaderMap, body: Body) -> Response {
             );
         }
     };
-    match app.backlog.append(events).await {
+    let tapped = app.tap.received(&events);
+    let appended = app.backlog.append(events).await;
+    if let (Some(tapped), Err(e)) = (tapped, &appended) {
+        app.tap.not_stored(tapped, e);
+    }
+    match appended {
         Ok(appended) => {
             // Counted once answered: a 503'd request is sent again and would count twice.
             metrics::counter!("hardal_events_received_total")
@@ -198,7 +203,7 @@ fn content_format(headers: &HeaderMap) -> Option<Format> {
 
 /// Whether the request carries one of the tokens, compared in constant time so that timing
 /// tells nothing about how much of a guess was right.
-fn authorized(tokens: &[Vec<u8>], headers: &HeaderMap) -> bool {
+pub(super) fn authorized(tokens: &[Vec<u8>], headers: &HeaderMap) -> bool {
     // The scheme's name is case-insensitive (RFC 9110, section 11.1); the token is not.
     let Some(given) = headers
         .get(header::AUTHORIZATION)

@@ -15,6 +15,7 @@ mod health;
 mod http;
 mod ingest;
 mod metrics;
+mod tap;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,6 +60,7 @@ pub struct App {
     statuses: Statuses,
     health: Arc<Health>,
     metrics: Option<PrometheusHandle>,
+    tap: Arc<tap::Tap>,
 }
 
 /// Opens the backlog a configuration names.
@@ -120,6 +122,16 @@ pub async fn serve(
     // Known before the first request, so that /readyz is right from the start.
     health.refresh().await;
     let refresher = tokio::spawn(Arc::clone(&health).run());
+    let ids: Vec<String> = config
+        .destinations
+        .iter()
+        .map(|d| d.id().to_owned())
+        .collect();
+    let tap = Arc::new(tap::Tap::new(
+        server.tap.as_ref(),
+        ids.clone(),
+        config.redactor.clone(),
+    ));
     let app = Arc::new(App {
         backlog: Arc::clone(&backlog),
         tokens: server
@@ -135,16 +147,13 @@ pub async fn serve(
         statuses: Arc::clone(&statuses),
         health: Arc::clone(&health),
         metrics: metrics::install(),
+        tap: Arc::clone(&tap),
     });
-    let ids: Vec<String> = config
-        .destinations
-        .iter()
-        .map(|d| d.id().to_owned())
-        .collect();
     metrics::register(&ids);
     let (stop_tx, stop_rx) = watch::channel(false);
     // Set when the backlog can never record a resolution again: the service stops on it.
     let (failed_tx, mut failed_rx) = watch::channel(None::<String>);
+    let tapping = tap::listen(&tap, server.tap.as_ref(), stop_rx.clone()).await?;
     let delivery = options.deliver.then(|| {
         let task = tokio::spawn(deliver::run(
             deliver::Setup {
@@ -156,6 +165,7 @@ pub async fn serve(
                 drain: options.drain_timeout,
                 statuses,
                 failed: failed_tx,
+                tap,
             },
             stop_rx.clone(),
         ));
@@ -202,6 +212,10 @@ pub async fn serve(
         let _ = delivery.await;
     }
     refresher.abort();
+    if let Some(tapping) = tapping {
+        // A tap client that stopped reading must not hold the service up.
+        let _ = tokio::time::timeout(drain, tapping).await;
+    }
     backlog.close().await;
     if let Some(reason) = failed_rx.borrow_and_update().clone() {
         return Err(format!("the backlog cannot be written: {reason}"));
