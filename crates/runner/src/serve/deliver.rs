@@ -592,6 +592,7 @@ mod tests {
             drain: Duration::from_secs(1),
             statuses: Arc::new(Mutex::new(Vec::new())),
             failed: watch::channel(None).0,
+            tap: Arc::new(super::super::tap::Tap::new(None, vec!["a".into()], Redactor::default())),
         };
         // The fake backlog panics in `take`: the feeder dies, and delivery must end by itself
         // (it went on for ever, delivering nothing to that destination).
