@@ -197,7 +197,8 @@ pub trait Backlog: Send + Sync {
     async fn stats(&self) -> Result<BacklogStats, BacklogError>;
 
     /// Lets go of what this process holds for delivery (leases, events taken and not
-    /// resolved), so that others take it over at once; called once delivery stopped.
+    /// resolved), so that others take it over at once; called once delivery stopped. It is to
+    /// return within a bound of its own (the service stops waiting after its drain timeout).
     async fn close(&self) {}
 }
 

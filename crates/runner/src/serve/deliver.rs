@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use hardal_core::{Destination, MapContext, Mapped, MappingError, Notes, Outcome};
 use tokio::sync::{Semaphore, mpsc, watch};
+use tokio_util::sync::CancellationToken;
 
 use super::metrics;
 use super::tap::Tap;
@@ -23,6 +24,9 @@ use crate::transport::Transport;
 
 /// Events a feeder takes at a time.
 const TAKE: usize = 2048;
+
+/// The least time the resolutions of a stop get to be recorded, even when the drain is spent.
+const SAVE_GRACE: Duration = Duration::from_secs(2);
 
 /// The first wait before probing a paused destination.
 const FIRST_PROBE: Duration = Duration::from_secs(5);
@@ -74,9 +78,9 @@ pub struct Setup {
     pub tap: Arc<Tap>,
 }
 
-/// Delivers until `stop` turns true, then lets in-flight requests finish (within `drain`) and
-/// records what resolved; everything else stays in the backlog.
-pub async fn run(setup: Setup, mut stop: watch::Receiver<bool>) {
+/// Delivers until `stop` is cancelled, then closes the feeders' queue, lets in-flight requests
+/// finish and records what resolved, all within `drain`; everything else stays in the backlog.
+pub async fn run(setup: Setup, stop: CancellationToken) {
     let lanes = setup.destinations.len();
     let ids: Vec<String> = setup
         .destinations
@@ -102,6 +106,8 @@ pub async fn run(setup: Setup, mut stop: watch::Receiver<bool>) {
         setup.redactor.clone(),
     );
     let (mapped_tx, mut mapped_rx) = mpsc::channel::<MappedBatch>(lanes * 2 + 1);
+    // The feeders stop with the service, or when delivery ends on its own.
+    let feeding = stop.child_token();
     let mut feeders = Vec::new();
     for (lane, credit) in credits.iter().enumerate() {
         feeders.push(tokio::spawn(feed(
@@ -110,7 +116,7 @@ pub async fn run(setup: Setup, mut stop: watch::Receiver<bool>) {
             Arc::clone(&setup.destinations),
             Arc::clone(credit),
             mapped_tx.clone(),
-            stop.clone(),
+            feeding.clone(),
             Arc::clone(&setup.tap),
         )));
     }
@@ -136,7 +142,7 @@ pub async fn run(setup: Setup, mut stop: watch::Receiver<bool>) {
     let (saved_tx, mut saved_rx) = mpsc::unbounded_channel::<usize>();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut stopping = *stop.borrow();
+    let mut stopping = stop.is_cancelled();
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
         let now = Instant::now();
@@ -145,6 +151,8 @@ pub async fn run(setup: Setup, mut stop: watch::Receiver<bool>) {
             state.delivery.dispatch(now, false);
         } else {
             deadline.get_or_insert(tokio::time::Instant::now() + setup.drain);
+            // Closed before anything is waited for: a feeder handing on a batch ends at once.
+            mapped_rx.close();
             if state.delivery.in_flight() == 0 {
                 break;
             }
@@ -182,7 +190,7 @@ pub async fn run(setup: Setup, mut stop: watch::Receiver<bool>) {
                 // A feeder ends only when stopping; one that ended otherwise (a panic) would
                 // leave its destination without events for ever: delivery stops, loudly, and
                 // the service reports itself not ready.
-                if !*stop.borrow()
+                if !stop.is_cancelled()
                     && let Some(lane) = feeders.iter().position(|f| f.is_finished())
                 {
                     let reason = match feeders.swap_remove(lane).await {
@@ -193,24 +201,37 @@ pub async fn run(setup: Setup, mut stop: watch::Receiver<bool>) {
                     break;
                 }
             }
-            changed = stop.changed(), if !stopping => {
-                if changed.is_err() || *stop.borrow() {
-                    stopping = true;
-                }
-            }
+            () = stop.cancelled(), if !stopping => stopping = true,
         }
     }
-    for feeder in feeders {
-        feeder.abort();
-    }
-    // What resolved is recorded before the service ends.
-    state.save(&saved_tx);
-    while state.saving.iter().any(Option::is_some) {
-        match saved_rx.recv().await {
-            Some(lane) => state.saving[lane] = None,
-            None => break,
-        }
+    feeding.cancel();
+    mapped_rx.close();
+    // What resolved is recorded before the service ends, within a bound: a backlog that no
+    // longer answers must not hold the stop for ever (what was not recorded is delivered again
+    // after a restart: a duplicate, never a loss).
+    let until = deadline
+        .unwrap_or_else(|| tokio::time::Instant::now() + setup.drain)
+        .max(tokio::time::Instant::now() + SAVE_GRACE);
+    let recorded = tokio::time::timeout_at(until, async {
         state.save(&saved_tx);
+        while state.saving.iter().any(Option::is_some) {
+            match saved_rx.recv().await {
+                Some(lane) => state.saving[lane] = None,
+                None => break,
+            }
+            state.save(&saved_tx);
+        }
+    })
+    .await;
+    if recorded.is_err() {
+        tracing::warn!(
+            "The backlog did not record the last resolutions in time; those events are delivered again after a restart."
+        );
+    }
+    // The feeders saw the stop; one still inside the backlog after that is cut off.
+    let stopped = futures_util::future::join_all(feeders.iter_mut());
+    if tokio::time::timeout(SAVE_GRACE, stopped).await.is_err() {
+        feeders.iter().for_each(tokio::task::JoinHandle::abort);
     }
     state.report();
 }
@@ -435,7 +456,7 @@ async fn feed(
     destinations: Arc<Vec<Box<dyn Destination>>>,
     credit: Arc<Semaphore>,
     out: mpsc::Sender<MappedBatch>,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
     tap: Arc<Tap>,
 ) {
     let id = destinations[lane].id().to_owned();
@@ -455,7 +476,7 @@ async fn feed(
         }
     }
     loop {
-        if *stop.borrow() {
+        if stop.is_cancelled() {
             return;
         }
         while mapping.front().is_some_and(|h| h.is_finished()) {
@@ -475,7 +496,7 @@ async fn feed(
                 Ok(permit) => permit,
                 Err(_) => return,
             },
-            _ = stop.changed() => continue,
+            () = stop.cancelled() => return,
         };
         let more = credit.available_permits().min(TAKE - 1);
         if more > 0
@@ -489,7 +510,10 @@ async fn feed(
             Err(error) => {
                 tracing::error!(destination = %id, %error, "Events could not be read from the backlog; trying again.");
                 drop(permit);
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = stop.cancelled() => return,
+                }
                 continue;
             }
         };
@@ -503,7 +527,7 @@ async fn feed(
             }
             tokio::select! {
                 () = backlog.wait_for(&id) => {}
-                _ = stop.changed() => {}
+                () = stop.cancelled() => return,
             }
             continue;
         }
@@ -568,36 +592,61 @@ mod tests {
     use std::time::Duration;
 
     use tokio::sync::watch;
+    use tokio_util::sync::CancellationToken;
 
     use super::{Setup, run};
     use crate::backlog::{Backlog, BacklogStats};
-    use crate::serve::fake::Stats;
+    use crate::serve::fake::{Stats, Stuck};
+    use crate::serve::tap::Tap;
 
-    #[tokio::test]
-    async fn delivery_ends_when_a_feeder_dies_instead_of_going_on_without_it() {
+    /// Delivery to one destination `a` (whose endpoint nothing answers) from `backlog`.
+    fn setup(backlog: Arc<dyn Backlog>) -> Setup {
         let config = crate::config::load_str(
             r#"{"destinations": [{"id": "a", "type": "insider", "partner_name": "brand",
                 "request_token": "t0k3n", "endpoint": "http://127.0.0.1:9/upsert"}]}"#,
             &|_: &str| None,
         )
         .unwrap();
-        let backlog: Arc<dyn Backlog> = Arc::new(Stats::new(BacklogStats::default()));
-        let (_stop_tx, stop) = watch::channel(false);
-        let setup = Setup {
+        Setup {
             backlog,
             destinations: Arc::new(config.destinations),
             settings: config.delivery,
+            tap: Arc::new(Tap::new(None, vec!["a".into()], config.redactor.clone())),
             redactor: config.redactor,
             probe_max: Duration::from_secs(60),
             drain: Duration::from_secs(1),
             statuses: Arc::new(Mutex::new(Vec::new())),
             failed: watch::channel(None).0,
-            tap: Arc::new(super::super::tap::Tap::new(None, vec!["a".into()], Redactor::default())),
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn delivery_ends_when_a_feeder_dies_instead_of_going_on_without_it() {
+        let setup = setup(Arc::new(Stats::new(BacklogStats::default())));
         // The fake backlog panics in `take`: the feeder dies, and delivery must end by itself
         // (it went on for ever, delivering nothing to that destination).
-        tokio::time::timeout(Duration::from_secs(60), run(setup, stop))
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            run(setup, CancellationToken::new()),
+        )
+        .await
+        .expect("delivery ended once its feeder died");
+    }
+
+    #[tokio::test]
+    async fn delivery_stops_within_its_bound_when_the_backlog_no_longer_answers() {
+        let backlog = Arc::new(Stuck::new());
+        let stop = CancellationToken::new();
+        let setup = setup(Arc::clone(&backlog) as Arc<dyn Backlog>);
+        let running = tokio::spawn(run(setup, stop.clone()));
+        // The event resolved (skipped), and recording that hangs.
+        tokio::time::timeout(Duration::from_secs(60), backlog.resolving.notified())
             .await
-            .expect("delivery ended once its feeder died");
+            .expect("the event was resolved");
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(60), running)
+            .await
+            .expect("delivery stopped within its drain bound although the backlog hangs")
+            .unwrap();
     }
 }

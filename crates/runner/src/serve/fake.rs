@@ -1,5 +1,6 @@
-//! A backlog for the service's unit tests: it tells the state it is given, has no events, and
-//! panics when asked for some (a broken backlog, for the supervision of delivery).
+//! Backlogs for the service's unit tests: one that tells the state it is given, has no events,
+//! and panics when asked for some (a broken backlog, for the supervision of delivery); one that
+//! stops answering (for stopping within a bound).
 
 use std::sync::Mutex;
 
@@ -43,5 +44,61 @@ impl Backlog for Stats {
     }
     async fn stats(&self) -> Result<BacklogStats, BacklogError> {
         Ok(self.0.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+}
+
+/// A backlog that hands out one event that needs no request (it has no user, so `insider`
+/// skips it), then no more, and whose `resolve` and `close` never answer, as on a NATS server
+/// gone away.
+pub struct Stuck {
+    taken: std::sync::atomic::AtomicBool,
+    /// Notified once `resolve` was called (and hangs).
+    pub resolving: tokio::sync::Notify,
+}
+
+impl Stuck {
+    pub fn new() -> Stuck {
+        Stuck {
+            taken: std::sync::atomic::AtomicBool::new(false),
+            resolving: tokio::sync::Notify::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl Backlog for Stuck {
+    async fn append(&self, _: Vec<Incoming>) -> Result<Appended, BacklogError> {
+        unreachable!("the fake backlog takes no events")
+    }
+    async fn take(&self, _: &str, _: usize) -> Result<Vec<Stored>, BacklogError> {
+        if self.taken.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Ok(Vec::new());
+        }
+        Ok(vec![Stored {
+            seq: 1,
+            body: r#"{"event_name": "search"}"#.to_owned(),
+        }])
+    }
+    async fn resolve(&self, _: &str, _: Vec<Resolution>) -> Result<(), BacklogError> {
+        self.resolving.notify_one();
+        std::future::pending().await
+    }
+    async fn wait_for_events(&self) {
+        std::future::pending().await
+    }
+    async fn dead_letters(&self, _: &DeadLetterFilter) -> Result<Vec<DeadLetter>, BacklogError> {
+        std::future::pending().await
+    }
+    async fn replay(&self, _: &DeadLetterFilter) -> Result<u64, BacklogError> {
+        std::future::pending().await
+    }
+    async fn purge(&self, _: &DeadLetterFilter) -> Result<u64, BacklogError> {
+        std::future::pending().await
+    }
+    async fn stats(&self) -> Result<BacklogStats, BacklogError> {
+        std::future::pending().await
+    }
+    async fn close(&self) {
+        std::future::pending().await
     }
 }

@@ -9,6 +9,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::backlog::{Backlog, BacklogStats};
 
 /// How often the backlog's state is read.
@@ -113,10 +115,10 @@ impl Health {
     pub async fn watch_delivery(
         &self,
         task: tokio::task::JoinHandle<()>,
-        stop: tokio::sync::watch::Receiver<bool>,
+        stop: &CancellationToken,
     ) {
         let ended = task.await;
-        if *stop.borrow() {
+        if stop.is_cancelled() {
             return;
         }
         self.delivery_failed(match ended {
@@ -185,6 +187,8 @@ impl Health {
 mod tests {
     use std::sync::Arc;
 
+    use tokio_util::sync::CancellationToken;
+
     use super::Health;
     use crate::backlog::{Backlog, BacklogStats};
     use crate::serve::fake::Stats;
@@ -224,9 +228,8 @@ mod tests {
     async fn a_delivery_task_that_dies_makes_the_service_unready() {
         let (_, health) = healthy();
         health.refresh().await;
-        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async { panic!("a feeder's backlog broke") });
-        health.watch_delivery(task, stop).await;
+        health.watch_delivery(task, &CancellationToken::new()).await;
         let readiness = health.readiness();
         assert!(!readiness.ready());
         assert!(
@@ -236,9 +239,9 @@ mod tests {
         // Stopped on request, it is no failure.
         let (_, health) = healthy();
         health.refresh().await;
-        let (stop_tx, stop) = tokio::sync::watch::channel(false);
-        stop_tx.send(true).unwrap();
-        health.watch_delivery(tokio::spawn(async {}), stop).await;
+        let stop = CancellationToken::new();
+        stop.cancel();
+        health.watch_delivery(tokio::spawn(async {}), &stop).await;
         assert!(health.readiness().ready());
     }
 }

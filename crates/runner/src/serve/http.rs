@@ -6,7 +6,6 @@
 //! graceful shutdown: on the stop signal nothing more is accepted, idle connections close, and
 //! requests under way finish. (The body's deadline is ingestion's, which answers it with 408.)
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tokio_util::sync::CancellationToken;
 
 /// How long the accept loop waits after the operating system refused a connection (out of file
 /// descriptors, typically) before it accepts again.
@@ -27,17 +27,12 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then until every connection ended.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    limits: Limits,
-    shutdown: impl Future<Output = ()>,
-) {
+/// Serves `router` on `listener` until `stop` is cancelled, then until every connection ended.
+pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: CancellationToken) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    // Connections learn of the stop through `stop`, and hold `open` while they last.
-    let (stop_tx, stop) = watch::channel(false);
+    // Connections hold `open` while they last.
     let (open_tx, open) = watch::channel(());
+    let shutdown = stop.cancelled();
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -59,7 +54,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let router = router.clone();
-        let mut stop = stop.clone();
+        let stop = stop.clone();
         let open = open.clone();
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
@@ -74,7 +69,7 @@ pub async fn serve(
                 tokio::select! {
                     // A client that went away or timed out is no failure of the service.
                     _ = connection.as_mut() => break,
-                    _ = stop.wait_for(|stop| *stop), if !stopping => {
+                    () = stop.cancelled(), if !stopping => {
                         stopping = true;
                         connection.as_mut().graceful_shutdown();
                     }
@@ -86,6 +81,5 @@ pub async fn serve(
     }
     drop(listener);
     drop(open);
-    let _ = stop_tx.send(true);
     open_tx.closed().await;
 }

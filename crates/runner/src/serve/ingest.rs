@@ -14,7 +14,6 @@
 
 use std::io::Read as _;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes, HttpBody};
@@ -46,7 +45,7 @@ async fn ingest(app: &App, headers: &HeaderMap, body: Body) -> Response {
 }
 
 async fn answer(app: &App, headers: &HeaderMap, body: Body) -> Response {
-    if app.stopping.load(Ordering::Relaxed) {
+    if app.stop.is_cancelled() {
         return unavailable("the service is stopping; try again shortly", 5);
     }
     if !app.ingest {

@@ -5,8 +5,10 @@
 //! Parts: the HTTP server (`http.rs`: timeouts and a connection bound), ingestion (`ingest.rs`,
 //! axum), the backlog (`crate::backlog`), delivery from it (`deliver.rs`, the same engine as
 //! `hardal send`), health (`health.rs`) and metrics (`metrics.rs`). On
-//! SIGTERM or SIGINT the service stops accepting (503), lets in-flight requests finish within the
-//! drain timeout, and leaves everything else in the backlog.
+//! SIGTERM or SIGINT one cancellation token reaches ingestion (503), the server (no more
+//! connections), the feeders and delivery: in-flight requests, ingestion's and delivery's, finish
+//! within the drain timeout, and everything else stays in the backlog. Every wait of the stop is
+//! bounded, closing the backlog's too.
 
 mod deliver;
 #[cfg(test)]
@@ -18,7 +20,6 @@ mod metrics;
 mod tap;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use self::deliver::{DestinationStatus, Statuses};
 use self::health::Health;
@@ -52,7 +54,8 @@ pub struct ServeOptions {
 pub struct App {
     backlog: Arc<dyn Backlog>,
     tokens: Vec<Vec<u8>>,
-    stopping: AtomicBool,
+    /// Cancelled when the service stops.
+    stop: CancellationToken,
     ingest: bool,
     max_body_bytes: usize,
     max_event_bytes: usize,
@@ -122,6 +125,7 @@ pub async fn serve(
     // Known before the first request, so that /readyz is right from the start.
     health.refresh().await;
     let refresher = tokio::spawn(Arc::clone(&health).run());
+    let stop = CancellationToken::new();
     let ids: Vec<String> = config
         .destinations
         .iter()
@@ -139,7 +143,7 @@ pub async fn serve(
             .iter()
             .map(|t| t.expose().as_bytes().to_vec())
             .collect(),
-        stopping: AtomicBool::new(false),
+        stop: stop.clone(),
         ingest: options.ingest,
         max_body_bytes: server.max_body_bytes,
         max_event_bytes: server.max_event_bytes,
@@ -150,10 +154,9 @@ pub async fn serve(
         tap: Arc::clone(&tap),
     });
     metrics::register(&ids);
-    let (stop_tx, stop_rx) = watch::channel(false);
     // Set when the backlog can never record a resolution again: the service stops on it.
     let (failed_tx, mut failed_rx) = watch::channel(None::<String>);
-    let tapping = tap::listen(&tap, server.tap.as_ref(), stop_rx.clone()).await?;
+    let tapping = tap::listen(&tap, server.tap.as_ref(), stop.clone()).await?;
     let delivery = options.deliver.then(|| {
         let task = tokio::spawn(deliver::run(
             deliver::Setup {
@@ -167,10 +170,11 @@ pub async fn serve(
                 failed: failed_tx,
                 tap,
             },
-            stop_rx.clone(),
+            stop.clone(),
         ));
         let health = Arc::clone(&health);
-        tokio::spawn(async move { health.watch_delivery(task, stop_rx).await })
+        let stop = stop.clone();
+        tokio::spawn(async move { health.watch_delivery(task, &stop).await })
     });
     let router = Router::new()
         .route("/v1/events", post(ingest::post_events))
@@ -182,32 +186,36 @@ pub async fn serve(
         .with_state(Arc::clone(&app));
     tracing::info!(%address, "Listening for events.");
     bound(address);
-    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-    let stopping = Arc::clone(&app);
-    let mut backlog_failed = failed_rx.clone();
-    let graceful = async move {
-        tokio::select! {
-            () = shutdown => {}
-            Ok(_) = backlog_failed.wait_for(Option::is_some) => {}
-        }
-        stopping.stopping.store(true, Ordering::Relaxed);
-        tracing::warn!("Stopping: new requests are answered 503; in-flight ones may finish.");
-        let _ = stopped_tx.send(());
+    // The one stop signal: ingestion answers 503, the server accepts no more connections and
+    // lets open requests finish, feeders stop taking and delivery lets its requests finish.
+    let signal = {
+        let stop = stop.clone();
+        let mut backlog_failed = failed_rx.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown => {}
+                Ok(_) = backlog_failed.wait_for(Option::is_some) => {}
+            }
+            tracing::warn!("Stopping: new requests are answered 503; in-flight ones may finish.");
+            stop.cancel();
+        })
     };
     let limits = http::Limits {
         header_read_timeout: Duration::from_secs(server.header_read_timeout_seconds),
         max_connections: server.max_connections,
     };
-    let serving = http::serve(listener, router, limits, graceful);
     let drain = options.drain_timeout;
+    let serving = http::serve(listener, router, limits, stop.clone());
     tokio::select! {
         () = serving => {}
-        _ = async {
-            let _ = stopped_rx.await;
+        () = async {
+            stop.cancelled().await;
             tokio::time::sleep(drain).await;
         } => tracing::warn!("Requests still open after the drain timeout were cut."),
     }
-    let _ = stop_tx.send(true);
+    // Delivery bounds its own drain; the service stops also if delivery ended on its own.
+    stop.cancel();
+    signal.abort();
     if let Some(delivery) = delivery {
         let _ = delivery.await;
     }
@@ -216,7 +224,13 @@ pub async fn serve(
         // A tap client that stopped reading must not hold the service up.
         let _ = tokio::time::timeout(drain, tapping).await;
     }
-    backlog.close().await;
+    // Letting go of leases and events in flight (NATS) talks to a server that may be gone.
+    if tokio::time::timeout(drain, backlog.close()).await.is_err() {
+        tracing::warn!(
+            seconds = drain.as_secs(),
+            "The backlog did not close within the drain timeout; what it held is taken over once its leases expire."
+        );
+    }
     if let Some(reason) = failed_rx.borrow_and_update().clone() {
         return Err(format!("the backlog cannot be written: {reason}"));
     }
@@ -239,7 +253,7 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
         .clone();
     let paused: Vec<&DestinationStatus> = statuses.iter().filter(|s| s.paused.is_some()).collect();
     let health = app.health.readiness();
-    let stopping = app.stopping.load(Ordering::Relaxed);
+    let stopping = app.stop.is_cancelled();
     // A delivery-only node is never ready: a load balancer is to send it no events.
     let ready = health.ready() && !stopping && app.ingest;
     let body = json!({

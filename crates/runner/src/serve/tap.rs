@@ -25,7 +25,7 @@ use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 use serde_json::json;
 use serde_json::value::RawValue;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::backlog::Incoming;
 use crate::config::TapConfig;
@@ -589,7 +589,7 @@ async fn tap(
 pub async fn listen(
     tap: &Arc<Tap>,
     config: Option<&TapConfig>,
-    mut stop: watch::Receiver<bool>,
+    stop: tokio_util::sync::CancellationToken,
 ) -> Result<Option<tokio::task::JoinHandle<()>>, String> {
     let Some(config) = config.filter(|c| c.enabled) else {
         return Ok(None);
@@ -609,11 +609,7 @@ pub async fn listen(
         .with_state(Arc::clone(tap));
     let closing = Arc::clone(tap);
     let stopped = async move {
-        while !*stop.borrow() {
-            if stop.changed().await.is_err() {
-                break;
-            }
-        }
+        stop.cancelled().await;
         closing.close();
     };
     let serving = axum::serve(listener, router).with_graceful_shutdown(stopped);
