@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::service::{
-    Service, dead_letters_are_listed_replayed_and_purged, delivered_in_user_order, free_port,
-    ndjson_batches, wait_until,
+    Service, dead_letters_are_listed_replayed_and_purged, delivered, delivered_in_user_order,
+    free_port, ndjson_batches, wait_until,
 };
 use common::{TOKEN, events, simulator};
 use hardal_insider_simulator::{Fault, Scope, Simulator};
@@ -455,6 +455,41 @@ fn dead_letters_land_in_the_dead_letter_stream_and_replay_delivers_them() {
     let config = nats_config(&sim, &[nats.url()], json!({}));
     let service = node("dlq-node", &config, &[]);
     dead_letters_are_listed_replayed_and_purged(&service, &sim);
+}
+
+#[test]
+fn a_replayed_dead_letter_is_published_byte_for_byte() {
+    let nats = Nats::start("replay-exact");
+    let sim = simulator();
+    let config = nats_config(&sim, &[nats.url()], json!({}));
+    let service = node("replay-exact-node", &config, &[]);
+    sim.inject(Fault::EchoHeaders { status: 400 }, Scope::Always)
+        .unwrap();
+    // A numeric user id beyond 64 bits: as a float it would lose digits (another user, another
+    // partition).
+    let user = "12345678901234567890123";
+    let created_at = json!(common::recent()).to_string();
+    let event = format!(
+        r#"{{"id":"big","event_name":"test_event","created_at":{created_at},"user_id":{user},"properties":{{"seq":0}}}}"#
+    );
+    assert_eq!(service.post_ndjson(&format!("{event}\n")).0, 202);
+    wait_until("one dead letter", Duration::from_secs(30), || {
+        service.dlq(&["list"]).0.lines().count() == 1
+    });
+    sim.clear_faults();
+    let (_, said) = service.dlq(&["replay"]);
+    assert!(said.contains("1 dead letter"), "{said}");
+    wait_until(
+        "the replayed event is delivered",
+        Duration::from_secs(30),
+        || delivered(&sim).0.len() == 1,
+    );
+    let users = sim.accepted_users();
+    assert_eq!(
+        users[0].user["identifiers"]["uuid"], user,
+        "{:?}",
+        users[0].user
+    );
 }
 
 #[test]

@@ -446,14 +446,10 @@ impl Backlog for NatsBacklog {
 
     async fn replay(&self, filter: &DeadLetterFilter) -> Result<u64, BacklogError> {
         let mut count = 0;
-        for letter in self.select_dead(filter).await? {
+        for (letter, body) in self.select_dead_with_text(filter).await? {
             if !self.destinations.contains(&letter.destination) {
                 return Err(BacklogError::UnknownDestination(letter.destination));
             }
-            let body = match &letter.event {
-                serde_json::Value::String(text) => text.clone(),
-                event => event.to_string(),
-            };
             let checked = super::check_event(&body).ok();
             let partition = partition_of(
                 checked.as_ref().and_then(|c| c.user.as_deref()),
