@@ -539,6 +539,39 @@ fn hardal_validate_accepts_the_clustered_example_and_names_a_bad_backlog_field()
 }
 
 #[test]
+fn hardal_validate_refuses_a_destination_id_no_backlog_can_name() {
+    // NATS consumer names cannot hold `.`, `*`, `>` or whitespace; an id with one passed
+    // `validate` and broke the node at start.
+    let dir = test_dir("nats-validate-id");
+    let sim = simulator();
+    for id in [
+        "insider.eu",
+        "insider eu",
+        "in*",
+        "-insider",
+        &"x".repeat(65),
+    ] {
+        let mut config = nats_config(&sim, &["nats://127.0.0.1:4222".into()], json!({}));
+        config["server"] = json!({"listen": "127.0.0.1:0", "auth_tokens": ["t"]});
+        config["destinations"][0]["id"] = json!(id);
+        let path = dir.join("config.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_hardal"))
+            .args(["validate", "--config", path.to_str().unwrap()])
+            .env("INSIDER_REQUEST_TOKEN", "x")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{id}: {stderr}");
+        assert!(
+            stderr.contains("/destinations/0/id")
+                && stderr.contains("only letters, digits, `_` and `-`"),
+            "{id}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn a_paused_destination_stops_pulling_and_loses_nothing() {
     let nats = Nats::start("pause");
     let sim = simulator();
