@@ -652,6 +652,38 @@ fn a_node_refuses_another_partition_count_warns_of_forgotten_destinations_and_hi
 }
 
 #[test]
+fn credentials_in_a_server_url_reach_no_log_even_at_debug() {
+    let nats = Nats::start("url-credentials");
+    let sim = simulator();
+    let url = format!("nats://hardal:hunter2-secret@127.0.0.1:{}", nats.port);
+    let mut config = nats_config(&sim, &[url], json!({}));
+    config["server"] = json!({"listen": "127.0.0.1:0", "auth_tokens": ["t"]});
+    let dir = test_dir("url-credentials-node");
+    let path = dir.join("config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let log = dir.join("stderr.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hardal"))
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .env("INSIDER_REQUEST_TOKEN", TOKEN)
+        .env("HARDAL_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // Connected, listening, and delivering: every connection the node makes was made.
+    wait_until(
+        "the node holds its partitions",
+        Duration::from_secs(30),
+        || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Took the lease")),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(stderr.contains("DEBUG"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
 fn a_stream_larger_than_the_servers_can_hold_is_refused_with_the_way_out() {
     let nats = Nats::start("too-big");
     let sim = simulator();
