@@ -186,6 +186,20 @@ impl Nats {
         self.consumers().values().map(|(pending, _)| pending).sum()
     }
 
+    /// Lets the dead-letter stream hold at most `max_messages` (-1: no limit); beyond, it
+    /// refuses new dead letters.
+    fn limit_dead_letters(&self, max_messages: i64) {
+        common::service::block_on(async {
+            let client = async_nats::connect(self.url()).await.unwrap();
+            let js = async_nats::jetstream::new(client);
+            let mut stream = js.get_stream("HARDAL_EVENTS_DLQ").await.unwrap();
+            let mut config = stream.info().await.unwrap().config.clone();
+            config.max_messages = max_messages;
+            config.discard = async_nats::jetstream::stream::DiscardPolicy::New;
+            js.update_stream(&config).await.unwrap();
+        })
+    }
+
     /// Events handed to workers and not acknowledged yet, summed.
     fn unacknowledged(&self) -> u64 {
         self.consumers().values().map(|(_, unacked)| unacked).sum()
@@ -490,6 +504,32 @@ fn a_replayed_dead_letter_is_published_byte_for_byte() {
         "{:?}",
         users[0].user
     );
+}
+
+#[test]
+fn dead_letters_that_cannot_be_stored_are_kept_and_stored_later() {
+    let nats = Nats::start("dlq-refused");
+    let sim = simulator();
+    let config = nats_config(&sim, &[nats.url()], json!({}));
+    let service = node("dlq-refused-node", &config, &[]);
+    // Room for three dead letters: the other seven of the batch are refused.
+    nats.limit_dead_letters(3);
+    sim.inject(Fault::EchoHeaders { status: 400 }, Scope::Always)
+        .unwrap();
+    assert_eq!(service.post_ndjson(&events(10, 10)).0, 202);
+    wait_until("a dead letter is refused", Duration::from_secs(30), || {
+        service.log().contains("storing a dead letter")
+    });
+    assert_eq!(service.dlq(&["list"]).0.lines().count(), 3);
+    nats.limit_dead_letters(-1);
+    // Every one of the batch is stored in the end, and nothing is left in flight.
+    wait_until("ten dead letters", Duration::from_secs(30), || {
+        service.dlq(&["list"]).0.lines().count() == 10
+    });
+    wait_until("nothing is left in flight", Duration::from_secs(30), || {
+        nats.unacknowledged() == 0 && nats.undelivered() == 0
+    });
+    assert_eq!(delivered(&sim).0.len(), 0);
 }
 
 #[test]

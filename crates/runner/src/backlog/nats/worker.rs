@@ -72,6 +72,9 @@ pub(super) struct Worker {
     pub(super) arrived: Notify,
     /// The dead-letter stream's subject prefix.
     pub(super) dead_prefix: String,
+    /// Resolutions whose dead letter could not be stored yet, by destination: stored again at
+    /// each progress report (their events stay in flight until then).
+    unstored: Mutex<Vec<(usize, Resolution)>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -156,6 +159,7 @@ impl Worker {
             ),
             holding: Mutex::new(Vec::new()),
             arrived: Notify::new(),
+            unstored: Mutex::new(Vec::new()),
             tasks: Mutex::new(Vec::new()),
             config,
         });
@@ -178,6 +182,7 @@ impl Worker {
             tick.tick().await;
             loop {
                 tick.tick().await;
+                progress.store_unstored().await;
                 progress.still_working().await;
             }
         }));
@@ -361,12 +366,17 @@ impl Worker {
         Some((Stored { seq, body }, delivered))
     }
 
+    /// Acknowledges resolved events, storing the dead letter of each refused one first. The
+    /// whole batch is handled whatever fails: an event whose dead letter could not be stored
+    /// stays in flight (kept alive like the others) and its dead letter is stored again at the
+    /// next progress report; the error says how many.
     pub(super) async fn resolve(
         &self,
         lane: usize,
         resolved: Vec<Resolution>,
     ) -> Result<(), BacklogError> {
-        let destination = &self.destinations[lane];
+        let mut unstored = Vec::new();
+        let mut first_error = None;
         for resolution in resolved {
             let held = self
                 .in_flight
@@ -376,43 +386,79 @@ impl Worker {
             let Some(held) = held else {
                 continue;
             };
-            if matches!(resolution.ending, Ending::Rejected | Ending::DeadLettered) {
-                let body = match self.events.get_raw_message(resolution.seq).await {
-                    Ok(message) => String::from_utf8_lossy(&message.payload).into_owned(),
-                    Err(error) => {
-                        self.in_flight
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert((lane, resolution.seq), held);
-                        return Err(io("reading a dead-lettered event")(&error));
-                    }
-                };
-                let envelope = Envelope {
-                    destination: destination.clone(),
-                    at: unix_now(),
-                    ending: match resolution.ending {
-                        Ending::Rejected => "rejected",
-                        _ => "dead_lettered",
-                    }
-                    .into(),
-                    reasons: resolution.reasons,
-                    event: body,
-                };
-                if let Err(error) = self.publish_dead(envelope, resolution.seq).await {
-                    self.in_flight
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert((lane, resolution.seq), held);
-                    return Err(error);
-                }
+            if matches!(resolution.ending, Ending::Rejected | Ending::DeadLettered)
+                && let Err(error) = self.store_dead_letter(lane, &resolution).await
+            {
+                self.in_flight
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert((lane, resolution.seq), held);
+                first_error.get_or_insert(error);
+                unstored.push((lane, resolution));
+                continue;
             }
             let _ = self.client.publish(held.reply, "+ACK".into()).await;
             self.in_flight_by_partition[held.partition as usize].fetch_sub(1, Ordering::Relaxed);
         }
-        self.client
+        let flushed = self
+            .client
             .flush()
             .await
-            .map_err(|e| io("acknowledging")(&e))
+            .map_err(|e| io("acknowledging")(&e));
+        if let Some(error) = first_error {
+            let count = unstored.len();
+            self.unstored
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(unstored);
+            return Err(BacklogError::Io(format!(
+                "{count} dead letter(s) could not be stored; their events stay in flight and are stored again shortly: {error}"
+            )));
+        }
+        flushed
+    }
+
+    /// Stores the dead letter of a refused event, with the event's text as it was accepted.
+    async fn store_dead_letter(
+        &self,
+        lane: usize,
+        resolution: &Resolution,
+    ) -> Result<(), BacklogError> {
+        let message = self
+            .events
+            .get_raw_message(resolution.seq)
+            .await
+            .map_err(|e| io("reading a dead-lettered event")(&e))?;
+        let envelope = Envelope {
+            destination: self.destinations[lane].clone(),
+            at: unix_now(),
+            ending: match resolution.ending {
+                Ending::Rejected => "rejected",
+                _ => "dead_lettered",
+            }
+            .into(),
+            reasons: resolution.reasons.clone(),
+            event: String::from_utf8_lossy(&message.payload).into_owned(),
+        };
+        self.publish_dead(envelope, resolution.seq).await
+    }
+
+    /// Stores again the dead letters that could not be stored before.
+    async fn store_unstored(&self) {
+        let unstored =
+            std::mem::take(&mut *self.unstored.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut by_lane: Vec<Vec<Resolution>> = vec![Vec::new(); self.destinations.len()];
+        for (lane, resolution) in unstored {
+            by_lane[lane].push(resolution);
+        }
+        for (lane, resolutions) in by_lane.into_iter().enumerate() {
+            if resolutions.is_empty() {
+                continue;
+            }
+            if let Err(error) = self.resolve(lane, resolutions).await {
+                tracing::warn!(destination = %self.destinations[lane], %error, "Dead letters still cannot be stored; trying again shortly.");
+            }
+        }
     }
 
     /// Tells JetStream that the events in flight are still being worked on (waiting for room,
@@ -458,6 +504,12 @@ impl Worker {
             .drain()
             .map(|((_, seq), held)| (seq, held.reply))
             .collect();
+        // Dead letters not stored yet go back with their events: the next holder judges them
+        // again.
+        self.unstored
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         // Handed back in their order, so that they are delivered again in it.
         held.sort_by_key(|(seq, _)| *seq);
         for (_, reply) in held {
