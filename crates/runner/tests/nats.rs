@@ -429,6 +429,42 @@ fn a_killed_worker_loses_nothing_and_the_others_take_over_its_partitions() {
 }
 
 #[test]
+fn events_handed_back_on_sigterm_do_not_count_toward_max_deliver() {
+    let nats = Nats::start("handback");
+    let sim = simulator();
+    // One delivery after a worker died without a verdict is already one too many.
+    let config = nats_config(&sim, &[nats.url()], json!({"max_deliver": 1}));
+    let first = node("handback-first", &config, &[]);
+    // Refused with a 503 (retried) while the fault holds: every event stays in the worker's hands.
+    sim.inject(Fault::ServerError { status: 503 }, Scope::Always)
+        .unwrap();
+    let acknowledged = post_all(&[&first], &ndjson_batches(&events(200, 20), 50), 50);
+    wait_until(
+        "the worker holds every event",
+        Duration::from_secs(30),
+        || nats.undelivered() == 0 && nats.unacknowledged() == 200,
+    );
+    // Handed back in good order: each event is delivered a second time.
+    assert_eq!(first.stop(), Some(0));
+    let second = node("handback-second", &config, &[]);
+    sim.clear_faults();
+    wait_until(
+        "every event is delivered or dead-lettered",
+        Duration::from_secs(60),
+        || delivered(&sim).0.len() + second.dlq(&["list"]).0.lines().count() == 200,
+    );
+    let dead = second.dlq(&["list"]).0;
+    assert_eq!(
+        dead.lines().count(),
+        0,
+        "{}",
+        dead.lines().next().unwrap_or("")
+    );
+    let times = delivered_in_user_order(&sim, acknowledged.len(), Duration::from_secs(60));
+    assert!(times.values().all(|n| *n == 1));
+}
+
+#[test]
 fn a_restart_of_the_nats_server_loses_nothing_that_got_a_202() {
     let mut nats = Nats::start("restart");
     let sim = simulator();

@@ -138,9 +138,10 @@ pub struct NatsConfig {
     #[serde(default = "default_partitions")]
     #[schemars(range(min = 1, max = 1024))]
     pub partitions: u32,
-    /// How many times an event may be delivered to workers (a delivery after the first means
-    /// the worker holding it stopped before the destination's verdict) before it goes to the
-    /// dead letters instead of being sent once more; -1 (or 0): without end.
+    /// How many times an event may be delivered to workers, counting the first and each time
+    /// the worker holding it stopped before the destination's verdict (events handed back in
+    /// good order, on SIGTERM or a hand-over, do not count), before it goes to the dead letters
+    /// instead of being sent once more; -1 (or 0): without end.
     #[serde(default = "default_max_deliver")]
     #[schemars(range(min = -1, max = 1_000_000))]
     pub max_deliver: i64,

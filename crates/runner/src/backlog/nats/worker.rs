@@ -29,6 +29,9 @@ const QUEUE: usize = 1024;
 /// How long a fetch waits on an empty partition.
 pub(super) const FETCH_WAIT: Duration = Duration::from_secs(2);
 
+/// How long the count of an event's deliveries left by stopped workers is kept.
+const ORPHANED_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// An event a worker took and has not acknowledged.
 struct Held {
     /// Where JetStream expects the acknowledgement of this delivery.
@@ -60,6 +63,9 @@ pub(super) struct Worker {
     pub(super) leases: kv::Store,
     pub(super) workers: kv::Store,
     pub(super) workers_stream: stream::Stream,
+    /// How many times each event was left by a worker that stopped without a verdict
+    /// (`<destination>.<seq>`), for `max_deliver`.
+    orphaned: kv::Store,
     senders: Vec<mpsc::Sender<Stored>>,
     pub(super) queues: Vec<tokio::sync::Mutex<mpsc::Receiver<Stored>>>,
     /// By destination and stream sequence.
@@ -96,6 +102,13 @@ impl Worker {
         .await?;
         let workers_bucket = format!("{}_WORKERS", config.stream);
         let workers = open_bucket(&js, &workers_bucket, lease, config.replicas).await?;
+        let orphaned = open_bucket(
+            &js,
+            &format!("{}_ORPHANED", config.stream),
+            ORPHANED_FOR,
+            config.replicas,
+        )
+        .await?;
         let workers_stream = js
             .get_stream(format!("KV_{workers_bucket}"))
             .await
@@ -146,6 +159,7 @@ impl Worker {
             leases,
             workers,
             workers_stream,
+            orphaned,
             senders,
             queues,
             in_flight: Mutex::new(HashMap::new()),
@@ -216,6 +230,9 @@ impl Worker {
         // Events delivered again (a dead worker's), gathered until the first event delivered
         // for the first time: JetStream sends them first but not in order among themselves.
         let mut again: Vec<Stored> = Vec::new();
+        // Until the first event delivered for the first time, what comes again on a partition
+        // taken without a hand-over was left by a worker that stopped without a verdict.
+        let mut orphans_possible = !handed_over;
         loop {
             if stopping.load(Ordering::Relaxed) && again.is_empty() {
                 return;
@@ -260,11 +277,15 @@ impl Worker {
                 match message {
                     Ok(message) => {
                         received += 1;
-                        match self.arrive(lane, partition, message).await {
+                        match self
+                            .arrive(lane, partition, message, orphans_possible)
+                            .await
+                        {
                             Some((stored, delivered)) if delivered > 1 && !fresh_seen => {
                                 again.push(stored);
                             }
                             Some((stored, _)) => {
+                                orphans_possible = false;
                                 fresh_seen = true;
                                 fresh.push_back(stored);
                             }
@@ -312,12 +333,16 @@ impl Worker {
 
     /// Takes one fetched event in: in flight from now on, and returned, with how many times
     /// JetStream delivered it, to be queued for the delivery engine (unless it is not this
-    /// destination's, is in flight here already, or goes to the dead letters).
+    /// destination's, is in flight here already, or goes to the dead letters). While
+    /// `orphans_possible` (a partition taken over without a hand-over, before its first fresh
+    /// event), an event delivered again was left by a worker that stopped without a verdict:
+    /// that counts toward `max_deliver`; an event handed back in good order does not.
     async fn arrive(
         &self,
         lane: usize,
         partition: u32,
         message: jetstream::Message,
+        orphans_possible: bool,
     ) -> Option<(Stored, i64)> {
         let reply = message.reply.clone()?;
         let info = message.info().ok()?;
@@ -344,13 +369,17 @@ impl Worker {
                 return None;
             }
         };
-        if self.config.max_deliver > 0 && delivered > self.config.max_deliver {
-            let reason = format!(
-                "NATS delivered this event {delivered} times, more than max_deliver ({}); each time, the worker holding it stopped before the destination's verdict",
-                self.config.max_deliver
-            );
-            self.dead_letter_now(lane, reply, seq, body, reason).await;
-            return None;
+        if orphans_possible && delivered > 1 && self.config.max_deliver > 0 {
+            let orphaned = self.count_orphaned(lane, seq, delivered).await;
+            if orphaned + 1 > self.config.max_deliver {
+                let reason = format!(
+                    "NATS delivered this event {} times, more than max_deliver ({}); each time, the worker holding it stopped before the destination's verdict",
+                    orphaned + 1,
+                    self.config.max_deliver
+                );
+                self.dead_letter_now(lane, reply, seq, body, reason).await;
+                return None;
+            }
         }
         {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
@@ -370,6 +399,33 @@ impl Worker {
     /// whole batch is handled whatever fails: an event whose dead letter could not be stored
     /// stays in flight (kept alive like the others) and its dead letter is stored again at the
     /// next progress report; the error says how many.
+    /// Counts one more time an event was left by a worker that stopped without a verdict, and
+    /// returns how many times that happened. JetStream's own count also counts events handed
+    /// back in good order, so it stands in only when the count cannot be read or written.
+    async fn count_orphaned(&self, lane: usize, seq: u64, delivered: i64) -> i64 {
+        let key = format!("{}.{seq}", self.destinations[lane]);
+        let counted = async {
+            let before = match self.orphaned.get(&key).await? {
+                Some(value) => std::str::from_utf8(&value)
+                    .ok()
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0),
+                None => 0,
+            };
+            let now = before + 1;
+            self.orphaned
+                .put(&key, Bytes::from(now.to_string()))
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(now)
+        }
+        .await;
+        counted.unwrap_or_else(|error| {
+            tracing::warn!(destination = %self.destinations[lane], seq, %error, "Could not count the deliveries of an event a stopped worker left; JetStream's count stands in.");
+            delivered - 1
+        })
+    }
+
     pub(super) async fn resolve(
         &self,
         lane: usize,
