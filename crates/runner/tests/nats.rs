@@ -200,6 +200,29 @@ impl Nats {
         })
     }
 
+    /// Sets the largest message the lease bucket's stream takes (-1: no limit): below a lease's
+    /// size, every renewal fails, though no other worker wrote the lease.
+    fn limit_lease_messages(&self, max_message_size: i32) {
+        common::service::block_on(async {
+            let client = async_nats::connect(self.url()).await.unwrap();
+            let js = async_nats::jetstream::new(client);
+            let mut stream = js.get_stream("KV_HARDAL_EVENTS_LEASES").await.unwrap();
+            let mut config = stream.info().await.unwrap().config.clone();
+            config.max_message_size = max_message_size;
+            js.update_stream(&config).await.unwrap();
+        })
+    }
+
+    /// Deletes the lease on `partition`, as if another worker had written it.
+    fn delete_lease(&self, partition: u32) {
+        common::service::block_on(async {
+            let client = async_nats::connect(self.url()).await.unwrap();
+            let js = async_nats::jetstream::new(client);
+            let leases = js.get_key_value("HARDAL_EVENTS_LEASES").await.unwrap();
+            leases.delete(partition.to_string()).await.unwrap();
+        })
+    }
+
     /// Events handed to workers and not acknowledged yet, summed.
     fn unacknowledged(&self) -> u64 {
         self.consumers().values().map(|(_, unacked)| unacked).sum()
@@ -462,6 +485,76 @@ fn events_handed_back_on_sigterm_do_not_count_toward_max_deliver() {
     );
     let times = delivered_in_user_order(&sim, acknowledged.len(), Duration::from_secs(60));
     assert!(times.values().all(|n| *n == 1));
+}
+
+#[test]
+fn a_lease_that_fails_to_renew_is_kept_until_someone_else_writes_it() {
+    let nats = Nats::start("renewal");
+    let sim = simulator();
+    // A lease long enough that it cannot expire by its own time during the test.
+    let config = nats_config(&sim, &[nats.url()], json!({"lease_seconds": 60}));
+    let service = node("renewal-node", &config, &[]);
+    wait_until(
+        "the worker holds every partition",
+        Duration::from_secs(20),
+        || metric(&service, "hardal_partitions_held", "") == 6.0,
+    );
+    nats.limit_lease_messages(1);
+    wait_until("a renewal fails", Duration::from_secs(60), || {
+        let log = service.log();
+        log.contains("Could not renew") || log.contains("Lost the lease")
+    });
+    nats.limit_lease_messages(-1);
+    wait_until(
+        "the leases are renewed again, or given up",
+        Duration::from_secs(60),
+        || {
+            let log = service.log();
+            log.contains("Renewed the lease") || log.contains("Lost the lease")
+        },
+    );
+    let log = service.log();
+    assert!(!log.contains("Lost the lease"), "{log}");
+    assert_eq!(metric(&service, "hardal_partitions_held", ""), 6.0);
+    // And it still delivers.
+    let acknowledged = post_all(&[&service], &ndjson_batches(&events(100, 10), 50), 50);
+    delivered_in_user_order(&sim, acknowledged.len(), Duration::from_secs(30));
+}
+
+#[test]
+fn the_next_holder_of_a_lost_lease_waits_until_the_old_holder_resolved_what_it_sent() {
+    let nats = Nats::start("lost-lease");
+    let sim = simulator();
+    let config = nats_config(&sim, &[nats.url()], json!({}));
+    let old = node("lost-lease-old", &config, &[]);
+    wait_until(
+        "the first worker holds every partition",
+        Duration::from_secs(20),
+        || metric(&old, "hardal_partitions_held", "") == 6.0,
+    );
+    // Refused with a 503 (retried) while the fault holds: the events stay in the worker's hands.
+    sim.inject(Fault::ServerError { status: 503 }, Scope::Always)
+        .unwrap();
+    let acknowledged = post_all(&[&old], &ndjson_batches(&events(600, 30), 50), 50);
+    wait_until(
+        "the worker holds every event",
+        Duration::from_secs(30),
+        || nats.undelivered() == 0 && nats.unacknowledged() == 600,
+    );
+    let new = node("lost-lease-new", &config, &["--no-ingest"]);
+    let consumers = nats.consumers();
+    let partition = (0..6)
+        .find(|p| consumers[&format!("insider_{p}")].1 > 0)
+        .unwrap();
+    nats.delete_lease(partition);
+    wait_until(
+        "the new holder waits for the old one",
+        Duration::from_secs(30),
+        || new.log().contains("is alive and has events unacknowledged"),
+    );
+    sim.clear_faults();
+    let times = delivered_in_user_order(&sim, acknowledged.len(), Duration::from_secs(60));
+    assert!(acknowledged.iter().all(|seq| times.contains_key(seq)));
 }
 
 #[test]

@@ -411,7 +411,11 @@ impl Backlog for NatsBacklog {
         let mut taken = Vec::new();
         while taken.len() < limit {
             match queue.try_recv() {
-                Ok(stored) => taken.push(stored),
+                Ok(stored) => {
+                    if worker.hand_on(lane, stored.seq).await {
+                        taken.push(stored);
+                    }
+                }
                 Err(_) => break,
             }
         }

@@ -2,7 +2,7 @@
 //! delivery engine, acknowledging verdicts, and letting go in good order.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -37,6 +37,11 @@ struct Held {
     /// Where JetStream expects the acknowledgement of this delivery.
     reply: Subject,
     partition: u32,
+    /// The partition's generation when it was fetched: a lost lease starts a new one, and
+    /// what an older one fetched and the delivery engine has not taken yet is handed back.
+    generation: u64,
+    /// Taken by the delivery engine (it may be on its way to the destination).
+    taken: bool,
 }
 
 /// A partition's state in this worker.
@@ -44,6 +49,10 @@ struct Held {
 pub(super) struct Partition {
     /// The lease's revision while this worker holds it.
     pub(super) lease: Option<u64>,
+    /// When the lease was last written (asked for, to be safe): it expires a lease after.
+    pub(super) written: Option<std::time::Instant>,
+    /// The last renewal failed (the next that succeeds says so).
+    pub(super) renewal_failed: bool,
     /// Asked to stop fetching (being handed over, or the lease was lost).
     pub(super) stopping: Arc<AtomicBool>,
     pub(super) fetchers: Vec<JoinHandle<()>>,
@@ -72,6 +81,11 @@ pub(super) struct Worker {
     in_flight: Mutex<HashMap<(usize, u64), Held>>,
     /// Events in flight per partition (a partition is handed over only when it has none).
     pub(super) in_flight_by_partition: Vec<AtomicUsize>,
+    /// Per partition, how many times this worker lost its lease (see `Held::generation`).
+    pub(super) generations: Vec<AtomicU64>,
+    /// Which worker last took each partition (`<partition>` → worker id), so that the next
+    /// knows whom to wait for.
+    pub(super) holders: kv::Store,
     pub(super) partitions: tokio::sync::Mutex<Vec<Partition>>,
     /// The partitions held after the last tending, for the metrics.
     pub(super) holding: Mutex<Vec<u32>>,
@@ -105,6 +119,13 @@ impl Worker {
         let orphaned = open_bucket(
             &js,
             &format!("{}_ORPHANED", config.stream),
+            ORPHANED_FOR,
+            config.replicas,
+        )
+        .await?;
+        let holders = open_bucket(
+            &js,
+            &format!("{}_HOLDERS", config.stream),
             ORPHANED_FOR,
             config.replicas,
         )
@@ -166,6 +187,8 @@ impl Worker {
             in_flight_by_partition: (0..config.partitions)
                 .map(|_| AtomicUsize::new(0))
                 .collect(),
+            generations: (0..config.partitions).map(|_| AtomicU64::new(0)).collect(),
+            holders,
             partitions: tokio::sync::Mutex::new(
                 (0..config.partitions)
                     .map(|_| Partition::default())
@@ -220,11 +243,17 @@ impl Worker {
         lane: usize,
         partition: u32,
         handed_over: bool,
+        previous: Option<String>,
         stopping: Arc<AtomicBool>,
     ) {
-        if !handed_over && !self.wait_for_leftovers(lane, partition, &stopping).await {
+        if !handed_over
+            && !self
+                .wait_for_leftovers(lane, partition, previous.as_deref(), &stopping)
+                .await
+        {
             return;
         }
+        let generation = self.generations[partition as usize].load(Ordering::Relaxed);
         let consumer = &self.consumers[lane][partition as usize];
         let sender = &self.senders[lane];
         // Events delivered again (a dead worker's), gathered until the first event delivered
@@ -278,7 +307,7 @@ impl Worker {
                     Ok(message) => {
                         received += 1;
                         match self
-                            .arrive(lane, partition, message, orphans_possible)
+                            .arrive(lane, partition, generation, message, orphans_possible)
                             .await
                         {
                             Some((stored, delivered)) if delivered > 1 && !fresh_seen => {
@@ -341,6 +370,7 @@ impl Worker {
         &self,
         lane: usize,
         partition: u32,
+        generation: u64,
         message: jetstream::Message,
         orphans_possible: bool,
     ) -> Option<(Stored, i64)> {
@@ -389,7 +419,15 @@ impl Worker {
                 held.reply = reply;
                 return None;
             }
-            in_flight.insert((lane, seq), Held { reply, partition });
+            in_flight.insert(
+                (lane, seq),
+                Held {
+                    reply,
+                    partition,
+                    generation,
+                    taken: false,
+                },
+            );
         }
         self.in_flight_by_partition[partition as usize].fetch_add(1, Ordering::Relaxed);
         Some((Stored { seq, body }, delivered))
@@ -518,19 +556,97 @@ impl Worker {
     }
 
     /// Tells JetStream that the events in flight are still being worked on (waiting for room,
-    /// for a retry, or for a paused destination), so that it does not deliver them elsewhere.
+    /// for a retry, or for a paused destination), so that it does not deliver them elsewhere;
+    /// hands back those of a lost lease the delivery engine has not taken.
     async fn still_working(&self) {
-        let replies: Vec<Subject> = self
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .map(|held| held.reply.clone())
-            .collect();
+        let (replies, back) = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            let back = self.stale_untaken(&mut in_flight, None);
+            let replies: Vec<Subject> = in_flight.values().map(|h| h.reply.clone()).collect();
+            (replies, back)
+        };
+        self.hand_back(back).await;
         for reply in replies {
             let _ = self.client.publish(reply, "+WPI".into()).await;
         }
         let _ = self.client.flush().await;
+    }
+
+    /// Takes out of `in_flight` the events of lost leases (of `partition`, or of any) that the
+    /// delivery engine has not taken, in stream order.
+    fn stale_untaken(
+        &self,
+        in_flight: &mut HashMap<(usize, u64), Held>,
+        partition: Option<u32>,
+    ) -> Vec<(u64, Held)> {
+        let stale: Vec<(usize, u64)> = in_flight
+            .iter()
+            .filter(|(_, held)| {
+                !held.taken
+                    && partition.is_none_or(|p| p == held.partition)
+                    && held.generation
+                        != self.generations[held.partition as usize].load(Ordering::Relaxed)
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        let mut back: Vec<(u64, Held)> = stale
+            .into_iter()
+            .filter_map(|key| Some((key.1, in_flight.remove(&key)?)))
+            .collect();
+        back.sort_by_key(|(seq, _)| *seq);
+        back
+    }
+
+    /// Hands events back to JetStream (`-NAK`: delivered again at once, to the partition's
+    /// holder).
+    async fn hand_back(&self, back: Vec<(u64, Held)>) {
+        if back.is_empty() {
+            return;
+        }
+        for (_, held) in back {
+            let _ = self.client.publish(held.reply, "-NAK".into()).await;
+            self.in_flight_by_partition[held.partition as usize].fetch_sub(1, Ordering::Relaxed);
+        }
+        let _ = self.client.flush().await;
+    }
+
+    /// Lets go of a partition whose lease was lost: stops fetching from it, and hands back
+    /// what it fetched that the delivery engine has not taken (the next holder waits until
+    /// what the engine took is resolved).
+    pub(super) async fn lost(&self, index: usize, partition: &mut Partition) {
+        partition.lease = None;
+        partition.written = None;
+        partition.stopping.store(true, Ordering::Relaxed);
+        self.generations[index].fetch_add(1, Ordering::Relaxed);
+        let back = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            self.stale_untaken(&mut in_flight, Some(index as u32))
+        };
+        self.hand_back(back).await;
+    }
+
+    /// Whether the delivery engine may take a queued event: once, and not when its lease was
+    /// lost before the engine took it (it is handed back then).
+    pub(super) async fn hand_on(&self, lane: usize, seq: u64) -> bool {
+        let back = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(held) = in_flight.get_mut(&(lane, seq)) else {
+                // Handed back already.
+                return false;
+            };
+            if held.taken {
+                // A second copy: fetched again after a lost lease came back to this worker.
+                return false;
+            }
+            if held.generation == self.generations[held.partition as usize].load(Ordering::Relaxed)
+            {
+                held.taken = true;
+                return true;
+            }
+            in_flight.remove(&(lane, seq)).map(|held| (seq, held))
+        };
+        self.hand_back(back.into_iter().collect()).await;
+        false
     }
 
     /// Stops fetching, hands back what is in flight (JetStream delivers it again at once, to
