@@ -558,6 +558,71 @@ fn the_next_holder_of_a_lost_lease_waits_until_the_old_holder_resolved_what_it_s
 }
 
 #[test]
+fn sigterm_on_a_worker_with_a_full_queue_exits_in_time_and_hands_its_partitions_over() {
+    let nats = Nats::start("sigterm-full");
+    let sim = simulator();
+    sim.inject(Fault::Unauthorized, Scope::Always).unwrap();
+    let mut config = nats_config(&sim, &[nats.url()], json!({}));
+    config["server"] = json!({"probe_interval_seconds": 1});
+    config["delivery"]["max_pending_records"] = json!(100);
+    let first = node("sigterm-full-first", &config, &[]);
+    wait_until(
+        "the first worker holds every partition",
+        Duration::from_secs(20),
+        || metric(&first, "hardal_partitions_held", "") == 6.0,
+    );
+    let acknowledged = post_all(&[&first], &ndjson_batches(&events(6000, 20), 100), 100);
+    wait_until("the destination is paused", Duration::from_secs(20), || {
+        first.ready()["paused"]
+            .as_array()
+            .is_some_and(|p| p.len() == 1)
+    });
+    // Paused, the worker takes no more: its queue (1,024) fills, and its fetchers wait for room.
+    wait_until(
+        "the worker's queue is full",
+        Duration::from_secs(30),
+        || nats.unacknowledged() >= 100 + 1024,
+    );
+    let second = node("sigterm-full-second", &config, &["--no-ingest"]);
+    wait_until(
+        "the second worker is counted",
+        Duration::from_secs(20),
+        || {
+            second
+                .log()
+                .contains("This node delivers from NATS partitions")
+        },
+    );
+    // SIGTERM: out within the drain timeout (5 s) and the bound on letting go.
+    let mut child = first;
+    // SAFETY: kill(2) only signals the child this test started.
+    unsafe { libc::kill(child.child.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "{}", child.log());
+    // Every lease was freed: the second worker takes each partition as handed over, at once.
+    wait_until(
+        "the second worker holds every partition",
+        Duration::from_secs(20),
+        || metric(&second, "hardal_partitions_held", "") == 6.0,
+    );
+    let log = second.log();
+    assert_eq!(log.matches("handed_over=true").count(), 6, "{log}");
+    sim.clear_faults();
+    let times = delivered_in_user_order(&sim, acknowledged.len(), Duration::from_secs(90));
+    assert!(acknowledged.iter().all(|seq| times.contains_key(seq)));
+}
+
+#[test]
 fn a_restart_of_the_nats_server_loses_nothing_that_got_a_202() {
     let mut nats = Nats::start("restart");
     let sim = simulator();

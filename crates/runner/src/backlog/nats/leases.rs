@@ -42,8 +42,8 @@ impl Worker {
             return true;
         }
         // Each live worker's key is one message in the bucket's stream (one per key, gone when
-        // it was not renewed for a lease); leaving workers let theirs expire rather than delete
-        // it, which would leave a marker message behind.
+        // it was not renewed for a lease); a leaving worker purges its key's subject rather than
+        // delete the key, which would leave a marker message behind.
         let live = match self.workers_stream.get_info().await {
             Ok(info) => info.state.messages as usize,
             Err(error) => {

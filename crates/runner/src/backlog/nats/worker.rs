@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::dead_letters::Envelope;
 use super::leases::{FREE, open_bucket};
@@ -28,6 +29,9 @@ const QUEUE: usize = 1024;
 
 /// How long a fetch waits on an empty partition.
 pub(super) const FETCH_WAIT: Duration = Duration::from_secs(2);
+
+/// How long a stopping worker tries to hand back its events and free its leases.
+const LET_GO_WITHIN: Duration = Duration::from_secs(5);
 
 /// How long the count of an event's deliveries left by stopped workers is kept.
 const ORPHANED_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -96,6 +100,8 @@ pub(super) struct Worker {
     /// each progress report (their events stay in flight until then).
     unstored: Mutex<Vec<(usize, Resolution)>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Cancelled when the worker stops.
+    cancel: CancellationToken,
 }
 
 impl Worker {
@@ -198,6 +204,7 @@ impl Worker {
             arrived: Notify::new(),
             unstored: Mutex::new(Vec::new()),
             tasks: Mutex::new(Vec::new()),
+            cancel: CancellationToken::new(),
             config,
         });
         tracing::info!(worker = %worker.id, "This node delivers from NATS partitions it holds a lease on.");
@@ -209,7 +216,10 @@ impl Worker {
             let calm = lease / 3;
             let busy = calm.min(Duration::from_secs(1));
             loop {
-                tokio::time::sleep(if settling { busy } else { calm }).await;
+                tokio::select! {
+                    _ = tending.cancel.cancelled() => return,
+                    _ = tokio::time::sleep(if settling { busy } else { calm }) => {}
+                }
                 settling = tending.tend().await;
             }
         }));
@@ -218,7 +228,10 @@ impl Worker {
             let mut tick = tokio::time::interval(every.max(Duration::from_millis(300)));
             tick.tick().await;
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = progress.cancel.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
                 progress.store_unstored().await;
                 progress.still_working().await;
             }
@@ -290,8 +303,10 @@ impl Worker {
                 Ok(batch) => batch,
                 Err(error) => {
                     tracing::warn!(destination = %self.destinations[lane], partition, %error, "Could not fetch events from NATS; trying again.");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+                    tokio::select! {
+                        _ = self.cancel.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
                 }
             };
             // A batch is read to its end, even when asked to stop, and every event in it is in
@@ -300,7 +315,7 @@ impl Worker {
             // go on as they come, as far as the queue has room, once nothing delivered again
             // can still come before them: a live partition's events do not wait for the end of
             // a fetch that waits for more.
-            let (mut received, mut fresh_seen) = (0, false);
+            let (mut received, mut fresh_seen, mut closed) = (0, false, false);
             let mut fresh: VecDeque<Stored> = VecDeque::new();
             while let Some(message) = batch.next().await {
                 match message {
@@ -320,8 +335,9 @@ impl Worker {
                             }
                             None => {}
                         }
-                        if again.is_empty() && !self.queue_what_fits(sender, &mut fresh) {
-                            return;
+                        if !closed && again.is_empty() && !self.queue_what_fits(sender, &mut fresh)
+                        {
+                            closed = true;
                         }
                     }
                     Err(error) => {
@@ -329,6 +345,10 @@ impl Worker {
                         break;
                     }
                 }
+            }
+            if closed || self.cancel.is_cancelled() {
+                // Stopping: what is in flight is handed back by `close`.
+                return;
             }
             if !fresh_seen && received == room && !again.is_empty() {
                 // Perhaps more delivered again to come: they go first, in order.
@@ -652,6 +672,9 @@ impl Worker {
     /// Stops fetching, hands back what is in flight (JetStream delivers it again at once, to
     /// the next holder) and lets go of every lease in good order.
     pub(super) async fn close(&self) {
+        // One cancellation reaches the lease loop, the progress reports and every fetcher;
+        // closing the queues frees fetchers that wait for room (the engine takes no more).
+        self.cancel.cancel();
         for task in self
             .tasks
             .lock()
@@ -664,9 +687,24 @@ impl Worker {
         for partition in partitions.iter() {
             partition.stopping.store(true, Ordering::Relaxed);
         }
-        for partition in partitions.iter_mut() {
-            for fetcher in partition.fetchers.drain(..) {
-                let _ = fetcher.await;
+        for queue in &self.queues {
+            queue.lock().await.close();
+        }
+        // A fetcher reads its batch to its end (so that all JetStream sent it is in flight,
+        // to be handed back) within a long poll; one that is not done by then is stopped, and
+        // its partition's lease is left to expire, so that the next holder waits for what it
+        // may have left.
+        let deadline = tokio::time::Instant::now() + FETCH_WAIT + Duration::from_secs(3);
+        let mut unfinished = vec![false; partitions.len()];
+        for (index, partition) in partitions.iter_mut().enumerate() {
+            for mut fetcher in partition.fetchers.drain(..) {
+                if tokio::time::timeout_at(deadline, &mut fetcher)
+                    .await
+                    .is_err()
+                {
+                    fetcher.abort();
+                    unfinished[index] = true;
+                }
             }
         }
         let mut held: Vec<(u64, Subject)> = self
@@ -682,19 +720,35 @@ impl Worker {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        // Handed back in their order, so that they are delivered again in it.
+        // Handed back in their order, so that they are delivered again in it; bounded, since
+        // NATS may be what is gone (then the leases expire by themselves).
         held.sort_by_key(|(seq, _)| *seq);
-        for (_, reply) in held {
-            let _ = self.client.publish(reply, "-NAK".into()).await;
-        }
-        let _ = self.client.flush().await;
-        for (index, partition) in partitions.iter_mut().enumerate() {
-            if let Some(revision) = partition.lease.take() {
-                let _ = self
-                    .leases
-                    .update(index.to_string(), Bytes::from_static(FREE), revision)
-                    .await;
+        let letting_go = async {
+            for (_, reply) in held {
+                let _ = self.client.publish(reply, "-NAK".into()).await;
             }
+            let _ = self.client.flush().await;
+            for (index, partition) in partitions.iter_mut().enumerate() {
+                if let Some(revision) = partition.lease.take()
+                    && !unfinished[index]
+                {
+                    let _ = self
+                        .leases
+                        .update(index.to_string(), Bytes::from_static(FREE), revision)
+                        .await;
+                }
+            }
+            // No longer counted among the workers alive: the others' share grows at their next
+            // tending, and they take the freed partitions at once.
+            let announcement = format!("$KV.{}_WORKERS.{}", self.config.stream, self.id);
+            let _ = self.workers_stream.purge().filter(announcement).await;
+        };
+        if tokio::time::timeout(LET_GO_WITHIN, letting_go)
+            .await
+            .is_err()
+        {
+            tracing::warn!(worker = %self.id, "Could not let go of every partition in time; the rest expire by themselves.");
+            return;
         }
         tracing::info!(worker = %self.id, "Let go of every partition.");
     }
