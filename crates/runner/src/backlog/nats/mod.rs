@@ -18,6 +18,7 @@
 //! is still working on it (`+WPI`), so it is not delivered elsewhere. ARCHITECTURE.md states
 //! the failure cases.
 
+mod arrivals;
 mod connect;
 mod dead_letters;
 mod leases;
@@ -408,6 +409,7 @@ impl Backlog for NatsBacklog {
         let lane = self.destination(destination)?;
         let worker = self.worker().await?;
         let mut queue = worker.queues[lane].lock().await;
+        worker.arrivals.looking(lane);
         let mut taken = Vec::new();
         while taken.len() < limit {
             match queue.try_recv() {
@@ -434,9 +436,7 @@ impl Backlog for NatsBacklog {
 
     async fn wait_for_events(&self) {
         match self.worker.get() {
-            Some(worker) => {
-                let _ = tokio::time::timeout(FETCH_WAIT, worker.arrived.notified()).await;
-            }
+            Some(worker) => worker.arrivals.wait(FETCH_WAIT).await,
             None => tokio::time::sleep(FETCH_WAIT).await,
         }
     }

@@ -10,10 +10,11 @@ use async_nats::Subject;
 use async_nats::jetstream::{self, consumer::PullConsumer, kv, stream};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::arrivals::Arrivals;
 use super::dead_letters::Envelope;
 use super::leases::{FREE, open_bucket};
 use super::{TARGET, consumer_name, io, unix_now};
@@ -93,7 +94,7 @@ pub(super) struct Worker {
     pub(super) partitions: tokio::sync::Mutex<Vec<Partition>>,
     /// The partitions held after the last tending, for the metrics.
     pub(super) holding: Mutex<Vec<u32>>,
-    pub(super) arrived: Notify,
+    pub(super) arrivals: Arrivals,
     /// The dead-letter stream's subject prefix.
     pub(super) dead_prefix: String,
     /// Resolutions whose dead letter could not be stored yet, by destination: stored again at
@@ -175,6 +176,7 @@ impl Worker {
                     .to_le_bytes()
             ) as u32
         );
+        let lanes = destinations.len();
         let worker = Arc::new(Worker {
             id,
             client,
@@ -201,7 +203,7 @@ impl Worker {
                     .collect(),
             ),
             holding: Mutex::new(Vec::new()),
-            arrived: Notify::new(),
+            arrivals: Arrivals::new(lanes),
             unstored: Mutex::new(Vec::new()),
             tasks: Mutex::new(Vec::new()),
             cancel: CancellationToken::new(),
@@ -335,7 +337,9 @@ impl Worker {
                             }
                             None => {}
                         }
-                        if !closed && again.is_empty() && !self.queue_what_fits(sender, &mut fresh)
+                        if !closed
+                            && again.is_empty()
+                            && !self.queue_what_fits(lane, sender, &mut fresh)
                         {
                             closed = true;
                         }
@@ -359,17 +363,22 @@ impl Worker {
                 if sender.send(stored).await.is_err() {
                     return;
                 }
-                self.arrived.notify_waiters();
+                self.arrivals.arrived(lane);
             }
         }
     }
 
     /// Queues events, in order, as far as the queue has room now; false once the delivery side
     /// is gone.
-    fn queue_what_fits(&self, sender: &mpsc::Sender<Stored>, ready: &mut VecDeque<Stored>) -> bool {
+    fn queue_what_fits(
+        &self,
+        lane: usize,
+        sender: &mpsc::Sender<Stored>,
+        ready: &mut VecDeque<Stored>,
+    ) -> bool {
         while let Some(stored) = ready.pop_front() {
             match sender.try_send(stored) {
-                Ok(()) => self.arrived.notify_waiters(),
+                Ok(()) => self.arrivals.arrived(lane),
                 Err(mpsc::error::TrySendError::Full(stored)) => {
                     ready.push_front(stored);
                     break;
