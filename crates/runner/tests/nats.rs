@@ -623,6 +623,31 @@ fn sigterm_on_a_worker_with_a_full_queue_exits_in_time_and_hands_its_partitions_
 }
 
 #[test]
+fn events_left_by_a_killed_worker_count_toward_max_deliver() {
+    let nats = Nats::start("orphans");
+    let sim = simulator();
+    let config = nats_config(&sim, &[nats.url()], json!({"max_deliver": 1}));
+    let doomed = node("orphans-doomed", &config, &[]);
+    sim.inject(Fault::ServerError { status: 503 }, Scope::Always)
+        .unwrap();
+    post_all(&[&doomed], &ndjson_batches(&events(200, 20), 50), 50);
+    wait_until(
+        "the worker holds every event",
+        Duration::from_secs(30),
+        || nats.undelivered() == 0 && nats.unacknowledged() == 200,
+    );
+    doomed.kill();
+    let next = node("orphans-next", &config, &[]);
+    wait_until(
+        "every event is dead-lettered",
+        Duration::from_secs(60),
+        || next.dlq(&["list"]).0.lines().count() == 200,
+    );
+    let (listed, _) = next.dlq(&["list", "--reason", "2 times, more than max_deliver (1)"]);
+    assert_eq!(listed.lines().count(), 200);
+}
+
+#[test]
 fn a_restart_of_the_nats_server_loses_nothing_that_got_a_202() {
     let mut nats = Nats::start("restart");
     let sim = simulator();

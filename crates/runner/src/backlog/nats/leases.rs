@@ -289,12 +289,13 @@ impl Worker {
 pub(super) async fn open_bucket(
     js: &jetstream::Context,
     bucket: &str,
+    description: &str,
     lifetime: Duration,
     replicas: usize,
 ) -> Result<kv::Store, BacklogError> {
     js.get_or_create_stream(stream::Config {
         name: format!("KV_{bucket}"),
-        description: Some("hardal leases".into()),
+        description: Some(description.into()),
         subjects: vec![format!("$KV.{bucket}.>")],
         max_messages_per_subject: 1,
         max_age: lifetime,

@@ -117,15 +117,24 @@ impl Worker {
         let leases = open_bucket(
             &js,
             &format!("{}_LEASES", config.stream),
+            "hardal leases: the worker delivering each partition",
             lease,
             config.replicas,
         )
         .await?;
         let workers_bucket = format!("{}_WORKERS", config.stream);
-        let workers = open_bucket(&js, &workers_bucket, lease, config.replicas).await?;
+        let workers = open_bucket(
+            &js,
+            &workers_bucket,
+            "hardal workers alive, each with the partitions it has events of in flight",
+            lease,
+            config.replicas,
+        )
+        .await?;
         let orphaned = open_bucket(
             &js,
             &format!("{}_ORPHANED", config.stream),
+            "hardal: how often each event was left by a worker that died",
             ORPHANED_FOR,
             config.replicas,
         )
@@ -133,6 +142,7 @@ impl Worker {
         let holders = open_bucket(
             &js,
             &format!("{}_HOLDERS", config.stream),
+            "hardal: the worker that last took each partition",
             ORPHANED_FOR,
             config.replicas,
         )
