@@ -30,6 +30,8 @@ struct Nats {
     dir: PathBuf,
     /// Cluster routes and name, for cluster members.
     cluster: Option<(u16, Vec<u16>)>,
+    /// The user and password the server requires, if any.
+    auth: Option<(String, String)>,
 }
 
 fn nats_binary() -> PathBuf {
@@ -52,6 +54,21 @@ impl Nats {
             monitor: free_port(),
             dir,
             cluster: None,
+            auth: None,
+        };
+        nats.run();
+        nats
+    }
+
+    /// A single server that requires this user and password.
+    fn start_with_auth(name: &str, user: &str, password: &str) -> Nats {
+        let mut nats = Nats {
+            child: None,
+            port: free_port(),
+            monitor: free_port(),
+            dir: test_dir(&format!("nats-{name}")),
+            cluster: None,
+            auth: Some((user.into(), password.into())),
         };
         nats.run();
         nats
@@ -67,6 +84,7 @@ impl Nats {
                 monitor: free_port(),
                 dir: test_dir(&format!("nats-{name}-{i}")),
                 cluster: Some((routes[i], routes.clone())),
+                auth: None,
             })
             .collect();
         for node in &mut nodes {
@@ -87,14 +105,16 @@ impl Nats {
         // three quarters of the free disk: a fixed store keeps the tests from depending on the
         // machine's disk.
         let conf = self.dir.join("nats.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "jetstream {{ store_dir: {:?}, max_file_store: {STORE_BYTES} }}\n",
-                self.dir.join("store")
-            ),
-        )
-        .unwrap();
+        let mut text = format!(
+            "jetstream {{ store_dir: {:?}, max_file_store: {STORE_BYTES} }}\n",
+            self.dir.join("store")
+        );
+        if let Some((user, password)) = &self.auth {
+            text.push_str(&format!(
+                "authorization {{ user: {user:?}, password: {password:?} }}\n"
+            ));
+        }
+        std::fs::write(&conf, text).unwrap();
         let mut command = Command::new(nats_binary());
         command.args([
             "-c",
@@ -911,10 +931,14 @@ fn a_node_refuses_another_partition_count_warns_of_forgotten_destinations_and_hi
 }
 
 #[test]
-fn credentials_in_a_server_url_reach_no_log_even_at_debug() {
-    let nats = Nats::start("url-credentials");
+fn credentials_in_a_server_url_authenticate_and_reach_no_log_even_at_debug() {
+    // The server requires them: the node connects only if the URL's credentials are used.
+    let nats = Nats::start_with_auth("url-credentials", "hardal", "hunter2-secret@/:");
     let sim = simulator();
-    let url = format!("nats://hardal:hunter2-secret@127.0.0.1:{}", nats.port);
+    let url = format!(
+        "nats://hardal:hunter2-secret%40%2F%3A@127.0.0.1:{}",
+        nats.port
+    );
     let mut config = nats_config(&sim, &[url], json!({}));
     config["server"] = json!({"listen": "127.0.0.1:0", "auth_tokens": ["t"]});
     let dir = test_dir("url-credentials-node");
