@@ -117,7 +117,7 @@ fn duplicate_ids_and_bad_id_patterns() {
     check(
         r#"{"destinations": [{"id": "has space", "type": "custom_api", "endpoint_url": "https://x", "request_format": {}}]}"#,
         expect![[r#"
-            1:26 /destinations/0/id: "has space" does not match "^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+            1:26 /destinations/0/id: destination id "has space" may hold only letters, digits, `_` and `-` (up to 64, starting with a letter or digit): it names NATS consumers and subjects, which cannot hold `.`, `*`, `>` or spaces
         "#]],
     );
 }

@@ -482,6 +482,18 @@ fn schema_problems_under(schema: &Value, value: &Value) -> Vec<(String, Target, 
                     problems.push((member, Target::Key, unknown_field(key, &known)));
                 }
             }
+            jsonschema::error::ValidationErrorKind::Pattern { .. }
+                if pointer.starts_with("/destinations/") && pointer.ends_with("/id") =>
+            {
+                let found = value
+                    .pointer(&pointer)
+                    .map_or(String::new(), Value::to_string);
+                problems.push((
+                    pointer,
+                    Target::Value,
+                    format!("destination id {found} {}", schema::ID_RULE),
+                ));
+            }
             jsonschema::error::ValidationErrorKind::Enum { .. }
                 if pointer.starts_with("/destinations/") && pointer.ends_with("/type") =>
             {

@@ -248,9 +248,10 @@ pub struct NatsConfig {
     #[serde(default = "default_partitions")]
     #[schemars(range(min = 1, max = 1024))]
     pub partitions: u32,
-    /// How many times an event may be delivered to workers (a delivery after the first means
-    /// the worker holding it stopped before the destination's verdict) before it goes to the
-    /// dead letters instead of being sent once more; -1 (or 0): without end.
+    /// How many times an event may be delivered to workers, counting the first and each time
+    /// the worker holding it stopped before the destination's verdict (events handed back in
+    /// good order, on SIGTERM or a hand-over, do not count), before it goes to the dead letters
+    /// instead of being sent once more; -1 (or 0): without end.
     #[serde(default = "default_max_deliver")]
     #[schemars(range(min = -1, max = 1_000_000))]
     pub max_deliver: i64,
@@ -410,8 +411,12 @@ pub struct DestinationEntry {
     pub kind: String,
 }
 
-const ID_DESCRIPTION: &str = "A name for this destination, unique in the file; used in logs, dead letters and `--destination`.";
-const ID_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.-]*$";
+const ID_DESCRIPTION: &str = "A name for this destination, unique in the file; used in logs, dead letters and `--destination`. Only letters, digits, `_` and `-`, up to 64, starting with a letter or digit.";
+/// What every backlog accepts in a name made of the id: NATS consumer and subject names cannot
+/// hold `.`, `*`, `>` or whitespace, and a leading `-` would read as a flag after `--destination`.
+const ID_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$";
+/// The rule of `ID_PATTERN` in words, for the message when an id breaks it.
+pub const ID_RULE: &str = "may hold only letters, digits, `_` and `-` (up to 64, starting with a letter or digit): it names NATS consumers and subjects, which cannot hold `.`, `*`, `>` or spaces";
 
 impl schemars::JsonSchema for DestinationEntry {
     fn schema_name() -> Cow<'static, str> {

@@ -21,6 +21,21 @@ impl NatsBacklog {
         &self,
         filter: &DeadLetterFilter,
     ) -> Result<Vec<DeadLetter>, BacklogError> {
+        Ok(self
+            .select_dead_with_text(filter)
+            .await?
+            .into_iter()
+            .map(|(letter, _)| letter)
+            .collect())
+    }
+
+    /// Dead letters the filter selects, each with its event's text as it was accepted: a
+    /// replay publishes that text, since the parsed `event` is for showing (an integer beyond
+    /// 64 bits is a float there).
+    pub(super) async fn select_dead_with_text(
+        &self,
+        filter: &DeadLetterFilter,
+    ) -> Result<Vec<(DeadLetter, String)>, BacklogError> {
         let subject = match &filter.destination {
             Some(destination) => self.dead_subject(destination),
             None => format!("{}.dead.*", self.config.subject_prefix),
@@ -58,15 +73,19 @@ impl NatsBacklog {
                 }
                 continue;
             }
-            found.push(DeadLetter {
-                id: message.sequence,
-                destination: envelope.destination,
-                at: envelope.at,
-                ending: envelope.ending,
-                reasons: envelope.reasons,
-                event: serde_json::from_str(&envelope.event)
-                    .unwrap_or(serde_json::Value::String(envelope.event)),
-            });
+            let event = serde_json::from_str(&envelope.event)
+                .unwrap_or_else(|_| serde_json::Value::String(envelope.event.clone()));
+            found.push((
+                DeadLetter {
+                    id: message.sequence,
+                    destination: envelope.destination,
+                    at: envelope.at,
+                    ending: envelope.ending,
+                    reasons: envelope.reasons,
+                    event,
+                },
+                envelope.event,
+            ));
             if filter.id.is_some() {
                 break;
             }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, kv, stream};
 use bytes::Bytes;
@@ -21,42 +21,39 @@ impl Worker {
     /// ones up to it. Runs every third of the lease, and every second while the shares are
     /// settling (what it says: it is handing partitions over, or holds fewer than its share).
     pub(super) async fn tend(self: &Arc<Self>) -> bool {
-        if let Err(error) = self.workers.put(&self.id, Bytes::new()).await {
+        let mut partitions = self.partitions.lock().await;
+        // Renewals come first: nothing else this worker fails to do may cost it a lease.
+        let failed = self.renew(&mut partitions).await;
+        // The announcement names the partitions this worker has events of in flight: the next
+        // holder of one it lost waits until it has none.
+        let busy: Vec<String> = self
+            .in_flight_by_partition
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.load(Ordering::Relaxed) > 0)
+            .map(|(p, _)| p.to_string())
+            .collect();
+        if let Err(error) = self
+            .workers
+            .put(&self.id, Bytes::from(busy.join(",")))
+            .await
+        {
             tracing::warn!(worker = %self.id, %error, "Could not announce this worker to NATS.");
-            return false;
+            return true;
         }
         // Each live worker's key is one message in the bucket's stream (one per key, gone when
-        // it was not renewed for a lease); leaving workers let theirs expire rather than delete
-        // it, which would leave a marker message behind.
+        // it was not renewed for a lease); a leaving worker purges its key's subject rather than
+        // delete the key, which would leave a marker message behind.
         let live = match self.workers_stream.get_info().await {
             Ok(info) => info.state.messages as usize,
             Err(error) => {
                 tracing::warn!(%error, "Could not count the workers alive.");
-                return false;
+                return true;
             }
         }
         .max(1);
         let total = self.config.partitions as usize;
         let share = total.div_ceil(live);
-        let mut partitions = self.partitions.lock().await;
-        // Renew, or learn that a lease was lost.
-        for (index, partition) in partitions.iter_mut().enumerate() {
-            let Some(revision) = partition.lease else {
-                continue;
-            };
-            match self
-                .leases
-                .update(index.to_string(), Bytes::from(self.id.clone()), revision)
-                .await
-            {
-                Ok(revision) => partition.lease = Some(revision),
-                Err(error) => {
-                    tracing::warn!(worker = %self.id, partition = index, %error, "Lost the lease on a partition; it stops fetching from it, and the events it holds are still delivered and acknowledged.");
-                    partition.lease = None;
-                    partition.stopping.store(true, Ordering::Relaxed);
-                }
-            }
-        }
         // Finish the hand-overs under way whose fetchers stopped and which have nothing in
         // flight any more.
         for (index, partition) in partitions.iter_mut().enumerate() {
@@ -105,10 +102,12 @@ impl Worker {
             {
                 continue;
             }
+            let asked = Instant::now();
             let Some((revision, handed_over)) = self.acquire(index).await else {
                 continue;
             };
             holding += 1;
+            let previous = self.previous_holder(index).await;
             tracing::info!(worker = %self.id, partition = index, handed_over, "Took the lease on a partition.");
             let stopping = Arc::new(AtomicBool::new(false));
             let fetchers = (0..self.destinations.len())
@@ -117,12 +116,15 @@ impl Worker {
                         lane,
                         index as u32,
                         handed_over,
+                        previous.clone(),
                         Arc::clone(&stopping),
                     ))
                 })
                 .collect();
             partitions[index] = Partition {
                 lease: Some(revision),
+                written: Some(asked),
+                renewal_failed: false,
                 stopping,
                 fetchers,
             };
@@ -136,7 +138,47 @@ impl Worker {
         let handing_over = partitions
             .iter()
             .any(|p| p.lease.is_some() && p.stopping.load(Ordering::Relaxed));
-        handing_over || holding < total / live
+        failed || handing_over || holding < total / live
+    }
+
+    /// Renews the leases this worker holds; says whether a renewal failed (to try again soon).
+    /// A lease is lost only when another worker wrote it (a revision conflict), or when it
+    /// expired by its own time; any other failure keeps it, and the next tending tries again.
+    async fn renew(&self, partitions: &mut [Partition]) -> bool {
+        let lifetime = Duration::from_secs(self.config.lease_seconds);
+        let mut failed = false;
+        for (index, partition) in partitions.iter_mut().enumerate() {
+            let Some(revision) = partition.lease else {
+                continue;
+            };
+            let asked = Instant::now();
+            match self
+                .leases
+                .update(index.to_string(), Bytes::from(self.id.clone()), revision)
+                .await
+            {
+                Ok(revision) => {
+                    partition.lease = Some(revision);
+                    partition.written = Some(asked);
+                    if std::mem::take(&mut partition.renewal_failed) {
+                        tracing::info!(worker = %self.id, partition = index, "Renewed the lease on a partition again.");
+                    }
+                }
+                Err(error)
+                    if error.kind() != kv::UpdateErrorKind::WrongLastRevision
+                        && partition.written.is_some_and(|at| at.elapsed() < lifetime) =>
+                {
+                    failed = true;
+                    partition.renewal_failed = true;
+                    tracing::warn!(worker = %self.id, partition = index, %error, "Could not renew the lease on a partition; it keeps it, and tries again.");
+                }
+                Err(error) => {
+                    tracing::warn!(worker = %self.id, partition = index, %error, "Lost the lease on a partition (another worker wrote it, or it expired); it stops fetching from it and hands back what it has not sent, and what it sent is still acknowledged.");
+                    self.lost(index, partition).await;
+                }
+            }
+        }
+        failed
     }
 
     /// Takes the lease on a partition if nobody holds it; says whether its last holder handed it
@@ -167,29 +209,71 @@ impl Worker {
         }
     }
 
+    /// Which worker took a partition before this one (this one's id is written in its place).
+    async fn previous_holder(&self, index: usize) -> Option<String> {
+        let key = index.to_string();
+        let previous = match self.holders.get(&key).await {
+            Ok(found) => found.and_then(|v| String::from_utf8(v.to_vec()).ok()),
+            Err(error) => {
+                tracing::warn!(partition = index, %error, "Could not read which worker held a partition before.");
+                None
+            }
+        };
+        if let Err(error) = self.holders.put(&key, Bytes::from(self.id.clone())).await {
+            tracing::warn!(partition = index, %error, "Could not record that this worker holds a partition.");
+        }
+        previous
+    }
+
     /// Waits, on a partition taken without a hand-over, until what its last holder left behind
     /// can come first. That holder's last fetch may still deliver for up to `FETCH_WAIT` after
-    /// it died, and JetStream delivers what it left unacknowledged again only after the ack wait
-    /// (from the last delivery or progress report): fetching sooner would deliver some users'
-    /// later events before their earlier ones.
+    /// it stopped. A holder still alive (it lost its lease, and resolves what it sent) is waited
+    /// for until it has no acknowledgement pending; what a dead one left JetStream delivers
+    /// again after the ack wait (from the last delivery or progress report). Fetching sooner
+    /// would deliver some users' later events before their earlier ones.
     pub(super) async fn wait_for_leftovers(
         &self,
         lane: usize,
         partition: u32,
+        previous: Option<&str>,
         stopping: &AtomicBool,
     ) -> bool {
         let settle = FETCH_WAIT + Duration::from_secs(1);
         if !sleep_unless(settle, stopping).await {
             return false;
         }
-        let pending = self
-            .events
-            .consumer_info(consumer_name(&self.destinations[lane], partition))
-            .await
-            .map_or(1, |info| info.num_ack_pending);
-        if pending == 0 {
-            return true;
-        }
+        let consumer = consumer_name(&self.destinations[lane], partition);
+        let mut told = false;
+        let pending = loop {
+            let pending = self
+                .events
+                .consumer_info(&consumer)
+                .await
+                .map_or(1, |info| info.num_ack_pending);
+            if pending == 0 {
+                return true;
+            }
+            // The previous holder's announcement: absent when it is dead, else the partitions
+            // it has events of in flight.
+            let announced = match previous {
+                Some(previous) => self.workers.get(previous).await.ok().flatten(),
+                None => None,
+            };
+            let Some(busy) = announced else {
+                break pending;
+            };
+            let here = partition.to_string();
+            if !String::from_utf8_lossy(&busy).split(',').any(|p| p == here) {
+                // Alive and done with it: what it handed back is delivered again first.
+                return true;
+            }
+            if !std::mem::replace(&mut told, true) {
+                tracing::info!(worker = %self.id, destination = %self.destinations[lane], partition, pending, previous, "The partition's last holder is alive and has events unacknowledged; waiting until it resolved them.");
+            }
+            if !sleep_unless(Duration::from_secs(1), stopping).await {
+                return false;
+            }
+        };
         tracing::info!(worker = %self.id, destination = %self.destinations[lane], partition, pending, "The partition's last holder left events unacknowledged; waiting until JetStream delivers them again, so that they come first.");
         sleep_unless(
             Duration::from_secs(self.config.ack_wait_seconds) + settle,
@@ -205,12 +289,13 @@ impl Worker {
 pub(super) async fn open_bucket(
     js: &jetstream::Context,
     bucket: &str,
+    description: &str,
     lifetime: Duration,
     replicas: usize,
 ) -> Result<kv::Store, BacklogError> {
     js.get_or_create_stream(stream::Config {
         name: format!("KV_{bucket}"),
-        description: Some("hardal leases".into()),
+        description: Some(description.into()),
         subjects: vec![format!("$KV.{bucket}.>")],
         max_messages_per_subject: 1,
         max_age: lifetime,

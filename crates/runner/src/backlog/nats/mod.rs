@@ -18,6 +18,7 @@
 //! is still working on it (`+WPI`), so it is not delivered elsewhere. ARCHITECTURE.md states
 //! the failure cases.
 
+mod arrivals;
 mod connect;
 mod dead_letters;
 mod leases;
@@ -408,10 +409,15 @@ impl Backlog for NatsBacklog {
         let lane = self.destination(destination)?;
         let worker = self.worker().await?;
         let mut queue = worker.queues[lane].lock().await;
+        worker.arrivals.looking(lane);
         let mut taken = Vec::new();
         while taken.len() < limit {
             match queue.try_recv() {
-                Ok(stored) => taken.push(stored),
+                Ok(stored) => {
+                    if worker.hand_on(lane, stored.seq).await {
+                        taken.push(stored);
+                    }
+                }
                 Err(_) => break,
             }
         }
@@ -430,9 +436,7 @@ impl Backlog for NatsBacklog {
 
     async fn wait_for_events(&self) {
         match self.worker.get() {
-            Some(worker) => {
-                let _ = tokio::time::timeout(FETCH_WAIT, worker.arrived.notified()).await;
-            }
+            Some(worker) => worker.arrivals.wait(FETCH_WAIT).await,
             None => tokio::time::sleep(FETCH_WAIT).await,
         }
     }
@@ -446,14 +450,10 @@ impl Backlog for NatsBacklog {
 
     async fn replay(&self, filter: &DeadLetterFilter) -> Result<u64, BacklogError> {
         let mut count = 0;
-        for letter in self.select_dead(filter).await? {
+        for (letter, body) in self.select_dead_with_text(filter).await? {
             if !self.destinations.contains(&letter.destination) {
                 return Err(BacklogError::UnknownDestination(letter.destination));
             }
-            let body = match &letter.event {
-                serde_json::Value::String(text) => text.clone(),
-                event => event.to_string(),
-            };
             let checked = super::check_event(&body).ok();
             let partition = partition_of(
                 checked.as_ref().and_then(|c| c.user.as_deref()),

@@ -2,7 +2,7 @@
 //! delivery engine, acknowledging verdicts, and letting go in good order.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,9 +10,11 @@ use async_nats::Subject;
 use async_nats::jetstream::{self, consumer::PullConsumer, kv, stream};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
+use super::arrivals::Arrivals;
 use super::dead_letters::Envelope;
 use super::leases::{FREE, open_bucket};
 use super::{TARGET, consumer_name, io, unix_now};
@@ -29,11 +31,22 @@ const QUEUE: usize = 1024;
 /// How long a fetch waits on an empty partition.
 pub(super) const FETCH_WAIT: Duration = Duration::from_secs(2);
 
+/// How long a stopping worker tries to hand back its events and free its leases.
+const LET_GO_WITHIN: Duration = Duration::from_secs(5);
+
+/// How long the count of an event's deliveries left by stopped workers is kept.
+const ORPHANED_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// An event a worker took and has not acknowledged.
 struct Held {
     /// Where JetStream expects the acknowledgement of this delivery.
     reply: Subject,
     partition: u32,
+    /// The partition's generation when it was fetched: a lost lease starts a new one, and
+    /// what an older one fetched and the delivery engine has not taken yet is handed back.
+    generation: u64,
+    /// Taken by the delivery engine (it may be on its way to the destination).
+    taken: bool,
 }
 
 /// A partition's state in this worker.
@@ -41,6 +54,10 @@ struct Held {
 pub(super) struct Partition {
     /// The lease's revision while this worker holds it.
     pub(super) lease: Option<u64>,
+    /// When the lease was last written (asked for, to be safe): it expires a lease after.
+    pub(super) written: Option<std::time::Instant>,
+    /// The last renewal failed (the next that succeeds says so).
+    pub(super) renewal_failed: bool,
     /// Asked to stop fetching (being handed over, or the lease was lost).
     pub(super) stopping: Arc<AtomicBool>,
     pub(super) fetchers: Vec<JoinHandle<()>>,
@@ -60,19 +77,32 @@ pub(super) struct Worker {
     pub(super) leases: kv::Store,
     pub(super) workers: kv::Store,
     pub(super) workers_stream: stream::Stream,
+    /// How many times each event was left by a worker that stopped without a verdict
+    /// (`<destination>.<seq>`), for `max_deliver`.
+    orphaned: kv::Store,
     senders: Vec<mpsc::Sender<Stored>>,
     pub(super) queues: Vec<tokio::sync::Mutex<mpsc::Receiver<Stored>>>,
     /// By destination and stream sequence.
     in_flight: Mutex<HashMap<(usize, u64), Held>>,
     /// Events in flight per partition (a partition is handed over only when it has none).
     pub(super) in_flight_by_partition: Vec<AtomicUsize>,
+    /// Per partition, how many times this worker lost its lease (see `Held::generation`).
+    pub(super) generations: Vec<AtomicU64>,
+    /// Which worker last took each partition (`<partition>` → worker id), so that the next
+    /// knows whom to wait for.
+    pub(super) holders: kv::Store,
     pub(super) partitions: tokio::sync::Mutex<Vec<Partition>>,
     /// The partitions held after the last tending, for the metrics.
     pub(super) holding: Mutex<Vec<u32>>,
-    pub(super) arrived: Notify,
+    pub(super) arrivals: Arrivals,
     /// The dead-letter stream's subject prefix.
     pub(super) dead_prefix: String,
+    /// Resolutions whose dead letter could not be stored yet, by destination: stored again at
+    /// each progress report (their events stay in flight until then).
+    unstored: Mutex<Vec<(usize, Resolution)>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Cancelled when the worker stops.
+    cancel: CancellationToken,
 }
 
 impl Worker {
@@ -87,12 +117,36 @@ impl Worker {
         let leases = open_bucket(
             &js,
             &format!("{}_LEASES", config.stream),
+            "hardal leases: the worker delivering each partition",
             lease,
             config.replicas,
         )
         .await?;
         let workers_bucket = format!("{}_WORKERS", config.stream);
-        let workers = open_bucket(&js, &workers_bucket, lease, config.replicas).await?;
+        let workers = open_bucket(
+            &js,
+            &workers_bucket,
+            "hardal workers alive, each with the partitions it has events of in flight",
+            lease,
+            config.replicas,
+        )
+        .await?;
+        let orphaned = open_bucket(
+            &js,
+            &format!("{}_ORPHANED", config.stream),
+            "hardal: how often each event was left by a worker that died",
+            ORPHANED_FOR,
+            config.replicas,
+        )
+        .await?;
+        let holders = open_bucket(
+            &js,
+            &format!("{}_HOLDERS", config.stream),
+            "hardal: the worker that last took each partition",
+            ORPHANED_FOR,
+            config.replicas,
+        )
+        .await?;
         let workers_stream = js
             .get_stream(format!("KV_{workers_bucket}"))
             .await
@@ -132,6 +186,7 @@ impl Worker {
                     .to_le_bytes()
             ) as u32
         );
+        let lanes = destinations.len();
         let worker = Arc::new(Worker {
             id,
             client,
@@ -143,20 +198,25 @@ impl Worker {
             leases,
             workers,
             workers_stream,
+            orphaned,
             senders,
             queues,
             in_flight: Mutex::new(HashMap::new()),
             in_flight_by_partition: (0..config.partitions)
                 .map(|_| AtomicUsize::new(0))
                 .collect(),
+            generations: (0..config.partitions).map(|_| AtomicU64::new(0)).collect(),
+            holders,
             partitions: tokio::sync::Mutex::new(
                 (0..config.partitions)
                     .map(|_| Partition::default())
                     .collect(),
             ),
             holding: Mutex::new(Vec::new()),
-            arrived: Notify::new(),
+            arrivals: Arrivals::new(lanes),
+            unstored: Mutex::new(Vec::new()),
             tasks: Mutex::new(Vec::new()),
+            cancel: CancellationToken::new(),
             config,
         });
         tracing::info!(worker = %worker.id, "This node delivers from NATS partitions it holds a lease on.");
@@ -168,7 +228,10 @@ impl Worker {
             let calm = lease / 3;
             let busy = calm.min(Duration::from_secs(1));
             loop {
-                tokio::time::sleep(if settling { busy } else { calm }).await;
+                tokio::select! {
+                    _ = tending.cancel.cancelled() => return,
+                    _ = tokio::time::sleep(if settling { busy } else { calm }) => {}
+                }
                 settling = tending.tend().await;
             }
         }));
@@ -177,7 +240,11 @@ impl Worker {
             let mut tick = tokio::time::interval(every.max(Duration::from_millis(300)));
             tick.tick().await;
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = progress.cancel.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                progress.store_unstored().await;
                 progress.still_working().await;
             }
         }));
@@ -201,16 +268,25 @@ impl Worker {
         lane: usize,
         partition: u32,
         handed_over: bool,
+        previous: Option<String>,
         stopping: Arc<AtomicBool>,
     ) {
-        if !handed_over && !self.wait_for_leftovers(lane, partition, &stopping).await {
+        if !handed_over
+            && !self
+                .wait_for_leftovers(lane, partition, previous.as_deref(), &stopping)
+                .await
+        {
             return;
         }
+        let generation = self.generations[partition as usize].load(Ordering::Relaxed);
         let consumer = &self.consumers[lane][partition as usize];
         let sender = &self.senders[lane];
         // Events delivered again (a dead worker's), gathered until the first event delivered
         // for the first time: JetStream sends them first but not in order among themselves.
         let mut again: Vec<Stored> = Vec::new();
+        // Until the first event delivered for the first time, what comes again on a partition
+        // taken without a hand-over was left by a worker that stopped without a verdict.
+        let mut orphans_possible = !handed_over;
         loop {
             if stopping.load(Ordering::Relaxed) && again.is_empty() {
                 return;
@@ -239,8 +315,10 @@ impl Worker {
                 Ok(batch) => batch,
                 Err(error) => {
                     tracing::warn!(destination = %self.destinations[lane], partition, %error, "Could not fetch events from NATS; trying again.");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+                    tokio::select! {
+                        _ = self.cancel.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
                 }
             };
             // A batch is read to its end, even when asked to stop, and every event in it is in
@@ -249,24 +327,31 @@ impl Worker {
             // go on as they come, as far as the queue has room, once nothing delivered again
             // can still come before them: a live partition's events do not wait for the end of
             // a fetch that waits for more.
-            let (mut received, mut fresh_seen) = (0, false);
+            let (mut received, mut fresh_seen, mut closed) = (0, false, false);
             let mut fresh: VecDeque<Stored> = VecDeque::new();
             while let Some(message) = batch.next().await {
                 match message {
                     Ok(message) => {
                         received += 1;
-                        match self.arrive(lane, partition, message).await {
+                        match self
+                            .arrive(lane, partition, generation, message, orphans_possible)
+                            .await
+                        {
                             Some((stored, delivered)) if delivered > 1 && !fresh_seen => {
                                 again.push(stored);
                             }
                             Some((stored, _)) => {
+                                orphans_possible = false;
                                 fresh_seen = true;
                                 fresh.push_back(stored);
                             }
                             None => {}
                         }
-                        if again.is_empty() && !self.queue_what_fits(sender, &mut fresh) {
-                            return;
+                        if !closed
+                            && again.is_empty()
+                            && !self.queue_what_fits(lane, sender, &mut fresh)
+                        {
+                            closed = true;
                         }
                     }
                     Err(error) => {
@@ -274,6 +359,10 @@ impl Worker {
                         break;
                     }
                 }
+            }
+            if closed || self.cancel.is_cancelled() {
+                // Stopping: what is in flight is handed back by `close`.
+                return;
             }
             if !fresh_seen && received == room && !again.is_empty() {
                 // Perhaps more delivered again to come: they go first, in order.
@@ -284,17 +373,22 @@ impl Worker {
                 if sender.send(stored).await.is_err() {
                     return;
                 }
-                self.arrived.notify_waiters();
+                self.arrivals.arrived(lane);
             }
         }
     }
 
     /// Queues events, in order, as far as the queue has room now; false once the delivery side
     /// is gone.
-    fn queue_what_fits(&self, sender: &mpsc::Sender<Stored>, ready: &mut VecDeque<Stored>) -> bool {
+    fn queue_what_fits(
+        &self,
+        lane: usize,
+        sender: &mpsc::Sender<Stored>,
+        ready: &mut VecDeque<Stored>,
+    ) -> bool {
         while let Some(stored) = ready.pop_front() {
             match sender.try_send(stored) {
-                Ok(()) => self.arrived.notify_waiters(),
+                Ok(()) => self.arrivals.arrived(lane),
                 Err(mpsc::error::TrySendError::Full(stored)) => {
                     ready.push_front(stored);
                     break;
@@ -307,12 +401,17 @@ impl Worker {
 
     /// Takes one fetched event in: in flight from now on, and returned, with how many times
     /// JetStream delivered it, to be queued for the delivery engine (unless it is not this
-    /// destination's, is in flight here already, or goes to the dead letters).
+    /// destination's, is in flight here already, or goes to the dead letters). While
+    /// `orphans_possible` (a partition taken over without a hand-over, before its first fresh
+    /// event), an event delivered again was left by a worker that stopped without a verdict:
+    /// that counts toward `max_deliver`; an event handed back in good order does not.
     async fn arrive(
         &self,
         lane: usize,
         partition: u32,
+        generation: u64,
         message: jetstream::Message,
+        orphans_possible: bool,
     ) -> Option<(Stored, i64)> {
         let reply = message.reply.clone()?;
         let info = message.info().ok()?;
@@ -339,13 +438,17 @@ impl Worker {
                 return None;
             }
         };
-        if self.config.max_deliver > 0 && delivered > self.config.max_deliver {
-            let reason = format!(
-                "NATS delivered this event {delivered} times, more than max_deliver ({}); each time, the worker holding it stopped before the destination's verdict",
-                self.config.max_deliver
-            );
-            self.dead_letter_now(lane, reply, seq, body, reason).await;
-            return None;
+        if orphans_possible && delivered > 1 && self.config.max_deliver > 0 {
+            let orphaned = self.count_orphaned(lane, seq, delivered).await;
+            if orphaned + 1 > self.config.max_deliver {
+                let reason = format!(
+                    "NATS delivered this event {} times, more than max_deliver ({}); each time, the worker holding it stopped before the destination's verdict",
+                    orphaned + 1,
+                    self.config.max_deliver
+                );
+                self.dead_letter_now(lane, reply, seq, body, reason).await;
+                return None;
+            }
         }
         {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
@@ -355,10 +458,49 @@ impl Worker {
                 held.reply = reply;
                 return None;
             }
-            in_flight.insert((lane, seq), Held { reply, partition });
+            in_flight.insert(
+                (lane, seq),
+                Held {
+                    reply,
+                    partition,
+                    generation,
+                    taken: false,
+                },
+            );
         }
         self.in_flight_by_partition[partition as usize].fetch_add(1, Ordering::Relaxed);
         Some((Stored { seq, body }, delivered))
+    }
+
+    /// Acknowledges resolved events, storing the dead letter of each refused one first. The
+    /// whole batch is handled whatever fails: an event whose dead letter could not be stored
+    /// stays in flight (kept alive like the others) and its dead letter is stored again at the
+    /// next progress report; the error says how many.
+    /// Counts one more time an event was left by a worker that stopped without a verdict, and
+    /// returns how many times that happened. JetStream's own count also counts events handed
+    /// back in good order, so it stands in only when the count cannot be read or written.
+    async fn count_orphaned(&self, lane: usize, seq: u64, delivered: i64) -> i64 {
+        let key = format!("{}.{seq}", self.destinations[lane]);
+        let counted = async {
+            let before = match self.orphaned.get(&key).await? {
+                Some(value) => std::str::from_utf8(&value)
+                    .ok()
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0),
+                None => 0,
+            };
+            let now = before + 1;
+            self.orphaned
+                .put(&key, Bytes::from(now.to_string()))
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(now)
+        }
+        .await;
+        counted.unwrap_or_else(|error| {
+            tracing::warn!(destination = %self.destinations[lane], seq, %error, "Could not count the deliveries of an event a stopped worker left; JetStream's count stands in.");
+            delivered - 1
+        })
     }
 
     pub(super) async fn resolve(
@@ -366,7 +508,8 @@ impl Worker {
         lane: usize,
         resolved: Vec<Resolution>,
     ) -> Result<(), BacklogError> {
-        let destination = &self.destinations[lane];
+        let mut unstored = Vec::new();
+        let mut first_error = None;
         for resolution in resolved {
             let held = self
                 .in_flight
@@ -376,64 +519,181 @@ impl Worker {
             let Some(held) = held else {
                 continue;
             };
-            if matches!(resolution.ending, Ending::Rejected | Ending::DeadLettered) {
-                let body = match self.events.get_raw_message(resolution.seq).await {
-                    Ok(message) => String::from_utf8_lossy(&message.payload).into_owned(),
-                    Err(error) => {
-                        self.in_flight
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert((lane, resolution.seq), held);
-                        return Err(io("reading a dead-lettered event")(&error));
-                    }
-                };
-                let envelope = Envelope {
-                    destination: destination.clone(),
-                    at: unix_now(),
-                    ending: match resolution.ending {
-                        Ending::Rejected => "rejected",
-                        _ => "dead_lettered",
-                    }
-                    .into(),
-                    reasons: resolution.reasons,
-                    event: body,
-                };
-                if let Err(error) = self.publish_dead(envelope, resolution.seq).await {
-                    self.in_flight
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert((lane, resolution.seq), held);
-                    return Err(error);
-                }
+            if matches!(resolution.ending, Ending::Rejected | Ending::DeadLettered)
+                && let Err(error) = self.store_dead_letter(lane, &resolution).await
+            {
+                self.in_flight
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert((lane, resolution.seq), held);
+                first_error.get_or_insert(error);
+                unstored.push((lane, resolution));
+                continue;
             }
             let _ = self.client.publish(held.reply, "+ACK".into()).await;
             self.in_flight_by_partition[held.partition as usize].fetch_sub(1, Ordering::Relaxed);
         }
-        self.client
+        let flushed = self
+            .client
             .flush()
             .await
-            .map_err(|e| io("acknowledging")(&e))
+            .map_err(|e| io("acknowledging")(&e));
+        if let Some(error) = first_error {
+            let count = unstored.len();
+            self.unstored
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(unstored);
+            return Err(BacklogError::Io(format!(
+                "{count} dead letter(s) could not be stored; their events stay in flight and are stored again shortly: {error}"
+            )));
+        }
+        flushed
+    }
+
+    /// Stores the dead letter of a refused event, with the event's text as it was accepted.
+    async fn store_dead_letter(
+        &self,
+        lane: usize,
+        resolution: &Resolution,
+    ) -> Result<(), BacklogError> {
+        let message = self
+            .events
+            .get_raw_message(resolution.seq)
+            .await
+            .map_err(|e| io("reading a dead-lettered event")(&e))?;
+        let envelope = Envelope {
+            destination: self.destinations[lane].clone(),
+            at: unix_now(),
+            ending: match resolution.ending {
+                Ending::Rejected => "rejected",
+                _ => "dead_lettered",
+            }
+            .into(),
+            reasons: resolution.reasons.clone(),
+            event: String::from_utf8_lossy(&message.payload).into_owned(),
+        };
+        self.publish_dead(envelope, resolution.seq).await
+    }
+
+    /// Stores again the dead letters that could not be stored before.
+    async fn store_unstored(&self) {
+        let unstored =
+            std::mem::take(&mut *self.unstored.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut by_lane: Vec<Vec<Resolution>> = vec![Vec::new(); self.destinations.len()];
+        for (lane, resolution) in unstored {
+            by_lane[lane].push(resolution);
+        }
+        for (lane, resolutions) in by_lane.into_iter().enumerate() {
+            if resolutions.is_empty() {
+                continue;
+            }
+            if let Err(error) = self.resolve(lane, resolutions).await {
+                tracing::warn!(destination = %self.destinations[lane], %error, "Dead letters still cannot be stored; trying again shortly.");
+            }
+        }
     }
 
     /// Tells JetStream that the events in flight are still being worked on (waiting for room,
-    /// for a retry, or for a paused destination), so that it does not deliver them elsewhere.
+    /// for a retry, or for a paused destination), so that it does not deliver them elsewhere;
+    /// hands back those of a lost lease the delivery engine has not taken.
     async fn still_working(&self) {
-        let replies: Vec<Subject> = self
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .map(|held| held.reply.clone())
-            .collect();
+        let (replies, back) = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            let back = self.stale_untaken(&mut in_flight, None);
+            let replies: Vec<Subject> = in_flight.values().map(|h| h.reply.clone()).collect();
+            (replies, back)
+        };
+        self.hand_back(back).await;
         for reply in replies {
             let _ = self.client.publish(reply, "+WPI".into()).await;
         }
         let _ = self.client.flush().await;
     }
 
+    /// Takes out of `in_flight` the events of lost leases (of `partition`, or of any) that the
+    /// delivery engine has not taken, in stream order.
+    fn stale_untaken(
+        &self,
+        in_flight: &mut HashMap<(usize, u64), Held>,
+        partition: Option<u32>,
+    ) -> Vec<(u64, Held)> {
+        let stale: Vec<(usize, u64)> = in_flight
+            .iter()
+            .filter(|(_, held)| {
+                !held.taken
+                    && partition.is_none_or(|p| p == held.partition)
+                    && held.generation
+                        != self.generations[held.partition as usize].load(Ordering::Relaxed)
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        let mut back: Vec<(u64, Held)> = stale
+            .into_iter()
+            .filter_map(|key| Some((key.1, in_flight.remove(&key)?)))
+            .collect();
+        back.sort_by_key(|(seq, _)| *seq);
+        back
+    }
+
+    /// Hands events back to JetStream (`-NAK`: delivered again at once, to the partition's
+    /// holder).
+    async fn hand_back(&self, back: Vec<(u64, Held)>) {
+        if back.is_empty() {
+            return;
+        }
+        for (_, held) in back {
+            let _ = self.client.publish(held.reply, "-NAK".into()).await;
+            self.in_flight_by_partition[held.partition as usize].fetch_sub(1, Ordering::Relaxed);
+        }
+        let _ = self.client.flush().await;
+    }
+
+    /// Lets go of a partition whose lease was lost: stops fetching from it, and hands back
+    /// what it fetched that the delivery engine has not taken (the next holder waits until
+    /// what the engine took is resolved).
+    pub(super) async fn lost(&self, index: usize, partition: &mut Partition) {
+        partition.lease = None;
+        partition.written = None;
+        partition.stopping.store(true, Ordering::Relaxed);
+        self.generations[index].fetch_add(1, Ordering::Relaxed);
+        let back = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            self.stale_untaken(&mut in_flight, Some(index as u32))
+        };
+        self.hand_back(back).await;
+    }
+
+    /// Whether the delivery engine may take a queued event: once, and not when its lease was
+    /// lost before the engine took it (it is handed back then).
+    pub(super) async fn hand_on(&self, lane: usize, seq: u64) -> bool {
+        let back = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(held) = in_flight.get_mut(&(lane, seq)) else {
+                // Handed back already.
+                return false;
+            };
+            if held.taken {
+                // A second copy: fetched again after a lost lease came back to this worker.
+                return false;
+            }
+            if held.generation == self.generations[held.partition as usize].load(Ordering::Relaxed)
+            {
+                held.taken = true;
+                return true;
+            }
+            in_flight.remove(&(lane, seq)).map(|held| (seq, held))
+        };
+        self.hand_back(back.into_iter().collect()).await;
+        false
+    }
+
     /// Stops fetching, hands back what is in flight (JetStream delivers it again at once, to
     /// the next holder) and lets go of every lease in good order.
     pub(super) async fn close(&self) {
+        // One cancellation reaches the lease loop, the progress reports and every fetcher;
+        // closing the queues frees fetchers that wait for room (the engine takes no more).
+        self.cancel.cancel();
         for task in self
             .tasks
             .lock()
@@ -446,9 +706,24 @@ impl Worker {
         for partition in partitions.iter() {
             partition.stopping.store(true, Ordering::Relaxed);
         }
-        for partition in partitions.iter_mut() {
-            for fetcher in partition.fetchers.drain(..) {
-                let _ = fetcher.await;
+        for queue in &self.queues {
+            queue.lock().await.close();
+        }
+        // A fetcher reads its batch to its end (so that all JetStream sent it is in flight,
+        // to be handed back) within a long poll; one that is not done by then is stopped, and
+        // its partition's lease is left to expire, so that the next holder waits for what it
+        // may have left.
+        let deadline = tokio::time::Instant::now() + FETCH_WAIT + Duration::from_secs(3);
+        let mut unfinished = vec![false; partitions.len()];
+        for (index, partition) in partitions.iter_mut().enumerate() {
+            for mut fetcher in partition.fetchers.drain(..) {
+                if tokio::time::timeout_at(deadline, &mut fetcher)
+                    .await
+                    .is_err()
+                {
+                    fetcher.abort();
+                    unfinished[index] = true;
+                }
             }
         }
         let mut held: Vec<(u64, Subject)> = self
@@ -458,19 +733,41 @@ impl Worker {
             .drain()
             .map(|((_, seq), held)| (seq, held.reply))
             .collect();
-        // Handed back in their order, so that they are delivered again in it.
+        // Dead letters not stored yet go back with their events: the next holder judges them
+        // again.
+        self.unstored
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        // Handed back in their order, so that they are delivered again in it; bounded, since
+        // NATS may be what is gone (then the leases expire by themselves).
         held.sort_by_key(|(seq, _)| *seq);
-        for (_, reply) in held {
-            let _ = self.client.publish(reply, "-NAK".into()).await;
-        }
-        let _ = self.client.flush().await;
-        for (index, partition) in partitions.iter_mut().enumerate() {
-            if let Some(revision) = partition.lease.take() {
-                let _ = self
-                    .leases
-                    .update(index.to_string(), Bytes::from_static(FREE), revision)
-                    .await;
+        let letting_go = async {
+            for (_, reply) in held {
+                let _ = self.client.publish(reply, "-NAK".into()).await;
             }
+            let _ = self.client.flush().await;
+            for (index, partition) in partitions.iter_mut().enumerate() {
+                if let Some(revision) = partition.lease.take()
+                    && !unfinished[index]
+                {
+                    let _ = self
+                        .leases
+                        .update(index.to_string(), Bytes::from_static(FREE), revision)
+                        .await;
+                }
+            }
+            // No longer counted among the workers alive: the others' share grows at their next
+            // tending, and they take the freed partitions at once.
+            let announcement = format!("$KV.{}_WORKERS.{}", self.config.stream, self.id);
+            let _ = self.workers_stream.purge().filter(announcement).await;
+        };
+        if tokio::time::timeout(LET_GO_WITHIN, letting_go)
+            .await
+            .is_err()
+        {
+            tracing::warn!(worker = %self.id, "Could not let go of every partition in time; the rest expire by themselves.");
+            return;
         }
         tracing::info!(worker = %self.id, "Let go of every partition.");
     }
