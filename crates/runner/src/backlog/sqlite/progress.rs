@@ -118,6 +118,11 @@ pub(super) fn load(
             .push(waiting.iter().filter(|seq| !set.contains(**seq)).count() as u64);
         progress.sets.push(set);
     }
+    if write && let Some(low) = progress.sets.iter().map(|s| s.watermark).min() {
+        // What every configured destination is done with goes now, not at the next write:
+        // a destination removed from the configuration held it until this start.
+        transaction.execute("DELETE FROM events WHERE seq < ?1", [low as i64])?;
+    }
     transaction.commit()?;
     Ok(progress)
 }
