@@ -595,3 +595,48 @@ fn the_spool_file_shrinks_once_a_large_backlog_drained() {
         "the file kept {drained} of {full} bytes after the backlog drained"
     );
 }
+
+#[test]
+fn a_service_stops_in_bounded_time_while_another_process_holds_its_spool_and_loses_nothing() {
+    let sim = common::simulator();
+    sim.inject(Fault::ServerError { status: 503 }, Scope::Always)
+        .unwrap();
+    let config = serve_config(&[("insider", sim.upsert_url())], json!({}));
+    let service = Service::start("held", &config);
+    let (status, _) = service.post_ndjson(&common::events(20, 5));
+    assert_eq!(status, 202);
+    let spool = service.dir.join("spool.db");
+    let holder = rusqlite::Connection::open(&spool).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    sim.clear_faults();
+    wait_until("the events are delivered", Duration::from_secs(60), || {
+        common::service::delivered(&sim).0.len() == 20
+    });
+    wait_until(
+        "the service reports its spool unwritable",
+        Duration::from_secs(60),
+        || service.ready()["backlog_writable"] == false,
+    );
+    let dir = service.dir.clone();
+    let mut child = {
+        let mut service = service;
+        // SAFETY: kill(2) only signals the child this test started.
+        unsafe { libc::kill(service.child.id() as libc::pid_t, libc::SIGTERM) };
+        std::mem::replace(
+            &mut service.child,
+            std::process::Command::new("true").spawn().unwrap(),
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the service did not stop while its spool was held");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    holder.execute_batch("COMMIT").unwrap();
+    // What could not be recorded is delivered again: a duplicate, never a loss.
+    let _service = Service::start_in(dir, &config);
+    delivered_in_user_order(&sim, 20, Duration::from_secs(60));
+}

@@ -183,14 +183,24 @@ pub async fn run(setup: Setup, mut stop: watch::Receiver<bool>) {
     for feeder in feeders {
         feeder.abort();
     }
-    // What resolved is recorded before the service ends.
+    // What resolved is recorded before the service ends, within the drain timeout: a backlog
+    // another process keeps locked must not hold the stop for ever (what was not recorded is
+    // delivered again after a restart).
     state.save(&saved_tx);
-    while state.saving.iter().any(Option::is_some) {
-        match saved_rx.recv().await {
-            Some(lane) => state.saving[lane] = None,
-            None => break,
+    let recorded = tokio::time::timeout(setup.drain, async {
+        while state.saving.iter().any(Option::is_some) {
+            match saved_rx.recv().await {
+                Some(lane) => state.saving[lane] = None,
+                None => break,
+            }
+            state.save(&saved_tx);
         }
-        state.save(&saved_tx);
+    })
+    .await;
+    if recorded.is_err() {
+        tracing::error!(
+            "Resolved events could not all be recorded in the backlog before the stop; they are delivered again after a restart."
+        );
     }
     state.report();
 }
