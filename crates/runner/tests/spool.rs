@@ -640,3 +640,24 @@ fn a_service_stops_in_bounded_time_while_another_process_holds_its_spool_and_los
     let _service = Service::start_in(dir, &config);
     delivered_in_user_order(&sim, 20, Duration::from_secs(60));
 }
+
+#[test]
+fn a_spool_that_was_busy_reports_itself_writable_again_without_another_write() {
+    let dir = directory("writable-again");
+    let path = dir.join("spool.db");
+    runtime().block_on(async {
+        let spool = open(&path, &["a"]);
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let refused = spool.append(incoming(1, "e")).await.unwrap_err();
+        assert!(matches!(refused, BacklogError::Busy(_)), "{refused:?}");
+        assert!(!writable(&spool).await);
+        holder.execute_batch("COMMIT").unwrap();
+        // No request comes (a load balancer gating on readiness sends none).
+        until("the spool is writable again", async || {
+            writable(&spool).await
+        })
+        .await;
+        spool.close().await;
+    });
+}
