@@ -20,12 +20,28 @@ use hardal_runner::config::Durability;
 use hardal_runner::delivery::Ending;
 use serde_json::json;
 
-/// A fresh directory for one test.
-fn directory(name: &str) -> PathBuf {
+/// A fresh directory for one test, deleted when the test ends.
+struct Directory(PathBuf);
+
+impl std::ops::Deref for Directory {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Directory {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn directory(name: &str) -> Directory {
     let dir = std::env::temp_dir().join(format!("hardal-spool-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Directory(dir)
 }
 
 /// Options with a short busy timeout, so that a held lock shows within the test.
