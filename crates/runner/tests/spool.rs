@@ -20,12 +20,28 @@ use hardal_runner::config::Durability;
 use hardal_runner::delivery::Ending;
 use serde_json::json;
 
-/// A fresh directory for one test.
-fn directory(name: &str) -> PathBuf {
+/// A fresh directory for one test, deleted when the test ends.
+struct Directory(PathBuf);
+
+impl std::ops::Deref for Directory {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Directory {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn directory(name: &str) -> Directory {
     let dir = std::env::temp_dir().join(format!("hardal-spool-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Directory(dir)
 }
 
 /// Options with a short busy timeout, so that a held lock shows within the test.
@@ -594,4 +610,70 @@ fn the_spool_file_shrinks_once_a_large_backlog_drained() {
         drained < full / 10,
         "the file kept {drained} of {full} bytes after the backlog drained"
     );
+}
+
+#[test]
+fn a_service_stops_in_bounded_time_while_another_process_holds_its_spool_and_loses_nothing() {
+    let sim = common::simulator();
+    sim.inject(Fault::ServerError { status: 503 }, Scope::Always)
+        .unwrap();
+    let config = serve_config(&[("insider", sim.upsert_url())], json!({}));
+    let service = Service::start("held", &config);
+    let (status, _) = service.post_ndjson(&common::events(20, 5));
+    assert_eq!(status, 202);
+    let spool = service.dir.join("spool.db");
+    let holder = rusqlite::Connection::open(&spool).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    sim.clear_faults();
+    wait_until("the events are delivered", Duration::from_secs(60), || {
+        common::service::delivered(&sim).0.len() == 20
+    });
+    wait_until(
+        "the service reports its spool unwritable",
+        Duration::from_secs(60),
+        || service.ready()["backlog_writable"] == false,
+    );
+    let dir = service.dir.clone();
+    let mut child = {
+        let mut service = service;
+        // SAFETY: kill(2) only signals the child this test started.
+        unsafe { libc::kill(service.child.id() as libc::pid_t, libc::SIGTERM) };
+        std::mem::replace(
+            &mut service.child,
+            std::process::Command::new("true").spawn().unwrap(),
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the service did not stop while its spool was held");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    holder.execute_batch("COMMIT").unwrap();
+    // What could not be recorded is delivered again: a duplicate, never a loss.
+    let _service = Service::start_in(dir, &config);
+    delivered_in_user_order(&sim, 20, Duration::from_secs(60));
+}
+
+#[test]
+fn a_spool_that_was_busy_reports_itself_writable_again_without_another_write() {
+    let dir = directory("writable-again");
+    let path = dir.join("spool.db");
+    runtime().block_on(async {
+        let spool = open(&path, &["a"]);
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let refused = spool.append(incoming(1, "e")).await.unwrap_err();
+        assert!(matches!(refused, BacklogError::Busy(_)), "{refused:?}");
+        assert!(!writable(&spool).await);
+        holder.execute_batch("COMMIT").unwrap();
+        // No request comes (a load balancer gating on readiness sends none).
+        until("the spool is writable again", async || {
+            writable(&spool).await
+        })
+        .await;
+        spool.close().await;
+    });
 }

@@ -60,13 +60,13 @@ pub struct SpoolOptions {
 }
 
 impl SpoolOptions {
-    /// The options of a service: `busy_timeout` at 10 seconds.
+    /// The options of a service: `busy_timeout` at 5 seconds.
     pub fn new(durability: Durability, max_bytes: u64, dedup_window: Duration) -> SpoolOptions {
         SpoolOptions {
             durability,
             max_bytes,
             dedup_window,
-            busy_timeout: Duration::from_secs(10),
+            busy_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -34,8 +34,11 @@ pub(super) fn load(
     destinations: &[String],
     write: bool,
 ) -> rusqlite::Result<Progress> {
-    let transaction =
-        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let transaction = connection.transaction_with_behavior(if write {
+        rusqlite::TransactionBehavior::Immediate
+    } else {
+        rusqlite::TransactionBehavior::Deferred
+    })?;
     // `sqlite_sequence` remembers the highest number given even when its event is gone.
     let given: i64 = transaction
         .query_row(
@@ -81,23 +84,24 @@ pub(super) fn load(
                 }
             }
         }
-        // The events this destination is to take, in order; whatever lies between them is
-        // resolved for it.
-        let waiting: Vec<u64> = {
+        // The events this destination is to take, in order (streamed: a large backlog is not
+        // held in memory); whatever lies between them is resolved for it.
+        let mut depth = 0u64;
+        let mut next = set.watermark;
+        {
             let mut statement = transaction.prepare(
                 "SELECT seq FROM events WHERE seq >= ?1 AND (target IS NULL OR target = ?2)
                  ORDER BY seq",
             )?;
-            let rows = statement.query_map(params![set.watermark as i64, destination], |row| {
-                row.get::<_, i64>(0)
-            })?;
-            rows.map(|row| row.map(|seq| seq as u64))
-                .collect::<rusqlite::Result<_>>()?
-        };
-        let mut next = set.watermark;
-        for &seq in &waiting {
-            set.insert(next, seq);
-            next = seq + 1;
+            let mut rows = statement.query(params![set.watermark as i64, destination])?;
+            while let Some(row) = rows.next()? {
+                let seq = row.get::<_, i64>(0)? as u64;
+                set.insert(next, seq);
+                next = seq + 1;
+                if !set.contains(seq) {
+                    depth += 1;
+                }
+            }
         }
         set.insert(next, last_seq + 1);
         if write {
@@ -113,10 +117,13 @@ pub(super) fn load(
                 insert.execute(params![destination, *start as i64, *end as i64])?;
             }
         }
-        progress
-            .depths
-            .push(waiting.iter().filter(|seq| !set.contains(**seq)).count() as u64);
+        progress.depths.push(depth);
         progress.sets.push(set);
+    }
+    if write && let Some(low) = progress.sets.iter().map(|s| s.watermark).min() {
+        // What every configured destination is done with goes now, not at the next write:
+        // a destination removed from the configuration held it until this start.
+        transaction.execute("DELETE FROM events WHERE seq < ?1", [low as i64])?;
     }
     transaction.commit()?;
     Ok(progress)

@@ -28,7 +28,7 @@ const GROUP: usize = 512;
 
 /// How many times a group is tried at once while the spool is busy (each try waits for the
 /// busy timeout).
-const ATTEMPTS: u32 = 3;
+const ATTEMPTS: u32 = 2;
 
 /// Groups in a row that may fail for a reason other than a busy spool before the spool is
 /// declared unwritable.
@@ -120,15 +120,17 @@ impl Writer {
                 .position(|c| matches!(c, Command::Close(_)))
                 .map(|at| group.remove(at));
             self.check_file();
-            if !group.is_empty() || !self.writable() {
-                // An empty group proves the spool writable again, so that readiness does not
-                // wait for the next request.
-                self.write(group);
-            }
             if let Some(Command::Close(reply)) = close {
+                // Written once with what is kept, so that the stop does not wait long.
+                self.kept.extend(group);
                 self.close();
                 let _ = reply.send(());
                 return;
+            }
+            if !group.is_empty() || !self.writable() {
+                // An empty group proves the spool writable again, so that readiness does not
+                // wait for the next request.
+                self.write(group, ATTEMPTS);
             }
             if self.owner && last_vacuum.elapsed() > VACUUM_EVERY {
                 last_vacuum = Instant::now();
@@ -168,9 +170,9 @@ impl Writer {
         self.fatal.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Writes a group, trying again while the spool is busy; answers what cannot be written
-    /// and keeps the resolutions among it.
-    fn write(&mut self, mut group: Vec<Command>) {
+    /// Writes a group, trying again while the spool is busy (up to `attempts` times); answers
+    /// what cannot be written and keeps the resolutions among it.
+    fn write(&mut self, mut group: Vec<Command>, attempts: u32) {
         let mut attempt = 0;
         loop {
             if let Some(reason) = self.fatal() {
@@ -191,7 +193,7 @@ impl Writer {
             };
             self.books.shared.writable.store(false, Ordering::Relaxed);
             if is_busy(&error) {
-                if attempt < ATTEMPTS {
+                if attempt < attempts {
                     continue;
                 }
                 tracing::error!(spool = %self.name, %error, kept = group.iter().filter(|c| keeps(c)).count(), "The spool stayed busy (another process holds its write lock): appends were answered 503, resolutions are kept and written again.");
@@ -356,9 +358,10 @@ impl Writer {
     /// Writes what is kept one last time, and checkpoints the write-ahead log into the file
     /// and truncates it, so that the spool at rest is one file.
     fn close(&mut self) {
+        // Once: a spool another process keeps locked must not hold the stop for long.
         let kept = std::mem::take(&mut self.kept);
         if !kept.is_empty() {
-            self.write(kept);
+            self.write(kept, 1);
         }
         if !self.kept.is_empty() {
             tracing::error!(spool = %self.name, events = self.kept.len(), "Resolutions could not be recorded before the spool closed; their events are delivered again after a restart.");
