@@ -677,3 +677,104 @@ fn a_spool_that_was_busy_reports_itself_writable_again_without_another_write() {
         spool.close().await;
     });
 }
+
+/// Runs the service with its spool on a small file system of its own (a tmpfs in a user and
+/// mount namespace, so no privileges are needed) that a filler file nearly fills; once the
+/// test creates `clear`, the filler is deleted.
+fn service_on_a_small_disk(dir: &Directory, config: &serde_json::Value) -> Service {
+    let disk = dir.join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    let mut config = config.clone();
+    config["backlog"]["path"] = json!(disk.join("spool.db").to_str().unwrap());
+    let script = format!(
+        r#"mount -t tmpfs -o size=4m tmpfs '{disk}' && head -c 3200000 /dev/zero > '{disk}/filler' || exit 97
+           ( i=0; while [ ! -e '{clear}' ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done
+             rm -f '{disk}/filler' ) &
+           exec "$@""#,
+        disk = disk.display(),
+        clear = dir.join("clear").display(),
+    );
+    Service::start_wrapped(
+        dir.to_path_buf(),
+        &config,
+        &[],
+        &[
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--fork",
+            "--kill-child=SIGTERM",
+            "sh",
+            "-c",
+            &script,
+            "sh",
+        ],
+    )
+}
+
+#[test]
+fn a_full_disk_makes_the_service_unready_until_it_has_room_again_and_loses_nothing() {
+    let sim = common::simulator();
+    // Events stay in the spool: the destination answers 503 throughout.
+    sim.inject(Fault::ServerError { status: 503 }, Scope::Always)
+        .unwrap();
+    let dir = directory("full-disk");
+    let service = service_on_a_small_disk(
+        &dir,
+        &serve_config(&[("insider", sim.upsert_url())], json!({})),
+    );
+    wait_until("the service is ready", Duration::from_secs(30), || {
+        service.ready()["ready"] == true
+    });
+    let padding = "p".repeat(600);
+    let batch = |n: usize| -> String {
+        (0..50)
+            .map(|i| {
+                format!(
+                    r#"{{"id":"b{n}-{i}","event_name":"page_view","user_id":"u{i}","properties":{{"pad":"{padding}"}}}}"#
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut accepted = 0;
+    let mut refused = None;
+    for n in 0..1000 {
+        let (status, answer) = service.post_ndjson(&batch(n));
+        match status {
+            202 => accepted += answer["accepted"].as_u64().unwrap(),
+            _ => {
+                refused = Some((status, answer));
+                break;
+            }
+        }
+    }
+    let (status, answer) = refused.expect("the disk filled up");
+    assert_eq!(status, 503, "{answer}");
+    assert!(accepted > 0, "some events fitted before the disk was full");
+    wait_until("/readyz says not ready", Duration::from_secs(30), || {
+        service.ready()["ready"] == false
+    });
+    // It stays so while the disk is full: a write that adds nothing (or a resolution of a few
+    // bytes) does not count as room (readiness turned 200 again within a second while every
+    // post got 503).
+    std::thread::sleep(Duration::from_secs(3));
+    let ready = service.ready();
+    assert_eq!(ready["ready"], false, "{ready}");
+    assert_eq!(service.post_ndjson(&batch(5000)).0, 503);
+    // Room again: ready by itself (no post needed), and posts are taken.
+    std::fs::write(dir.join("clear"), "").unwrap();
+    wait_until("/readyz says ready again", Duration::from_secs(60), || {
+        service.ready()["ready"] == true
+    });
+    let (status, answer) = service.post_ndjson(&batch(6000));
+    assert_eq!(status, 202, "{answer}");
+    accepted += answer["accepted"].as_u64().unwrap();
+    // Nothing accepted was lost: every event waits for its destination.
+    wait_until(
+        "the backlog holds every accepted event",
+        Duration::from_secs(30),
+        || service.metric("hardal_backlog_events") == accepted as f64,
+    );
+}

@@ -44,6 +44,13 @@ impl Service {
 
     /// Starts the service in `dir` with extra command-line arguments.
     pub fn start_with(dir: PathBuf, config: &Value, extra: &[&str]) -> Service {
+        Service::start_wrapped(dir, config, extra, &[])
+    }
+
+    /// Starts the service in `dir` through `wrapper` (a program and its arguments that ends by
+    /// running the command it is given, such as `unshare … sh -c …`); the SQLite spool is
+    /// `dir/spool.db` unless the configuration names one.
+    pub fn start_wrapped(dir: PathBuf, config: &Value, extra: &[&str], wrapper: &[&str]) -> Service {
         let mut config = config.clone();
         config["server"]["listen"] = json!("127.0.0.1:0");
         config["server"]
@@ -53,11 +60,22 @@ impl Service {
             .or_insert(json!(["${HARDAL_INGEST_TOKEN}"]));
         if config["backlog"]["type"] != "nats" {
             config["backlog"]["type"] = json!("sqlite");
-            config["backlog"]["path"] = json!(dir.join("spool.db").to_str().unwrap());
+            if config["backlog"]["path"].is_null() {
+                config["backlog"]["path"] = json!(dir.join("spool.db").to_str().unwrap());
+            }
         }
         let path = dir.join("config.json");
         std::fs::write(&path, config.to_string()).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hardal"))
+        let hardal = env!("CARGO_BIN_EXE_hardal");
+        let mut command = match wrapper.split_first() {
+            Some((program, arguments)) => {
+                let mut command = Command::new(program);
+                command.args(arguments).arg(hardal);
+                command
+            }
+            None => Command::new(hardal),
+        };
+        let mut child = command
             .args([
                 "serve",
                 "--config",

@@ -187,7 +187,8 @@ impl SqliteSpool {
                      destination TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL,
                      ending TEXT NOT NULL, reasons TEXT NOT NULL, body TEXT NOT NULL);
                  CREATE TABLE IF NOT EXISTS seen_log (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL,
-                     at INTEGER NOT NULL);",
+                     at INTEGER NOT NULL);
+                 CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, data BLOB NOT NULL);",
             )
             .map_err(fail)?;
         // A page cache of 16 MB (the default 2 MB reads pages back from the file system at every
@@ -252,6 +253,7 @@ impl SqliteSpool {
             fatal: Arc::clone(&fatal),
             kept: Vec::new(),
             failures: 0,
+            last_probe: None,
         };
         std::thread::Builder::new()
             .name("hardal-spool".into())

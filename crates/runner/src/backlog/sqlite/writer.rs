@@ -38,6 +38,10 @@ const FAILED_GROUPS: u32 = 3;
 /// writer looks at the spool (its file, whether it is writable again).
 const RETRY: Duration = Duration::from_secs(1);
 
+/// Bytes an unwritable spool must take in one write to count as writable again: about what a
+/// group of appends writes. An empty transaction proves nothing (it succeeds on a full disk).
+const PROBE_BYTES: i64 = 256 * 1024;
+
 /// How often a large surplus of free pages is returned to the file system.
 const VACUUM_EVERY: Duration = Duration::from_secs(10);
 
@@ -89,6 +93,8 @@ pub(super) struct Writer {
     /// The spool file's path and its identity (device, inode) when it opened: a file deleted or
     /// replaced under the service is noticed, not written into as if it were still there.
     pub(super) file: (std::path::PathBuf, Option<(u64, u64)>),
+    /// When an unwritable spool was last tried with a real write.
+    pub(super) last_probe: Option<Instant>,
 }
 
 fn is_busy(error: &rusqlite::Error) -> bool {
@@ -127,9 +133,12 @@ impl Writer {
                 let _ = reply.send(());
                 return;
             }
-            if !group.is_empty() || !self.writable() {
-                // An empty group proves the spool writable again, so that readiness does not
-                // wait for the next request.
+            if !self.writable() {
+                // Tried on its own, so that readiness does not wait for the next request (a
+                // load balancer that gates on it sends none).
+                self.probe();
+            }
+            if !group.is_empty() {
                 self.write(group, ATTEMPTS);
             }
             if self.owner && last_vacuum.elapsed() > VACUUM_EVERY {
@@ -180,10 +189,17 @@ impl Writer {
                 return;
             }
             attempt += 1;
+            // Resolutions take a few bytes and succeed on a nearly full disk where appends fail:
+            // only a group that added events shows that events can be accepted again.
+            let adds = group
+                .iter()
+                .any(|c| matches!(c, Command::Append(..) | Command::Replay(..)));
             let error = match self.apply(group) {
                 Ok(()) => {
                     self.failures = 0;
-                    self.books.shared.writable.store(true, Ordering::Relaxed);
+                    if adds {
+                        self.books.shared.writable.store(true, Ordering::Relaxed);
+                    }
                     return;
                 }
                 Err((error, back)) => {
@@ -224,6 +240,35 @@ impl Writer {
             }
             self.refuse(adds, &refused);
             group = rest;
+        }
+    }
+
+    /// Tries an unwritable spool with a write of a group's size (at most once per [`RETRY`]);
+    /// when it succeeds, the spool takes events again.
+    fn probe(&mut self) {
+        if self.fatal().is_some() || self.last_probe.is_some_and(|at| at.elapsed() < RETRY) {
+            return;
+        }
+        self.last_probe = Some(Instant::now());
+        let written = (|| -> rusqlite::Result<()> {
+            let transaction = self
+                .connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            transaction.execute(
+                "INSERT OR REPLACE INTO probe (id, data) VALUES (1, zeroblob(?1))",
+                [PROBE_BYTES],
+            )?;
+            transaction.commit()
+        })();
+        match written {
+            Ok(()) => {
+                self.failures = 0;
+                self.books.shared.writable.store(true, Ordering::Relaxed);
+                tracing::info!(spool = %self.name, "The spool takes writes again.");
+            }
+            Err(error) => {
+                tracing::debug!(spool = %self.name, %error, "The spool still cannot be written.");
+            }
         }
     }
 
