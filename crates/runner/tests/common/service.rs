@@ -367,4 +367,32 @@ pub fn dead_letters_are_listed_replayed_and_purged(service: &Service, sim: &Simu
     assert!(said.contains("5 dead letters deleted"), "{said}");
     assert_eq!(service.dlq(&["list"]).0, "");
     assert_eq!(delivered(sim).0.len(), 10);
+    dead_letters_show_the_event_as_accepted(service);
+}
+
+/// A dead letter shows its event's exact text: a 23-digit user id (beyond 64 bits) keeps its
+/// digits in `dlq list --json` and `dlq show` rather than becoming a float. The simulator must
+/// be refusing every request (as at the end of the check above).
+fn dead_letters_show_the_event_as_accepted(service: &Service) {
+    const USER: &str = "12345678901234567890123";
+    let event = format!(
+        r#"{{"event_name":"login","created_at":"{}","user_id":{USER},"properties":{{"seq":99}}}}"#,
+        super::recent()
+    );
+    assert_eq!(service.post_ndjson(&format!("{event}\n")).0, 202);
+    wait_until("the dead letter is stored", Duration::from_secs(30), || {
+        service.dlq(&["list"]).0.lines().count() == 1
+    });
+    let (listed, _) = service.dlq(&["list", "--json"]);
+    assert!(listed.contains(USER), "{listed}");
+    let id = service
+        .dlq(&["list"])
+        .0
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (shown, _) = service.dlq(&["show", &id]);
+    assert!(shown.contains(USER), "{shown}");
+    service.dlq(&["purge"]);
 }
