@@ -12,6 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hardal_insider_simulator::{Fault, Scope, Simulator};
+use hardal_runner::backlog::Backlog;
+use hardal_runner::backlog::sqlite::SqliteSpool;
+use hardal_runner::config::Durability;
 use serde_json::{Value, json};
 
 use super::{TOKEN, events};
@@ -145,6 +148,14 @@ impl Service {
         })
     }
 
+    /// The sum of a metric's samples (all its labels) in `/metrics`, 0 when it is not there.
+    pub fn metric(&self, name: &str) -> f64 {
+        let text = self.get("/metrics").1;
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+            .expect("Prometheus text format");
+        samples(&scrape, name).iter().map(|(_, v)| v).sum()
+    }
+
     pub fn ready(&self) -> Value {
         serde_json::from_str(&self.get("/readyz").1).unwrap()
     }
@@ -186,6 +197,24 @@ impl Service {
 
     pub fn log(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// How many events the SQLite spool holds for `destination` as committed to its file —
+    /// what a restart would find — read as `hardal dlq` reads a spool beside its owner. A test
+    /// waits on this, not on `/metrics`, whose depth is refreshed every second (and so can be
+    /// older than what the test caused) and whose counters run ahead of what is recorded.
+    pub fn spool_depth(&self, destination: &str) -> u64 {
+        block_on(async {
+            let spool = SqliteSpool::open_for_commands(
+                &self.dir.join("spool.db"),
+                &[destination.to_owned()],
+                Durability::Normal,
+            )
+            .expect("the spool opens beside the service");
+            let stats = spool.stats().await.expect("the spool's depth is read");
+            spool.close().await;
+            stats.depths[0].events
+        })
     }
 }
 
