@@ -109,10 +109,7 @@ fn a_401_pauses_only_that_destination_and_delivery_resumes_by_itself() {
     });
     let times = delivered_in_user_order(&locked, 150, Duration::from_secs(10));
     assert!(times.values().all(|n| *n == 1));
-    // The log reaches the test through a reader thread, so it is waited for too.
-    wait_until("the pause is logged", Duration::from_secs(10), || {
-        service.log().contains("Destination paused")
-    });
+    service.wait_for_log(&["Destination paused"]);
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -199,6 +199,24 @@ impl Service {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Waits until the log holds each of `texts`, and returns it. The log reaches the test
+    /// through a thread reading the service's stderr, so it can lag behind what the service
+    /// did (and behind its exit); on a timeout the log is shown.
+    pub fn wait_for_log(&self, texts: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            if texts.iter().all(|text| log.contains(text)) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the log never said {texts:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
     /// How many events the SQLite spool holds for `destination` as committed to its file —
     /// what a restart would find — read as `hardal dlq` reads a spool beside its owner. A test
     /// waits on this, not on `/metrics`, whose depth is refreshed every second (and so can be
