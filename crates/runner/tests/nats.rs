@@ -635,6 +635,12 @@ fn sigterm_on_a_worker_with_a_full_queue_exits_in_time_and_hands_its_partitions_
         Duration::from_secs(20),
         || metric(&second, "hardal_partitions_held", "") == 6.0,
     );
+    // Logged before the gauge counts them, but read by a thread of the test that can lag.
+    wait_until(
+        "the second worker logged six handed-over partitions",
+        Duration::from_secs(20),
+        || second.log().matches("handed_over=true").count() >= 6,
+    );
     let log = second.log();
     assert_eq!(log.matches("handed_over=true").count(), 6, "{log}");
     sim.clear_faults();

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
+use common::service::{delivered, wait_until};
 use common::*;
 use hardal_insider_simulator::{Fault, RetryAfterSpec, Scope, Simulator, SimulatorConfig};
 use serde_json::{Value, json};
@@ -362,11 +363,17 @@ fn a_dry_run_sends_and_writes_nothing() {
 
 #[test]
 fn a_killed_process_resumes_with_at_most_the_in_flight_batches_sent_twice() {
-    let (sim, run, text, mut child) = slow_binary_run("kill");
+    let (sim, run, text, mut child) = held_binary_run("kill");
+    // Everything Insider accepted is recorded in the checkpoint; only requests that were in
+    // flight when the refusals began can still be accepted unrecorded.
+    wait_until(
+        "the checkpoint records what Insider accepted",
+        Duration::from_secs(60),
+        || checkpointed_delivered(&run) as usize == delivered(&sim).0.len(),
+    );
     child.kill().unwrap(); // SIGKILL: no chance to clean up.
     child.wait().unwrap();
-    let first = sim.accepted_users().len();
-    assert!(first < 3000, "the kill came too late");
+    assert!(delivered(&sim).0.len() < 3000);
     sim.clear_faults();
     let output = hardal_send(&run, &binary_config(&sim), &text, &["--json"])
         .wait_with_output()
@@ -376,14 +383,14 @@ fn a_killed_process_resumes_with_at_most_the_in_flight_batches_sent_twice() {
     let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(summary["already_done"].as_u64().unwrap() > 0, "{summary}");
     assert_eq!(check_every_event_accounted_for(&sim, &run, 3000), (3000, 0));
-    // At most the requests in flight when the process died (2 × 20 users) were sent again.
+    // At most the requests in flight when the refusals began (2 × 20 users) were sent again.
     let duplicates = duplicates(&sim);
     assert!(duplicates <= 40, "{duplicates} events were sent twice");
 }
 
 #[test]
 fn ctrl_c_stops_reading_lets_requests_finish_and_the_same_command_continues() {
-    let (sim, run, text, child) = slow_binary_run("sigint");
+    let (sim, run, text, child) = held_binary_run("sigint");
     // SIGINT, as Ctrl-C sends it.
     // SAFETY: kill(2) only sends a signal to the child this test started.
     let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };

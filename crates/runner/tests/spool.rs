@@ -228,11 +228,7 @@ fn a_service_whose_spool_refuses_resolutions_stops_with_the_reason_and_delivers_
         code.is_some()
     });
     assert_ne!(code.unwrap(), Some(0), "it exits with an error");
-    let log = service.log();
-    assert!(
-        log.contains("cannot be written") && log.contains("the device refuses writes"),
-        "{log}"
-    );
+    service.wait_for_log(&["cannot be written", "the device refuses writes"]);
     // The cause is gone: after a restart every event is delivered (those whose resolution was
     // lost, again).
     rusqlite::Connection::open(&spool)

@@ -75,7 +75,19 @@ pub struct DeadLetter {
     /// `rejected` or `dead_lettered` (retries exhausted).
     pub ending: String,
     pub reasons: Vec<String>,
-    pub event: serde_json::Value,
+    /// The event's text as it was accepted, shown as JSON as it is: parsed into a
+    /// `serde_json::Value`, an integer beyond 64 bits would print as a float.
+    pub event: Box<serde_json::value::RawValue>,
+}
+
+impl DeadLetter {
+    /// The stored text of an event as a dead letter shows it: the text itself when it is JSON
+    /// (it always is, ingestion checks it), else the text as a JSON string, so that nothing
+    /// stored is hidden.
+    pub fn event_from_text(text: &str) -> Box<serde_json::value::RawValue> {
+        serde_json::from_str(text)
+            .unwrap_or_else(|_| serde_json::value::to_raw_value(text).expect("a string serializes"))
+    }
 }
 
 /// What a destination has waiting, for metrics and readiness.

@@ -253,16 +253,25 @@ pub fn hardal_send(run: &Run, config: &Value, events: &str, extra: &[&str]) -> s
         .expect("hardal starts")
 }
 
+/// A configuration for the `hardal` binary; retries go on for as long as a test holds a fault.
 pub fn binary_config(sim: &Simulator) -> Value {
     json!({"destinations": [{"id": "insider", "type": "insider", "partner_name": "mybrand",
                               "request_token": "${INSIDER_REQUEST_TOKEN}", "endpoint": sim.upsert_url(),
                               "max_users_per_request": 20}],
-           "delivery": {"concurrency": 2, "linger_ms": 5, "backoff_initial_ms": 10, "backoff_max_ms": 200}})
+           "delivery": {"concurrency": 2, "linger_ms": 5, "backoff_initial_ms": 10, "backoff_max_ms": 200,
+                        "max_attempts": 1000, "max_retry_seconds": 3600}})
 }
 
-/// Starts `hardal send` of 3,000 events against a simulator that answers slowly, and returns once
-/// ten requests went through, mid-run.
-pub fn slow_binary_run(name: &str) -> (Simulator, Run, String, std::process::Child) {
+/// How many refusals the simulator answered with `status`.
+pub fn answered(sim: &Simulator, status: u16) -> u64 {
+    sim.stats().by_status.get(&status).copied().unwrap_or(0)
+}
+
+/// Starts `hardal send` of 3,000 events and returns once it is held mid-run: ten requests went
+/// through (slowly), and from then on the simulator refuses every request with a 503 (retried)
+/// until the test clears its faults — so the run cannot finish before the test acts, whatever
+/// the machine's speed.
+pub fn held_binary_run(name: &str) -> (Simulator, Run, String, std::process::Child) {
     let sim = simulator();
     let run = Run::new(name);
     let text = events(3000, 41);
@@ -274,8 +283,31 @@ pub fn slow_binary_run(name: &str) -> (Simulator, Run, String, std::process::Chi
     )
     .unwrap();
     let child = hardal_send(&run, &binary_config(&sim), &text, &[]);
-    while sim.requests().len() < 10 {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let wait = Duration::from_secs(60);
+    service::wait_until("ten requests went through", wait, || {
+        sim.requests().len() >= 10
+    });
+    sim.clear_faults();
+    sim.inject(Fault::ServerError { status: 503 }, Scope::Always)
+        .unwrap();
+    service::wait_until("the run is refused", wait, || answered(&sim, 503) > 0);
     (sim, run, text, child)
+}
+
+/// Events the checkpoint of a `hardal send` in `run.dir` records as delivered: committed, what
+/// the next run skips. Read by a connection of the test's own, beside the running process.
+pub fn checkpointed_delivered(run: &Run) -> u64 {
+    let read = || -> rusqlite::Result<u64> {
+        let connection = rusqlite::Connection::open_with_flags(
+            run.dir.join("hardal-send.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        connection.busy_timeout(Duration::from_secs(10))?;
+        let totals: String =
+            connection.query_row("SELECT totals FROM progress", [], |row| row.get(0))?;
+        let totals: Value = serde_json::from_str(&totals).expect("the totals are JSON");
+        Ok(totals["delivered"].as_u64().unwrap_or(0))
+    };
+    // Nothing recorded yet (no table, no row) is nothing delivered.
+    read().unwrap_or(0)
 }

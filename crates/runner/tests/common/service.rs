@@ -12,6 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hardal_insider_simulator::{Fault, Scope, Simulator};
+use hardal_runner::backlog::Backlog;
+use hardal_runner::backlog::sqlite::SqliteSpool;
+use hardal_runner::config::Durability;
 use serde_json::{Value, json};
 
 use super::{TOKEN, events};
@@ -163,6 +166,14 @@ impl Service {
         })
     }
 
+    /// The sum of a metric's samples (all its labels) in `/metrics`, 0 when it is not there.
+    pub fn metric(&self, name: &str) -> f64 {
+        let text = self.get("/metrics").1;
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+            .expect("Prometheus text format");
+        samples(&scrape, name).iter().map(|(_, v)| v).sum()
+    }
+
     pub fn ready(&self) -> Value {
         serde_json::from_str(&self.get("/readyz").1).unwrap()
     }
@@ -204,6 +215,42 @@ impl Service {
 
     pub fn log(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until the log holds each of `texts`, and returns it. The log reaches the test
+    /// through a thread reading the service's stderr, so it can lag behind what the service
+    /// did (and behind its exit); on a timeout the log is shown.
+    pub fn wait_for_log(&self, texts: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            if texts.iter().all(|text| log.contains(text)) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the log never said {texts:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// How many events the SQLite spool holds for `destination` as committed to its file —
+    /// what a restart would find — read as `hardal dlq` reads a spool beside its owner. A test
+    /// waits on this, not on `/metrics`, whose depth is refreshed every second (and so can be
+    /// older than what the test caused) and whose counters run ahead of what is recorded.
+    pub fn spool_depth(&self, destination: &str) -> u64 {
+        block_on(async {
+            let spool = SqliteSpool::open_for_commands(
+                &self.dir.join("spool.db"),
+                &[destination.to_owned()],
+                Durability::Normal,
+            )
+            .expect("the spool opens beside the service");
+            let stats = spool.stats().await.expect("the spool's depth is read");
+            spool.close().await;
+            stats.depths[0].events
+        })
     }
 }
 
@@ -385,4 +432,32 @@ pub fn dead_letters_are_listed_replayed_and_purged(service: &Service, sim: &Simu
     assert!(said.contains("5 dead letters deleted"), "{said}");
     assert_eq!(service.dlq(&["list"]).0, "");
     assert_eq!(delivered(sim).0.len(), 10);
+    dead_letters_show_the_event_as_accepted(service);
+}
+
+/// A dead letter shows its event's exact text: a 23-digit user id (beyond 64 bits) keeps its
+/// digits in `dlq list --json` and `dlq show` rather than becoming a float. The simulator must
+/// be refusing every request (as at the end of the check above).
+fn dead_letters_show_the_event_as_accepted(service: &Service) {
+    const USER: &str = "12345678901234567890123";
+    let event = format!(
+        r#"{{"event_name":"login","created_at":"{}","user_id":{USER},"properties":{{"seq":99}}}}"#,
+        super::recent()
+    );
+    assert_eq!(service.post_ndjson(&format!("{event}\n")).0, 202);
+    wait_until("the dead letter is stored", Duration::from_secs(30), || {
+        service.dlq(&["list"]).0.lines().count() == 1
+    });
+    let (listed, _) = service.dlq(&["list", "--json"]);
+    assert!(listed.contains(USER), "{listed}");
+    let id = service
+        .dlq(&["list"])
+        .0
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (shown, _) = service.dlq(&["show", &id]);
+    assert!(shown.contains(USER), "{shown}");
+    service.dlq(&["purge"]);
 }

@@ -30,8 +30,8 @@ impl NatsBacklog {
     }
 
     /// Dead letters the filter selects, each with its event's text as it was accepted: a
-    /// replay publishes that text, since the parsed `event` is for showing (an integer beyond
-    /// 64 bits is a float there).
+    /// replay publishes that text (the letter's `event` is a JSON string instead when the text
+    /// is not JSON).
     pub(super) async fn select_dead_with_text(
         &self,
         filter: &DeadLetterFilter,
@@ -73,8 +73,7 @@ impl NatsBacklog {
                 }
                 continue;
             }
-            let event = serde_json::from_str(&envelope.event)
-                .unwrap_or_else(|_| serde_json::Value::String(envelope.event.clone()));
+            let event = DeadLetter::event_from_text(&envelope.event);
             found.push((
                 DeadLetter {
                     id: message.sequence,

@@ -34,7 +34,7 @@ pub(super) fn list(
             at: row.get::<_, i64>(2)?.max(0) as u64,
             ending: row.get(3)?,
             reasons: serde_json::from_str(&reasons).unwrap_or_default(),
-            event: serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+            event: DeadLetter::event_from_text(&body),
         })
     })?;
     rows.collect()
