@@ -727,12 +727,13 @@ fn a_full_disk_makes_the_service_unready_until_it_has_room_again_and_loses_nothi
     let batch = |n: usize| -> String {
         (0..50)
             .map(|i| {
-                format!(
-                    r#"{{"id":"b{n}-{i}","event_name":"page_view","user_id":"u{i}","properties":{{"pad":"{padding}"}}}}"#
-                )
+                json!({"id": format!("b{n}-{i}"), "event_name": "test_event",
+                       "created_at": common::recent(), "user_id": format!("u{i}"),
+                       "properties": {"pad": padding}})
+                .to_string()
+                    + "\n"
             })
-            .collect::<Vec<_>>()
-            .join("\n")
+            .collect()
     };
     let mut accepted = 0;
     let mut refused = None;

@@ -53,7 +53,12 @@ impl Service {
     /// Starts the service in `dir` through `wrapper` (a program and its arguments that ends by
     /// running the command it is given, such as `unshare … sh -c …`); the SQLite spool is
     /// `dir/spool.db` unless the configuration names one.
-    pub fn start_wrapped(dir: PathBuf, config: &Value, extra: &[&str], wrapper: &[&str]) -> Service {
+    pub fn start_wrapped(
+        dir: PathBuf,
+        config: &Value,
+        extra: &[&str],
+        wrapper: &[&str],
+    ) -> Service {
         let mut config = config.clone();
         config["server"]["listen"] = json!("127.0.0.1:0");
         config["server"]
