@@ -53,14 +53,7 @@ pub(crate) struct Place<'a> {
 impl Place<'_> {
     /// The field without indexes, for counting: `events.event_params.unit_price`.
     pub(crate) fn field(&self) -> String {
-        // Pieces pushed into an exactly sized string rather than `format!`: a repair on most
-        // events makes this run several times per event.
-        let prefix = self.section.prefix();
-        let mut field = String::with_capacity(prefix.len() + 1 + self.key.len());
-        field.push_str(prefix);
-        field.push('.');
-        field.push_str(self.key);
-        field
+        format!("{}.{}", self.section.prefix(), self.key)
     }
 
     /// The field with its event index, for refusals: `events.0.event_params.unit_price`.
