@@ -1,7 +1,9 @@
-//! `cargo xtask bench send [N...]`: generates N realistic Hardal events, starts the Insider
-//! simulator (release build, counting only) on loopback, runs `hardal send` through the `insider`
-//! destination with the rate limit lifted, and prints events/s, requests and peak RSS — the
-//! median of several runs per size.
+//! `cargo xtask bench send [--compare REV] [N...]`: generates N realistic Hardal events, starts
+//! the Insider simulator (release build, counting only) on loopback, runs `hardal send` through the
+//! `insider` destination with the rate limit lifted, and prints events/s, the CPU seconds of
+//! `hardal`, requests and peak RSS — the median of several runs per size. With `--compare`, the
+//! build of another revision runs alternately with this one on the same events and the ratios of
+//! the medians are printed: absolute figures depend on the machine and its load, ratios much less.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -14,13 +16,59 @@ use anyhow::{Context, Result, bail};
 /// One measured run.
 struct Measurement {
     seconds: f64,
+    /// User plus system CPU time of `hardal` itself.
+    cpu_seconds: f64,
     events: u64,
     requests: u64,
     peak_rss_kib: i64,
 }
 
-pub fn run(root: &Path, sizes: &[u64], repeats: usize) -> Result<()> {
+/// The runs of one build on one size.
+#[derive(Default)]
+struct Runs(Vec<Measurement>);
+
+impl Runs {
+    fn median(&self, of: impl Fn(&Measurement) -> f64) -> f64 {
+        let mut values: Vec<f64> = self.0.iter().map(of).collect();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    }
+
+    fn line(&self, n: u64) -> String {
+        let mut rss: Vec<i64> = self.0.iter().map(|m| m.peak_rss_kib).collect();
+        rss.sort_unstable();
+        let seconds = self.median(|m| m.seconds);
+        format!(
+            "{n:>10} events: median {seconds:.2} s = {:.0} events/s, {:.2} s CPU ({:.2} µs/event), {} requests, peak RSS median {:.1} MB (max {:.1} MB) over {} runs",
+            n as f64 / seconds,
+            self.median(|m| m.cpu_seconds),
+            self.median(|m| m.cpu_seconds) * 1e6 / n as f64,
+            self.median(|m| m.requests as f64),
+            rss[rss.len() / 2] as f64 / 1024.0,
+            rss[rss.len() - 1] as f64 / 1024.0,
+            self.0.len()
+        )
+    }
+}
+
+/// A build of `hardal` to measure, and what to call it.
+struct Build {
+    name: String,
+    hardal: PathBuf,
+}
+
+pub fn run(root: &Path, sizes: &[u64], repeats: usize, compare: Option<&str>) -> Result<()> {
     let release = super::release_build(root, &["hardal-runner", "hardal-insider-simulator"])?;
+    let mut builds = vec![Build {
+        name: "this tree".into(),
+        hardal: release.join("hardal"),
+    }];
+    if let Some(rev) = compare {
+        builds.push(Build {
+            name: rev.to_owned(),
+            hardal: build_revision(root, rev)?,
+        });
+    }
     let work = root.join("target/bench-send");
     std::fs::create_dir_all(&work)?;
     let mut report = String::new();
@@ -34,40 +82,83 @@ pub fn run(root: &Path, sizes: &[u64], repeats: usize) -> Result<()> {
             eprintln!("generating {n} events in {}", events.display());
             generate(&events, n)?;
         }
-        let mut runs = Vec::new();
+        let mut runs: Vec<Runs> = builds.iter().map(|_| Runs::default()).collect();
+        // The builds take turns, so a change in the machine's load falls on both alike.
         for attempt in 1..=repeats {
-            let m = measure(&release, &work, &events)?;
-            eprintln!(
-                "  {n} events, run {attempt}: {:.2} s, {:.0} events/s, {} requests, peak RSS {:.1} MB",
-                m.seconds,
-                m.events as f64 / m.seconds,
-                m.requests,
-                m.peak_rss_kib as f64 / 1024.0
-            );
-            if m.events != n {
-                bail!("only {} of {n} events were delivered or skipped", m.events);
+            for (build, runs) in builds.iter().zip(&mut runs) {
+                let m = measure(&build.hardal, &release, &work, &events)?;
+                eprintln!(
+                    "  {n} events, {}, run {attempt}: {:.2} s, {:.0} events/s, {:.2} s CPU, {} requests, peak RSS {:.1} MB",
+                    build.name,
+                    m.seconds,
+                    m.events as f64 / m.seconds,
+                    m.cpu_seconds,
+                    m.requests,
+                    m.peak_rss_kib as f64 / 1024.0
+                );
+                if m.events != n {
+                    bail!("only {} of {n} events were delivered or skipped", m.events);
+                }
+                runs.0.push(m);
             }
-            runs.push(m);
         }
-        runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
-        let median = &runs[runs.len() / 2];
-        let mut rss: Vec<i64> = runs.iter().map(|m| m.peak_rss_kib).collect();
-        rss.sort_unstable();
-        writeln!(
-            report,
-            "{n:>10} events: median {:.2} s = {:.0} events/s, {} requests, peak RSS median {:.1} MB (max {:.1} MB) over {} runs",
-            median.seconds,
-            n as f64 / median.seconds,
-            median.requests,
-            rss[rss.len() / 2] as f64 / 1024.0,
-            rss[rss.len() - 1] as f64 / 1024.0,
-            runs.len()
-        )?;
+        for (build, runs) in builds.iter().zip(&runs) {
+            if compare.is_some() {
+                writeln!(report, "{}:", build.name)?;
+            }
+            writeln!(report, "{}", runs.line(n))?;
+        }
+        if let [this, other] = runs.as_slice() {
+            writeln!(
+                report,
+                "{n:>10} events: this tree / {}: events/s {:.3}×, CPU seconds {:.3}×, peak RSS {:.3}×",
+                builds[1].name,
+                other.median(|m| m.seconds) / this.median(|m| m.seconds),
+                this.median(|m| m.cpu_seconds) / other.median(|m| m.cpu_seconds),
+                this.median(|m| m.peak_rss_kib as f64) / other.median(|m| m.peak_rss_kib as f64),
+            )?;
+        }
     }
     println!(
         "bench send (insider destination → simulator on 127.0.0.1, rate limit lifted):\n{report}"
     );
     Ok(())
+}
+
+/// The `hardal` binary of `rev`: a directory that holds one is taken as it is (a build kept from
+/// earlier); anything else is a git revision, checked out in `target/compare/src` and built in
+/// release mode into `target/compare/target`, which later comparisons reuse.
+fn build_revision(root: &Path, rev: &str) -> Result<PathBuf> {
+    let given = Path::new(rev).join("hardal");
+    if given.is_file() {
+        return Ok(given);
+    }
+    let compare = root.join("target/compare");
+    let src = compare.join("src");
+    let git = |args: &[&str], dir: &Path| -> Result<()> {
+        let status = Command::new("git").args(args).current_dir(dir).status()?;
+        if !status.success() {
+            bail!("git {} failed: {status}", args.join(" "));
+        }
+        Ok(())
+    };
+    if src.join(".git").exists() {
+        git(&["checkout", "--detach", "--quiet", rev], &src)?;
+    } else {
+        std::fs::create_dir_all(&compare)?;
+        let src = src.to_str().context("a UTF-8 path")?;
+        git(&["worktree", "add", "--detach", src, rev], root)?;
+    }
+    eprintln!("$ cargo build --release -p hardal-runner (revision {rev})");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "-p", "hardal-runner"])
+        .env("CARGO_TARGET_DIR", compare.join("target"))
+        .current_dir(&src)
+        .status()?;
+    if !status.success() {
+        bail!("building revision {rev} failed: {status}");
+    }
+    Ok(compare.join("target/release/hardal"))
 }
 
 /// Starts the simulator binary on a free loopback port; returns it and its base URL.
@@ -100,7 +191,7 @@ pub fn start_simulator(
     Ok((simulator, url))
 }
 
-fn measure(release: &Path, work: &Path, events: &Path) -> Result<Measurement> {
+fn measure(hardal: &Path, release: &Path, work: &Path, events: &Path) -> Result<Measurement> {
     let (mut simulator, url) = start_simulator(release, "bench", "bench-token", &["--no-record"])?;
     let config = work.join("config.json");
     std::fs::write(
@@ -123,7 +214,7 @@ fn measure(release: &Path, work: &Path, events: &Path) -> Result<Measurement> {
         let _ = std::fs::remove_file(work.join(stale));
     }
     let started = Instant::now();
-    let mut child = Command::new(release.join("hardal"))
+    let mut child = Command::new(hardal)
         .arg("send")
         .arg("--config")
         .arg(&config)
@@ -143,7 +234,7 @@ fn measure(release: &Path, work: &Path, events: &Path) -> Result<Measurement> {
         let mut text = Vec::new();
         std::io::Read::read_to_end(&mut stdout, &mut text).map(|_| text)
     });
-    let (success, peak_rss_kib) = wait_with_peak_rss(child.id())?;
+    let (success, usage) = wait_with_usage(child.id())?;
     let seconds = started.elapsed().as_secs_f64();
     let stdout = reader.join().expect("the reader thread ends")?;
     let _ = simulator.kill();
@@ -158,13 +249,20 @@ fn measure(release: &Path, work: &Path, events: &Path) -> Result<Measurement> {
         events: destination["delivered"].as_u64().unwrap_or(0)
             + destination["skipped"].as_u64().unwrap_or(0),
         requests: destination["requests"].as_u64().unwrap_or(0),
-        peak_rss_kib,
+        cpu_seconds: usage.cpu_seconds,
+        peak_rss_kib: usage.peak_rss_kib,
     })
 }
 
-/// Waits for one child and returns whether it succeeded and its own peak RSS in KiB (wait4
-/// reports the resource use of exactly that process, unlike RUSAGE_CHILDREN).
-fn wait_with_peak_rss(pid: u32) -> Result<(bool, i64)> {
+/// What one process used, as `wait4` reports it.
+struct Usage {
+    cpu_seconds: f64,
+    peak_rss_kib: i64,
+}
+
+/// Waits for one child and returns whether it succeeded and its own CPU time and peak RSS in KiB
+/// (wait4 reports the resource use of exactly that process, unlike RUSAGE_CHILDREN).
+fn wait_with_usage(pid: u32) -> Result<(bool, Usage)> {
     let mut status = 0;
     // SAFETY: wait4 only writes the status and the rusage struct it is given.
     let usage = unsafe {
@@ -174,9 +272,13 @@ fn wait_with_peak_rss(pid: u32) -> Result<(bool, i64)> {
         }
         usage
     };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     Ok((
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        usage.ru_maxrss,
+        Usage {
+            cpu_seconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+            peak_rss_kib: usage.ru_maxrss,
+        },
     ))
 }
 

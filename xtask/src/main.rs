@@ -6,7 +6,8 @@
 //! - `ci`: everything CI checks — formatting, clippy with warnings denied, all tests, the
 //!   freshness of the generated files.
 //! - `bench render`: the criterion benchmark of template rendering.
-//! - `bench send [N...]`: `hardal send` of N generated events against the simulator (default 1M and 10M).
+//! - `bench send [--compare REV] [N...]`: `hardal send` of N generated events against the simulator
+//!   (default 1M and 10M); with `--compare`, alternately with the build of REV, and the ratios.
 //! - `bench serve [FLOWING [BACKLOG]]`: `hardal serve` under load (default 1M flowing, 5M backlog).
 //! - `bench nats [N]`: the same load through NATS JetStream with 1, 2 and 4 workers (default 1M).
 //! - `fuzz [--seconds N] [--merge] [TARGET...]`: coverage-guided fuzzing of each target with cargo
@@ -35,7 +36,10 @@ tasks:
   completions               write the bash, zsh and fish completion scripts to completions/
   ci                        formatting, clippy with warnings denied, all tests
   bench [render]            the criterion benchmark of template rendering
-  bench send [N...]         hardal send of N generated events (default 1M and 10M)
+  bench send [--compare REV] [N...]
+                            hardal send of N generated events (default 1M and 10M); with
+                            --compare, alternately with the build of REV (a git revision, or a
+                            directory holding a hardal binary) and the ratios of the medians
   bench serve [FLOWING [BACKLOG]]
                             hardal serve under load (default 1M flowing, 5M backlog)
   bench nats [N]            the same through NATS JetStream with 1, 2 and 4 workers (default 1M)
@@ -232,13 +236,25 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         None | Some("render") => cargo(root, &["bench", "-p", "hardal-core", "--bench", "render"]),
         Some("send") => {
-            let sizes = counts(&args[1..])?;
+            let mut rest = &args[1..];
+            let mut compare = None;
+            if let Some(i) = rest.iter().position(|a| a == "--compare") {
+                let rev = rest.get(i + 1).context(
+                    "--compare needs a revision (or a directory holding a hardal binary)",
+                )?;
+                compare = Some(rev.as_str());
+                if i != 0 {
+                    bail!("--compare REV comes before the numbers of events");
+                }
+                rest = &rest[2..];
+            }
+            let sizes = counts(rest)?;
             let sizes = if sizes.is_empty() {
                 vec![1_000_000, 10_000_000]
             } else {
                 sizes
             };
-            bench_send::run(root, &sizes, 3)
+            bench_send::run(root, &sizes, 3, compare)
         }
         Some("serve") => {
             let sizes = counts(&args[1..])?;
@@ -251,7 +267,7 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
             bench_nats::run(root, n, &[1, 2, 4], 3)
         }
         Some(other) => bail!(
-            "unknown benchmark `{other}`; known: render, send [N...], serve [FLOWING [BACKLOG]], nats [N]"
+            "unknown benchmark `{other}`; known: render, send [--compare REV] [N...], serve [FLOWING [BACKLOG]], nats [N]"
         ),
     }
 }

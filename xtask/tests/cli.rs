@@ -26,7 +26,8 @@ fn help_prints_the_usage_and_exits_zero() {
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "{args:?}: {output:?}");
         assert!(
-            stdout.starts_with("usage: cargo xtask") && stdout.contains("bench send [N...]"),
+            stdout.starts_with("usage: cargo xtask")
+                && stdout.contains("bench send [--compare REV] [N...]"),
             "{args:?}: {stdout}"
         );
         assert!(output.stderr.is_empty(), "{args:?}: {output:?}");
@@ -46,7 +47,7 @@ fn errors_are_one_line_without_a_backtrace() {
         ),
         (
             &["bench", "fast"],
-            "error: unknown benchmark `fast`; known: render, send [N...], serve [FLOWING [BACKLOG]], nats [N]\n",
+            "error: unknown benchmark `fast`; known: render, send [--compare REV] [N...], serve [FLOWING [BACKLOG]], nats [N]\n",
         ),
         (
             &["bench", "send", "many"],

@@ -711,3 +711,92 @@ fn a_generated_mix_maps_to_user_objects_insider_accepts_and_refuses_only_what_ca
         events skipped: 754
     "#]].assert_eq(&report);
 }
+
+/// FNV-1a, 64 bits: a digest that stays the same across Rust versions and platforms.
+struct Digest(u64);
+
+impl Digest {
+    fn new() -> Digest {
+        Digest(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn add(&mut self, bytes: &[u8]) {
+        for &byte in bytes.iter().chain(b"\x1f") {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// The send path's output for 100,000 generated events — parsed from their text as `hardal send`
+/// reads them, mapped with notes counted as it maps them — kept as one digest of every record
+/// (request body bytes and ordering key), every outcome and every note, and of the request bodies
+/// of consecutive records batched to the destination's limits. Making the send path faster must
+/// leave every byte as it was; the digest is the one of the code before the speed work.
+#[test]
+fn the_send_path_output_for_100000_generated_events_is_unchanged() {
+    let config: InsiderConfig = serde_json::from_value(
+        json!({"partner_name": "mybrand", "request_token": "tok", "endpoint": "http://127.0.0.1:9/upsert"}),
+    )
+    .unwrap();
+    let destination = Insider::build("insider", config).unwrap();
+    let context = MapContext {
+        now: UNIX_EPOCH + Duration::from_secs(NOW),
+        notes: hardal_core::Notes::Counted,
+    };
+    let mut generator = Generator {
+        rng: fastrand::Rng::with_seed(17),
+        shapes: fastrand::Rng::with_seed(71),
+    };
+    let (mut digest, mut bodies) = (Digest::new(), Digest::new());
+    let (mut records, mut batch_bytes, mut requests) = (Vec::new(), 0, 0);
+    let limits = destination.batch_limits();
+    let mut flush = |records: &mut Vec<hardal_core::Record>, bodies: &mut Digest| {
+        if !records.is_empty() {
+            let batch: Vec<&hardal_core::Record> = records.iter().collect();
+            bodies.add(&destination.encode(&batch).body);
+            records.clear();
+            requests += 1;
+        }
+    };
+    for index in 0..100_000 {
+        let (event, _) = generator.event(index);
+        let text = event.to_string();
+        let event = Event::from_value(hardal_core::event::parse_event(&text).unwrap()).unwrap();
+        match destination.map(&event, &context) {
+            Ok(mapped) => {
+                for note in &mapped.notes {
+                    digest.add(note.action.as_str().as_bytes());
+                    digest.add(note.field.as_bytes());
+                    digest.add(note.rule.as_bytes());
+                    digest.add(note.detail.as_bytes());
+                }
+                match mapped.outcome {
+                    Outcome::Records(mapped) => {
+                        for record in mapped {
+                            digest.add(&record.payload);
+                            digest.add(record.order_key.as_deref().unwrap_or("-").as_bytes());
+                            if !destination.fits(records.len(), batch_bytes, record.payload.len()) {
+                                flush(&mut records, &mut bodies);
+                                batch_bytes = 0;
+                            }
+                            batch_bytes += record.payload.len();
+                            records.push(record);
+                        }
+                    }
+                    Outcome::Skipped(reason) => digest.add(format!("skipped {reason}").as_bytes()),
+                    Outcome::Expired(rule) => digest.add(format!("expired {rule}").as_bytes()),
+                }
+            }
+            Err(error) => digest.add(format!("refused {error}").as_bytes()),
+        }
+    }
+    flush(&mut records, &mut bodies);
+    assert!(limits.max_records > 1 && requests > 1);
+    expect_test::expect![
+        "records, outcomes and notes 6c0a3496419004a1; 90 request bodies fefacbb45a035848"
+    ]
+    .assert_eq(&format!(
+        "records, outcomes and notes {:016x}; {requests} request bodies {:016x}",
+        digest.0, bodies.0
+    ));
+}

@@ -35,16 +35,15 @@ pub(crate) fn check(
     };
     fields.retain(|_, value| !is_blank(value));
     custom.retain(|_, value| !is_blank(value));
-    let unknown: Vec<String> = fields
-        .keys()
-        .filter(|key| kind_of(key).is_none())
-        .cloned()
-        .collect();
     // A key written both at the top level and under `custom` keeps one value — the one under
     // `custom` for custom keys, the top-level one for Insider's keys; the other, when it differs,
-    // is left out with a note rather than lost without a word.
-    for key in unknown {
-        let value = fields.shift_remove(&key).expect("listed above");
+    // is left out with a note rather than lost without a word. The members are moved, not
+    // copied and removed one by one: this runs for every user object and every event in it.
+    for (key, value) in moved_out(fields, |key| kind_of(key).is_none()) {
+        if kind_of(&key).is_some() {
+            fields.insert(key, value);
+            continue;
+        }
         match custom.get(&key) {
             None => {
                 custom.insert(key, value);
@@ -65,13 +64,11 @@ pub(crate) fn check(
             }
         }
     }
-    let known: Vec<String> = custom
-        .keys()
-        .filter(|key| kind_of(key).is_some())
-        .cloned()
-        .collect();
-    for key in known {
-        let value = custom.shift_remove(&key).expect("listed above");
+    for (key, value) in moved_out(&mut custom, |key| kind_of(key).is_some()) {
+        if kind_of(&key).is_none() {
+            custom.insert(key, value);
+            continue;
+        }
         match fields.get(&key) {
             None => {
                 fields.insert(key, value);
@@ -120,6 +117,17 @@ pub(crate) fn check(
         fields.insert("custom".into(), Value::Object(custom));
     }
     Ok(())
+}
+
+/// All members of `map` to go through again when any of them satisfies `moves` (then `map` is
+/// left empty), else none; the caller puts back those that stay.
+fn moved_out(map: &mut Map<String, Value>, moves: impl Fn(&str) -> bool) -> Map<String, Value> {
+    if map.keys().any(|key| moves(key)) {
+        let len = map.len();
+        std::mem::replace(map, Map::with_capacity(len))
+    } else {
+        Map::new()
+    }
 }
 
 pub(crate) fn is_blank(value: &Value) -> bool {
