@@ -172,6 +172,8 @@ fn the_alerts_and_the_dashboard_use_only_exported_metrics_and_the_alerts_fire() 
     assert_eq!(post(), 503);
     let instance = service.url.trim_start_matches("http://");
     prometheus.wait_for_alert("HardalIngestionRefused", "instance", instance);
+    // A full backlog makes /readyz 503, and the readiness gauge says so.
+    prometheus.wait_for_alert("HardalNotReady", "instance", instance);
 
     // Every selector of every alert and panel matches series: no label or value is misspelt.
     let all: BTreeSet<String> = expressions.iter().flat_map(|e| selectors(e)).collect();

@@ -84,6 +84,10 @@ fn describe() {
     );
     describe_gauge!("hardal_backlog_bytes", "Bytes the backlog holds.");
     describe_gauge!(
+        "hardal_ready",
+        "1 while /readyz answers 200 (the service takes events), else 0."
+    );
+    describe_gauge!(
         "hardal_partition_events",
         "Events waiting in one partition for a destination (consumer lag; NATS backlog)."
     );

@@ -254,8 +254,7 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     let paused: Vec<&DestinationStatus> = statuses.iter().filter(|s| s.paused.is_some()).collect();
     let health = app.health.readiness();
     let stopping = app.stop.is_cancelled();
-    // A delivery-only node is never ready: a load balancer is to send it no events.
-    let ready = health.ready() && !stopping && app.ingest;
+    let ready = app.ready(&health);
     let body = json!({
         "ready": ready,
         "stopping": stopping,
@@ -272,6 +271,14 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, axum::Json(body)).into_response()
+}
+
+impl App {
+    /// What `/readyz` answers (also exported as `hardal_ready`, for alerts).
+    fn ready(&self, health: &health::Readiness) -> bool {
+        // A delivery-only node is never ready: a load balancer is to send it no events.
+        health.ready() && !self.stop.is_cancelled() && self.ingest
+    }
 }
 
 async fn metrics_text(State(app): State<Arc<App>>) -> Response {
@@ -293,6 +300,7 @@ async fn metrics_text(State(app): State<Arc<App>>) -> Response {
             .collect();
         metrics::gauges(&stats, &states);
     }
+    ::metrics::gauge!("hardal_ready").set(f64::from(u8::from(app.ready(&app.health.readiness()))));
     handle.run_upkeep();
     let mut response = handle.render().into_response();
     response.headers_mut().insert(
