@@ -44,6 +44,15 @@ pub enum Ending {
 }
 
 impl Ending {
+    /// Every ending, in the order of the declaration.
+    pub const ALL: [Ending; 5] = [
+        Ending::Delivered,
+        Ending::Skipped,
+        Ending::Expired,
+        Ending::Rejected,
+        Ending::DeadLettered,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Ending::Delivered => "delivered",

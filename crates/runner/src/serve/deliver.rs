@@ -134,7 +134,7 @@ pub async fn run(setup: Setup, stop: CancellationToken) {
         probe_wait: vec![FIRST_PROBE.min(setup.probe_max); lanes],
         probe_max: setup.probe_max,
         retried: vec![0; lanes],
-        endings: vec![[0; ENDINGS.len()]; lanes],
+        endings: vec![[0; Ending::ALL.len()]; lanes],
         statuses: setup.statuses,
         failed: setup.failed,
         tap: setup.tap,
@@ -262,20 +262,11 @@ struct Loop {
     probe_max: Duration,
     retried: Vec<u64>,
     /// Per destination and ending: events resolved since the metrics were last told.
-    endings: Vec<[u64; ENDINGS.len()]>,
+    endings: Vec<[u64; Ending::ALL.len()]>,
     statuses: Statuses,
     failed: watch::Sender<Option<String>>,
     tap: Arc<Tap>,
 }
-
-/// Every ending, in the order of `Ending`'s declaration (the index of `endings`).
-const ENDINGS: [Ending; 5] = [
-    Ending::Delivered,
-    Ending::Skipped,
-    Ending::Expired,
-    Ending::Rejected,
-    Ending::DeadLettered,
-];
 
 impl Loop {
     /// Takes a feeder's mapped events, in order.
@@ -368,7 +359,7 @@ impl Loop {
     /// and their counts to the metrics.
     fn save(&mut self, saved: &mpsc::UnboundedSender<usize>) {
         for (lane, id) in self.ids.iter().enumerate() {
-            for (ending, count) in ENDINGS.iter().zip(&mut self.endings[lane]) {
+            for (ending, count) in Ending::ALL.iter().zip(&mut self.endings[lane]) {
                 if *count > 0 {
                     metrics::resolved(id, *ending, std::mem::take(count));
                 }

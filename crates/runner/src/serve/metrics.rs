@@ -109,15 +109,6 @@ fn describe() {
     );
 }
 
-/// Every way an event can end for a destination.
-const ENDINGS: [Ending; 5] = [
-    Ending::Delivered,
-    Ending::Skipped,
-    Ending::Expired,
-    Ending::Rejected,
-    Ending::DeadLettered,
-];
-
 /// Creates every counter at zero, each destination's labelled ones included, so that a scrape
 /// right after a start shows them all and the documented sums can be checked (a counter first
 /// seen at its first increment is missing from them until then).
@@ -131,7 +122,7 @@ pub fn register(destinations: &[String]) {
         metrics::counter!(name).increment(0);
     }
     for destination in destinations {
-        for ending in ENDINGS {
+        for ending in Ending::ALL {
             resolved(destination, ending, 0);
         }
         metrics::counter!("hardal_records_retried_total", "destination" => destination.clone())
@@ -141,14 +132,7 @@ pub fn register(destinations: &[String]) {
 
 /// Counts events a destination finished with.
 pub fn resolved(destination: &str, ending: Ending, count: u64) {
-    let ending = match ending {
-        Ending::Delivered => "delivered",
-        Ending::Skipped => "skipped",
-        Ending::Expired => "expired",
-        Ending::Rejected => "rejected",
-        Ending::DeadLettered => "dead_lettered",
-    };
-    metrics::counter!("hardal_events_resolved_total", "destination" => destination.to_owned(), "ending" => ending)
+    metrics::counter!("hardal_events_resolved_total", "destination" => destination.to_owned(), "ending" => ending.as_str())
         .increment(count);
 }
 
