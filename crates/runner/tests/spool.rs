@@ -367,6 +367,60 @@ fn a_replay_under_a_configuration_without_the_letters_destination_leaves_them() 
 }
 
 #[test]
+fn a_replay_beside_the_service_for_a_destination_it_does_not_have_stays_a_dead_letter() {
+    let dir = directory("replay-other-config");
+    let path = dir.join("spool.db");
+    let rt = runtime();
+    rt.block_on(async {
+        let spool = open(&path, &["a", "x"]);
+        spool.append(incoming(5, "e")).await.unwrap();
+        assert_eq!(drain(&spool, "a", Ending::Delivered).await, 5);
+        assert_eq!(drain(&spool, "x", Ending::Rejected).await, 5);
+        spool.close().await;
+    });
+    rt.block_on(async {
+        // The service runs with `[a]`; the operator replays with a configuration of `[a, x]`.
+        let service = open(&path, &["a"]);
+        let output = hardal_dlq(&dir, &path, &["a", "x"], &["replay"]);
+        assert!(output.status.success(), "{output:?}");
+        assert_eq!(rows(&path, "dead_letters"), 0, "put back in line for `x`");
+        // The service has no `x`: `a` passes the replays over, and they go back to the dead
+        // letters rather than being deleted with what every destination is done with (they
+        // were lost).
+        until("the replays are passed over", async || {
+            service.take("a", 100).await.unwrap().is_empty() && rows(&path, "events") == 0
+        })
+        .await;
+        service.close().await;
+    });
+    assert_eq!(rows(&path, "dead_letters"), 5, "the letters are kept");
+    // With `x` configured, they are replayed and taken.
+    rt.block_on(async {
+        let spool = open(&path, &["a", "x"]);
+        assert_eq!(spool.replay(&DeadLetterFilter::default()).await.unwrap(), 5);
+        assert_eq!(drain(&spool, "x", Ending::Delivered).await, 5);
+        spool.close().await;
+    });
+}
+
+#[test]
+fn a_second_owner_through_a_symbolic_link_is_refused_too() {
+    let dir = directory("owner-link");
+    let path = dir.join("spool.db");
+    let link = dir.join("link.db");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    runtime().block_on(async {
+        let spool = open(&path, &["a"]);
+        let destinations = vec!["a".to_owned()];
+        let Err(refused) = SqliteSpool::open(&link, &destinations, options()) else {
+            panic!("a second owner was let in through a symbolic link");
+        };
+        assert!(matches!(refused, BacklogError::Refused(_)), "{refused:?}");
+        spool.close().await;
+    });
+}
+
+#[test]
 fn a_second_owner_of_a_spool_is_refused_with_the_path_and_the_owners_pid() {
     let dir = directory("owner");
     let path = dir.join("spool.db");

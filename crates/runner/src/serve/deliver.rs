@@ -72,8 +72,10 @@ pub struct Setup {
     pub probe_max: Duration,
     pub drain: Duration,
     pub statuses: Statuses,
-    /// Set to the reason when the backlog can never record a resolution again: the service
-    /// stops on it (exits non-zero) rather than deliver what it cannot record.
+    /// Set to the reason when delivery cannot go on (the backlog can never record a resolution
+    /// again, a feeder died, the HTTP client did not start): the service stops on it and exits
+    /// non-zero, so that a supervisor starts it again, rather than take events it does not
+    /// deliver.
     pub failed: watch::Sender<Option<String>>,
     pub tap: Arc<Tap>,
 }
@@ -91,6 +93,9 @@ pub async fn run(setup: Setup, stop: CancellationToken) {
         Ok(transport) => transport,
         Err(e) => {
             tracing::error!(error = %e, "The HTTP client could not start; nothing is delivered.");
+            setup
+                .failed
+                .send_replace(Some(format!("the HTTP client could not start: {e}")));
             return;
         }
     };
@@ -197,7 +202,11 @@ pub async fn run(setup: Setup, stop: CancellationToken) {
                         Err(e) if e.is_panic() => panic_message(e.into_panic().as_ref()),
                         _ => "it ended".to_owned(),
                     };
-                    tracing::error!(destination = %state.ids[lane], %reason, "A destination's feeder stopped; delivery stops.");
+                    tracing::error!(destination = %state.ids[lane], %reason, "A destination's feeder stopped; delivery stops, and the service with it.");
+                    state.failed.send_replace(Some(format!(
+                        "delivery to `{}` stopped: {reason}",
+                        state.ids[lane]
+                    )));
                     break;
                 }
             }
@@ -380,7 +389,8 @@ impl Loop {
                     Ok(()) => {}
                     Err(BacklogError::Fatal(reason)) => {
                         tracing::error!(destination = %id, %reason, "Resolved events can never be recorded in the backlog: the service stops.");
-                        failed.send_replace(Some(reason));
+                        failed
+                            .send_replace(Some(format!("the backlog cannot be written: {reason}")));
                     }
                     Err(error) => {
                         // The backlog keeps what it could not write and writes it later (the
@@ -614,6 +624,7 @@ mod tests {
     #[tokio::test]
     async fn delivery_ends_when_a_feeder_dies_instead_of_going_on_without_it() {
         let setup = setup(Arc::new(Stats::new(BacklogStats::default())));
+        let failed = setup.failed.subscribe();
         // The fake backlog panics in `take`: the feeder dies, and delivery must end by itself
         // (it went on for ever, delivering nothing to that destination).
         tokio::time::timeout(
@@ -622,6 +633,10 @@ mod tests {
         )
         .await
         .expect("delivery ended once its feeder died");
+        // And says why, so that the service stops (and a supervisor starts it again) rather
+        // than take events nothing delivers.
+        let reason = failed.borrow().clone().expect("the failure is reported");
+        assert!(reason.contains("delivery to `a` stopped"), "{reason}");
     }
 
     #[tokio::test]

@@ -154,7 +154,8 @@ pub async fn serve(
         tap: Arc::clone(&tap),
     });
     metrics::register(&ids);
-    // Set when the backlog can never record a resolution again: the service stops on it.
+    // Set when delivery cannot go on (the backlog can never record a resolution again, a
+    // feeder died): the service stops on it and exits non-zero.
     let (failed_tx, mut failed_rx) = watch::channel(None::<String>);
     let tapping = tap::listen(&tap, server.tap.as_ref(), stop.clone()).await?;
     let delivery = options.deliver.then(|| {
@@ -232,7 +233,7 @@ pub async fn serve(
         );
     }
     if let Some(reason) = failed_rx.borrow_and_update().clone() {
-        return Err(format!("the backlog cannot be written: {reason}"));
+        return Err(reason);
     }
     Ok(())
 }

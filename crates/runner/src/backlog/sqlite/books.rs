@@ -160,10 +160,40 @@ impl Books {
         transaction: &rusqlite::Transaction,
     ) -> rusqlite::Result<()> {
         if let Some(low) = self.sets.iter().map(|s| s.watermark).min() {
-            transaction
-                .prepare_cached("DELETE FROM events WHERE seq < ?1")?
-                .execute([low as i64])?;
+            delete_below(transaction, low, &self.destinations)?;
         }
         Ok(())
     }
+}
+
+/// Deletes the events below `low`, which every configured destination is done with; a replay
+/// meant for a destination this configuration does not have (put back in line by `hardal dlq
+/// replay` run with another configuration) goes back to the dead letters instead, for nothing
+/// here would ever send it and deleting it would lose the letter.
+pub(super) fn delete_below(
+    transaction: &rusqlite::Transaction,
+    low: u64,
+    destinations: &[String],
+) -> rusqlite::Result<()> {
+    let configured = serde_json::to_string(destinations).expect("strings serialize");
+    transaction
+        .prepare_cached(
+            "INSERT INTO dead_letters (destination, seq, at, ending, reasons, body)
+             SELECT target, seq, ?2, 'dead_lettered', ?3, body FROM events
+             WHERE seq < ?1 AND target IS NOT NULL
+                 AND target NOT IN (SELECT value FROM json_each(?4))",
+        )?
+        .execute(params![
+            low as i64,
+            now_seconds(),
+            serde_json::to_string(&[
+                "replayed for a destination the running service's configuration does not have; kept as a dead letter (replay it once the service has that destination)"
+            ])
+            .expect("strings serialize"),
+            configured
+        ])?;
+    transaction
+        .prepare_cached("DELETE FROM events WHERE seq < ?1")?
+        .execute([low as i64])?;
+    Ok(())
 }

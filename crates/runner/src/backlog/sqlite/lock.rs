@@ -9,8 +9,17 @@ use std::path::{Path, PathBuf};
 
 use crate::backlog::BacklogError;
 
-/// The lock file of the spool at `path`.
+/// The lock file of the spool at `path`, named after the file the path leads to, so that two
+/// paths to one spool (a symbolic link, `..`) share one lock.
 fn lock_path(path: &Path) -> PathBuf {
+    let real = std::fs::canonicalize(path).ok().or_else(|| {
+        let parent = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        Some(std::fs::canonicalize(parent).ok()?.join(path.file_name()?))
+    });
+    let path = real.as_deref().unwrap_or(path);
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");
     PathBuf::from(name)

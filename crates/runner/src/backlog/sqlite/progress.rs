@@ -123,7 +123,7 @@ pub(super) fn load(
     if write && let Some(low) = progress.sets.iter().map(|s| s.watermark).min() {
         // What every configured destination is done with goes now, not at the next write:
         // a destination removed from the configuration held it until this start.
-        transaction.execute("DELETE FROM events WHERE seq < ?1", [low as i64])?;
+        super::books::delete_below(&transaction, low, destinations)?;
     }
     transaction.commit()?;
     Ok(progress)

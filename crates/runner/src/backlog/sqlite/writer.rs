@@ -262,7 +262,8 @@ impl Writer {
         })();
         match written {
             Ok(()) => {
-                self.failures = 0;
+                // Only the events' side is proven: the failures of groups in a row still count
+                // until a group is written (a write SQLite refuses for good stays fatal).
                 self.books.shared.writable.store(true, Ordering::Relaxed);
                 tracing::info!(spool = %self.name, "The spool takes writes again.");
             }
