@@ -183,7 +183,7 @@ pub async fn run(setup: Setup, stop: CancellationToken) {
                     state.finish(resolved);
                 }
             }
-            Some(lane) = saved_rx.recv() => state.saving[lane] = None,
+            Some(lane) = saved_rx.recv() => state.saved(lane),
             Some(batch) = mapped_rx.recv(), if !stopping => state.accept(batch),
             () = sleep_until(wake) => state.probe_due(),
             () = sleep_until(deadline) => {
@@ -225,7 +225,7 @@ pub async fn run(setup: Setup, stop: CancellationToken) {
         state.save(&saved_tx);
         while state.saving.iter().any(Option::is_some) {
             match saved_rx.recv().await {
-                Some(lane) => state.saving[lane] = None,
+                Some(lane) => state.saved(lane),
                 None => break,
             }
             state.save(&saved_tx);
@@ -264,8 +264,9 @@ struct Loop {
     unsaved: Vec<Vec<Resolution>>,
     /// Per destination: events that arrived while it was paused, in order.
     parked: Vec<VecDeque<Parked>>,
-    /// Per destination: whether a save is under way (one at a time, so saves group up).
-    saving: Vec<Option<()>>,
+    /// Per destination: how many resolutions a save under way records (one save at a time, so
+    /// saves group up), their credit held until it ends.
+    saving: Vec<Option<usize>>,
     probe_at: Vec<Option<Instant>>,
     probe_wait: Vec<Duration>,
     probe_max: Duration,
@@ -356,7 +357,9 @@ impl Loop {
         self.tap.resolved(&resolved);
         // Counted here and handed to the metrics in bulk: a labelled counter costs a lookup.
         self.endings[lane][resolved.ending as usize] += 1;
-        self.credits[lane].add_permits(1);
+        // Its credit comes back once the resolution is recorded (`saved`), not now: while the
+        // backlog cannot record (another process holds the spool), the feeder stops taking
+        // rather than deliver the whole backlog with nothing recorded.
         self.unsaved[lane].push(Resolution {
             seq: resolved.key,
             ending: resolved.ending,
@@ -378,8 +381,8 @@ impl Loop {
             if self.saving[lane].is_some() || self.unsaved[lane].is_empty() {
                 continue;
             }
-            self.saving[lane] = Some(());
             let resolutions = std::mem::take(&mut self.unsaved[lane]);
+            self.saving[lane] = Some(resolutions.len());
             let backlog = Arc::clone(&self.backlog);
             let id = self.ids[lane].clone();
             let saved = saved.clone();
@@ -401,6 +404,13 @@ impl Loop {
                 }
                 let _ = saved.send(lane);
             });
+        }
+    }
+
+    /// A save of `lane`'s resolutions ended: their credit is free again.
+    fn saved(&mut self, lane: usize) {
+        if let Some(count) = self.saving[lane].take() {
+            self.credits[lane].add_permits(count);
         }
     }
 
@@ -597,7 +607,7 @@ mod tests {
 
     use super::{Setup, run};
     use crate::backlog::{Backlog, BacklogStats};
-    use crate::serve::fake::{Stats, Stuck};
+    use crate::serve::fake::{Stats, Stuck, Unrecorded};
     use crate::serve::tap::Tap;
 
     /// Delivery to one destination `a` (whose endpoint nothing answers) from `backlog`.
@@ -654,5 +664,31 @@ mod tests {
             .await
             .expect("delivery stopped within its drain bound although the backlog hangs")
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn what_is_not_recorded_holds_its_credit_so_taking_stops() {
+        let backlog = Arc::new(Unrecorded {
+            taken: Default::default(),
+        });
+        let mut setup = setup(Arc::clone(&backlog) as Arc<dyn Backlog>);
+        setup.settings[0].max_pending_records = 100;
+        let stop = CancellationToken::new();
+        let running = tokio::spawn(run(setup, stop.clone()));
+        let taken = || backlog.taken.load(std::sync::atomic::Ordering::SeqCst);
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while taken() < 100 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the credit was taken");
+        // Every event resolved at once (skipped) and none could be recorded: nothing more may
+        // be taken (credit came back at once, and the whole backlog was delivered with
+        // nothing recorded).
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(taken(), 100);
+        stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(60), running).await;
     }
 }

@@ -1,6 +1,7 @@
 //! Backlogs for the service's unit tests: one that tells the state it is given, has no events,
 //! and panics when asked for some (a broken backlog, for the supervision of delivery); one that
-//! stops answering (for stopping within a bound).
+//! stops answering (for stopping within a bound); one with endless events that never records
+//! a resolution (for the credit delivery holds).
 
 use std::sync::Mutex;
 
@@ -100,5 +101,45 @@ impl Backlog for Stuck {
     }
     async fn close(&self) {
         std::future::pending().await
+    }
+}
+
+/// A backlog with endless events that need no request (no user: `insider` skips them), whose
+/// `resolve` never answers, as while another process holds the spool's write lock.
+pub struct Unrecorded {
+    pub taken: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait]
+impl Backlog for Unrecorded {
+    async fn append(&self, _: Vec<Incoming>) -> Result<Appended, BacklogError> {
+        unreachable!("the fake backlog takes no events")
+    }
+    async fn take(&self, _: &str, limit: usize) -> Result<Vec<Stored>, BacklogError> {
+        let first = self
+            .taken
+            .fetch_add(limit as u64, std::sync::atomic::Ordering::SeqCst);
+        Ok((first..first + limit as u64)
+            .map(|seq| Stored {
+                seq: seq + 1,
+                body: r#"{"event_name": "search"}"#.to_owned(),
+            })
+            .collect())
+    }
+    async fn resolve(&self, _: &str, _: Vec<Resolution>) -> Result<(), BacklogError> {
+        std::future::pending().await
+    }
+    async fn wait_for_events(&self) {}
+    async fn dead_letters(&self, _: &DeadLetterFilter) -> Result<Vec<DeadLetter>, BacklogError> {
+        Ok(Vec::new())
+    }
+    async fn replay(&self, _: &DeadLetterFilter) -> Result<u64, BacklogError> {
+        Ok(0)
+    }
+    async fn purge(&self, _: &DeadLetterFilter) -> Result<u64, BacklogError> {
+        Ok(0)
+    }
+    async fn stats(&self) -> Result<BacklogStats, BacklogError> {
+        Ok(BacklogStats::default())
     }
 }

@@ -36,6 +36,13 @@ use crate::redact::Redactor;
 /// (and its buffer freed) by the write that fails, not by the next event that matches it.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
+/// How long a client has to send its request's head to the tap's listener.
+const TAP_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections the tap's listener holds beyond `max_clients` (those answered "too many taps",
+/// and clients reconnecting while their old connection closes).
+const TAP_SPARE_CONNECTIONS: usize = 4;
+
 /// The taps of one service, and what the hooks in ingestion and delivery tell them.
 pub struct Tap {
     /// Taps connected: the one check every hook makes before any work.
@@ -608,16 +615,20 @@ pub async fn listen(
         .route("/v1/tap", get(self::tap))
         .with_state(Arc::clone(tap));
     let closing = Arc::clone(tap);
-    let stopped = async move {
-        stop.cancelled().await;
+    let closed = stop.clone();
+    tokio::spawn(async move {
+        closed.cancelled().await;
         closing.close();
+    });
+    // The same hold as ingestion's server: a request head within a deadline, and a bound on
+    // connections (taps beyond `max_clients` are answered and closed; these are the rest).
+    let limits = super::http::Limits {
+        header_read_timeout: TAP_HEADER_TIMEOUT,
+        max_connections: config.max_clients + TAP_SPARE_CONNECTIONS,
     };
-    let serving = axum::serve(listener, router).with_graceful_shutdown(stopped);
-    Ok(Some(tokio::spawn(async move {
-        if let Err(error) = serving.await {
-            tracing::error!(%error, "The tap's listener failed.");
-        }
-    })))
+    Ok(Some(tokio::spawn(super::http::serve(
+        listener, router, limits, stop,
+    ))))
 }
 
 #[cfg(test)]
