@@ -40,6 +40,14 @@ use crate::backlog::nats::NatsBacklog;
 use crate::backlog::sqlite::{SpoolOptions, SqliteSpool};
 use crate::config::{BacklogConfig, Config};
 
+/// What a stop may take beyond the drain timeout, and the least closing the backlog gets
+/// (checkpointing the spool, handing back what a NATS worker holds): a whole stop takes at most
+/// the drain timeout and twice this.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// The least the other steps of a stop get, also when the steps before used up the deadline.
+const STEP_GRACE: Duration = Duration::from_secs(1);
+
 /// How to run the service.
 pub struct ServeOptions {
     /// How long in-flight requests (ingestion and delivery) may finish after a stop signal.
@@ -206,6 +214,16 @@ pub async fn serve(
         max_connections: server.max_connections,
     };
     let drain = options.drain_timeout;
+    // When the stop began: every later wait ends by one deadline after it, so that the stop as
+    // a whole stays within the drain timeout and a little more (a supervisor's stop timeout
+    // need not add up each step's).
+    let stop_began = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            tokio::time::Instant::now()
+        })
+    };
     let serving = http::serve(listener, router, limits, stop.clone());
     tokio::select! {
         () = serving => {}
@@ -217,16 +235,26 @@ pub async fn serve(
     // Delivery bounds its own drain; the service stops also if delivery ended on its own.
     stop.cancel();
     signal.abort();
+    let end = stop_began
+        .await
+        .unwrap_or_else(|_| tokio::time::Instant::now())
+        + drain
+        + CLOSE_GRACE;
+    // Each step gets at least `least`, also when the ones before used up the deadline.
+    let by = |least: Duration| end.max(tokio::time::Instant::now() + least);
     if let Some(delivery) = delivery {
         let _ = delivery.await;
     }
     refresher.abort();
     if let Some(tapping) = tapping {
         // A tap client that stopped reading must not hold the service up.
-        let _ = tokio::time::timeout(drain, tapping).await;
+        let _ = tokio::time::timeout_at(by(STEP_GRACE), tapping).await;
     }
     // Letting go of leases and events in flight (NATS) talks to a server that may be gone.
-    if tokio::time::timeout(drain, backlog.close()).await.is_err() {
+    if tokio::time::timeout_at(by(CLOSE_GRACE), backlog.close())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             seconds = drain.as_secs(),
             "The backlog did not close within the drain timeout; what it held is taken over once its leases expire."
