@@ -104,6 +104,80 @@ pub fn parse_event(text: &str) -> Result<Value, serde_json::Error> {
     Ok(value)
 }
 
+/// Checks that [`parse_event`] would accept `text`, without building anything: the same
+/// parser walks the same text with the same nesting limit and string checks (a lone surrogate
+/// such as `"\ud800"` fails here as there), but keeps no value. Ingestion runs it on every event,
+/// where building the value would only be thrown away.
+pub fn check_event_syntax(text: &str) -> Result<(), serde_json::Error> {
+    use serde::de::DeserializeSeed;
+    let kept;
+    let text = if has_long_digit_run(text) {
+        kept = keep_big_integers(text);
+        kept.as_str()
+    } else {
+        text
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    Walk.deserialize(&mut deserializer)?;
+    deserializer.end()
+}
+
+/// A visitor that accepts any JSON value and keeps none of it (see [`check_event_syntax`]).
+/// Keys and strings are still decoded by the parser, which is what checks their escapes.
+struct Walk;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Walk {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(Walk)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Walk {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Walk)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Walk)?.is_some() {
+            map.next_value_seed(Walk)?;
+        }
+        Ok(())
+    }
+}
+
 /// Whether the text holds 19 or more digits in a row: the shortest integer that may not fit 64
 /// bits. Almost no event does, so the exact-digits rewrite below runs only when one might.
 fn has_long_digit_run(text: &str) -> bool {

@@ -244,19 +244,54 @@ pub struct Checked {
     pub user: Option<String>,
 }
 
-/// Checks that `text` is one event as delivery will read it (`crate::input::parse_text`, the
-/// same parser, so that nothing accepted is dead-lettered later as not JSON: nesting too deep,
-/// a lone surrogate) and returns its identity and user, from that one parse.
+/// Checks that `text` is one event as delivery will read it (the same parser and limits, so
+/// that nothing accepted is dead-lettered later as not JSON: nesting too deep, a lone surrogate)
+/// and returns its identity and user. Ingestion runs this for every event, so it builds nothing:
+/// one pass checks the syntax, one borrowing pass reads the three members it needs.
 pub fn check_event(text: &str) -> Result<Checked, String> {
-    let event = crate::input::parse_text(text)?;
-    let id = event
-        .as_value()
-        .get("id")
-        .and_then(|id| serde_json::value::to_raw_value(id).ok());
-    Ok(Checked {
-        identity: identity(id.as_deref(), text),
-        user: event.user_key(),
-    })
+    use serde_json::value::RawValue;
+    #[derive(serde::Deserialize)]
+    struct User<'a> {
+        #[serde(borrow, default)]
+        email: Option<&'a RawValue>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow, default)]
+        id: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        user_id: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        user: Option<User<'a>>,
+    }
+    let from_event = |event: hardal_core::Event| {
+        let id = event
+            .as_value()
+            .get("id")
+            .and_then(|id| serde_json::value::to_raw_value(id).ok());
+        Checked {
+            identity: identity(id.as_deref(), text),
+            user: event.user_key(),
+        }
+    };
+    // Anything the quick passes refuse (not an object, bad syntax, an `id` twice, a `user` that
+    // is not an object) goes through the full parser, which names what is wrong or reads the
+    // rare object the probe cannot.
+    let full = || crate::input::parse_text(text).map(from_event);
+    if !text.trim_start().starts_with('{') || hardal_core::event::check_event_syntax(text).is_err()
+    {
+        return full();
+    }
+    match serde_json::from_str::<Probe>(text) {
+        Ok(probe) => Ok(Checked {
+            identity: identity(probe.id, text),
+            user: probe
+                .user_id
+                .and_then(scalar_text)
+                .or_else(|| probe.user.and_then(|u| u.email.and_then(scalar_text))),
+        }),
+        Err(_) => full(),
+    }
 }
 
 #[cfg(test)]
@@ -288,5 +323,50 @@ mod tests {
                 .unwrap_err()
                 .contains("not valid JSON")
         );
+    }
+
+    /// Ingestion accepts exactly what delivery can parse: deep nesting, lone surrogates, huge
+    /// numbers and broken syntax are decided the same way by both.
+    #[test]
+    fn ingestion_accepts_exactly_what_delivery_parses() {
+        let deep = |n: usize| format!("{{\"a\":{}1{}}}", "[".repeat(n), "]".repeat(n));
+        let mut cases = vec![
+            deep(120),
+            deep(126),
+            deep(127),
+            deep(128),
+            deep(100_000),
+            format!("{{\"n\":1{}}}", "0".repeat(400)),
+            format!("{{\"n\":1{}.5}}", "0".repeat(400)),
+            "{\"n\":1e400}".to_owned(),
+            "{\"n\":-0.0e-400}".to_owned(),
+        ];
+        for escape in [
+            "\\ud800",
+            "\\udc00",
+            "\\ud800\\udc00",
+            "\\ud800x",
+            "\\u00e9",
+            "\\x",
+        ] {
+            cases.push(format!("{{\"s\":\"{escape}\"}}"));
+            cases.push(format!("{{\"{escape}\":1}}"));
+            cases.push(format!("{{\"id\":\"{escape}\"}}"));
+        }
+        for text in [
+            "{}",
+            "{\"a\":1,}",
+            "{\"a\" 1}",
+            "{\"a\":tru}",
+            "{\"a\":1} x",
+            " {\"a\":1} ",
+        ] {
+            cases.push(text.to_owned());
+        }
+        for text in &cases {
+            let checked = check_event(text).is_ok();
+            let parsed = crate::input::parse_text(text).is_ok();
+            assert_eq!(checked, parsed, "{}", &text[..text.len().min(80)]);
+        }
     }
 }
