@@ -27,8 +27,24 @@ struct Run {
     peak_rss_kib: i64,
 }
 
-pub fn run(root: &Path, flowing: u64, backlog: u64, repeats: usize) -> Result<()> {
+/// With `compare` (a directory holding another build's `hardal`, `insider-simulator` and
+/// `hardal-load`), each run of this build is followed by one of that build on the same machine,
+/// and the report gives both medians and their ratio: the machine's noise touches both alike.
+pub fn run(
+    root: &Path,
+    flowing: u64,
+    backlog: u64,
+    repeats: usize,
+    compare: Option<&Path>,
+) -> Result<()> {
     let release = release_build(root)?;
+    if let Some(dir) = compare {
+        for binary in ["hardal", "insider-simulator", "hardal-load"] {
+            if !dir.join(binary).is_file() {
+                bail!("--compare {}: no `{binary}` there", dir.display());
+            }
+        }
+    }
     let work = root.join("target/bench-serve");
     std::fs::create_dir_all(&work)?;
     let events = events_file(root, flowing.max(backlog))?;
@@ -38,21 +54,51 @@ pub fn run(root: &Path, flowing: u64, backlog: u64, repeats: usize) -> Result<()
             continue;
         }
         let mut runs = Vec::new();
+        let mut other_runs = Vec::new();
         for attempt in 1..=repeats {
             let run = measure(&release, &work, &events, n, simulator_up)?;
             eprintln!("  {name} {n} events, run {attempt}: {run:?}");
             runs.push(run);
+            if let Some(dir) = compare {
+                let run = measure(dir, &work, &events, n, simulator_up)?;
+                eprintln!(
+                    "  {name} {n} events, run {attempt} of {}: {run:?}",
+                    dir.display()
+                );
+                other_runs.push(run);
+            }
         }
-        let median = |f: fn(&Run) -> f64| median(&runs, f);
-        report.push_str(&format!(
-            "{name:>8}, {n} events: accepted {:.0} events/s, p99 {:.1} ms, {} {:.0} events/s, peak RSS {:.1} MB (medians of {})\n",
-            median(|r| r.ingest_events_per_second),
-            median(|r| r.p99_ms),
-            if simulator_up { "delivered (start to empty)" } else { "drained" },
-            median(|r| r.delivered_per_second),
-            median(|r| r.peak_rss_kib as f64) / 1024.0,
-            runs.len()
-        ));
+        let line = |runs: &[Run]| {
+            let median = |f: fn(&Run) -> f64| median(runs, f);
+            format!(
+                "accepted {:.0} events/s, p99 {:.1} ms, {} {:.0} events/s, peak RSS {:.1} MB (medians of {})",
+                median(|r| r.ingest_events_per_second),
+                median(|r| r.p99_ms),
+                if simulator_up {
+                    "delivered (start to empty)"
+                } else {
+                    "drained"
+                },
+                median(|r| r.delivered_per_second),
+                median(|r| r.peak_rss_kib as f64) / 1024.0,
+                runs.len()
+            )
+        };
+        report.push_str(&format!("{name:>8}, {n} events: {}\n", line(&runs)));
+        if let Some(dir) = compare {
+            let ratio = |f: fn(&Run) -> f64| median(&runs, f) / median(&other_runs, f);
+            report.push_str(&format!(
+                "{:>8}  {} : {}\n{:>8}  ratio (this / that): accepted {:.3}, p99 {:.3}, delivered {:.3}, peak RSS {:.3}\n",
+                "",
+                dir.display(),
+                line(&other_runs),
+                "",
+                ratio(|r| r.ingest_events_per_second),
+                ratio(|r| r.p99_ms),
+                ratio(|r| r.delivered_per_second),
+                ratio(|r| r.peak_rss_kib as f64),
+            ));
+        }
     }
     println!(
         "bench serve (durability full, batches of 100 over 8 connections, insider → simulator):\n{report}"

@@ -8,7 +8,7 @@
 //! - `bench render`: the criterion benchmark of template rendering.
 //! - `bench send [--compare REV] [N...]`: `hardal send` of N generated events against the simulator
 //!   (default 1M and 10M); with `--compare`, alternately with the build of REV, and the ratios.
-//! - `bench serve [FLOWING [BACKLOG]]`: `hardal serve` under load (default 1M flowing, 5M backlog).
+//! - `bench serve [--compare DIR] [FLOWING [BACKLOG]]`: `hardal serve` under load (default 1M flowing, 5M backlog).
 //! - `bench nats [N]`: the same load through NATS JetStream with 1, 2 and 4 workers (default 1M).
 //! - `fuzz [--seconds N] [--merge] [TARGET...]`: coverage-guided fuzzing of each target with cargo
 //!   fuzz on stable (default 60 s each); `fuzz seeds` writes the seed corpora.
@@ -40,7 +40,7 @@ tasks:
                             hardal send of N generated events (default 1M and 10M); with
                             --compare, alternately with the build of REV (a git revision, or a
                             directory holding a hardal binary) and the ratios of the medians
-  bench serve [FLOWING [BACKLOG]]
+  bench serve [--compare DIR] [FLOWING [BACKLOG]]
                             hardal serve under load (default 1M flowing, 5M backlog)
   bench nats [N]            the same through NATS JetStream with 1, 2 and 4 workers (default 1M)
   fuzz [--seconds N] [--merge] [TARGET...]
@@ -257,17 +257,26 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
             bench_send::run(root, &sizes, 3, compare)
         }
         Some("serve") => {
-            let sizes = counts(&args[1..])?;
+            let mut rest = &args[1..];
+            let mut compare = None;
+            if rest.first().is_some_and(|a| a == "--compare") {
+                let dir = rest.get(1).context(
+                    "--compare needs a directory holding another build's hardal, insider-simulator and hardal-load",
+                )?;
+                compare = Some(std::path::PathBuf::from(dir));
+                rest = &rest[2..];
+            }
+            let sizes = counts(rest)?;
             let flowing = sizes.first().copied().unwrap_or(1_000_000);
             let backlog = sizes.get(1).copied().unwrap_or(5_000_000);
-            bench_serve::run(root, flowing, backlog, 3)
+            bench_serve::run(root, flowing, backlog, 3, compare.as_deref())
         }
         Some("nats") => {
             let n = counts(&args[1..])?.first().copied().unwrap_or(1_000_000);
             bench_nats::run(root, n, &[1, 2, 4], 3)
         }
         Some(other) => bail!(
-            "unknown benchmark `{other}`; known: render, send [--compare REV] [N...], serve [FLOWING [BACKLOG]], nats [N]"
+            "unknown benchmark `{other}`; known: render, send [--compare REV] [N...], serve [--compare DIR] [FLOWING [BACKLOG]], nats [N]"
         ),
     }
 }

@@ -107,6 +107,7 @@ impl Worker {
                 continue;
             };
             holding += 1;
+            self.lease_written(index, asked);
             let previous = self.previous_holder(index).await;
             tracing::info!(worker = %self.id, partition = index, handed_over, "Took the lease on a partition.");
             let stopping = Arc::new(AtomicBool::new(false));
@@ -146,20 +147,30 @@ impl Worker {
     /// expired by its own time; any other failure keeps it, and the next tending tries again.
     async fn renew(&self, partitions: &mut [Partition]) -> bool {
         let lifetime = Duration::from_secs(self.config.lease_seconds);
+        // All at once: one slow answer must not make the renewals after it late.
+        let asked = Instant::now();
+        let renewals = partitions
+            .iter()
+            .enumerate()
+            .filter_map(|(index, partition)| {
+                let revision = partition.lease?;
+                Some(async move {
+                    let result = self
+                        .leases
+                        .update(index.to_string(), Bytes::from(self.id.clone()), revision)
+                        .await;
+                    (index, result)
+                })
+            });
+        let results = futures_util::future::join_all(renewals).await;
         let mut failed = false;
-        for (index, partition) in partitions.iter_mut().enumerate() {
-            let Some(revision) = partition.lease else {
-                continue;
-            };
-            let asked = Instant::now();
-            match self
-                .leases
-                .update(index.to_string(), Bytes::from(self.id.clone()), revision)
-                .await
-            {
+        for (index, result) in results {
+            let partition = &mut partitions[index];
+            match result {
                 Ok(revision) => {
                     partition.lease = Some(revision);
                     partition.written = Some(asked);
+                    self.lease_written(index, asked);
                     if std::mem::take(&mut partition.renewal_failed) {
                         tracing::info!(worker = %self.id, partition = index, "Renewed the lease on a partition again.");
                     }
@@ -170,7 +181,7 @@ impl Worker {
                 {
                     failed = true;
                     partition.renewal_failed = true;
-                    tracing::warn!(worker = %self.id, partition = index, %error, "Could not renew the lease on a partition; it keeps it, and tries again.");
+                    tracing::warn!(worker = %self.id, partition = index, %error, "Could not renew the lease on a partition; it keeps it, and tries again (nothing more is delivered from it once the lease runs out by this worker's clock).");
                 }
                 Err(error) => {
                     tracing::warn!(worker = %self.id, partition = index, %error, "Lost the lease on a partition (another worker wrote it, or it expired); it stops fetching from it and hands back what it has not sent, and what it sent is still acknowledged.");

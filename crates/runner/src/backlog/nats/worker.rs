@@ -47,6 +47,10 @@ struct Held {
     generation: u64,
     /// Taken by the delivery engine (it may be on its way to the destination).
     taken: bool,
+    /// Resolved and acknowledged, but the acknowledgement is not known to have left this
+    /// process (the flush after it failed): it is sent again with each progress report until
+    /// a flush succeeds, and a delivery of it again is acknowledged, not delivered.
+    acked: bool,
 }
 
 /// A partition's state in this worker.
@@ -88,6 +92,12 @@ pub(super) struct Worker {
     pub(super) in_flight_by_partition: Vec<AtomicUsize>,
     /// Per partition, how many times this worker lost its lease (see `Held::generation`).
     pub(super) generations: Vec<AtomicU64>,
+    /// Per partition, until when (milliseconds after `epoch`, by this worker's clock) its lease
+    /// is surely still this worker's: the time of the last write asked for, plus the lease.
+    /// Fetchers and the hand-on to the delivery engine read it themselves, so that nothing more
+    /// is delivered from a partition whose renewal is late, even before tending notices.
+    valid_until: Vec<AtomicU64>,
+    epoch: std::time::Instant,
     /// Which worker last took each partition (`<partition>` → worker id), so that the next
     /// knows whom to wait for.
     pub(super) holders: kv::Store,
@@ -206,6 +216,8 @@ impl Worker {
                 .map(|_| AtomicUsize::new(0))
                 .collect(),
             generations: (0..config.partitions).map(|_| AtomicU64::new(0)).collect(),
+            valid_until: (0..config.partitions).map(|_| AtomicU64::new(0)).collect(),
+            epoch: std::time::Instant::now(),
             holders,
             partitions: tokio::sync::Mutex::new(
                 (0..config.partitions)
@@ -262,6 +274,32 @@ impl Worker {
 }
 
 impl Worker {
+    /// Records that the lease on `partition` was written (asked for at `asked`).
+    pub(super) fn lease_written(&self, partition: usize, asked: std::time::Instant) {
+        let until = asked.saturating_duration_since(self.epoch)
+            + Duration::from_secs(self.config.lease_seconds);
+        self.valid_until[partition].store(until.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Whether the lease on `partition` is surely still this worker's by its own clock.
+    fn lease_valid(&self, partition: u32) -> bool {
+        (self.epoch.elapsed().as_millis() as u64)
+            < self.valid_until[partition as usize].load(Ordering::Relaxed)
+    }
+
+    /// Waits while the lease on `partition` has run out by this worker's clock (its renewal is
+    /// late: NATS is slow or gone); says whether it may go on (false: stopping).
+    async fn until_lease_valid(&self, partition: u32, stopping: &AtomicBool) -> bool {
+        while !self.lease_valid(partition) {
+            if self.cancel.is_cancelled()
+                || !sleep_unless(Duration::from_millis(250), stopping).await
+            {
+                return false;
+            }
+        }
+        !self.cancel.is_cancelled()
+    }
+
     /// Fetches one destination's events from one partition while this worker holds it.
     pub(super) async fn fetch(
         self: Arc<Self>,
@@ -289,6 +327,9 @@ impl Worker {
         let mut orphans_possible = !handed_over;
         loop {
             if stopping.load(Ordering::Relaxed) && again.is_empty() {
+                return;
+            }
+            if !self.until_lease_valid(partition, &stopping).await {
                 return;
             }
             let room = if again.is_empty() {
@@ -349,6 +390,7 @@ impl Worker {
                         }
                         if !closed
                             && again.is_empty()
+                            && self.lease_valid(partition)
                             && !self.queue_what_fits(lane, sender, &mut fresh)
                         {
                             closed = true;
@@ -370,7 +412,9 @@ impl Worker {
             }
             again.sort_unstable_by_key(|stored| stored.seq);
             for stored in again.drain(..).chain(fresh) {
-                if sender.send(stored).await.is_err() {
+                if !self.until_lease_valid(partition, &stopping).await
+                    || sender.send(stored).await.is_err()
+                {
                     return;
                 }
                 self.arrivals.arrived(lane);
@@ -453,8 +497,9 @@ impl Worker {
         {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(held) = in_flight.get_mut(&(lane, seq)) {
-                // Delivered again while this worker still holds it (its progress went unheard):
-                // acknowledge the newest delivery, deliver it once.
+                // Delivered again while this worker still holds it (its progress or its
+                // acknowledgement went unheard): acknowledge the newest delivery, deliver it
+                // once.
                 held.reply = reply;
                 return None;
             }
@@ -465,6 +510,7 @@ impl Worker {
                     partition,
                     generation,
                     taken: false,
+                    acked: false,
                 },
             );
         }
@@ -503,6 +549,10 @@ impl Worker {
         })
     }
 
+    /// Records the verdicts of events in flight: dead letters stored, then every event
+    /// acknowledged. An event leaves `in_flight` only once its acknowledgement was flushed to
+    /// the server: until then it counts as in flight for its partition (which is not handed
+    /// over), and a delivery of it again is acknowledged instead of delivered.
     pub(super) async fn resolve(
         &self,
         lane: usize,
@@ -510,34 +560,44 @@ impl Worker {
     ) -> Result<(), BacklogError> {
         let mut unstored = Vec::new();
         let mut first_error = None;
+        let mut acked = Vec::new();
         for resolution in resolved {
-            let held = self
+            let reply = self
                 .in_flight
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .remove(&(lane, resolution.seq));
-            let Some(held) = held else {
+                .get(&(lane, resolution.seq))
+                .filter(|held| !held.acked)
+                .map(|held| held.reply.clone());
+            let Some(reply) = reply else {
                 continue;
             };
             if matches!(resolution.ending, Ending::Rejected | Ending::DeadLettered)
                 && let Err(error) = self.store_dead_letter(lane, &resolution).await
             {
-                self.in_flight
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert((lane, resolution.seq), held);
                 first_error.get_or_insert(error);
                 unstored.push((lane, resolution));
                 continue;
             }
-            let _ = self.client.publish(held.reply, "+ACK".into()).await;
-            self.in_flight_by_partition[held.partition as usize].fetch_sub(1, Ordering::Relaxed);
+            if let Some(held) = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&(lane, resolution.seq))
+            {
+                held.acked = true;
+            }
+            let _ = self.client.publish(reply, "+ACK".into()).await;
+            acked.push((lane, resolution.seq));
         }
         let flushed = self
             .client
             .flush()
             .await
             .map_err(|e| io("acknowledging")(&e));
+        if flushed.is_ok() {
+            self.forget_acked(&acked);
+        }
         if let Some(error) = first_error {
             let count = unstored.len();
             self.unstored
@@ -549,6 +609,17 @@ impl Worker {
             )));
         }
         flushed
+    }
+
+    /// Takes events whose acknowledgement reached the server out of `in_flight`.
+    fn forget_acked(&self, acked: &[(usize, u64)]) {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        for key in acked {
+            if let Some(held) = in_flight.remove(key) {
+                self.in_flight_by_partition[held.partition as usize]
+                    .fetch_sub(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Stores the dead letter of a refused event, with the event's text as it was accepted.
@@ -601,14 +672,26 @@ impl Worker {
         let (replies, back) = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             let back = self.stale_untaken(&mut in_flight, None);
-            let replies: Vec<Subject> = in_flight.values().map(|h| h.reply.clone()).collect();
+            let replies: Vec<((usize, u64), Subject, bool)> = in_flight
+                .iter()
+                .map(|(key, held)| (*key, held.reply.clone(), held.acked))
+                .collect();
             (replies, back)
         };
         self.hand_back(back).await;
-        for reply in replies {
-            let _ = self.client.publish(reply, "+WPI".into()).await;
+        let mut acked = Vec::new();
+        for (key, reply, is_acked) in replies {
+            // An acknowledgement not known to have left is sent again (acknowledging twice is
+            // harmless); the rest are still being worked on.
+            let word = if is_acked { "+ACK" } else { "+WPI" };
+            let _ = self.client.publish(reply, word.into()).await;
+            if is_acked {
+                acked.push(key);
+            }
         }
-        let _ = self.client.flush().await;
+        if self.client.flush().await.is_ok() {
+            self.forget_acked(&acked);
+        }
     }
 
     /// Takes out of `in_flight` the events of lost leases (of `partition`, or of any) that the
@@ -667,25 +750,43 @@ impl Worker {
     /// Whether the delivery engine may take a queued event: once, and not when its lease was
     /// lost before the engine took it (it is handed back then).
     pub(super) async fn hand_on(&self, lane: usize, seq: u64) -> bool {
-        let back = {
-            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(held) = in_flight.get_mut(&(lane, seq)) else {
-                // Handed back already.
-                return false;
+        loop {
+            let back = {
+                let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(held) = in_flight.get_mut(&(lane, seq)) else {
+                    // Handed back already.
+                    return false;
+                };
+                if held.taken {
+                    // A second copy: fetched again after a lost lease came back to this worker.
+                    return false;
+                }
+                let partition = held.partition;
+                if held.generation == self.generations[partition as usize].load(Ordering::Relaxed) {
+                    if self.lease_valid(partition) {
+                        held.taken = true;
+                        return true;
+                    }
+                    None
+                } else {
+                    in_flight.remove(&(lane, seq)).map(|held| (seq, held))
+                }
             };
-            if held.taken {
-                // A second copy: fetched again after a lost lease came back to this worker.
-                return false;
+            match back {
+                Some(back) => {
+                    self.hand_back(vec![back]).await;
+                    return false;
+                }
+                // The lease ran out by this worker's clock and is not known lost: wait for the
+                // renewal (then it goes on) or the loss (then it is handed back).
+                None => {
+                    tokio::select! {
+                        _ = self.cancel.cancelled() => return false,
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    }
+                }
             }
-            if held.generation == self.generations[held.partition as usize].load(Ordering::Relaxed)
-            {
-                held.taken = true;
-                return true;
-            }
-            in_flight.remove(&(lane, seq)).map(|held| (seq, held))
-        };
-        self.hand_back(back.into_iter().collect()).await;
-        false
+        }
     }
 
     /// Stops fetching, hands back what is in flight (JetStream delivers it again at once, to
@@ -726,12 +827,12 @@ impl Worker {
                 }
             }
         }
-        let mut held: Vec<(u64, Subject)> = self
+        let mut held: Vec<(u64, Subject, bool)> = self
             .in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .drain()
-            .map(|((_, seq), held)| (seq, held.reply))
+            .map(|((_, seq), held)| (seq, held.reply, held.acked))
             .collect();
         // Dead letters not stored yet go back with their events: the next holder judges them
         // again.
@@ -741,10 +842,12 @@ impl Worker {
             .clear();
         // Handed back in their order, so that they are delivered again in it; bounded, since
         // NATS may be what is gone (then the leases expire by themselves).
-        held.sort_by_key(|(seq, _)| *seq);
+        held.sort_by_key(|(seq, _, _)| *seq);
         let letting_go = async {
-            for (_, reply) in held {
-                let _ = self.client.publish(reply, "-NAK".into()).await;
+            for (_, reply, acked) in held {
+                // A resolved event's acknowledgement goes again; the rest are handed back.
+                let word = if acked { "+ACK" } else { "-NAK" };
+                let _ = self.client.publish(reply, word.into()).await;
             }
             let _ = self.client.flush().await;
             for (index, partition) in partitions.iter_mut().enumerate() {

@@ -94,8 +94,11 @@ pub struct SqliteSpool {
     appended: Arc<Vec<Notify>>,
     /// Why the spool can no longer be written, once it cannot.
     fatal: Arc<Mutex<Option<String>>>,
-    /// The owner's lock on the spool, held while the spool is open.
-    _lock: Option<std::fs::File>,
+    /// The writer thread: dropping the spool waits for it, so that the spool is whole (and its
+    /// owner's lock, which the writer holds, free) once the spool is gone.
+    writer: Option<std::thread::JoinHandle<()>>,
+    /// Set by [`SqliteSpool::crash`]: the writer ends without writing anything more.
+    abandoned: Arc<AtomicBool>,
 }
 
 fn io(e: impl std::fmt::Display) -> BacklogError {
@@ -230,6 +233,7 @@ impl SqliteSpool {
         let (commands, inbox) = mpsc::channel();
         let appended = Arc::new(destinations.iter().map(|_| Notify::new()).collect());
         let fatal = Arc::new(Mutex::new(None));
+        let abandoned = Arc::new(AtomicBool::new(false));
         let state = Writer {
             connection: writer,
             books: Books {
@@ -254,8 +258,10 @@ impl SqliteSpool {
             kept: Vec::new(),
             failures: 0,
             last_probe: None,
+            abandoned: Arc::clone(&abandoned),
+            _lock: lock,
         };
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("hardal-spool".into())
             .spawn(move || state.run(inbox))
             .map_err(io)?;
@@ -268,8 +274,18 @@ impl SqliteSpool {
             shared,
             appended,
             fatal,
-            _lock: lock,
+            writer: Some(writer),
+            abandoned,
         })
+    }
+
+    /// Stops the spool as a crash of the process would, for tests of what survives one: the
+    /// writer ends without writing what is queued or kept and without checkpointing. Returns
+    /// once it ended (and the owner's lock is free).
+    #[doc(hidden)]
+    pub fn crash(self) {
+        self.abandoned.store(true, Ordering::Relaxed);
+        drop(self);
     }
 
     fn index(&self, destination: &str) -> Result<usize, BacklogError> {
@@ -310,6 +326,17 @@ impl SqliteSpool {
     }
 }
 
+impl Drop for SqliteSpool {
+    fn drop(&mut self) {
+        // The writer ends once its inbox is closed and it wrote what was queued.
+        let (closed, _) = mpsc::channel();
+        *self.commands.lock().unwrap_or_else(|e| e.into_inner()) = closed;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
 #[async_trait]
 impl Backlog for SqliteSpool {
     async fn append(&self, events: Vec<Incoming>) -> Result<Appended, BacklogError> {
@@ -323,24 +350,27 @@ impl Backlog for SqliteSpool {
 
     async fn take(&self, destination: &str, limit: usize) -> Result<Vec<Stored>, BacklogError> {
         let index = self.index(destination)?;
-        let start = self.cursors.lock().unwrap_or_else(|e| e.into_inner())[index];
-        let opened = Arc::clone(&self.opened_resolved);
-        let name = destination.to_owned();
-        let (taken, last, skipped) = self
-            .read(move |connection| {
-                let mut statement = connection
-                    .prepare_cached(
-                        "SELECT seq, target, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-                    )
-                    .map_err(io)?;
-                let (mut taken, mut skipped, mut last) = (Vec::new(), Vec::new(), start);
-                // Pages of events meant for others (or resolved before a restart) are passed
-                // over until some are this destination's, or there are no more.
-                while taken.is_empty() {
+        let mut last = self.cursors.lock().unwrap_or_else(|e| e.into_inner())[index];
+        let mut skipped = Vec::new();
+        // Pages of events meant for others (or resolved before a restart) are passed over until
+        // some are this destination's, or there are no more. Each page is its own read, so that
+        // a long pass (millions of rows after a restart) does not hold the one reader connection
+        // that the other destinations' takes and the health endpoints' statistics also need.
+        let taken = loop {
+            let opened = Arc::clone(&self.opened_resolved);
+            let name = destination.to_owned();
+            let (taken, page_last, page_skipped, any) = self
+                .read(move |connection| {
+                    let mut statement = connection
+                        .prepare_cached(
+                            "SELECT seq, target, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                        )
+                        .map_err(io)?;
                     let mut rows = statement
                         .query(params![last as i64, limit.max(1) as i64])
                         .map_err(io)?;
-                    let mut any = false;
+                    let (mut taken, mut skipped, mut last, mut any) =
+                        (Vec::new(), Vec::new(), last, false);
                     while let Some(row) = rows.next().map_err(io)? {
                         any = true;
                         let seq = row.get::<_, i64>(0).map_err(io)? as u64;
@@ -358,13 +388,15 @@ impl Backlog for SqliteSpool {
                             body: row.get(2).map_err(io)?,
                         });
                     }
-                    if !any {
-                        break;
-                    }
-                }
-                Ok((taken, last, skipped))
-            })
-            .await?;
+                    Ok((taken, last, skipped, any))
+                })
+                .await?;
+            last = page_last;
+            skipped.extend(page_skipped);
+            if !taken.is_empty() || !any {
+                break taken;
+            }
+        };
         self.cursors.lock().unwrap_or_else(|e| e.into_inner())[index] = last;
         if !skipped.is_empty() {
             self.send(Command::Skip(index, skipped))?;

@@ -95,6 +95,10 @@ pub(super) struct Writer {
     pub(super) file: (std::path::PathBuf, Option<(u64, u64)>),
     /// When an unwritable spool was last tried with a real write.
     pub(super) last_probe: Option<Instant>,
+    /// Set when the spool is abandoned as in a crash (tests): end without writing more.
+    pub(super) abandoned: Arc<std::sync::atomic::AtomicBool>,
+    /// The owner's lock on the spool: held until the writer's last write ended.
+    pub(super) _lock: Option<std::fs::File>,
 }
 
 fn is_busy(error: &rusqlite::Error) -> bool {
@@ -108,11 +112,17 @@ impl Writer {
     pub(super) fn run(mut self, inbox: mpsc::Receiver<Command>) {
         let mut last_vacuum = Instant::now();
         loop {
+            if self.abandoned.load(Ordering::Relaxed) {
+                return;
+            }
             let first = match inbox.recv_timeout(RETRY) {
                 Ok(command) => Some(command),
                 Err(mpsc::RecvTimeoutError::Timeout) => None,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
+            if self.abandoned.load(Ordering::Relaxed) {
+                return;
+            }
             let mut group = std::mem::take(&mut self.kept);
             group.extend(first);
             while group.len() < GROUP {
