@@ -532,6 +532,7 @@ impl Destination for Misbehaving {
         Ok(Mapped::records(vec![Record {
             payload: user.to_string().into_bytes(),
             order_key: event.user_key(),
+            batch_key: None,
         }]))
     }
     fn batch_limits(&self) -> BatchLimits {
@@ -543,7 +544,7 @@ impl Destination for Misbehaving {
     fn body_size(&self, records: usize, payload_bytes: usize) -> usize {
         11 + payload_bytes + records.saturating_sub(1)
     }
-    fn encode(&self, records: &[&Record]) -> HttpRequest {
+    fn encode(&self, records: &[&Record], _: &hardal_core::SendContext) -> HttpRequest {
         let items: Vec<&[u8]> = records.iter().map(|r| r.payload.as_slice()).collect();
         let mut body = b"{\"users\":[".to_vec();
         body.extend_from_slice(&items.join(&b","[..]));
@@ -559,8 +560,8 @@ impl Destination for Misbehaving {
             body,
         }
     }
-    fn judge(&self, records: usize, _: &HttpResponse) -> Vec<Verdict> {
-        (self.judge)(records)
+    fn judge(&self, records: &[&Record], _: &HttpResponse) -> Vec<Verdict> {
+        (self.judge)(records.len())
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use hardal_core::{
     BatchLimits, Destination, Event, HttpMethod, HttpRequest, HttpResponse, MapContext, Mapped,
-    MappingError, Record, RetryAfter, Verdict,
+    MappingError, Record, RetryAfter, SendContext, Verdict,
 };
 use hardal_runner::delivery::lane::{Lane, RecordId};
 use hardal_runner::delivery::retry::Decision;
@@ -36,7 +36,7 @@ impl Destination for Four {
     fn body_size(&self, records: usize, payload_bytes: usize) -> usize {
         payload_bytes + records
     }
-    fn encode(&self, _: &[&Record]) -> HttpRequest {
+    fn encode(&self, _: &[&Record], _: &SendContext) -> HttpRequest {
         HttpRequest {
             method: HttpMethod::Post,
             url: String::new(),
@@ -44,8 +44,8 @@ impl Destination for Four {
             body: vec![],
         }
     }
-    fn judge(&self, records: usize, _: &HttpResponse) -> Vec<Verdict> {
-        vec![Verdict::Delivered; records]
+    fn judge(&self, records: &[&Record], _: &HttpResponse) -> Vec<Verdict> {
+        vec![Verdict::Delivered; records.len()]
     }
 }
 
@@ -140,6 +140,7 @@ impl Harness {
             Record {
                 payload: vec![b'x'; 10],
                 order_key: user.map(|u| format!("user-{u}")),
+                batch_key: None,
             },
             self.now,
         );

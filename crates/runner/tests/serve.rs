@@ -525,7 +525,10 @@ fn hardals_custom_api_destination_forwards_every_example_event_to_the_service() 
         let Outcome::Records(records) = destination.map(&event, &context).unwrap().outcome else {
             panic!("every example event is forwarded");
         };
-        let request = destination.encode(&records.iter().collect::<Vec<_>>());
+        let request = destination.encode(
+            &records.iter().collect::<Vec<_>>(),
+            &hardal_core::SendContext::first(std::time::UNIX_EPOCH),
+        );
         // The body is Hardal's event rebuilt from its documented variables.
         let rebuilt: Value = serde_json::from_slice(&request.body).unwrap();
         for key in ["event_name", "created_at", "user_id", "properties"] {

@@ -10,6 +10,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::hash::BuildHasher;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hardal_core::{Destination, Record, Verdict};
@@ -23,7 +24,8 @@ pub type RecordId = u64;
 #[derive(Debug)]
 pub struct Pending {
     pub line: u64,
-    pub record: Record,
+    /// Shared with the request task, which gives the records back to `judge`.
+    pub record: Arc<Record>,
     pub attempts: u32,
     pub first_attempt: Option<Instant>,
     pub reasons: Vec<String>,
@@ -215,7 +217,7 @@ impl Lane {
             id,
             Pending {
                 line,
-                record,
+                record: Arc::new(record),
                 attempts: 0,
                 first_attempt: None,
                 reasons: Vec::new(),
@@ -296,10 +298,11 @@ impl Lane {
     }
 
     /// Picks records for one request from the ready queue, each followed by the records queued
-    /// behind it for the same user; `full` when the limits, not the supply, ended the batch.
+    /// behind it for the same user, offering them in that order to the destination's batcher;
+    /// `full` when the batcher, not the supply, ended the batch.
     fn plan_batch(&self, destination: &dyn Destination) -> (Vec<RecordId>, bool) {
+        let mut batcher = destination.batcher();
         let mut batch = Vec::new();
-        let mut bytes = 0;
         for &head in &self.ready {
             let followers = self.records[&head]
                 .key
@@ -307,8 +310,7 @@ impl Lane {
                 .flat_map(|key| self.by_key[&key].iter().skip(1))
                 .take_while(|id| self.records[id].state == State::Queued);
             for &id in std::iter::once(&head).chain(followers) {
-                let size = self.records[&id].record.payload.len();
-                if !destination.fits(batch.len(), bytes, size) {
+                if !batcher.offer(&self.records[&id].record) {
                     // A record too large for any request still goes alone (destinations refuse
                     // such records when they map them, so this is only a safety net).
                     return if batch.is_empty() {
@@ -317,7 +319,6 @@ impl Lane {
                         (batch, true)
                     };
                 }
-                bytes += size;
                 batch.push(id);
             }
         }
@@ -371,7 +372,8 @@ impl Lane {
                 Verdict::Delivered => {
                     resolved.push((self.resolve(*id, now), Resolution::Delivered))
                 }
-                Verdict::Rejected { reason } => {
+                // Until the engine splits requests, a split is a rejection of every record.
+                Verdict::Rejected { reason } | Verdict::Split { reason } => {
                     resolved.push((self.resolve(*id, now), Resolution::Rejected(reason)))
                 }
                 Verdict::Pause { reason } => {
@@ -468,7 +470,7 @@ mod tests {
 
     use hardal_core::{
         BatchLimits, Destination, Event, HttpMethod, HttpRequest, HttpResponse, MapContext, Mapped,
-        MappingError, Record, RetryAfter, Verdict,
+        MappingError, Record, RetryAfter, SendContext, Verdict,
     };
 
     use super::{Lane, RecordId, Resolution};
@@ -498,7 +500,7 @@ mod tests {
         fn body_size(&self, records: usize, payload_bytes: usize) -> usize {
             payload_bytes + records
         }
-        fn encode(&self, _: &[&Record]) -> HttpRequest {
+        fn encode(&self, _: &[&Record], _: &SendContext) -> HttpRequest {
             HttpRequest {
                 method: HttpMethod::Post,
                 url: String::new(),
@@ -506,8 +508,8 @@ mod tests {
                 body: vec![],
             }
         }
-        fn judge(&self, records: usize, response: &HttpResponse) -> Vec<Verdict> {
-            vec![response.status_verdict(); records]
+        fn judge(&self, records: &[&Record], response: &HttpResponse) -> Vec<Verdict> {
+            vec![response.status_verdict(); records.len()]
         }
     }
 
@@ -521,6 +523,7 @@ mod tests {
                 Record {
                     payload: name.as_bytes().to_vec(),
                     order_key: key,
+                    batch_key: None,
                 },
                 now,
             );
@@ -586,6 +589,7 @@ mod tests {
             Record {
                 payload: b"a4".to_vec(),
                 order_key: Some("a".into()),
+                batch_key: None,
             },
             t0,
         );
