@@ -36,7 +36,10 @@ fn example_configs() -> Vec<(String, String)> {
         .map(|e| e.expect("a readable directory entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .map(|p| {
-            let stem = p.file_stem().and_then(|s| s.to_str()).expect("a UTF-8 name");
+            let stem = p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("a UTF-8 name");
             let text = std::fs::read_to_string(&p).expect("a readable example");
             (stem.to_owned(), text)
         })

@@ -50,7 +50,11 @@ fn replay(target: &str) {
     let mut count = 0;
     for (name, bytes) in inputs {
         count += 1;
-        if catch_unwind(AssertUnwindSafe(|| assert!(hardal_fuzz::run_target(target, &bytes)))).is_err() {
+        if catch_unwind(AssertUnwindSafe(|| {
+            assert!(hardal_fuzz::run_target(target, &bytes))
+        }))
+        .is_err()
+        {
             failed.push(name);
         }
     }
