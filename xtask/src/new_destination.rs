@@ -321,15 +321,14 @@ fn check(root: &Path, name: &str) -> Result<()> {
         hardal_ok(&copy, &hardal, &["list"], &[], &format!("{}  ", names.kind))?;
         Ok(())
     })();
-    match &result {
-        Ok(()) => {
-            std::fs::remove_dir_all(&copy)?;
-            eprintln!(
-                "\nnew-destination --check: `{}` generated, linked, formatted, linted, tested, validated and rendered",
-                names.kind
-            );
-        }
-        Err(_) => eprintln!("the copy stays for a look: {}", copy.display()),
+    // Removed also after a failure: the shared target directory's records point into the copy,
+    // and only a copy that is gone makes the next build here redo what the copy changed.
+    std::fs::remove_dir_all(&copy).with_context(|| format!("removing {}", copy.display()))?;
+    if result.is_ok() {
+        eprintln!(
+            "\nnew-destination --check: `{}` generated, linked, formatted, linted, tested, validated and rendered",
+            names.kind
+        );
     }
     result
 }
