@@ -456,6 +456,50 @@ mod tests {
         assert!(link(&linked, &names).is_err(), "linked twice");
     }
 
+    /// Generating into a tree holding only the templates and the linking crate's manifest writes
+    /// the crate, the example and the line, and a second run refuses to overwrite.
+    #[test]
+    fn generate_writes_the_crate_and_links_it_once() {
+        let root = crate::workspace_root();
+        let scratch = std::env::temp_dir().join(format!(
+            "hardal-new-destination-test-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&scratch);
+        let mut files = Vec::new();
+        collect_files(&templates(&root), &mut files).unwrap();
+        for file in files.iter().map(|f| f.strip_prefix(&root).unwrap()) {
+            let to = scratch.join(file);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(root.join(file), to).unwrap();
+        }
+        let manifest = "crates/destinations/Cargo.toml";
+        std::fs::create_dir_all(scratch.join("crates/destinations")).unwrap();
+        std::fs::copy(root.join(manifest), scratch.join(manifest)).unwrap();
+
+        let names = Names::new("demo_kind").unwrap();
+        let written = generate(&scratch, &names).unwrap();
+        let mut relative: Vec<String> = written
+            .iter()
+            .map(|p| p.strip_prefix(&scratch).unwrap().display().to_string())
+            .collect();
+        relative.sort();
+        assert!(relative.contains(&"crates/demo-kind/src/destination.rs".to_owned()));
+        assert!(relative.contains(&"examples/demo-kind.json".to_owned()));
+        assert!(relative.contains(&manifest.to_owned()));
+        let linked = std::fs::read_to_string(scratch.join(manifest)).unwrap();
+        assert!(linked.contains("hardal-demo-kind = { path = \"../demo-kind\" }\n"));
+        let example = std::fs::read_to_string(scratch.join("examples/demo-kind.json")).unwrap();
+        assert!(example.contains(r#""api_key": "${DEMO_KIND_API_KEY}""#));
+
+        let again = generate(&scratch, &names).unwrap_err().to_string();
+        assert!(
+            again.ends_with("crates/demo-kind exists already"),
+            "{again}"
+        );
+        std::fs::remove_dir_all(&scratch).unwrap();
+    }
+
     /// Every template fills without a leftover placeholder.
     #[test]
     fn every_template_fills() {
