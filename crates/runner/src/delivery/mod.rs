@@ -117,6 +117,8 @@ impl LaneState {
 pub struct LaneCounts {
     pub requests: u64,
     pub records_retried: u64,
+    /// Requests split because the destination refused them for a record it did not name.
+    pub splits: u64,
 }
 
 /// A record that will be tried again.
@@ -192,7 +194,10 @@ impl Delivery {
     }
 
     pub fn counts(&self, lane: usize) -> LaneCounts {
-        self.counts[lane]
+        LaneCounts {
+            splits: self.lanes[lane].splits(),
+            ..self.counts[lane]
+        }
     }
 
     /// Records not yet resolved, in every lane.
