@@ -28,7 +28,8 @@ const USAGE: &str =
 const TIMEOUT_SECONDS: u32 = 10;
 
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
-    let all: Vec<&str> = hardal_fuzz::TARGETS.iter().map(|(n, _)| *n).collect();
+    let names = hardal_fuzz::target_names();
+    let all: Vec<&str> = names.iter().map(String::as_str).collect();
     if args.first().map(String::as_str) == Some("seeds") {
         return write_seeds(root, &all);
     }
@@ -122,6 +123,19 @@ fn cargo_fuzz(root: &Path, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// `cargo fuzz run --sanitizer none BINARY` for `target`: the judge targets of every kind share
+/// one binary, told the kind by an environment variable.
+fn fuzz_run(target: &str) -> Result<Command> {
+    let (binary, env) =
+        hardal_fuzz::binary(target).with_context(|| format!("no fuzz target `{target}`"))?;
+    let mut command = Command::new(env!("CARGO"));
+    command.args(["fuzz", "run", "--sanitizer", "none", binary]);
+    if let Some((name, value)) = env {
+        command.env(name, value);
+    }
+    Ok(command)
+}
+
 /// What one target's run showed.
 struct Outcome {
     target: String,
@@ -163,9 +177,8 @@ fn fuzz_one(root: &Path, target: &str, seconds: u64) -> Result<Outcome> {
         .with_context(|| format!("creating {}", log_path.display()))?;
 
     // libFuzzer writes new inputs to the first directory and reads all of them.
-    let mut command = Command::new(env!("CARGO"));
+    let mut command = fuzz_run(target)?;
     command
-        .args(["fuzz", "run", "--sanitizer", "none", target])
         .arg(&work)
         .arg(&corpus)
         .arg("--")
@@ -267,8 +280,7 @@ fn merge_corpus(root: &Path, target: &str) -> Result<()> {
             std::fs::copy(&path, merged.join(path.file_name().expect("a file name")))?;
         }
     }
-    let status = Command::new(env!("CARGO"))
-        .args(["fuzz", "run", "--sanitizer", "none", target])
+    let status = fuzz_run(target)?
         .args([&merged, &corpus, &work])
         .args(["--", "-set_cover_merge=1", "-use_counters=0"])
         .current_dir(root)

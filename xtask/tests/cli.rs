@@ -53,6 +53,14 @@ fn errors_are_one_line_without_a_backtrace() {
             &["bench", "send", "many"],
             "error: `many` is not a number of events: invalid digit found in string\n",
         ),
+        (
+            &["new-destination"],
+            "error: usage: cargo xtask new-destination NAME | cargo xtask new-destination --check [NAME]\n",
+        ),
+        (
+            &["new-destination", "Acme"],
+            "error: `Acme` cannot name a kind: use lower-case letters and digits in words joined by `_`, starting with a letter (e.g. `acme_events`)\n",
+        ),
     ] {
         let output = xtask(args);
         assert_eq!(output.status.code(), Some(1), "{args:?}: {output:?}");

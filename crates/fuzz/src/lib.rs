@@ -9,18 +9,18 @@
 //! points into the text), the target asserts it, so a wrong answer is a finding too.
 //!
 //! How bytes become inputs (status codes, headers, record counts) is in [`input`]; [`seeds`] builds
-//! the starting corpora from the project's own examples.
+//! the starting corpora from the project's own examples. The judge targets, one per linked kind,
+//! are in [`judge`]: no kind is named in this crate.
 
 pub mod input;
+pub mod judge;
 pub mod seeds;
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
-use hardal_core::{Destination, Event, HttpResponse, Template, Verdict};
-use hardal_custom_api::{CustomApi, CustomApiConfig};
+use hardal_core::{Event, HttpResponse, Template};
 use hardal_runner::config::DeliveryConfig;
 use hardal_runner::delivery::retry::{Decision, RetryPolicy};
 use hardal_runner::send::checkpoint::{Checkpoint, Handled, Progress};
@@ -30,16 +30,53 @@ use serde_json::Value;
 /// A fuzz target: any bytes in, a panic for a finding.
 pub type Target = fn(&[u8]);
 
-/// Every target by name, as the fuzzer binaries, `cargo xtask fuzz` and the replay test know them.
-pub const TARGETS: &[(&str, Target)] = &[
+/// The targets that do not depend on a destination kind, by name: each has a fuzzer binary of
+/// its name.
+pub const FIXED_TARGETS: &[(&str, Target)] = &[
     ("event_line", event_line),
     ("config_load", config_load),
     ("template", template),
-    ("judge_insider", judge_insider),
-    ("judge_custom_api", judge_custom_api),
     ("retry_after", retry_after),
     ("checkpoint_open", checkpoint_open),
 ];
+
+/// Every target's name, as the fuzzer, `cargo xtask fuzz` and the replay test know them: the
+/// fixed targets, then `judge_<kind>` for every linked kind.
+pub fn target_names() -> Vec<String> {
+    FIXED_TARGETS
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .chain(judge::targets())
+        .collect()
+}
+
+/// Runs the target `name` on `data`; `false` when there is no such target.
+pub fn run_target(name: &str, data: &[u8]) -> bool {
+    if let Some((_, target)) = FIXED_TARGETS.iter().find(|(n, _)| *n == name) {
+        target(data);
+        return true;
+    }
+    match name.strip_prefix(judge::PREFIX) {
+        Some(kind) if judge::targets().iter().any(|t| t == name) => {
+            judge::judge(kind, data);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The fuzzer binary of target `name` and the environment it needs: a fixed target is its own
+/// binary; every judge target is the `judge` binary with [`judge::KIND_VARIABLE`] set.
+pub fn binary(name: &str) -> Option<(&'static str, Option<(&'static str, String)>)> {
+    if let Some((binary, _)) = FIXED_TARGETS.iter().find(|(n, _)| *n == name) {
+        return Some((binary, None));
+    }
+    let kind = name.strip_prefix(judge::PREFIX)?;
+    judge::targets()
+        .iter()
+        .any(|t| t == name)
+        .then(|| ("judge", Some((judge::KIND_VARIABLE, kind.to_owned()))))
+}
 
 /// One NDJSON line, as bytes. Invariant: `parse_line` accepts exactly the lines serde_json reads
 /// as a JSON object, and reads the same value (integers beyond 64 bits, which serde_json rounds,
@@ -153,49 +190,6 @@ pub fn template(data: &[u8]) {
         (Ok(None), Ok(false)) => assert!(bytes.is_empty(), "missing, yet bytes were written"),
         (Err(left), Err(right)) => assert_eq!(left, right, "the two renderers fail differently"),
         (left, right) => panic!("render gave {left:?}, render_json gave {right:?}"),
-    }
-}
-
-/// Insider's answer to a request of 1..=1000 users. Invariants: one verdict per user; an answer
-/// that is not 2xx gives every user the verdict of its status.
-pub fn judge_insider(data: &[u8]) {
-    let (records, response) = input::judged_response(data);
-    let verdicts = hardal_insider::judge(records, &response);
-    check_verdicts(records, &response, &verdicts);
-}
-
-/// A `custom_api` destination's judging of any answer. Invariants: one verdict per record, each
-/// the verdict of the status.
-pub fn judge_custom_api(data: &[u8]) {
-    static DESTINATION: OnceLock<CustomApi> = OnceLock::new();
-    let destination = DESTINATION.get_or_init(|| {
-        let config: CustomApiConfig = serde_json::from_value(serde_json::json!({
-            "endpoint_url": "http://127.0.0.1:9/collect",
-            "request_format": {"users": [{"id": "##user_id##"}]},
-            "batch": {"array_pointer": "/users"},
-        }))
-        .expect("a valid custom_api configuration");
-        CustomApi::build("fuzz", config).expect("a valid custom_api destination")
-    });
-    let (records, response) = input::judged_response(data);
-    let owned = vec![hardal_core::Record::new(b"{}".to_vec()); records];
-    let verdicts = destination.judge(&owned.iter().collect::<Vec<_>>(), &response);
-    check_verdicts(records, &response, &verdicts);
-    let expected = response.status_verdict();
-    assert!(
-        verdicts.iter().all(|v| *v == expected),
-        "custom_api judges by status alone"
-    );
-}
-
-fn check_verdicts(records: usize, response: &HttpResponse, verdicts: &[Verdict]) {
-    assert_eq!(verdicts.len(), records, "one verdict per record");
-    if !(200..300).contains(&response.status) {
-        let expected = response.status_verdict();
-        assert!(
-            verdicts.iter().all(|v| *v == expected),
-            "a non-2xx answer judges every record by its status"
-        );
     }
 }
 

@@ -1,5 +1,5 @@
 //! The starting corpora, built from the project's own material: the example events and
-//! configurations, the Insider presets, the documented Insider answers and Retry-After forms, and
+//! configurations, every linked kind's presets, the documented Insider answers and Retry-After forms, and
 //! real checkpoint stores. `cargo xtask fuzz seeds` writes them to `fuzz/corpus/<target>/seed-*`;
 //! the fuzzer grows the corpora from there.
 
@@ -10,7 +10,6 @@ use serde_json::Value;
 use crate::input::{RetryInput, encode_response};
 
 const EVENTS: &str = include_str!("../../../examples/events.ndjson");
-const CONFIG_INSIDER: &str = include_str!("../../../examples/insider.json");
 const CONFIG_CUSTOM_API: &str = include_str!("../../../examples/custom-api-insider.json");
 
 /// One seed: its file name (without the `seed-` prefix) and bytes.
@@ -22,11 +21,31 @@ pub fn for_target(target: &str) -> Option<Vec<Seed>> {
         "event_line" => event_line(),
         "config_load" => config_load(),
         "template" => template(),
-        "judge_insider" | "judge_custom_api" => judge(),
         "retry_after" => retry_after(),
         "checkpoint_open" => checkpoint_open(),
+        judge if crate::judge::targets().iter().any(|t| t == judge) => self::judge(),
         _ => return None,
     })
+}
+
+/// Every example configuration (`examples/*.json`) by file stem, in name order.
+fn example_configs() -> Vec<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut configs: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .expect("the examples directory")
+        .map(|e| e.expect("a readable directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| {
+            let stem = p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("a UTF-8 name");
+            let text = std::fs::read_to_string(&p).expect("a readable example");
+            (stem.to_owned(), text)
+        })
+        .collect();
+    configs.sort();
+    configs
 }
 
 fn named(items: impl IntoIterator<Item = (impl Into<String>, impl Into<Vec<u8>>)>) -> Vec<Seed> {
@@ -59,10 +78,10 @@ fn event_line() -> Vec<Seed> {
     seeds
 }
 
+/// Every example configuration, and hand-written ones with mistakes.
 fn config_load() -> Vec<Seed> {
-    named([
-        ("insider", CONFIG_INSIDER),
-        ("custom-api-insider", CONFIG_CUSTOM_API),
+    let mut seeds = named(example_configs());
+    seeds.extend(named([
         (
             "insider-mappings",
             r###"{"destinations":[{"id":"ins","type":"insider","partner_name":"p","request_token":"${TOKEN}",
@@ -88,15 +107,23 @@ fn config_load() -> Vec<Seed> {
             "unknown-kind",
             r###"{"destinations":[{"id":"x","type":"mystery"}],"extra":1}"###,
         ),
-    ])
+    ]));
+    seeds
 }
 
-/// A preset's `user` template on the first line, an example event after it.
+/// A template on the first line (every linked kind's presets without their `when`, and more),
+/// an example event after it.
 fn template() -> Vec<Seed> {
-    let presets = hardal_insider::PRESET_FILES.iter().map(|(name, text)| {
-        let preset: Value = serde_json::from_str(text).expect("presets are JSON");
-        (format!("preset-{name}"), preset["user"].to_string())
-    });
+    let presets = hardal_core::DestinationPlugin::all()
+        .into_iter()
+        .flat_map(|plugin| plugin.presets.iter().map(move |p| (plugin.kind, p)))
+        .map(|(kind, (name, text))| {
+            let mut preset: Value = serde_json::from_str(text).expect("presets are JSON");
+            if let Some(fields) = preset.as_object_mut() {
+                fields.remove("when");
+            }
+            (format!("preset-{kind}-{name}"), preset.to_string())
+        });
     let custom_api: Value = serde_json::from_str(CONFIG_CUSTOM_API).expect("examples are JSON");
     let request_format = custom_api["destinations"][0]["request_format"].to_string();
     let strings = [

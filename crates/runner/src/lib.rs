@@ -15,9 +15,8 @@ pub mod tap;
 pub mod transport;
 
 // Linking a destination crate is what registers its kind (`inventory` collects the plugin at
-// start-up); naming each one here keeps the linker from dropping it.
-use hardal_custom_api as _;
-use hardal_insider as _;
+// start-up); `hardal-destinations` links every one, and naming it here links it.
+use hardal_destinations as _;
 
 /// Every destination kind this binary links, sorted.
 pub fn linked_kinds() -> Vec<&'static str> {

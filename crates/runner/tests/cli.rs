@@ -147,9 +147,21 @@ fn validate_accepts_the_example_when_the_token_is_set() {
 
 #[test]
 fn list_and_schema() {
+    // One line per linked kind, in the registry's order, with its description.
     let list = hardal(&["list"]);
     assert!(list.status.success());
-    assert!(text(&list.stdout).starts_with("custom_api  Any HTTP JSON API"));
+    let listed: Vec<(String, String)> = text(&list.stdout)
+        .lines()
+        .map(|line| {
+            let (kind, description) = line.split_once("  ").expect("kind, then description");
+            (kind.to_owned(), description.trim().to_owned())
+        })
+        .collect();
+    let registered: Vec<(String, String)> = hardal_core::DestinationPlugin::all()
+        .iter()
+        .map(|p| (p.kind.to_owned(), p.description.to_owned()))
+        .collect();
+    assert_eq!(listed, registered);
 
     let schema = hardal(&["schema"]);
     let printed: Value = serde_json::from_slice(&schema.stdout).unwrap();
@@ -161,8 +173,12 @@ fn list_and_schema() {
 
     let unknown = hardal(&["schema", "--kind", "webhook"]);
     assert_eq!(unknown.status.code(), Some(1));
+    let known = hardal_runner::linked_kinds().join(", ");
     assert!(
+        text(&unknown.stderr).contains(&format!(
+            "unknown destination kind `webhook`; known kinds: {known}\n"
+        )),
+        "{}",
         text(&unknown.stderr)
-            .contains("unknown destination kind `webhook`; known kinds: custom_api")
     );
 }

@@ -1,5 +1,6 @@
-//! The committed `schemas/` must be what the code generates, and every linked destination kind
-//! must be registered.
+//! The committed `schemas/` must be what the code generates (no more, no less), and every
+//! destination crate linked by `hardal-destinations` must register the kind its name says. No
+//! kind is named here: the lists come from the registry and from crates/destinations/Cargo.toml.
 
 use std::path::Path;
 
@@ -19,9 +20,45 @@ fn committed_schemas_are_fresh() {
     );
 }
 
+/// A kind removed leaves no schema behind.
 #[test]
-fn every_linked_kind_is_registered() {
-    assert_eq!(hardal_runner::linked_kinds(), ["custom_api", "insider"]);
+fn every_committed_schema_is_generated() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
+    let generated: Vec<String> = hardal_runner::config::schema::schema_files()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let mut committed: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    committed.sort();
+    let extra: Vec<&String> = committed
+        .iter()
+        .filter(|n| !generated.contains(n))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "schemas/ holds {extra:?}, which no linked kind generates: remove them"
+    );
+}
+
+/// `hardal-<name>` registers the kind `<name>` with underscores, and nothing else registers a
+/// kind: the crates linked and the kinds registered are the same list.
+#[test]
+fn every_linked_crate_registers_its_kind() {
+    let expected: Vec<String> = hardal_destinations::CRATES
+        .iter()
+        .map(|name| {
+            name.strip_prefix("hardal-")
+                .unwrap_or_else(|| panic!("{name}: a destination crate is named hardal-<kind>"))
+                .replace('-', "_")
+        })
+        .collect();
+    let mut expected_sorted = expected.clone();
+    expected_sorted.sort();
+    assert!(!expected.is_empty(), "no destination crate is linked");
+    assert_eq!(hardal_runner::linked_kinds(), expected_sorted);
 }
 
 #[test]
