@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use hardal_insider_simulator::ga4::{Ga4Config, Ga4Simulator};
 use hardal_insider_simulator::{Simulator, SimulatorConfig};
 
@@ -36,26 +36,16 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: String,
     /// The partner name requests must carry in X-PARTNER-NAME (insider).
-    #[arg(long, required_if_eq("kind", "insider"))]
+    #[arg(long)]
     partner_name: Option<String>,
     /// The token requests must carry in X-REQUEST-TOKEN (insider).
-    #[arg(
-        long,
-        env = "INSIDER_REQUEST_TOKEN",
-        hide_env_values = true,
-        required_if_eq("kind", "insider")
-    )]
+    #[arg(long, env = "INSIDER_REQUEST_TOKEN", hide_env_values = true)]
     request_token: Option<String>,
     /// The measurement ID requests must carry (ga4).
-    #[arg(long, required_if_eq("kind", "ga4"))]
+    #[arg(long)]
     measurement_id: Option<String>,
     /// The API secret requests must carry (ga4).
-    #[arg(
-        long,
-        env = "GA4_API_SECRET",
-        hide_env_values = true,
-        required_if_eq("kind", "ga4")
-    )]
+    #[arg(long, env = "GA4_API_SECRET", hide_env_values = true)]
     api_secret: Option<String>,
     /// Count accepted users and events without keeping them, for long benchmarks.
     #[arg(long)]
@@ -90,6 +80,26 @@ fn stop_signal() -> impl std::future::Future<Output = ()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    // Which flags are required depends on the kind, which has a default; clap's conditional
+    // requirements do not see defaults, so the check is here.
+    let required: &[(&str, bool)] = match args.kind {
+        Kind::Insider => &[
+            ("--partner-name", args.partner_name.is_some()),
+            ("--request-token", args.request_token.is_some()),
+        ],
+        Kind::Ga4 => &[
+            ("--measurement-id", args.measurement_id.is_some()),
+            ("--api-secret", args.api_secret.is_some()),
+        ],
+    };
+    if let Some((flag, _)) = required.iter().find(|(_, given)| !given) {
+        Args::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                format!("{flag} is required for this --kind"),
+            )
+            .exit();
+    }
     if args.kind == Kind::Ga4 {
         return ga4(args).await;
     }
