@@ -507,7 +507,7 @@ struct Misbehaving {
     url: String,
     /// What mapping does to every seventh event (seq % 7 == 3).
     map_trouble: MapTrouble,
-    judge: fn(usize) -> Vec<Verdict>,
+    judge: fn(&[&Record]) -> Vec<Verdict>,
 }
 
 impl Destination for Misbehaving {
@@ -532,6 +532,7 @@ impl Destination for Misbehaving {
         Ok(Mapped::records(vec![Record {
             payload: user.to_string().into_bytes(),
             order_key: event.user_key(),
+            batch_key: None,
         }]))
     }
     fn batch_limits(&self) -> BatchLimits {
@@ -543,7 +544,7 @@ impl Destination for Misbehaving {
     fn body_size(&self, records: usize, payload_bytes: usize) -> usize {
         11 + payload_bytes + records.saturating_sub(1)
     }
-    fn encode(&self, records: &[&Record]) -> HttpRequest {
+    fn encode(&self, records: &[&Record], _: &hardal_core::SendContext) -> HttpRequest {
         let items: Vec<&[u8]> = records.iter().map(|r| r.payload.as_slice()).collect();
         let mut body = b"{\"users\":[".to_vec();
         body.extend_from_slice(&items.join(&b","[..]));
@@ -559,7 +560,7 @@ impl Destination for Misbehaving {
             body,
         }
     }
-    fn judge(&self, records: usize, _: &HttpResponse) -> Vec<Verdict> {
+    fn judge(&self, records: &[&Record], _: &HttpResponse) -> Vec<Verdict> {
         (self.judge)(records)
     }
 }
@@ -586,7 +587,7 @@ fn a_mapping_with_nothing_to_send_is_skipped_not_left_unresolved() {
         misbehaving_config(Misbehaving {
             url: sim.upsert_url(),
             map_trouble: MapTrouble::NoRecords,
-            judge: |n| vec![Verdict::Delivered; n],
+            judge: |records| vec![Verdict::Delivered; records.len()],
         })
     };
     let summary = run.send(config(), &events(70, 7));
@@ -610,7 +611,7 @@ fn a_panic_in_map_or_judge_rejects_those_events_instead_of_hanging() {
         misbehaving_config(Misbehaving {
             url: sim.upsert_url(),
             map_trouble: MapTrouble::Panic,
-            judge: |n| vec![Verdict::Delivered; n],
+            judge: |records| vec![Verdict::Delivered; records.len()],
         }),
         &events(70, 7),
     );
@@ -642,11 +643,69 @@ fn a_panic_in_map_or_judge_rejects_those_events_instead_of_hanging() {
 }
 
 #[test]
+fn a_request_refused_for_an_unnamed_record_is_split_until_that_record_stands_alone() {
+    // Like Meta's Conversions API, the destination refuses a whole request (10 records at most)
+    // when one record in it is bad, without saying which: the engine halves the request until
+    // the bad record is alone, and delivers the rest.
+    let sim = simulator();
+    let run = Run::new("split");
+    let summary = run.send(
+        misbehaving_config(Misbehaving {
+            url: sim.upsert_url(),
+            map_trouble: MapTrouble::None,
+            judge: |records| {
+                let bad = records
+                    .iter()
+                    .any(|r| String::from_utf8_lossy(&r.payload).contains("\"seq\":37}"));
+                let verdict = if bad {
+                    Verdict::Split {
+                        reason: "HTTP 400: Invalid parameter".into(),
+                    }
+                } else {
+                    Verdict::Delivered
+                };
+                vec![verdict; records.len()]
+            },
+        }),
+        &events(100, 5),
+    );
+    let destination = &summary.destinations[0];
+    assert_eq!(
+        (destination.totals.delivered, destination.totals.rejected),
+        (99, 1),
+        "{}",
+        summary.text()
+    );
+    // A request of at most 10 records is halved at most ⌈log2 10⌉ = 4 times.
+    assert!(
+        (1..=4).contains(&destination.batch_splits),
+        "{}",
+        summary.text()
+    );
+    assert!(
+        summary
+            .text()
+            .contains(&format!(", {} requests split\n", destination.batch_splits)),
+        "{}",
+        summary.text()
+    );
+    let dead = run.dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["reasons"][0], "HTTP 400: Invalid parameter");
+    assert!(dead[0]["event"].to_string().contains("e37"), "{}", dead[0]);
+}
+
+#[test]
 fn a_destination_must_give_exactly_one_verdict_per_record() {
     let sim = simulator();
     for (name, judge) in [
-        ("too-few", (|_| Vec::new()) as fn(usize) -> Vec<Verdict>),
-        ("too-many", |n| vec![Verdict::Delivered; n + 1]),
+        (
+            "too-few",
+            (|_| Vec::new()) as fn(&[&Record]) -> Vec<Verdict>,
+        ),
+        ("too-many", |records| {
+            vec![Verdict::Delivered; records.len() + 1]
+        }),
     ] {
         let run = Run::new(name);
         let summary = run.send(
