@@ -17,6 +17,7 @@ pub mod transport;
 // Linking a destination crate is what registers its kind (`inventory` collects the plugin at
 // start-up); naming each one here keeps the linker from dropping it.
 use hardal_custom_api as _;
+use hardal_ga4 as _;
 use hardal_insider as _;
 
 /// Every destination kind this binary links, sorted.
