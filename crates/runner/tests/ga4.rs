@@ -300,3 +300,34 @@ fn validate_names_the_bad_fields_of_a_ga4_destination() {
         String::from_utf8_lossy(&good.stderr)
     );
 }
+
+#[test]
+fn an_unreachable_ga4_never_shows_the_secret_in_dead_letters() {
+    // A port nothing listens on: every attempt fails with the transport's error, whose text
+    // could name the URL, and the URL carries the secret.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut delivery = fast_delivery();
+    delivery["max_attempts"] = json!(2);
+    let text = json!({"destinations": [{"id": "ga4", "type": "ga4", "measurement_id": "G-TEST",
+                      "api_secret": "${GA4_API_SECRET}", "base_url": base_url}],
+                      "delivery": delivery})
+    .to_string();
+    let config = load_str(&text, &|name| {
+        (name == "GA4_API_SECRET").then(|| SECRET.to_owned())
+    })
+    .unwrap();
+    let run = Run::new("ga4-unreachable");
+    let summary = run.send(config, &ndjson(&live_examples()[..2]));
+    assert_eq!(
+        summary.destinations[0].totals.dead_lettered,
+        2,
+        "{}",
+        summary.text()
+    );
+    let dead = run.dead_letters();
+    let reasons = dead.iter().map(Value::to_string).collect::<String>();
+    assert!(!reasons.contains(SECRET), "{reasons}");
+    assert!(!summary.text().contains(SECRET), "{}", summary.text());
+}
