@@ -331,3 +331,34 @@ fn an_unreachable_ga4_never_shows_the_secret_in_dead_letters() {
     assert!(!reasons.contains(SECRET), "{reasons}");
     assert!(!summary.text().contains(SECRET), "{}", summary.text());
 }
+
+#[test]
+fn hardal_serve_forwards_the_examples_to_ga4() {
+    use common::service::{Service, wait_until};
+    // The service reads INSIDER_REQUEST_TOKEN from its environment; the stand-in takes it as
+    // the API secret.
+    let sim = Ga4Simulator::start(Ga4Config::new("G-TEST", common::TOKEN)).unwrap();
+    let config = json!({
+        "destinations": [{"id": "ga4", "type": "ga4", "measurement_id": "G-TEST",
+                          "api_secret": "${INSIDER_REQUEST_TOKEN}", "base_url": sim.base_url()}],
+        "delivery": {"concurrency": 2, "linger_ms": 5, "backoff_initial_ms": 20, "backoff_max_ms": 300},
+        "server": {},
+        "backlog": {"type": "sqlite"}
+    });
+    let service = Service::start("ga4", &config);
+    let (status, answer) = service.post_ndjson(&ndjson(&live_examples()));
+    assert_eq!(
+        (status, answer["accepted"].as_u64()),
+        (202, Some(23)),
+        "{answer}"
+    );
+    wait_until(
+        "GA4 took the 21 sendable examples",
+        std::time::Duration::from_secs(30),
+        || sim.events().len() == 21,
+    );
+    assert_nothing_for_ga4_to_drop(&sim);
+    let log = service.log();
+    assert!(!log.contains(common::TOKEN), "{log}");
+    assert_eq!(service.stop(), Some(0));
+}
