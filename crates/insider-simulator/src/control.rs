@@ -46,6 +46,14 @@ impl FaultRequest {
     }
 }
 
+/// A fault injection's body (the wire form above) read into the fault and its scope; shared with
+/// the GA4 stand-in's control API.
+pub(crate) fn parse_fault(body: &[u8]) -> Result<(Fault, Scope), String> {
+    let request: FaultRequest = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let scope = request.scope()?;
+    Ok((request.fault, scope))
+}
+
 pub fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/_simulator/stats", get(stats))
@@ -116,15 +124,11 @@ async fn inject(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> R
         )
             .into_response()
     };
-    let request: FaultRequest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(error) => return refuse(error.to_string()),
-    };
-    let scope = match request.scope() {
-        Ok(scope) => scope,
+    let (fault, scope) = match parse_fault(&body) {
+        Ok(parsed) => parsed,
         Err(message) => return refuse(message),
     };
-    match shared.faults().inject(request.fault, scope) {
+    match shared.faults().inject(fault, scope) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => refuse(error.to_string()),
     }

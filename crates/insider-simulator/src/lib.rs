@@ -4,12 +4,14 @@
 //! required parameters) and answers the way Insider does: 200 with per-user `fail.errors`, 400, 401,
 //! 429 and 5xx. It records what it accepted, deduplicates identical events like Insider stores them,
 //! and injects faults on demand. Tests use [`Simulator`] in-process; benchmarks run the
-//! `insider-simulator` binary and use the HTTP control API (see [`control`]).
+//! `insider-simulator` binary and use the HTTP control API (see [`control`]). [`ga4`] stands in for
+//! GA4's Measurement Protocol the same way (`insider-simulator --kind ga4`).
 
 pub mod batch;
 pub mod config;
 pub mod control;
 pub mod faults;
+pub mod ga4;
 mod listener;
 pub mod lite;
 pub mod patterns;

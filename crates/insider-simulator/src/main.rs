@@ -6,7 +6,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
+use hardal_insider_simulator::ga4::{Ga4Config, Ga4Simulator};
 use hardal_insider_simulator::{Simulator, SimulatorConfig};
 
 // Parsing request bodies allocates per JSON value; mimalloc keeps the simulator's share of a
@@ -14,19 +15,38 @@ use hardal_insider_simulator::{Simulator, SimulatorConfig};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// A simulator of Insider's UCD user upsert API, on loopback only.
+/// Which API the process stands in for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Kind {
+    /// Insider's UCD user upsert API.
+    Insider,
+    /// GA4's Measurement Protocol (`/mp/collect`, `/debug/mp/collect`).
+    Ga4,
+}
+
+/// A simulator of Insider's UCD user upsert API (or, with `--kind ga4`, of GA4's Measurement
+/// Protocol), on loopback only.
 #[derive(Debug, Parser)]
 #[command(name = "insider-simulator", version)]
 struct Args {
+    /// The API to stand in for.
+    #[arg(long, value_enum, default_value = "insider")]
+    kind: Kind,
     /// Loopback address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: String,
-    /// The partner name requests must carry in X-PARTNER-NAME.
+    /// The partner name requests must carry in X-PARTNER-NAME (insider).
     #[arg(long)]
-    partner_name: String,
-    /// The token requests must carry in X-REQUEST-TOKEN.
+    partner_name: Option<String>,
+    /// The token requests must carry in X-REQUEST-TOKEN (insider).
     #[arg(long, env = "INSIDER_REQUEST_TOKEN", hide_env_values = true)]
-    request_token: String,
+    request_token: Option<String>,
+    /// The measurement ID requests must carry (ga4).
+    #[arg(long)]
+    measurement_id: Option<String>,
+    /// The API secret requests must carry (ga4).
+    #[arg(long, env = "GA4_API_SECRET", hide_env_values = true)]
+    api_secret: Option<String>,
     /// Count accepted users and events without keeping them, for long benchmarks.
     #[arg(long)]
     no_record: bool,
@@ -60,15 +80,62 @@ fn stop_signal() -> impl std::future::Future<Output = ()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    // Which flags are required depends on the kind, which has a default; clap's conditional
+    // requirements do not see defaults, so the check is here.
+    let required: &[(&str, bool)] = match args.kind {
+        Kind::Insider => &[
+            ("--partner-name", args.partner_name.is_some()),
+            ("--request-token", args.request_token.is_some()),
+        ],
+        Kind::Ga4 => &[
+            ("--measurement-id", args.measurement_id.is_some()),
+            ("--api-secret", args.api_secret.is_some()),
+        ],
+    };
+    if let Some((flag, _)) = required.iter().find(|(_, given)| !given) {
+        Args::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                format!("{flag} is required for this --kind"),
+            )
+            .exit();
+    }
+    if args.kind == Kind::Ga4 {
+        return ga4(args).await;
+    }
     let config = SimulatorConfig {
-        partner_name: args.partner_name,
-        request_token: args.request_token,
+        partner_name: args.partner_name.unwrap_or_default(),
+        request_token: args.request_token.unwrap_or_default(),
         listen: args.listen,
         record_users: !args.no_record,
         custom_identifiers: (!args.custom_identifiers.is_empty())
             .then_some(args.custom_identifiers),
     };
     let simulator = match Simulator::start_async(config).await {
+        Ok(simulator) => simulator,
+        Err(error) => {
+            eprintln!("insider-simulator: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stop = stop_signal();
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "listening on {}", simulator.base_url());
+    let _ = stdout.flush();
+    stop.await;
+    eprintln!("insider-simulator: stopping");
+    drop(simulator);
+    ExitCode::SUCCESS
+}
+
+/// Serves the GA4 stand-in until a stop signal.
+async fn ga4(args: Args) -> ExitCode {
+    let config = Ga4Config {
+        measurement_id: args.measurement_id.unwrap_or_default(),
+        api_secret: args.api_secret.unwrap_or_default(),
+        listen: args.listen,
+    };
+    let simulator = match Ga4Simulator::start_async(config).await {
         Ok(simulator) => simulator,
         Err(error) => {
             eprintln!("insider-simulator: {error}");

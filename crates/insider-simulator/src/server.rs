@@ -148,7 +148,7 @@ async fn read_body(mut body: Body) -> Result<ReadBody, axum::Error> {
     })
 }
 
-fn json_response(status: StatusCode, body: String) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
     (
         status,
         [(
@@ -164,8 +164,8 @@ fn error_body(message: &str) -> String {
     json!({ "error": message }).to_string()
 }
 
-/// The answer to a fault that replaces the normal one.
-fn fault_response(fault: Fault, headers: &HeaderMap) -> Response {
+/// The answer to a fault that replaces the normal one (shared with the GA4 stand-in).
+pub(crate) fn fault_response(fault: Fault, headers: &HeaderMap) -> Response {
     match fault {
         Fault::Redirect { status, location } => {
             let code = StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND);

@@ -155,3 +155,43 @@ fn refuses_bad_invocations() {
     assert!(!no_token.status.success());
     assert!(String::from_utf8_lossy(&no_token.stderr).contains("--request-token"));
 }
+
+#[test]
+fn stands_in_for_ga4_with_kind_ga4() {
+    let mut child = Command::new(BIN)
+        .args(["--kind", "ga4", "--measurement-id", "G-TEST"])
+        .env("GA4_API_SECRET", "ga4-secret")
+        .env_remove("INSIDER_REQUEST_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let child = Running(Some(child));
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr: SocketAddr = line.trim()["listening on http://".len()..].parse().unwrap();
+    let reply = send(
+        addr,
+        "POST",
+        "/mp/collect?measurement_id=G-TEST&api_secret=ga4-secret",
+        &[("Content-Type", "application/json")],
+        br#"{"client_id":"c1","events":[{"name":"login","params":{"method":"x"}}]}"#,
+    )
+    .unwrap();
+    assert_eq!(reply.status, 204);
+    let events = send(addr, "GET", "/_simulator/events", &[], b"")
+        .unwrap()
+        .json();
+    assert_eq!(events[0]["client_id"], "c1");
+    assert_eq!(events[0]["name"], "login");
+    assert!(terminate(child).success());
+    // Without its measurement ID it does not start.
+    let output = Command::new(BIN)
+        .args(["--kind", "ga4"])
+        .env("GA4_API_SECRET", "x")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--measurement-id"));
+}
