@@ -5,6 +5,8 @@
 //! 429 and 5xx. It records what it accepted, deduplicates identical events like Insider stores them,
 //! and injects faults on demand. Tests use [`Simulator`] in-process; benchmarks run the
 //! `insider-simulator` binary and use the HTTP control API (see [`control`]).
+//!
+//! [`meta`] is the same for Meta's Conversions API ([`MetaSimulator`], `--kind meta`).
 
 pub mod batch;
 pub mod config;
@@ -12,6 +14,7 @@ pub mod control;
 pub mod faults;
 mod listener;
 pub mod lite;
+pub mod meta;
 pub mod patterns;
 pub mod record;
 pub mod rules;
@@ -22,6 +25,7 @@ pub use batch::{BadRequest, MAX_BODY_BYTES, MAX_USERS};
 pub use config::{SimulatorConfig, SimulatorError};
 pub use faults::{Fault, FaultError, RetryAfterSpec, Scope};
 pub use lite::Lite;
+pub use meta::{MetaConfig, MetaSimulator};
 pub use record::{AcceptedEvent, AcceptedUser, RequestLog, Stats};
 pub use rules::{Violation, validate_user, validate_value};
 pub use server::UPSERT_PATH;

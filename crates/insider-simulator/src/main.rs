@@ -7,32 +7,74 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use hardal_insider_simulator::{Simulator, SimulatorConfig};
+use hardal_insider_simulator::{MetaConfig, MetaSimulator, Simulator, SimulatorConfig};
 
 // Parsing request bodies allocates per JSON value; mimalloc keeps the simulator's share of a
 // shared 2-core benchmark small.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// A simulator of Insider's UCD user upsert API, on loopback only.
+/// A simulator of Insider's UCD user upsert API (or, with `--kind meta`, of Meta's Conversions
+/// API), on loopback only.
 #[derive(Debug, Parser)]
 #[command(name = "insider-simulator", version)]
 struct Args {
+    /// Which API to stand in for.
+    #[arg(long, value_enum, default_value = "insider")]
+    kind: Kind,
     /// Loopback address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: String,
-    /// The partner name requests must carry in X-PARTNER-NAME.
-    #[arg(long)]
-    partner_name: String,
-    /// The token requests must carry in X-REQUEST-TOKEN.
-    #[arg(long, env = "INSIDER_REQUEST_TOKEN", hide_env_values = true)]
-    request_token: String,
+    /// The partner name requests must carry in X-PARTNER-NAME (insider).
+    #[arg(long, required_if_eq("kind", "insider"))]
+    partner_name: Option<String>,
+    /// The token requests must carry in X-REQUEST-TOKEN (insider).
+    #[arg(
+        long,
+        env = "INSIDER_REQUEST_TOKEN",
+        hide_env_values = true,
+        required_if_eq("kind", "insider")
+    )]
+    request_token: Option<String>,
+    /// The pixel ID requests must name (meta).
+    #[arg(long, required_if_eq("kind", "meta"))]
+    pixel_id: Option<String>,
+    /// The access token requests must carry (meta).
+    #[arg(
+        long,
+        env = "META_ACCESS_TOKEN",
+        hide_env_values = true,
+        required_if_eq("kind", "meta")
+    )]
+    access_token: Option<String>,
     /// Count accepted users and events without keeping them, for long benchmarks.
     #[arg(long)]
     no_record: bool,
     /// Custom identifiers defined in the simulated account (repeatable); without it any is accepted.
     #[arg(long = "custom-identifier", value_name = "NAME")]
     custom_identifiers: Vec<String>,
+}
+
+/// The API a process stands in for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Kind {
+    Insider,
+    Meta,
+}
+
+/// A running stand-in of either kind; dropping it stops the server.
+enum Running {
+    Insider(Simulator),
+    Meta(MetaSimulator),
+}
+
+impl Running {
+    fn base_url(&self) -> String {
+        match self {
+            Running::Insider(simulator) => simulator.base_url(),
+            Running::Meta(simulator) => simulator.base_url(),
+        }
+    }
 }
 
 /// Completes on SIGTERM or Ctrl-C. The handlers are installed when this is called (not when it is
@@ -60,15 +102,28 @@ fn stop_signal() -> impl std::future::Future<Output = ()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let config = SimulatorConfig {
-        partner_name: args.partner_name,
-        request_token: args.request_token,
-        listen: args.listen,
-        record_users: !args.no_record,
-        custom_identifiers: (!args.custom_identifiers.is_empty())
-            .then_some(args.custom_identifiers),
+    let started = match args.kind {
+        Kind::Insider => {
+            let config = SimulatorConfig {
+                partner_name: args.partner_name.unwrap_or_default(),
+                request_token: args.request_token.unwrap_or_default(),
+                listen: args.listen,
+                record_users: !args.no_record,
+                custom_identifiers: (!args.custom_identifiers.is_empty())
+                    .then_some(args.custom_identifiers),
+            };
+            Simulator::start_async(config).await.map(Running::Insider)
+        }
+        Kind::Meta => {
+            let config = MetaConfig {
+                pixel_id: args.pixel_id.unwrap_or_default(),
+                access_token: args.access_token.unwrap_or_default(),
+                listen: args.listen,
+            };
+            MetaSimulator::start_async(config).await.map(Running::Meta)
+        }
     };
-    let simulator = match Simulator::start_async(config).await {
+    let simulator = match started {
         Ok(simulator) => simulator,
         Err(error) => {
             eprintln!("insider-simulator: {error}");
