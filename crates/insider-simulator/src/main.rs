@@ -26,7 +26,7 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: String,
     /// The partner name requests must carry in X-PARTNER-NAME (insider).
-    #[arg(long, required_if_eq("kind", "insider"))]
+    #[arg(long)]
     partner_name: Option<String>,
     /// The token requests must carry in X-REQUEST-TOKEN (insider).
     #[arg(
@@ -37,7 +37,7 @@ struct Args {
     )]
     request_token: Option<String>,
     /// The pixel ID requests must name (meta).
-    #[arg(long, required_if_eq("kind", "meta"))]
+    #[arg(long)]
     pixel_id: Option<String>,
     /// The access token requests must carry (meta).
     #[arg(
@@ -102,6 +102,27 @@ fn stop_signal() -> impl std::future::Future<Output = ()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    // Which flags are required depends on the kind, which has a default; clap's conditional
+    // requirements do not see defaults, so the check is made here, in clap's words.
+    let required: &[(&str, bool)] = match args.kind {
+        Kind::Insider => &[
+            ("--partner-name", args.partner_name.is_some()),
+            ("--request-token", args.request_token.is_some()),
+        ],
+        Kind::Meta => &[
+            ("--pixel-id", args.pixel_id.is_some()),
+            ("--access-token", args.access_token.is_some()),
+        ],
+    };
+    if let Some((flag, _)) = required.iter().find(|(_, given)| !given) {
+        use clap::CommandFactory;
+        Args::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                format!("the following required argument was not provided: {flag}"),
+            )
+            .exit();
+    }
     let started = match args.kind {
         Kind::Insider => {
             let config = SimulatorConfig {
