@@ -1,6 +1,6 @@
-//! The destination contract: a destination maps one event into records, states its batch limits,
-//! encodes a batch of records into an HTTP request and judges the response into one verdict per
-//! record. It never sleeps, retries, spawns or touches the network; the runner does all of that,
+//! The destination contract: a destination maps one event into records, states its batch limits
+//! (and, when it needs more, assembles requests with its own [`Batcher`]), encodes a batch of
+//! records into an HTTP request and judges the response into one verdict per record. It never sleeps, retries, spawns or touches the network; the runner does all of that,
 //! once, for every destination.
 
 use std::time::{Duration, SystemTime};
@@ -38,12 +38,24 @@ pub trait Destination: Send + Sync + 'static {
             && self.body_size(records + 1, payload_bytes + next) <= limits.max_bytes
     }
 
-    /// The request that delivers `records` (never empty, within the batch limits). Retrying the
-    /// same records must produce a byte-identical body.
-    fn encode(&self, records: &[&Record]) -> HttpRequest;
+    /// A fresh batcher for one request. The default, [`LimitsBatcher`], applies [`fits`]
+    /// (`batch_limits` and `body_size`) and the records' batch keys; a destination whose requests
+    /// have other limits (per-user requests, a count of items inside records) gives its own.
+    ///
+    /// [`fits`]: Destination::fits
+    fn batcher(&self) -> Box<dyn Batcher + '_> {
+        Box::new(LimitsBatcher::new(self))
+    }
 
-    /// One verdict per record of the request, in the order `encode` received them.
-    fn judge(&self, records: usize, response: &HttpResponse) -> Vec<Verdict>;
+    /// The request that delivers `records` (never empty; the records a batcher took, in order:
+    /// this order is the request's layout, which `judge` gets back). The body must be
+    /// byte-identical for the same records whatever the `context`; only headers (signatures,
+    /// freshness) may depend on it.
+    fn encode(&self, records: &[&Record], context: &SendContext) -> HttpRequest;
+
+    /// One verdict per record, in the order of `records` (the same slice `encode` got, so a
+    /// destination can map per-record errors by position or by payload).
+    fn judge(&self, records: &[&Record], response: &HttpResponse) -> Vec<Verdict>;
 
     /// Requests per minute the destination's API allows, if it states a limit.
     fn requests_per_minute(&self) -> Option<u32> {
@@ -54,6 +66,76 @@ pub trait Destination: Send + Sync + 'static {
     /// as plain http to another machine).
     fn endpoint(&self) -> Option<&str> {
         None
+    }
+}
+
+/// What the runner tells `encode` about one attempt, for headers such as signatures or freshness
+/// stamps. The body must still be byte-identical for the same records whatever the context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendContext {
+    /// 1 for the first attempt of every record in the request, else the highest attempt number
+    /// among them.
+    pub attempt: u32,
+    /// The wall-clock time of sending.
+    pub now: SystemTime,
+}
+
+impl SendContext {
+    /// The first attempt, sent at `now`.
+    pub fn first(now: SystemTime) -> SendContext {
+        SendContext { attempt: 1, now }
+    }
+}
+
+/// Assembles one request: the runner offers records in order; `offer` takes a record when it
+/// fits and returns false when the request is full (that record goes into the next request).
+/// A record refused by a fresh batcher is sent alone (it cannot fit any request; destinations
+/// refuse such records when they map them, so this is only the runner's safety net).
+pub trait Batcher: Send {
+    fn offer(&mut self, record: &Record) -> bool;
+}
+
+/// The default batcher: records up to `batch_limits`, counted with `body_size` (so a batch's
+/// body never passes `max_bytes`), and never two different batch keys in one request.
+pub struct LimitsBatcher<'a, D: ?Sized> {
+    destination: &'a D,
+    records: usize,
+    payload_bytes: usize,
+    /// The batch key of the request, once a keyed record is in it.
+    batch_key: Option<String>,
+}
+
+impl<'a, D: Destination + ?Sized> LimitsBatcher<'a, D> {
+    pub fn new(destination: &'a D) -> Self {
+        LimitsBatcher {
+            destination,
+            records: 0,
+            payload_bytes: 0,
+            batch_key: None,
+        }
+    }
+}
+
+impl<D: Destination + ?Sized> Batcher for LimitsBatcher<'_, D> {
+    fn offer(&mut self, record: &Record) -> bool {
+        if let (Some(batch), Some(key)) = (&self.batch_key, &record.batch_key)
+            && batch != key
+        {
+            return false;
+        }
+        let size = record.payload.len();
+        if !self
+            .destination
+            .fits(self.records, self.payload_bytes, size)
+        {
+            return false;
+        }
+        self.records += 1;
+        self.payload_bytes += size;
+        if self.batch_key.is_none() {
+            self.batch_key.clone_from(&record.batch_key);
+        }
+        true
     }
 }
 
@@ -204,6 +286,20 @@ pub struct Record {
     pub payload: Vec<u8>,
     /// Records with the same key are delivered in the order they were accepted.
     pub order_key: Option<String>,
+    /// Records with different batch keys never share a request (GA4: one `client_id` per
+    /// request). `None` batches with anything.
+    pub batch_key: Option<String>,
+}
+
+impl Record {
+    /// A record without order or batch key.
+    pub fn new(payload: impl Into<Vec<u8>>) -> Record {
+        Record {
+            payload: payload.into(),
+            order_key: None,
+            batch_key: None,
+        }
+    }
 }
 
 /// How much one request may carry.
@@ -412,11 +508,20 @@ pub enum Verdict {
     Pause {
         reason: String,
     },
+    /// The whole request was refused because of a record the answer does not identify (Meta
+    /// CAPI: one malformed event makes the whole request a 400). The runner splits the request
+    /// in halves and sends each again, until the bad record stands alone; a lone record with
+    /// this verdict is rejected with `reason`. Give it to every record of the request.
+    Split {
+        reason: String,
+    },
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::MappingError;
+    use crate::event::Event;
 
     fn response(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
         HttpResponse {
@@ -438,6 +543,7 @@ mod tests {
                 Verdict::Retry { .. } => "retry",
                 Verdict::Rejected { .. } => "rejected",
                 Verdict::Pause { .. } => "pause",
+                Verdict::Split { .. } => "split",
             };
             assert_eq!(got, expected, "HTTP {status}");
         };
@@ -528,15 +634,101 @@ mod tests {
         assert!(response(422, &[], &unicode).body_excerpt().ends_with('…'));
     }
 
+    /// Three records or 20 body bytes per request, in a `[…]` envelope.
+    struct Small;
+
+    impl Destination for Small {
+        fn id(&self) -> &str {
+            "small"
+        }
+        fn kind(&self) -> &'static str {
+            "test"
+        }
+        fn map(&self, _: &Event, _: &MapContext) -> Result<Mapped, MappingError> {
+            unreachable!("batching only")
+        }
+        fn batch_limits(&self) -> BatchLimits {
+            BatchLimits {
+                max_records: 3,
+                max_bytes: 20,
+            }
+        }
+        fn body_size(&self, records: usize, payload_bytes: usize) -> usize {
+            Envelope::new("[", "]").size(records, payload_bytes)
+        }
+        fn encode(&self, _: &[&Record], _: &SendContext) -> HttpRequest {
+            unreachable!("batching only")
+        }
+        fn judge(&self, _: &[&Record], _: &HttpResponse) -> Vec<Verdict> {
+            unreachable!("batching only")
+        }
+    }
+
+    /// How the default batcher cuts `records` (`payload` or `payload@key`) into requests, each
+    /// starting with a fresh batcher; a record a fresh batcher refuses is marked `!`.
+    fn cut(records: &[&str]) -> String {
+        let destination = Small;
+        let mut out = Vec::new();
+        let mut batcher = destination.batcher();
+        let mut current: Vec<&str> = Vec::new();
+        for text in records {
+            let (payload, key) = match text.split_once('@') {
+                Some((payload, key)) => (payload, Some(key.to_owned())),
+                None => (*text, None),
+            };
+            let record = Record {
+                payload: payload.as_bytes().to_vec(),
+                order_key: None,
+                batch_key: key,
+            };
+            if batcher.offer(&record) {
+                current.push(text);
+                continue;
+            }
+            if !current.is_empty() {
+                out.push(current.join(" "));
+                current.clear();
+            }
+            batcher = destination.batcher();
+            if batcher.offer(&record) {
+                current.push(text);
+            } else {
+                out.push(format!("!{text}"));
+                batcher = destination.batcher();
+            }
+        }
+        if !current.is_empty() {
+            out.push(current.join(" "));
+        }
+        out.join(" | ")
+    }
+
+    #[test]
+    fn the_default_batcher_applies_the_limits_and_the_batch_keys() {
+        // The record limit.
+        assert_eq!(cut(&["a", "b", "c", "d"]), "a b c | d");
+        // The byte limit: `[` + 8 + `,` + 9 + `]` is exactly 20; one byte more is refused.
+        assert_eq!(
+            cut(&["12345678", "abcdefghi", "x"]),
+            "12345678 abcdefghi | x"
+        );
+        assert_eq!(cut(&["123456789", "abcdefghi"]), "123456789 | abcdefghi");
+        assert_eq!(
+            cut(&["a", &"x".repeat(19), "b"]),
+            "a | !xxxxxxxxxxxxxxxxxxx | b"
+        );
+        // Keys: a keyed request takes unkeyed records and records of its key only; an unkeyed
+        // start takes the first key that comes.
+        assert_eq!(cut(&["a@1", "b", "c@2", "d@2"]), "a@1 b | c@2 d@2");
+        assert_eq!(cut(&["a", "b@2", "c@1"]), "a b@2 | c@1");
+    }
+
     #[test]
     fn envelope_size_is_exact() {
         let envelope = Envelope::new(&b"{\"users\":["[..], &b"]}"[..]);
         let records: Vec<Record> = ["{\"a\":1}", "{}", "[\"ü\"]"]
             .iter()
-            .map(|p| Record {
-                payload: p.as_bytes().to_vec(),
-                order_key: None,
-            })
+            .map(|p| Record::new(p.as_bytes()))
             .collect();
         for n in 1..=records.len() {
             let batch: Vec<&Record> = records[..n].iter().collect();

@@ -17,8 +17,8 @@ pub mod template;
 
 pub use condition::{Condition, Mapping, Mappings, WhenConfig};
 pub use destination::{
-    BatchLimits, Destination, HttpMethod, HttpRequest, HttpResponse, MapContext, Mapped, Note,
-    NoteAction, Notes, Outcome, Record, RetryAfter, Verdict,
+    BatchLimits, Batcher, Destination, HttpMethod, HttpRequest, HttpResponse, LimitsBatcher,
+    MapContext, Mapped, Note, NoteAction, Notes, Outcome, Record, RetryAfter, SendContext, Verdict,
 };
 pub use error::{ConfigError, MappingError};
 pub use event::Event;

@@ -6,7 +6,7 @@ use hardal_core::destination::Envelope;
 use hardal_core::error::under_all;
 use hardal_core::{
     BatchLimits, ConfigError, Destination, Event, HttpMethod, HttpRequest, HttpResponse,
-    MapContext, Mapped, MappingError, Record, Secret, Template, Verdict,
+    MapContext, Mapped, MappingError, Record, Secret, SendContext, Template, Verdict,
 };
 use serde_json::Value;
 
@@ -256,6 +256,7 @@ impl Destination for CustomApi {
                 .map(|payload| Record {
                     payload,
                     order_key: order_key.clone(),
+                    batch_key: None,
                 })
                 .collect(),
         ))
@@ -278,7 +279,7 @@ impl Destination for CustomApi {
         }
     }
 
-    fn encode(&self, records: &[&Record]) -> HttpRequest {
+    fn encode(&self, records: &[&Record], _: &SendContext) -> HttpRequest {
         let body = match &self.batching {
             Some(batching) => batching.envelope.encode(records),
             None => records[0].payload.clone(),
@@ -295,7 +296,7 @@ impl Destination for CustomApi {
         Some(&self.url)
     }
 
-    fn judge(&self, records: usize, response: &HttpResponse) -> Vec<Verdict> {
-        vec![response.status_verdict(); records]
+    fn judge(&self, records: &[&Record], response: &HttpResponse) -> Vec<Verdict> {
+        vec![response.status_verdict(); records.len()]
     }
 }

@@ -28,7 +28,15 @@ fn check(config: Value, events: &[Value], expected: Expect) {
                 ..
             }) => {
                 let batch: Vec<&Record> = records.iter().collect();
-                String::from_utf8(destination.encode(&batch).body).unwrap()
+                String::from_utf8(
+                    destination
+                        .encode(
+                            &batch,
+                            &hardal_core::SendContext::first(std::time::UNIX_EPOCH),
+                        )
+                        .body,
+                )
+                .unwrap()
             }
             Ok(Mapped {
                 outcome: Outcome::Skipped(reason) | Outcome::Expired(reason),
@@ -118,7 +126,12 @@ fn batching_concatenates_the_array_and_counts_bytes_exactly() {
     assert_eq!(records.len(), 3);
     assert_eq!(records[0].order_key.as_deref(), Some("1"));
     let batch: Vec<&Record> = records[..2].iter().collect();
-    let body = destination.encode(&batch).body;
+    let body = destination
+        .encode(
+            &batch,
+            &hardal_core::SendContext::first(std::time::UNIX_EPOCH),
+        )
+        .body;
     assert_eq!(
         String::from_utf8(body.clone()).unwrap(),
         r#"{"skip_hook":true,"users":[{"identifiers":{"uuid":"1"}},{"identifiers":{"uuid":"2"}}]}"#
@@ -176,7 +189,10 @@ fn headers_and_method_are_configuration_only() {
     else {
         panic!("mapped");
     };
-    let request = destination.encode(&records.iter().collect::<Vec<_>>());
+    let request = destination.encode(
+        &records.iter().collect::<Vec<_>>(),
+        &hardal_core::SendContext::first(std::time::UNIX_EPOCH),
+    );
     assert_eq!(request.method.as_str(), "PUT");
     assert_eq!(request.url, "https://api.example/x");
     let names: Vec<&str> = request.headers.iter().map(|(n, _)| n.as_str()).collect();
@@ -195,7 +211,8 @@ fn every_record_of_a_request_gets_the_status_verdict() {
         headers: vec![("retry-after".into(), "3".into())],
         body: vec![],
     };
-    let verdicts = destination.judge(2, &response);
+    let records = [Record::new("{}"), Record::new("{}")];
+    let verdicts = destination.judge(&[&records[0], &records[1]], &response);
     assert_eq!(verdicts.len(), 2);
     assert!(
         verdicts
@@ -208,7 +225,7 @@ fn every_record_of_a_request_gets_the_status_verdict() {
         body: b"{\"error\":\"bad field\"}".to_vec(),
     };
     assert_eq!(
-        destination.judge(1, &response),
+        destination.judge(&[&records[0]], &response),
         [Verdict::Rejected {
             reason: "HTTP 422: {\"error\":\"bad field\"}".into()
         }]

@@ -178,7 +178,8 @@ pub fn judge_custom_api(data: &[u8]) {
         CustomApi::build("fuzz", config).expect("a valid custom_api destination")
     });
     let (records, response) = input::judged_response(data);
-    let verdicts = destination.judge(records, &response);
+    let owned = vec![hardal_core::Record::new(b"{}".to_vec()); records];
+    let verdicts = destination.judge(&owned.iter().collect::<Vec<_>>(), &response);
     check_verdicts(records, &response, &verdicts);
     let expected = response.status_verdict();
     assert!(

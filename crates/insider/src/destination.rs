@@ -8,7 +8,8 @@ use hardal_core::destination::Envelope;
 use hardal_core::error::under_all;
 use hardal_core::{
     BatchLimits, ConfigError, Destination, Event, HttpMethod, HttpRequest, HttpResponse,
-    MapContext, Mapped, MappingError, Note, NoteAction, Notes, Record, Secret, Template, Verdict,
+    MapContext, Mapped, MappingError, Note, NoteAction, Notes, Record, Secret, SendContext,
+    Template, Verdict,
 };
 use serde_json::{Map, Value};
 
@@ -279,6 +280,7 @@ impl Destination for Insider {
                     records.push(Record {
                         payload,
                         order_key: user_key(&user).or_else(|| event.user_key()),
+                        batch_key: None,
                     });
                 }
                 Checked::Nothing(reason) => nothing = Some(reason),
@@ -312,7 +314,7 @@ impl Destination for Insider {
         self.envelope.size(records, payload_bytes)
     }
 
-    fn encode(&self, records: &[&Record]) -> HttpRequest {
+    fn encode(&self, records: &[&Record], _: &SendContext) -> HttpRequest {
         HttpRequest {
             method: HttpMethod::Post,
             url: self.url.clone(),
@@ -325,8 +327,8 @@ impl Destination for Insider {
         Some(&self.url)
     }
 
-    fn judge(&self, records: usize, response: &HttpResponse) -> Vec<Verdict> {
-        crate::judge::judge(records, response)
+    fn judge(&self, records: &[&Record], response: &HttpResponse) -> Vec<Verdict> {
+        crate::judge::judge(records.len(), response)
     }
 
     fn requests_per_minute(&self) -> Option<u32> {

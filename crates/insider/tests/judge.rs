@@ -21,6 +21,7 @@ fn check(users: usize, status: u16, headers: &[(&str, &str)], body: &str, expect
             Verdict::Retry { reason, after } => format!("{i}: retry after {after:?}: {reason}\n"),
             Verdict::Rejected { reason } => format!("{i}: rejected: {reason}\n"),
             Verdict::Pause { reason } => format!("{i}: pause: {reason}\n"),
+            Verdict::Split { reason } => format!("{i}: split: {reason}\n"),
         })
         .collect();
     expected.assert_eq(&actual);

@@ -753,7 +753,14 @@ fn the_send_path_output_for_100000_generated_events_is_unchanged() {
     let mut flush = |records: &mut Vec<hardal_core::Record>, bodies: &mut Digest| {
         if !records.is_empty() {
             let batch: Vec<&hardal_core::Record> = records.iter().collect();
-            bodies.add(&destination.encode(&batch).body);
+            bodies.add(
+                &destination
+                    .encode(
+                        &batch,
+                        &hardal_core::SendContext::first(std::time::UNIX_EPOCH),
+                    )
+                    .body,
+            );
             records.clear();
             requests += 1;
         }

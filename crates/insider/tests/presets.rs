@@ -50,7 +50,15 @@ fn render(destination: &Insider, events: &[Value]) -> String {
                 ..
             }) => {
                 let batch: Vec<&Record> = records.iter().collect();
-                let body: Value = serde_json::from_slice(&destination.encode(&batch).body).unwrap();
+                let body: Value = serde_json::from_slice(
+                    &destination
+                        .encode(
+                            &batch,
+                            &hardal_core::SendContext::first(std::time::UNIX_EPOCH),
+                        )
+                        .body,
+                )
+                .unwrap();
                 out.push_str(&serde_json::to_string_pretty(&body).unwrap());
                 out.push('\n');
             }
@@ -545,7 +553,12 @@ fn batches_never_exceed_the_user_or_byte_limit() {
             end += 1;
         }
         let batch: Vec<&Record> = records[start..end].iter().collect();
-        let body = destination.encode(&batch).body;
+        let body = destination
+            .encode(
+                &batch,
+                &hardal_core::SendContext::first(std::time::UNIX_EPOCH),
+            )
+            .body;
         assert_eq!(
             body.len(),
             destination.body_size(batch.len(), bytes),

@@ -6,7 +6,7 @@
 use std::io::{self, Write};
 use std::time::SystemTime;
 
-use hardal_core::{Destination, MapContext, NoteAction, Outcome, Record};
+use hardal_core::{Destination, MapContext, NoteAction, Outcome, Record, SendContext};
 
 use crate::input::InputItem;
 
@@ -66,7 +66,8 @@ pub fn render(
             match mapped.outcome {
                 Outcome::Records(records) => {
                     for batch in batches(*destination, &records) {
-                        out.write_all(&destination.encode(&batch).body)?;
+                        let request = destination.encode(&batch, &SendContext::first(now));
+                        out.write_all(&request.body)?;
                         out.write_all(b"\n")?;
                         summary.bodies += 1;
                     }
@@ -91,18 +92,28 @@ pub fn render(
     Ok(summary)
 }
 
-/// Splits one event's records into the requests the destination's limits allow, in order.
+/// Splits one event's records into the requests the destination's batcher makes, in order (a
+/// record no fresh batcher takes goes alone, as delivery sends it).
 fn batches<'r>(destination: &dyn Destination, records: &'r [Record]) -> Vec<Vec<&'r Record>> {
     let mut batches: Vec<Vec<&Record>> = Vec::new();
     let mut current: Vec<&Record> = Vec::new();
-    let mut bytes = 0;
+    let mut batcher = destination.batcher();
     for record in records {
-        if !destination.fits(current.len(), bytes, record.payload.len()) && !current.is_empty() {
-            batches.push(std::mem::take(&mut current));
-            bytes = 0;
+        if batcher.offer(record) {
+            current.push(record);
+            continue;
         }
-        bytes += record.payload.len();
-        current.push(record);
+        batcher = destination.batcher();
+        if !current.is_empty() {
+            batches.push(std::mem::take(&mut current));
+            if batcher.offer(record) {
+                current.push(record);
+                continue;
+            }
+        }
+        // Too large for any request: it goes alone.
+        batches.push(vec![record]);
+        batcher = destination.batcher();
     }
     if !current.is_empty() {
         batches.push(current);

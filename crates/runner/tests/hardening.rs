@@ -507,7 +507,7 @@ struct Misbehaving {
     url: String,
     /// What mapping does to every seventh event (seq % 7 == 3).
     map_trouble: MapTrouble,
-    judge: fn(usize) -> Vec<Verdict>,
+    judge: fn(&[&Record], &HttpResponse) -> Vec<Verdict>,
 }
 
 impl Destination for Misbehaving {
@@ -532,6 +532,7 @@ impl Destination for Misbehaving {
         Ok(Mapped::records(vec![Record {
             payload: user.to_string().into_bytes(),
             order_key: event.user_key(),
+            batch_key: None,
         }]))
     }
     fn batch_limits(&self) -> BatchLimits {
@@ -543,7 +544,7 @@ impl Destination for Misbehaving {
     fn body_size(&self, records: usize, payload_bytes: usize) -> usize {
         11 + payload_bytes + records.saturating_sub(1)
     }
-    fn encode(&self, records: &[&Record]) -> HttpRequest {
+    fn encode(&self, records: &[&Record], _: &hardal_core::SendContext) -> HttpRequest {
         let items: Vec<&[u8]> = records.iter().map(|r| r.payload.as_slice()).collect();
         let mut body = b"{\"users\":[".to_vec();
         body.extend_from_slice(&items.join(&b","[..]));
@@ -559,8 +560,8 @@ impl Destination for Misbehaving {
             body,
         }
     }
-    fn judge(&self, records: usize, _: &HttpResponse) -> Vec<Verdict> {
-        (self.judge)(records)
+    fn judge(&self, records: &[&Record], response: &HttpResponse) -> Vec<Verdict> {
+        (self.judge)(records, response)
     }
 }
 
@@ -586,7 +587,7 @@ fn a_mapping_with_nothing_to_send_is_skipped_not_left_unresolved() {
         misbehaving_config(Misbehaving {
             url: sim.upsert_url(),
             map_trouble: MapTrouble::NoRecords,
-            judge: |n| vec![Verdict::Delivered; n],
+            judge: |records, _| vec![Verdict::Delivered; records.len()],
         })
     };
     let summary = run.send(config(), &events(70, 7));
@@ -610,7 +611,7 @@ fn a_panic_in_map_or_judge_rejects_those_events_instead_of_hanging() {
         misbehaving_config(Misbehaving {
             url: sim.upsert_url(),
             map_trouble: MapTrouble::Panic,
-            judge: |n| vec![Verdict::Delivered; n],
+            judge: |records, _| vec![Verdict::Delivered; records.len()],
         }),
         &events(70, 7),
     );
@@ -628,7 +629,7 @@ fn a_panic_in_map_or_judge_rejects_those_events_instead_of_hanging() {
         misbehaving_config(Misbehaving {
             url: sim.upsert_url(),
             map_trouble: MapTrouble::None,
-            judge: |_| panic!("judging bug"),
+            judge: |_, _| panic!("judging bug"),
         }),
         &events(20, 4),
     );
@@ -642,11 +643,156 @@ fn a_panic_in_map_or_judge_rejects_those_events_instead_of_hanging() {
 }
 
 #[test]
+fn a_request_refused_for_an_unnamed_record_is_split_until_that_record_stands_alone() {
+    // Like Meta's Conversions API, the destination refuses a whole request (10 records at most)
+    // when one record in it is bad, without saying which: the engine halves the request until
+    // the bad record is alone, and delivers the rest.
+    let sim = simulator();
+    let run = Run::new("split");
+    let summary = run.send(
+        misbehaving_config(Misbehaving {
+            url: sim.upsert_url(),
+            map_trouble: MapTrouble::None,
+            judge: |records, _| {
+                let bad = records
+                    .iter()
+                    .any(|r| String::from_utf8_lossy(&r.payload).contains("\"seq\":37}"));
+                let verdict = if bad {
+                    Verdict::Split {
+                        reason: "HTTP 400: Invalid parameter".into(),
+                    }
+                } else {
+                    Verdict::Delivered
+                };
+                vec![verdict; records.len()]
+            },
+        }),
+        &events(100, 5),
+    );
+    let destination = &summary.destinations[0];
+    assert_eq!(
+        (destination.totals.delivered, destination.totals.rejected),
+        (99, 1),
+        "{}",
+        summary.text()
+    );
+    // A request of at most 10 records is halved at most ⌈log2 10⌉ = 4 times.
+    assert!(
+        (1..=4).contains(&destination.batch_splits),
+        "{}",
+        summary.text()
+    );
+    assert!(
+        summary
+            .text()
+            .contains(&format!(", {} requests split\n", destination.batch_splits)),
+        "{}",
+        summary.text()
+    );
+    let dead = run.dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["reasons"][0], "HTTP 400: Invalid parameter");
+    assert!(dead[0]["event"].to_string().contains("e37"), "{}", dead[0]);
+}
+
+#[test]
+fn a_key_in_a_destinations_url_never_shows_in_reasons_pauses_or_dead_letters() {
+    // GA4 and Meta take their keys as query parameters. The runner redacts every configured
+    // secret wherever it shows a reason; here the key comes back from the server three ways.
+    const KEY: &str = "s3cr3t-url-key";
+    let with_key = |url: String| Misbehaving {
+        url: format!("{url}?key={KEY}"),
+        map_trouble: MapTrouble::None,
+        judge: |records, response| vec![response.status_verdict(); records.len()],
+    };
+    let keyed = |destination: Misbehaving| Config {
+        redactor: Redactor::new([KEY.to_owned()]),
+        ..misbehaving_config(destination)
+    };
+    let shown = |run: &Run, summary: &hardal_runner::send::summary::Summary| {
+        let dead_letters =
+            std::fs::read_to_string(run.dir.join("dead-letters.ndjson")).unwrap_or_default();
+        format!("{}\n{dead_letters}", summary.text())
+    };
+
+    // A redirect to the URL with its key: the pause names where it pointed, without the key.
+    let sim = simulator();
+    let run = Run::new("key-redirect");
+    let location = format!("{}?key={KEY}", sim.upsert_url());
+    sim.inject(
+        Fault::Redirect {
+            status: 302,
+            location,
+        },
+        Scope::Always,
+    )
+    .unwrap();
+    let summary = run.send(keyed(with_key(sim.upsert_url())), &events(5, 5));
+    let paused = summary.destinations[0].paused.clone().unwrap_or_default();
+    assert!(paused.contains("?key=[redacted]"), "{paused}");
+    assert!(
+        !shown(&run, &summary).contains(KEY),
+        "{}",
+        shown(&run, &summary)
+    );
+
+    // A 400 whose body quotes the request line: the dead letters' reasons are redacted.
+    let url = raw_server(|stream| {
+        let body = "bad request: POST /api/user/v1/upsert?key=s3cr3t-url-key";
+        let _ = write!(
+            stream,
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+    });
+    let run = Run::new("key-echoed");
+    let summary = run.send(keyed(with_key(url)), &events(5, 5));
+    assert_eq!(
+        summary.destinations[0].totals.rejected,
+        5,
+        "{}",
+        summary.text()
+    );
+    let reason = run.dead_letters()[0]["reasons"][0].to_string();
+    assert!(reason.contains("key=[redacted]"), "{reason}");
+    assert!(
+        !shown(&run, &summary).contains(KEY),
+        "{}",
+        shown(&run, &summary)
+    );
+
+    // Nothing listens: the transport's errors never carry the URL at all.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/collect", closed.local_addr().unwrap());
+    drop(closed);
+    let run = Run::new("key-unreachable");
+    let summary = run.send(keyed(with_key(url)), &events(2, 2));
+    assert_eq!(
+        summary.destinations[0].totals.dead_lettered,
+        2,
+        "{}",
+        summary.text()
+    );
+    let reasons = run.dead_letters()[0]["reasons"].to_string();
+    assert!(reasons.contains("could not connect"), "{reasons}");
+    assert!(
+        !shown(&run, &summary).contains(KEY),
+        "{}",
+        shown(&run, &summary)
+    );
+}
+
+#[test]
 fn a_destination_must_give_exactly_one_verdict_per_record() {
     let sim = simulator();
     for (name, judge) in [
-        ("too-few", (|_| Vec::new()) as fn(usize) -> Vec<Verdict>),
-        ("too-many", |n| vec![Verdict::Delivered; n + 1]),
+        (
+            "too-few",
+            (|_, _| Vec::new()) as fn(&[&Record], &HttpResponse) -> Vec<Verdict>,
+        ),
+        ("too-many", |records, _| {
+            vec![Verdict::Delivered; records.len() + 1]
+        }),
     ] {
         let run = Run::new(name);
         let summary = run.send(

@@ -1,5 +1,5 @@
 //! A lane driven through random sequences of accepts, dispatches, verdicts (deliveries, retries,
-//! timeouts, rejections, pauses) and passing time, checking what the engine promises: a user's
+//! timeouts, rejections, pauses, splits of whole requests and splits wrongly given to some records) and passing time, checking what the engine promises: a user's
 //! records never travel ahead of an earlier unresolved one, every record resolves at most once
 //! (exactly once when nothing paused), and the lane holds nothing it no longer needs.
 
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use hardal_core::{
     BatchLimits, Destination, Event, HttpMethod, HttpRequest, HttpResponse, MapContext, Mapped,
-    MappingError, Record, RetryAfter, Verdict,
+    MappingError, Record, RetryAfter, SendContext, Verdict,
 };
 use hardal_runner::delivery::lane::{Lane, RecordId};
 use hardal_runner::delivery::retry::Decision;
@@ -36,7 +36,7 @@ impl Destination for Four {
     fn body_size(&self, records: usize, payload_bytes: usize) -> usize {
         payload_bytes + records
     }
-    fn encode(&self, _: &[&Record]) -> HttpRequest {
+    fn encode(&self, _: &[&Record], _: &SendContext) -> HttpRequest {
         HttpRequest {
             method: HttpMethod::Post,
             url: String::new(),
@@ -44,8 +44,8 @@ impl Destination for Four {
             body: vec![],
         }
     }
-    fn judge(&self, records: usize, _: &HttpResponse) -> Vec<Verdict> {
-        vec![Verdict::Delivered; records]
+    fn judge(&self, records: &[&Record], _: &HttpResponse) -> Vec<Verdict> {
+        vec![Verdict::Delivered; records.len()]
     }
 }
 
@@ -57,6 +57,9 @@ enum Answer {
     Timeout,
     Rejected,
     Pause,
+    /// First in a request's answers: the whole request is split; elsewhere: a split given to
+    /// some records only (a destination's bug the engine must survive).
+    Split,
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +77,7 @@ fn answer() -> impl Strategy<Value = Answer> {
         1 => Just(Answer::Timeout),
         1 => Just(Answer::Rejected),
         1 => Just(Answer::Pause),
+        2 => Just(Answer::Split),
     ]
 }
 
@@ -140,6 +144,7 @@ impl Harness {
             Record {
                 payload: vec![b'x'; 10],
                 order_key: user.map(|u| format!("user-{u}")),
+                batch_key: None,
             },
             self.now,
         );
@@ -176,8 +181,15 @@ impl Harness {
             return Ok(());
         }
         let batch = self.in_flight.remove(pick % self.in_flight.len());
+        let whole_split = matches!(answers[0], Answer::Split);
         let verdicts: Vec<Verdict> = (0..batch.len())
             .map(|i| match answers[i % answers.len()] {
+                _ if whole_split => Verdict::Split {
+                    reason: "HTTP 400".into(),
+                },
+                Answer::Split => Verdict::Split {
+                    reason: "HTTP 400".into(),
+                },
                 Answer::Delivered => Verdict::Delivered,
                 Answer::Retry => Verdict::Retry {
                     reason: "HTTP 503".into(),

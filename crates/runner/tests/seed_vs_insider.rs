@@ -88,7 +88,10 @@ fn report(
         let batch: Vec<&Record> = records.iter().collect();
         let response = runtime
             .block_on(transport.send(
-                destination.encode(&batch),
+                destination.encode(
+                    &batch,
+                    &hardal_core::SendContext::first(std::time::UNIX_EPOCH),
+                ),
                 std::time::Duration::from_secs(5),
             ))
             .unwrap();

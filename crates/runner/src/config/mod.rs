@@ -251,6 +251,8 @@ pub fn load_str(
     let mut warnings = Vec::new();
     match (built, delivery, service) {
         (Ok(destinations), Ok(delivery), Ok((server, backlog))) if problems.is_empty() => {
+            // A warning may quote a URL, and a URL may carry a key (GA4's `api_secret`).
+            let redactor = Redactor::new(secrets);
             for (i, destination) in destinations.iter().enumerate() {
                 if let Some(url) = destination.endpoint()
                     && hardal_core::error::is_plain_http_off_loopback(url)
@@ -258,10 +260,12 @@ pub fn load_str(
                     warnings.push((
                         format!("/destinations/{i}"),
                         Target::Value,
-                        format!(
-                            "destination `{}` sends to `{url}` over plain http: its credentials and data travel unencrypted",
-                            destination.id()
-                        ),
+                        redactor
+                            .redact(&format!(
+                                "destination `{}` sends to `{url}` over plain http: its credentials and data travel unencrypted",
+                                destination.id()
+                            ))
+                            .into_owned(),
                     ));
                 }
             }
@@ -270,7 +274,7 @@ pub fn load_str(
                 delivery,
                 server,
                 backlog,
-                redactor: Redactor::new(secrets),
+                redactor,
                 warnings: diagnostics(&map, warnings),
             });
         }

@@ -6,10 +6,19 @@
 //! dispatched — together with the records queued behind it, in order, in the same request — so a
 //! later record of a user never travels before an earlier one, also while that one waits for a
 //! retry.
+//!
+//! Splits: when an answer refuses a whole request for a record it does not name
+//! ([`Verdict::Split`]), the request is cut into halves (the first ⌈n/2⌉ records in request order,
+//! then the rest), which go before anything else, each as one request of exactly its records: a
+//! half waits until all its records may go (a user's record behind one in the other half waits
+//! for that one), so it is never sent in pieces and one bad record among n costs at most
+//! 2·⌈log2 n⌉ + 1 requests while the good halves are delivered. A split costs no attempt and no
+//! backoff; a lone record split is rejected with the reason.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::hash::BuildHasher;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hardal_core::{Destination, Record, Verdict};
@@ -23,11 +32,14 @@ pub type RecordId = u64;
 #[derive(Debug)]
 pub struct Pending {
     pub line: u64,
-    pub record: Record,
+    /// Shared with the request task, which gives the records back to `judge`.
+    pub record: Arc<Record>,
     pub attempts: u32,
     pub first_attempt: Option<Instant>,
     pub reasons: Vec<String>,
     key: Option<u64>,
+    /// The half of a split request this record belongs to, while it is unresolved.
+    half: Option<u64>,
     state: State,
     ready_at: Instant,
 }
@@ -116,6 +128,13 @@ pub struct Lane {
     probing: bool,
     /// Set when the last `next_batch` held back a partial batch: when its linger ends.
     linger_until: Option<Instant>,
+    /// Requests split because an answer refused them for a record it did not name.
+    splits: u64,
+    /// The unresolved records of each half of a split request, in request order.
+    halves: HashMap<u64, Vec<RecordId>>,
+    /// The halves in the order they go: the newest split's first.
+    half_order: VecDeque<u64>,
+    next_half: u64,
 }
 
 impl Lane {
@@ -133,6 +152,11 @@ impl Lane {
 
     pub fn in_flight(&self) -> usize {
         self.in_flight
+    }
+
+    /// How many requests were split so far ([`Verdict::Split`] on more than one record).
+    pub fn splits(&self) -> u64 {
+        self.splits
     }
 
     pub fn paused(&self) -> Option<&str> {
@@ -192,6 +216,12 @@ impl Lane {
             self.by_key.values().all(|q| !q.is_empty()),
             "an empty user queue was kept"
         );
+        assert_eq!(self.halves.len(), self.half_order.len());
+        assert!(
+            self.halves.iter().all(|(half, ids)| !ids.is_empty()
+                && ids.iter().all(|id| self.records[id].half == Some(*half))),
+            "a half holds resolved or foreign records"
+        );
     }
 
     /// Takes a newly accepted record, in acceptance order.
@@ -215,11 +245,12 @@ impl Lane {
             id,
             Pending {
                 line,
-                record,
+                record: Arc::new(record),
                 attempts: 0,
                 first_attempt: None,
                 reasons: Vec::new(),
                 key,
+                half: None,
                 state,
                 ready_at: now,
             },
@@ -270,18 +301,31 @@ impl Lane {
         {
             return None;
         }
-        let (batch, full) = self.plan_batch(destination);
+        let (batch, full, prefix) = match self.ready_half() {
+            Some(half) => (self.halves[&half].clone(), true, false),
+            None => self.plan_batch(destination),
+        };
+        if batch.is_empty() {
+            // Every ready record waits for a half that cannot go yet.
+            return None;
+        }
         let oldest = self.records[&self.ready[0]].ready_at;
         if !full && !flush && now < oldest + linger {
             self.linger_until = Some(oldest + linger);
             return None;
         }
-        // The batch's heads are a prefix of the ready queue (planning takes heads in order).
-        let heads = batch
-            .iter()
-            .filter(|id| self.records[id].state == State::Ready)
-            .count();
-        self.ready.drain(..heads);
+        if prefix {
+            // Planning took heads in order from the front of the ready queue.
+            let heads = batch
+                .iter()
+                .filter(|id| self.records[id].state == State::Ready)
+                .count();
+            self.ready.drain(..heads);
+        } else {
+            // Halves (rare) sit anywhere in the ready queue.
+            let taken: rustc_hash::FxHashSet<RecordId> = batch.iter().copied().collect();
+            self.ready.retain(|id| !taken.contains(id));
+        }
         for id in &batch {
             let pending = self.records.get_mut(id).expect("planned records exist");
             pending.state = State::InFlight;
@@ -295,33 +339,60 @@ impl Lane {
         Some(batch)
     }
 
+    /// The first half of a split request whose records may all go now: each is ready, or queued
+    /// right behind its user's ready record of the same half.
+    fn ready_half(&self) -> Option<u64> {
+        self.half_order.iter().copied().find(|half| {
+            self.halves[half].iter().all(|id| {
+                let pending = &self.records[id];
+                match pending.state {
+                    State::Ready => true,
+                    State::Queued => pending.key.is_some_and(|key| {
+                        let front = &self.records[&self.by_key[&key][0]];
+                        front.half == Some(*half) && front.state == State::Ready
+                    }),
+                    State::InFlight | State::RetryWait => false,
+                }
+            })
+        })
+    }
+
     /// Picks records for one request from the ready queue, each followed by the records queued
-    /// behind it for the same user; `full` when the limits, not the supply, ended the batch.
-    fn plan_batch(&self, destination: &dyn Destination) -> (Vec<RecordId>, bool) {
+    /// behind it for the same user, offering them in that order to the destination's batcher;
+    /// `full` when the batcher, not the supply, ended the batch. Records of split halves go only
+    /// as their half; `prefix` when no ready record was passed over for that.
+    fn plan_batch(&self, destination: &dyn Destination) -> (Vec<RecordId>, bool, bool) {
+        let mut batcher = destination.batcher();
         let mut batch = Vec::new();
-        let mut bytes = 0;
+        let mut prefix = true;
         for &head in &self.ready {
+            if self.records[&head].half.is_some() {
+                // Its user's later records wait behind it.
+                prefix = false;
+                continue;
+            }
             let followers = self.records[&head]
                 .key
                 .into_iter()
                 .flat_map(|key| self.by_key[&key].iter().skip(1))
-                .take_while(|id| self.records[id].state == State::Queued);
+                .take_while(|id| {
+                    let pending = &self.records[id];
+                    pending.state == State::Queued && pending.half.is_none()
+                });
             for &id in std::iter::once(&head).chain(followers) {
-                let size = self.records[&id].record.payload.len();
-                if !destination.fits(batch.len(), bytes, size) {
+                if !batcher.offer(&self.records[&id].record) {
                     // A record too large for any request still goes alone (destinations refuse
                     // such records when they map them, so this is only a safety net).
                     return if batch.is_empty() {
-                        (vec![id], true)
+                        (vec![id], true, prefix)
                     } else {
-                        (batch, true)
+                        (batch, true, prefix)
                     };
                 }
-                bytes += size;
                 batch.push(id);
             }
         }
-        (batch, false)
+        (batch, false, prefix)
     }
 
     /// The earliest time `next_batch` could return something if no input arrives, or `None`
@@ -365,6 +436,18 @@ impl Lane {
         self.in_flight -= 1;
         let mut resolved = Vec::new();
         let mut backoff_until: Option<Instant> = None;
+        let mut split = Vec::new();
+        // A split is a verdict on the whole request; given to only some of its records (a
+        // destination's bug), it cannot be honoured without breaking per-user order, so those
+        // records are retried instead.
+        let whole_split = verdicts.iter().all(|v| matches!(v, Verdict::Split { .. }));
+        let verdicts = verdicts.into_iter().map(|verdict| match verdict {
+            Verdict::Split { reason } if !whole_split => Verdict::Retry {
+                reason: format!("{reason} (a split given to only some records of the request)"),
+                after: None,
+            },
+            verdict => verdict,
+        });
         for (id, verdict) in batch.iter().zip(verdicts) {
             let attempt = self.records[id].attempts;
             match verdict {
@@ -374,6 +457,11 @@ impl Lane {
                 Verdict::Rejected { reason } => {
                     resolved.push((self.resolve(*id, now), Resolution::Rejected(reason)))
                 }
+                // Alone, the record is the one the answer refused.
+                Verdict::Split { reason } if batch.len() == 1 => {
+                    resolved.push((self.resolve(*id, now), Resolution::Rejected(reason)))
+                }
+                Verdict::Split { .. } => split.push(*id),
                 Verdict::Pause { reason } => {
                     if self.paused.is_none() {
                         self.paused_since = Some(now);
@@ -407,6 +495,9 @@ impl Lane {
                 }
             }
         }
+        if !split.is_empty() {
+            self.split(&split, now);
+        }
         if self.probing && self.paused.is_none() {
             // The trial request was answered without a pause: the destination works again.
             self.probing = false;
@@ -417,6 +508,62 @@ impl Lane {
             self.not_before = Some(self.not_before.map_or(until, |t| t.max(until)));
         }
         resolved
+    }
+
+    /// Cuts a split request's records (in request order) into halves that go next, each as one
+    /// request; the attempt they were sent in is not counted.
+    fn split(&mut self, ids: &[RecordId], now: Instant) {
+        self.splits += 1;
+        let (first, second) = ids.split_at(ids.len().div_ceil(2));
+        let mut heads = Vec::new();
+        let mut made = Vec::new();
+        for part in [first, second] {
+            let half = self.next_half;
+            self.next_half += 1;
+            for id in part {
+                self.leave_half(*id);
+                let pending = self.records.get_mut(id).expect("batch records exist");
+                pending.half = Some(half);
+                pending.attempts = pending.attempts.saturating_sub(1);
+                if pending.attempts == 0 {
+                    // Its retry budget's clock starts with a send that counts.
+                    pending.first_attempt = None;
+                }
+                let is_head = pending
+                    .key
+                    .is_none_or(|key| self.by_key[&key].front() == Some(id));
+                if is_head {
+                    pending.state = State::Ready;
+                    pending.ready_at = now;
+                    heads.push(*id);
+                } else {
+                    // It travels again behind its user's head record.
+                    pending.state = State::Queued;
+                }
+            }
+            self.halves.insert(half, part.to_vec());
+            made.push(half);
+        }
+        for half in made.into_iter().rev() {
+            self.half_order.push_front(half);
+        }
+        // The first half's heads, then the second's, before every other ready record.
+        for id in heads.into_iter().rev() {
+            self.ready.push_front(id);
+        }
+    }
+
+    /// Takes a record out of its split half, if it is in one.
+    fn leave_half(&mut self, id: RecordId) {
+        let Some(half) = self.records.get_mut(&id).and_then(|p| p.half.take()) else {
+            return;
+        };
+        let members = self.halves.get_mut(&half).expect("a record's half exists");
+        members.retain(|m| *m != id);
+        if members.is_empty() {
+            self.halves.remove(&half);
+            self.half_order.retain(|h| *h != half);
+        }
     }
 
     /// A record the engine gave up on before sending (paused or interrupted runs keep it).
@@ -437,6 +584,7 @@ impl Lane {
 
     /// Removes a resolved record; the next record of its user becomes ready. Returns its line.
     fn resolve(&mut self, id: RecordId, now: Instant) -> u64 {
+        self.leave_half(id);
         let pending = self.records.remove(&id).expect("resolved records exist");
         if pending.state == State::Ready {
             self.ready.retain(|r| *r != id);
@@ -468,7 +616,7 @@ mod tests {
 
     use hardal_core::{
         BatchLimits, Destination, Event, HttpMethod, HttpRequest, HttpResponse, MapContext, Mapped,
-        MappingError, Record, RetryAfter, Verdict,
+        MappingError, Record, RetryAfter, SendContext, Verdict,
     };
 
     use super::{Lane, RecordId, Resolution};
@@ -492,13 +640,13 @@ mod tests {
         fn batch_limits(&self) -> BatchLimits {
             BatchLimits {
                 max_records: self.max,
-                max_bytes: 1000,
+                max_bytes: 1_000_000,
             }
         }
         fn body_size(&self, records: usize, payload_bytes: usize) -> usize {
             payload_bytes + records
         }
-        fn encode(&self, _: &[&Record]) -> HttpRequest {
+        fn encode(&self, _: &[&Record], _: &SendContext) -> HttpRequest {
             HttpRequest {
                 method: HttpMethod::Post,
                 url: String::new(),
@@ -506,8 +654,8 @@ mod tests {
                 body: vec![],
             }
         }
-        fn judge(&self, records: usize, response: &HttpResponse) -> Vec<Verdict> {
-            vec![response.status_verdict(); records]
+        fn judge(&self, records: &[&Record], response: &HttpResponse) -> Vec<Verdict> {
+            vec![response.status_verdict(); records.len()]
         }
     }
 
@@ -521,6 +669,7 @@ mod tests {
                 Record {
                     payload: name.as_bytes().to_vec(),
                     order_key: key,
+                    batch_key: None,
                 },
                 now,
             );
@@ -586,6 +735,7 @@ mod tests {
             Record {
                 payload: b"a4".to_vec(),
                 order_key: Some("a".into()),
+                batch_key: None,
             },
             t0,
         );
@@ -815,5 +965,217 @@ mod tests {
         );
         let batch = lane.next_batch(&fake, t0, 4, LINGER, true).unwrap();
         assert_eq!(names(&lane, &batch), ["a2"]);
+    }
+
+    /// Sends `records` (`(user, name)`, accepted in order) to a destination that refuses a whole
+    /// request with a split while it holds a record named in `bad`, and delivers it otherwise,
+    /// until every record is resolved (flushing: lingering is another test's business). Split
+    /// halves must go at once (no backoff). Returns the requests made (their sizes), and each resolution with the record's name in
+    /// the order they happened.
+    fn run_splits(
+        records: &[(String, String)],
+        bad: &[&str],
+        max: usize,
+        concurrency: usize,
+    ) -> (Vec<usize>, Vec<(String, Resolution)>) {
+        let t0 = Instant::now();
+        let fake = Fake { max };
+        let records: Vec<(&str, &str)> = records
+            .iter()
+            .map(|(user, name)| (user.as_str(), name.as_str()))
+            .collect();
+        let mut lane = lane(&records, t0);
+        let name_of = |line: u64| records[line as usize - 1].1.to_owned();
+        let mut requests = Vec::new();
+        let mut resolutions = Vec::new();
+        while lane.pending() > 0 {
+            let mut in_flight = Vec::new();
+            while let Some(batch) = lane.next_batch(&fake, t0, concurrency, LINGER, true) {
+                in_flight.push(batch);
+            }
+            assert!(!in_flight.is_empty(), "records waited after a split");
+            for batch in in_flight {
+                requests.push(batch.len());
+                let sent = names(&lane, &batch);
+                let verdict = if sent.iter().any(|n| bad.contains(&n.as_str())) {
+                    Verdict::Split {
+                        reason: "HTTP 400: invalid parameter".into(),
+                    }
+                } else {
+                    Verdict::Delivered
+                };
+                let verdicts = vec![verdict; batch.len()];
+                let resolved = lane.complete(&batch, verdicts, t0, |_, _| {
+                    panic!("a split must not consult the retry policy")
+                });
+                resolutions.extend(resolved.into_iter().map(|(line, r)| (name_of(line), r)));
+                lane.check_invariants();
+            }
+        }
+        (requests, resolutions)
+    }
+
+    /// `n` records of users `u0`…`u{users-1}` in turn, named `r0`…`r{n-1}`.
+    fn numbered(n: usize, users: usize) -> Vec<(String, String)> {
+        (0..n)
+            .map(|i| (format!("u{}", i % users), format!("r{i}")))
+            .collect()
+    }
+
+    /// The outcome of a split run as one line: requests, delivered, rejected (with names).
+    fn split_summary(requests: &[usize], resolutions: &[(String, Resolution)]) -> String {
+        let delivered = resolutions
+            .iter()
+            .filter(|(_, r)| *r == Resolution::Delivered)
+            .count();
+        let rejected: Vec<String> = resolutions
+            .iter()
+            .filter_map(|(name, r)| match r {
+                Resolution::Rejected(reason) => Some(format!("{name} ({reason})")),
+                _ => None,
+            })
+            .collect();
+        format!(
+            "{} requests, {delivered} delivered, rejected: {}",
+            requests.len(),
+            rejected.join(", ")
+        )
+    }
+
+    #[test]
+    fn a_split_corners_one_bad_record_in_at_most_2_log2_n_plus_1_requests() {
+        let records = numbered(1000, 1);
+        let many_users = numbered(1000, 50);
+        for (bad, concurrency, expected) in [
+            (
+                "r500",
+                1,
+                "21 requests, 999 delivered, rejected: r500 (HTTP 400: invalid parameter)",
+            ),
+            (
+                "r500",
+                4,
+                "21 requests, 999 delivered, rejected: r500 (HTTP 400: invalid parameter)",
+            ),
+            (
+                "r0",
+                4,
+                "21 requests, 999 delivered, rejected: r0 (HTTP 400: invalid parameter)",
+            ),
+            (
+                "r999",
+                4,
+                "19 requests, 999 delivered, rejected: r999 (HTTP 400: invalid parameter)",
+            ),
+        ] {
+            for records in [&records, &many_users] {
+                let (requests, resolutions) = run_splits(records, &[bad], 1000, concurrency);
+                assert_eq!(
+                    split_summary(&requests, &resolutions),
+                    expected,
+                    "bad {bad}"
+                );
+                assert!(requests.len() <= 21, "{requests:?}");
+            }
+        }
+        // The halves, for one user, whose records must stay in order: 1000; the first 500
+        // delivered; halves of the rest down to r500 alone; then the records behind it in the
+        // sizes their caps allow.
+        let (requests, _) = run_splits(&records, &["r500"], 1000, 1);
+        assert_eq!(
+            requests,
+            [
+                1000, 500, 500, 250, 125, 63, 32, 16, 8, 4, 2, 1, 1, 2, 4, 8, 16, 31, 62, 125, 250
+            ]
+        );
+    }
+
+    #[test]
+    fn two_bad_records_are_each_cornered_and_the_rest_delivered() {
+        let records = numbered(1000, 1);
+        for (bad, expected) in [
+            (
+                ["r10", "r900"],
+                "39 requests, 998 delivered, rejected: r10 (HTTP 400: invalid parameter), r900 (HTTP 400: invalid parameter)",
+            ),
+            (
+                ["r0", "r999"],
+                "37 requests, 998 delivered, rejected: r0 (HTTP 400: invalid parameter), r999 (HTTP 400: invalid parameter)",
+            ),
+            (
+                ["r2", "r3"],
+                "21 requests, 998 delivered, rejected: r2 (HTTP 400: invalid parameter), r3 (HTTP 400: invalid parameter)",
+            ),
+        ] {
+            let (requests, resolutions) = run_splits(&records, &bad, 1000, 4);
+            // Each bad record costs at most its own 2·⌈log2 n⌉ + 1 requests.
+            assert!(requests.len() <= 2 * 21, "{requests:?}");
+            assert_eq!(
+                split_summary(&requests, &resolutions),
+                expected,
+                "bad {bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn splits_keep_each_users_order() {
+        // Three users interleaved, a bad record in the middle of u1's; batches of 64.
+        let records = numbered(300, 3);
+        let (requests, resolutions) = run_splits(&records, &["r151"], 64, 2);
+        assert_eq!(
+            split_summary(&requests, &resolutions),
+            "18 requests, 299 delivered, rejected: r151 (HTTP 400: invalid parameter)"
+        );
+        // Every user's records resolved in the order they were accepted.
+        for user in ["u0", "u1", "u2"] {
+            let accepted: Vec<&str> = records
+                .iter()
+                .filter(|(u, _)| u == user)
+                .map(|(_, n)| n.as_str())
+                .collect();
+            let resolved: Vec<&str> = resolutions
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .filter(|n| accepted.contains(n))
+                .collect();
+            assert_eq!(resolved, accepted, "{user}");
+        }
+    }
+
+    #[test]
+    fn a_split_costs_no_attempt_and_a_lone_split_record_is_rejected() {
+        let t0 = Instant::now();
+        let fake = Fake { max: 10 };
+        let mut lane = lane(&[("a", "a1"), ("b", "b1"), ("a", "a2")], t0);
+        let batch = lane.next_batch(&fake, t0, 4, LINGER, true).unwrap();
+        assert_eq!(names(&lane, &batch), ["a1", "a2", "b1"]);
+        let split = vec![
+            Verdict::Split {
+                reason: "HTTP 400: bad".into()
+            };
+            3
+        ];
+        let never = |_: &super::Pending, _| -> Decision { panic!("no retry decision") };
+        assert!(lane.complete(&batch, split.clone(), t0, never).is_empty());
+        assert_eq!(lane.splits(), 1);
+        for id in &batch {
+            assert_eq!(
+                lane.record(*id).attempts,
+                0,
+                "the split send counts for nothing"
+            );
+            assert_eq!(lane.record(*id).first_attempt, None);
+        }
+        // Half of three, rounded up: a1 with a2 behind it, then b1, each at once.
+        let first = lane.next_batch(&fake, t0, 4, LINGER, false).unwrap();
+        assert_eq!(names(&lane, &first), ["a1", "a2"]);
+        let second = lane.next_batch(&fake, t0, 4, LINGER, false).unwrap();
+        assert_eq!(names(&lane, &second), ["b1"]);
+        assert_eq!(
+            lane.complete(&second, split[..1].to_vec(), t0, never),
+            [(2, Resolution::Rejected("HTTP 400: bad".into()))]
+        );
+        assert_eq!(lane.splits(), 1, "a lone record is rejected, not split");
     }
 }

@@ -16,7 +16,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use hardal_core::{Destination, HttpResponse, Note, Record, Verdict};
+use hardal_core::{Destination, HttpResponse, Note, Record, SendContext, Verdict};
 use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
@@ -117,6 +117,8 @@ impl LaneState {
 pub struct LaneCounts {
     pub requests: u64,
     pub records_retried: u64,
+    /// Requests split because the destination refused them for a record it did not name.
+    pub splits: u64,
 }
 
 /// A record that will be tried again.
@@ -192,7 +194,10 @@ impl Delivery {
     }
 
     pub fn counts(&self, lane: usize) -> LaneCounts {
-        self.counts[lane]
+        LaneCounts {
+            splits: self.lanes[lane].splits(),
+            ..self.counts[lane]
+        }
     }
 
     /// Records not yet resolved, in every lane.
@@ -299,9 +304,20 @@ impl Delivery {
             while let Some(batch) =
                 lane.next_batch(destination, now, settings.concurrency, linger, flush)
             {
-                let records: Vec<&Record> =
-                    batch.iter().map(|id| &lane.record(*id).record).collect();
-                let request = destination.encode(&records);
+                let records: Vec<Arc<Record>> = batch
+                    .iter()
+                    .map(|id| Arc::clone(&lane.record(*id).record))
+                    .collect();
+                let context = SendContext {
+                    attempt: batch
+                        .iter()
+                        .map(|id| lane.record(*id).attempts)
+                        .max()
+                        .unwrap_or(1)
+                        .max(1),
+                    now: SystemTime::now(),
+                };
+                let request = destination.encode(&borrowed(&records), &context);
                 self.counts[index].requests += 1;
                 let done = self.done.clone();
                 let Some(transport) = &self.transport else {
@@ -325,7 +341,7 @@ impl Delivery {
                     metrics::histogram!("hardal_request_seconds", "destination" => id)
                         .record(started.elapsed().as_secs_f64());
                     let result = result.map(|response| {
-                        judge_safely(destinations[index].as_ref(), batch.len(), &response)
+                        judge_safely(destinations[index].as_ref(), &borrowed(&records), &response)
                     });
                     let _ = done.send(Completion {
                         lane: index,
@@ -356,7 +372,8 @@ impl Delivery {
                 Verdict::Delivered => {}
                 Verdict::Retry { reason, .. }
                 | Verdict::Rejected { reason }
-                | Verdict::Pause { reason } => self.redactor.scrub(reason),
+                | Verdict::Pause { reason }
+                | Verdict::Split { reason } => self.redactor.scrub(reason),
             }
         }
         let retried = verdicts
@@ -440,16 +457,17 @@ impl Delivery {
 /// must cost a dead letter, not a hung or crashed run).
 fn judge_safely(
     destination: &dyn Destination,
-    records: usize,
+    records: &[&Record],
     response: &HttpResponse,
 ) -> Vec<Verdict> {
-    let reject = |reason: String| vec![Verdict::Rejected { reason }; records];
+    let reject = |reason: String| vec![Verdict::Rejected { reason }; records.len()];
     match std::panic::catch_unwind(AssertUnwindSafe(|| destination.judge(records, response))) {
-        Ok(verdicts) if verdicts.len() == records => verdicts,
+        Ok(verdicts) if verdicts.len() == records.len() => verdicts,
         Ok(verdicts) => reject(format!(
-            "destination `{}` gave {} verdicts for the {records} records of a request (HTTP {}); a bug in the destination, so the records are kept here",
+            "destination `{}` gave {} verdicts for the {} records of a request (HTTP {}); a bug in the destination, so the records are kept here",
             destination.id(),
             verdicts.len(),
+            records.len(),
             response.status
         )),
         Err(panic) => reject(format!(
@@ -459,6 +477,11 @@ fn judge_safely(
             panic_message(panic.as_ref())
         )),
     }
+}
+
+/// The records of a request as `encode` and `judge` take them.
+fn borrowed(records: &[Arc<Record>]) -> Vec<&Record> {
+    records.iter().map(|r| r.as_ref()).collect()
 }
 
 /// The text of a panic's payload.
@@ -498,10 +521,7 @@ mod tests {
             Redactor::default(),
         );
         let mut now = Instant::now();
-        let record = Record {
-            payload: b"{}".to_vec(),
-            order_key: None,
-        };
+        let record = Record::new(b"{}".to_vec());
         assert!(delivery.accept(0, 7, Arc::new("{}".into()), vec![record], Vec::new(), now));
         let mut attempt = |delivery: &mut Delivery, now: Instant| {
             delivery.dispatch(now, true);

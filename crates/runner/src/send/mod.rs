@@ -560,6 +560,7 @@ impl Engine {
             let counts = self.delivery.counts(lane);
             stats.requests = counts.requests;
             stats.records_retried = counts.records_retried;
+            stats.batch_splits = counts.splits;
         }
         summary.invalid = books.totals.iter().map(|t| t.invalid).max().unwrap_or(0);
         summary.dead_letters_written = books.written;

@@ -102,6 +102,10 @@ pub struct DestinationSummary {
     pub unresolved: u64,
     pub requests: u64,
     pub records_retried: u64,
+    /// Requests split in halves because the destination refused them for a record it did not
+    /// name (left out of the report when there were none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub batch_splits: u64,
     /// Why the destination stopped taking events (credentials refused, a redirect).
     pub paused: Option<String>,
 }
@@ -175,6 +179,11 @@ impl Summary {
                 "  {}: {} {verb}, {} skipped, {} expired, {} rejected, {} dead-lettered, {} unresolved · {} requests, {} records retried\n",
                 d.id, t.delivered, t.skipped, t.expired, t.rejected, t.dead_lettered, d.unresolved, d.requests, d.records_retried
             ));
+            if d.batch_splits > 0 {
+                // The line above ends with a newline; the splits belong to its tally.
+                text.pop();
+                text.push_str(&format!(", {} requests split\n", d.batch_splits));
+            }
             if resumed {
                 let r = &d.this_run;
                 text.push_str(&format!(
@@ -223,4 +232,9 @@ impl Summary {
         });
         text
     }
+}
+
+/// Whether a count is zero (counts that are usually zero stay out of the JSON report).
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }

@@ -139,6 +139,7 @@ pub async fn run(setup: Setup, stop: CancellationToken) {
         probe_wait: vec![FIRST_PROBE.min(setup.probe_max); lanes],
         probe_max: setup.probe_max,
         retried: vec![0; lanes],
+        splits: vec![0; lanes],
         endings: vec![[0; Ending::ALL.len()]; lanes],
         statuses: setup.statuses,
         failed: setup.failed,
@@ -271,6 +272,7 @@ struct Loop {
     probe_wait: Vec<Duration>,
     probe_max: Duration,
     retried: Vec<u64>,
+    splits: Vec<u64>,
     /// Per destination and ending: events resolved since the metrics were last told.
     endings: Vec<[u64; Ending::ALL.len()]>,
     statuses: Statuses,
@@ -434,7 +436,7 @@ impl Loop {
         }
     }
 
-    /// Publishes each destination's state, and the retries since the last report.
+    /// Publishes each destination's state, and the retries and splits since the last report.
     fn report(&mut self) {
         let now = Instant::now();
         let mut statuses = Vec::with_capacity(self.ids.len());
@@ -445,10 +447,13 @@ impl Loop {
                 tracing::warn!(destination = %id, "The destination answered a probe: it flows again.");
                 self.probe_wait[lane] = FIRST_PROBE.min(self.probe_max);
             }
-            let retried = self.delivery.counts(lane).records_retried;
+            let counts = self.delivery.counts(lane);
             ::metrics::counter!("hardal_records_retried_total", "destination" => id.clone())
-                .increment(retried - self.retried[lane]);
-            self.retried[lane] = retried;
+                .increment(counts.records_retried - self.retried[lane]);
+            self.retried[lane] = counts.records_retried;
+            ::metrics::counter!("hardal_batch_splits_total", "destination" => id.clone())
+                .increment(counts.splits - self.splits[lane]);
+            self.splits[lane] = counts.splits;
             statuses.push(DestinationStatus {
                 id: id.clone(),
                 state: state.as_str(),

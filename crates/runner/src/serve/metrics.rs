@@ -66,6 +66,10 @@ fn describe() {
         "hardal_records_retried_total",
         "Records sent again after a retryable answer."
     );
+    describe_counter!(
+        "hardal_batch_splits_total",
+        "Requests split in halves because the destination refused them for a record it did not name."
+    );
     describe_histogram!(
         "hardal_ingest_seconds",
         "Time from receiving a POST to answering it."
@@ -126,6 +130,8 @@ pub fn register(destinations: &[String]) {
             resolved(destination, ending, 0);
         }
         metrics::counter!("hardal_records_retried_total", "destination" => destination.clone())
+            .increment(0);
+        metrics::counter!("hardal_batch_splits_total", "destination" => destination.clone())
             .increment(0);
     }
 }

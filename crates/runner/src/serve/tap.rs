@@ -738,10 +738,7 @@ mod tests {
         for (lane, body) in [(0, bodies[0]), (1, bodies[0]), (1, bodies[1])] {
             let event = crate::input::parse_text(body).unwrap();
             let mapped = Ok(Mapped {
-                outcome: Outcome::Records(vec![Record {
-                    payload: br#"{"x":1}"#.to_vec(),
-                    order_key: None,
-                }]),
+                outcome: Outcome::Records(vec![Record::new(br#"{"x":1}"#.to_vec())]),
                 notes: Vec::new(),
             });
             tap.mapped(lane, 7, body, Some(&event), &mapped);
