@@ -18,6 +18,7 @@ pub mod transport;
 // start-up); naming each one here keeps the linker from dropping it.
 use hardal_custom_api as _;
 use hardal_insider as _;
+use hardal_meta_capi as _;
 
 /// Every destination kind this binary links, sorted.
 pub fn linked_kinds() -> Vec<&'static str> {

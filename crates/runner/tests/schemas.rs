@@ -21,7 +21,10 @@ fn committed_schemas_are_fresh() {
 
 #[test]
 fn every_linked_kind_is_registered() {
-    assert_eq!(hardal_runner::linked_kinds(), ["custom_api", "insider"]);
+    assert_eq!(
+        hardal_runner::linked_kinds(),
+        ["custom_api", "insider", "meta_capi"]
+    );
 }
 
 #[test]
