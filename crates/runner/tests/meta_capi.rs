@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 use common::{Run, TOKEN, load, recent};
-use hardal_insider_simulator::{MetaConfig, MetaSimulator};
+use hardal_insider_simulator::{Fault, MetaConfig, MetaSimulator, RetryAfterSpec, Scope};
 use serde_json::{Value, json};
 
 const PIXEL: &str = "1234567890";
@@ -213,4 +213,35 @@ fn a_token_meta_refuses_pauses_and_is_never_shown() {
     );
     assert_eq!(destination.totals.delivered, 0);
     assert_eq!(meta_api.accepted().len(), 0);
+}
+
+#[test]
+fn throttling_and_server_errors_are_retried_until_delivered() {
+    let meta_api = stand_in();
+    let run = Run::new("meta-throttled");
+    // Meta's throttling answer (code 4, transient), then an edge's 503, then Meta takes them.
+    meta_api
+        .inject(
+            Fault::TooManyRequests {
+                retry_after: Some(RetryAfterSpec::Seconds(0)),
+            },
+            Scope::Next(2),
+        )
+        .unwrap();
+    meta_api
+        .inject(Fault::ServerError { status: 503 }, Scope::Next(1))
+        .unwrap();
+    let mut delivery = common::fast_delivery();
+    delivery["concurrency"] = json!(1);
+    let config = load(&json!({"destinations": [meta(&meta_api, json!({}))], "delivery": delivery}));
+    let summary = run.send(config, &page_views(20, usize::MAX));
+    let destination = &summary.destinations[0];
+    assert_eq!(destination.totals.delivered, 20, "{}", summary.text());
+    assert!(destination.records_retried >= 20, "{}", summary.text());
+    let by_status = meta_api.stats().by_status;
+    assert_eq!(
+        (by_status.get(&429), by_status.get(&503)),
+        (Some(&2), Some(&1))
+    );
+    assert_eq!(meta_api.stats().events_received, 20);
 }
