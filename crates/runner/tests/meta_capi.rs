@@ -1,12 +1,13 @@
-//! `hardal send` to Meta's Conversions API, against the Meta stand-in (loopback): the example
-//! events delivered, and a request Meta refuses as a whole for one event it does not name split
-//! until that event stands alone.
+//! `hardal send` and `hardal serve` to Meta's Conversions API, against the Meta stand-in
+//! (loopback): the example events delivered, and a request Meta refuses as a whole for one event
+//! it does not name split until that event stands alone.
 
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use common::service::{Service, wait_until};
 use common::{Run, TOKEN, load, recent};
 use hardal_insider_simulator::{Fault, MetaConfig, MetaSimulator, RetryAfterSpec, Scope};
 use serde_json::{Value, json};
@@ -117,7 +118,12 @@ fn the_example_events_are_delivered() {
 /// mapping below passes on unhashed — a parameter hardal does not know, which Meta refuses
 /// with the whole request, without saying which event it was.
 fn page_views(n: usize, bad: usize) -> String {
-    (0..n)
+    page_views_from(0, n, bad)
+}
+
+/// Like [`page_views`], numbered from `first`.
+fn page_views_from(first: usize, n: usize, bad: usize) -> String {
+    (first..first + n)
         .map(|i| {
             let mut event = json!({"id": format!("e{i}"), "event_name": "page_view",
                                    "created_at": recent(), "user_id": format!("u{i}"),
@@ -131,16 +137,22 @@ fn page_views(n: usize, bad: usize) -> String {
         .collect()
 }
 
-#[test]
-fn a_batch_of_1000_with_one_malformed_event_is_split_until_it_stands_alone() {
-    let meta_api = stand_in();
-    let run = Run::new("meta-split");
-    let mapping = json!({"when": {"event_name": "page_view"},
+/// A mapping of page views that passes `user.birthday` on as `db`, unhashed: hardal does not know
+/// the parameter, Meta refuses it.
+fn mapping_with_unhashed_birthday() -> Value {
+    json!({"when": {"event_name": "page_view"},
                          "event": {"event_name": "PageView", "event_time": "##created_at##",
                                    "event_id": "##id##", "event_source_url": "##page.url##",
                                    "user_data": {"external_id": "##user_id##",
                                                  "client_user_agent": "##context.user_agent##",
-                                                 "db": "##user.birthday##"}}});
+                                                 "db": "##user.birthday##"}}})
+}
+
+#[test]
+fn a_batch_of_1000_with_one_malformed_event_is_split_until_it_stands_alone() {
+    let meta_api = stand_in();
+    let run = Run::new("meta-split");
+    let mapping = mapping_with_unhashed_birthday();
     // One request at a time, so the stand-in's count is the number of requests the split took.
     let mut delivery = common::fast_delivery();
     delivery["concurrency"] = json!(1);
@@ -244,4 +256,44 @@ fn throttling_and_server_errors_are_retried_until_delivered() {
         (Some(&2), Some(&1))
     );
     assert_eq!(meta_api.stats().events_received, 20);
+}
+
+#[test]
+fn hardal_serve_delivers_to_meta_and_splits_around_a_malformed_event() {
+    let meta_api = stand_in();
+    let mut destination = meta(
+        &meta_api,
+        json!({"mappings": [mapping_with_unhashed_birthday()]}),
+    );
+    destination["access_token"] = json!("${INSIDER_REQUEST_TOKEN}");
+    let config = json!({"destinations": [destination],
+                        "delivery": {"concurrency": 2, "linger_ms": 5, "backoff_initial_ms": 20,
+                                     "backoff_max_ms": 300, "max_attempts": 1000, "max_retry_seconds": 3600},
+                        "server": {}, "backlog": {"type": "sqlite"}});
+    let service = Service::start("meta", &config);
+    let (status, answer) = service.post_ndjson(&example_events_from_browsers());
+    assert_eq!(
+        (status, answer["accepted"].as_u64()),
+        (202, Some(23)),
+        "{answer}"
+    );
+    let (status, _) = service.post_ndjson(&page_views_from(100, 200, 177));
+    assert_eq!(status, 202);
+    // 22 examples (one is from 2019) and 199 page views.
+    wait_until(
+        "Meta received every good event",
+        Duration::from_secs(60),
+        || meta_api.stats().events_received == 221,
+    );
+    wait_until(
+        "the malformed event was dead-lettered",
+        Duration::from_secs(30),
+        || service.dlq(&["list", "--json"]).0.contains("\"e177\""),
+    );
+    assert!(service.metric("hardal_batch_splits_total") >= 1.0);
+    let (listed, _) = service.dlq(&["list"]);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(listed.contains("Unhashed Customer Information"), "{listed}");
+    assert!(!listed.contains(TOKEN), "{listed}");
+    assert_eq!(service.stop(), Some(0));
 }
