@@ -511,7 +511,9 @@ pub enum Verdict {
     /// The whole request was refused because of a record the answer does not identify (Meta
     /// CAPI: one malformed event makes the whole request a 400). The runner splits the request
     /// in halves and sends each again, until the bad record stands alone; a lone record with
-    /// this verdict is rejected with `reason`. Give it to every record of the request.
+    /// this verdict is rejected with `reason`. Give it to every record of the request (the runner
+    /// retries records that got it alongside other verdicts, as it could not split without
+    /// breaking per-user order). Splitting uses neither attempts nor backoff.
     Split {
         reason: String,
     },

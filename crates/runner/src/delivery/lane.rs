@@ -128,6 +128,9 @@ pub struct Lane {
     probing: bool,
     /// Set when the last `next_batch` held back a partial batch: when its linger ends.
     linger_until: Option<Instant>,
+    /// Set when the last `next_batch` found only records of split halves that cannot go yet
+    /// (they wait for records in flight or for a retry): only a completion or a retry changes it.
+    blocked: bool,
     /// Requests split because an answer refused them for a record it did not name.
     splits: u64,
     /// The unresolved records of each half of a split request, in request order.
@@ -287,6 +290,7 @@ impl Lane {
     ) -> Option<Vec<RecordId>> {
         self.release_due(now);
         self.linger_until = None;
+        self.blocked = false;
         let concurrency = if self.probing { 1 } else { concurrency };
         if self.paused.is_some() || self.in_flight >= concurrency || self.ready.is_empty() {
             return None;
@@ -307,6 +311,7 @@ impl Lane {
         };
         if batch.is_empty() {
             // Every ready record waits for a half that cannot go yet.
+            self.blocked = true;
             return None;
         }
         let oldest = self.records[&self.ready[0]].ready_at;
@@ -403,7 +408,7 @@ impl Lane {
         }
         let concurrency = if self.probing { 1 } else { concurrency };
         let retry = self.retry_wait.peek().map(|Reverse((due, _))| *due);
-        let send = if self.ready.is_empty() || self.in_flight >= concurrency {
+        let send = if self.ready.is_empty() || self.in_flight >= concurrency || self.blocked {
             None
         } else {
             let gate = [
@@ -1141,6 +1146,39 @@ mod tests {
                 .collect();
             assert_eq!(resolved, accepted, "{user}");
         }
+    }
+
+    #[test]
+    fn a_half_waiting_for_the_other_half_goes_when_that_one_is_answered() {
+        // The request is a1 a2 | a3 b1: the second half holds a3, which must wait for a2, so the
+        // whole half waits (b1 is ready, but goes only with its half), and the lane must not
+        // wake up for it before the first half is answered.
+        let t0 = Instant::now();
+        let fake = Fake { max: 10 };
+        let mut lane = lane(&[("a", "a1"), ("b", "b1"), ("a", "a2"), ("a", "a3")], t0);
+        let batch = lane.next_batch(&fake, t0, 4, LINGER, true).unwrap();
+        assert_eq!(names(&lane, &batch), ["a1", "a2", "a3", "b1"]);
+        let split = |n| {
+            vec![
+                Verdict::Split {
+                    reason: "HTTP 400".into()
+                };
+                n
+            ]
+        };
+        let never = |_: &super::Pending, _| -> Decision { panic!("no retry decision") };
+        lane.complete(&batch, split(4), t0, never);
+        let first = lane.next_batch(&fake, t0, 4, LINGER, false).unwrap();
+        assert_eq!(names(&lane, &first), ["a1", "a2"]);
+        assert_eq!(lane.next_batch(&fake, t0, 4, LINGER, false), None);
+        assert_eq!(
+            lane.next_wakeup(t0, 4, false),
+            None,
+            "nothing to wake up for"
+        );
+        lane.complete(&first, vec![Verdict::Delivered; 2], t0, never);
+        let second = lane.next_batch(&fake, t0, 4, LINGER, false).unwrap();
+        assert_eq!(names(&lane, &second), ["a3", "b1"]);
     }
 
     #[test]
