@@ -182,7 +182,7 @@ pub fn check_event(
         None => Map::new(),
         Some(other) => return Err(refuse("user_data", format!("{other} is not an object"))),
     };
-    let user_data = check_user_data(user_data, &settings.normalize, &mut noter)?;
+    let user_data = check_user_data(user_data, &settings.normalize, &mut noter);
     if website && !user_data.contains_key("client_user_agent") {
         return Err(refuse(
             "user_data.client_user_agent",
@@ -265,7 +265,7 @@ fn check_user_data(
     user_data: Map<String, Value>,
     settings: &normalize::Settings,
     noter: &mut Noter<'_>,
-) -> Result<Map<String, Value>, Refusal> {
+) -> Map<String, Value> {
     let mut out = Map::with_capacity(user_data.len());
     for (key, value) in user_data {
         let field = format!("user_data.{key}");
@@ -310,7 +310,7 @@ fn check_user_data(
             out.insert(key, value);
         }
     }
-    Ok(out)
+    out
 }
 
 /// `custom_data`: `value` a number, `currency` an ISO 4217 code, `contents` objects with an `id`;
