@@ -24,15 +24,15 @@ use crate::server::Shared;
 /// The wire form of a fault injection.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FaultRequest {
-    fault: Fault,
+pub(crate) struct FaultRequest {
+    pub(crate) fault: Fault,
     next: Option<u64>,
     fraction: Option<f64>,
     seed: Option<u64>,
 }
 
 impl FaultRequest {
-    fn scope(&self) -> Result<Scope, String> {
+    pub(crate) fn scope(&self) -> Result<Scope, String> {
         match (self.next, self.fraction, self.seed) {
             (Some(_), Some(_), _) => Err("give either next or fraction, not both".into()),
             (Some(n), None, None) => Ok(Scope::Next(n)),

@@ -6,6 +6,8 @@
 //! and injects faults on demand. Tests use [`Simulator`] in-process; benchmarks run the
 //! `insider-simulator` binary and use the HTTP control API (see [`control`]). [`ga4`] stands in for
 //! GA4's Measurement Protocol the same way (`insider-simulator --kind ga4`).
+//!
+//! [`meta`] is the same for Meta's Conversions API ([`MetaSimulator`], `--kind meta`).
 
 pub mod batch;
 pub mod config;
@@ -14,6 +16,7 @@ pub mod faults;
 pub mod ga4;
 mod listener;
 pub mod lite;
+pub mod meta;
 pub mod patterns;
 pub mod record;
 pub mod rules;
@@ -24,6 +27,7 @@ pub use batch::{BadRequest, MAX_BODY_BYTES, MAX_USERS};
 pub use config::{SimulatorConfig, SimulatorError};
 pub use faults::{Fault, FaultError, RetryAfterSpec, Scope};
 pub use lite::Lite;
+pub use meta::{MetaConfig, MetaSimulator};
 pub use record::{AcceptedEvent, AcceptedUser, RequestLog, Stats};
 pub use rules::{Violation, validate_user, validate_value};
 pub use server::UPSERT_PATH;

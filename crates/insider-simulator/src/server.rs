@@ -33,7 +33,7 @@ pub const UPSERT_PATH: &str = "/api/user/v1/upsert";
 /// Bodies up to this size are read to the end (and discarded past [`MAX_BODY_BYTES`]) so an
 /// oversized request is answered 400 rather than cut off mid-upload; beyond it the connection is
 /// closed after the 400.
-const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+pub(crate) const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
 /// State shared by every request of one simulator.
 #[derive(Debug)]
@@ -116,13 +116,13 @@ pub async fn serve(
 }
 
 /// What reading a request body gave.
-enum ReadBody {
+pub(crate) enum ReadBody {
     Complete(Vec<u8>),
     /// Longer than Insider's limit; holds the number of bytes seen.
     TooLarge(usize),
 }
 
-async fn read_body(mut body: Body) -> Result<ReadBody, axum::Error> {
+pub(crate) async fn read_body(mut body: Body) -> Result<ReadBody, axum::Error> {
     let hint = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX);
     let mut bytes = Vec::with_capacity(hint.min(MAX_BODY_BYTES + 1));
     let mut seen = 0usize;
@@ -164,7 +164,7 @@ fn error_body(message: &str) -> String {
     json!({ "error": message }).to_string()
 }
 
-/// The answer to a fault that replaces the normal one (shared with the GA4 stand-in).
+/// The answer to a fault that replaces the normal one (shared with the GA4 and Meta stand-ins).
 pub(crate) fn fault_response(fault: Fault, headers: &HeaderMap) -> Response {
     match fault {
         Fault::Redirect { status, location } => {

@@ -359,3 +359,32 @@ fn a_tap_token_must_not_be_an_ingestion_token() {
         "#]],
     );
 }
+
+#[test]
+fn a_meta_capi_destination_names_its_bad_fields() {
+    check(
+        r###"{
+  "destinations": [
+    {
+      "id": "meta",
+      "type": "meta_capi",
+      "pixel_id": "my-pixel",
+      "acces_token": "tok",
+      "action_source": "web",
+      "max_events_per_request": 5000,
+      "presets": ["purchase", "checkout"],
+      "mappings": [{"when": {"event_name": "lead"}, "event": {"event_name": "Lead", "event_time": "##created_at"}}]
+    }
+  ]
+}"###,
+        expect![[r###"
+            3:5 /destinations/0: "access_token" is a required property
+            6:19 /destinations/0/pixel_id: "my-pixel" does not match "^[0-9]{1,32}$"
+            7:7 /destinations/0/acces_token: unknown field `acces_token`; did you mean `access_token`?
+            8:24 /destinations/0/action_source: "web" is not valid under any of the schemas listed in the 'oneOf' keyword
+            9:33 /destinations/0/max_events_per_request: 5000 is greater than the maximum of 1000
+            10:31 /destinations/0/presets/1: "checkout" is not valid under any of the schemas listed in the 'oneOf' keyword
+            11:99 /destinations/0/mappings/0/event/event_time: unclosed "##" in "##created_at" (at character 1); write #### for a literal ##
+        "###]],
+    );
+}
