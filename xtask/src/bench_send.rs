@@ -1,7 +1,8 @@
-//! `cargo xtask bench send [--compare REV] [N...]`: generates N realistic Hardal events, starts
-//! the Insider simulator (release build, counting only) on loopback, runs `hardal send` through the
-//! `insider` destination with the rate limit lifted, and prints events/s, the CPU seconds of
-//! `hardal`, requests and peak RSS — the median of several runs per size. With `--compare`, the
+//! `cargo xtask bench send [--kind K] [--compare REV] [N...]`: generates N realistic Hardal
+//! events, starts the stand-in of the kind (`insider` by default, counting only; `meta_capi` or
+//! `ga4`) from the release build on loopback, runs `hardal send` through that destination with
+//! the rate limit lifted, and prints events/s, the CPU seconds of `hardal`, requests and peak RSS
+//! — the median of several runs per size. With `--compare`, the
 //! build of another revision runs alternately with this one on the same events and the ratios of
 //! the medians are printed: absolute figures depend on the machine and its load, ratios much less.
 
@@ -51,13 +52,97 @@ impl Runs {
     }
 }
 
+/// The destination kind a benchmark sends to, each with its stand-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Insider,
+    MetaCapi,
+    Ga4,
+}
+
+impl Kind {
+    pub fn parse(name: &str) -> Result<Kind> {
+        Ok(match name {
+            "insider" => Kind::Insider,
+            "meta_capi" => Kind::MetaCapi,
+            "ga4" => Kind::Ga4,
+            other => bail!("unknown kind `{other}` for bench send; known: insider, meta_capi, ga4"),
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Insider => "insider",
+            Kind::MetaCapi => "meta_capi",
+            Kind::Ga4 => "ga4",
+        }
+    }
+
+    /// Starts this kind's stand-in and returns it with the destination pointed at it (the
+    /// secret read from `INSIDER_REQUEST_TOKEN`, which the benchmark sets to `bench-token`).
+    fn start(self, bin_dir: &Path) -> Result<(std::process::Child, serde_json::Value)> {
+        let secret = "${INSIDER_REQUEST_TOKEN}";
+        Ok(match self {
+            Kind::Insider => {
+                let (simulator, url) =
+                    start_simulator(bin_dir, "bench", "bench-token", &["--no-record"])?;
+                let destination = serde_json::json!({"id": "insider", "type": "insider",
+                    "partner_name": "bench", "request_token": secret,
+                    "endpoint": format!("{url}/api/user/v1/upsert"),
+                    "requests_per_minute": 1_000_000});
+                (simulator, destination)
+            }
+            Kind::MetaCapi => {
+                let (simulator, url) = start_stand_in(
+                    bin_dir,
+                    &[
+                        "--kind",
+                        "meta",
+                        "--pixel-id",
+                        "1",
+                        "--access-token",
+                        "bench-token",
+                    ],
+                )?;
+                // The generated events carry no browser user agent, which `website` events need.
+                let destination = serde_json::json!({"id": "meta", "type": "meta_capi",
+                    "pixel_id": "1", "access_token": secret, "base_url": url,
+                    "action_source": "system_generated"});
+                (simulator, destination)
+            }
+            Kind::Ga4 => {
+                let (simulator, url) = start_stand_in(
+                    bin_dir,
+                    &[
+                        "--kind",
+                        "ga4",
+                        "--measurement-id",
+                        "G-BENCH",
+                        "--api-secret",
+                        "bench-token",
+                    ],
+                )?;
+                let destination = serde_json::json!({"id": "ga4", "type": "ga4",
+                    "measurement_id": "G-BENCH", "api_secret": secret, "base_url": url});
+                (simulator, destination)
+            }
+        })
+    }
+}
+
 /// A build of `hardal` to measure, and what to call it.
 struct Build {
     name: String,
     hardal: PathBuf,
 }
 
-pub fn run(root: &Path, sizes: &[u64], repeats: usize, compare: Option<&str>) -> Result<()> {
+pub fn run(
+    root: &Path,
+    kind: Kind,
+    sizes: &[u64],
+    repeats: usize,
+    compare: Option<&str>,
+) -> Result<()> {
     let release = super::release_build(root, &["hardal-runner", "hardal-insider-simulator"])?;
     let mut builds = vec![Build {
         name: "this tree".into(),
@@ -86,7 +171,7 @@ pub fn run(root: &Path, sizes: &[u64], repeats: usize, compare: Option<&str>) ->
         // The builds take turns, so a change in the machine's load falls on both alike.
         for attempt in 1..=repeats {
             for (build, runs) in builds.iter().zip(&mut runs) {
-                let m = measure(&build.hardal, &release, &work, &events)?;
+                let m = measure(kind, &build.hardal, &release, &work, &events)?;
                 eprintln!(
                     "  {n} events, {}, run {attempt}: {:.2} s, {:.0} events/s, {:.2} s CPU, {} requests, peak RSS {:.1} MB",
                     build.name,
@@ -97,7 +182,7 @@ pub fn run(root: &Path, sizes: &[u64], repeats: usize, compare: Option<&str>) ->
                     m.peak_rss_kib as f64 / 1024.0
                 );
                 if m.events != n {
-                    bail!("only {} of {n} events were delivered or skipped", m.events);
+                    bail!("only {} of {n} events were resolved", m.events);
                 }
                 runs.0.push(m);
             }
@@ -120,7 +205,8 @@ pub fn run(root: &Path, sizes: &[u64], repeats: usize, compare: Option<&str>) ->
         }
     }
     println!(
-        "bench send (insider destination → simulator on 127.0.0.1, rate limit lifted):\n{report}"
+        "bench send ({} destination → its stand-in on 127.0.0.1, rate limit lifted):\n{report}",
+        kind.name()
     );
     Ok(())
 }
@@ -168,16 +254,16 @@ pub fn start_simulator(
     token: &str,
     extra: &[&str],
 ) -> Result<(std::process::Child, String)> {
+    let mut args = vec!["--partner-name", partner, "--request-token", token];
+    args.extend(extra);
+    start_stand_in(bin_dir, &args)
+}
+
+/// Starts the simulator binary with `args` on a free loopback port; returns it and its base URL.
+fn start_stand_in(bin_dir: &Path, args: &[&str]) -> Result<(std::process::Child, String)> {
     let mut simulator = Command::new(bin_dir.join("insider-simulator"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--partner-name",
-            partner,
-            "--request-token",
-            token,
-        ])
-        .args(extra)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()
         .context("starting the simulator")?;
@@ -191,19 +277,19 @@ pub fn start_simulator(
     Ok((simulator, url))
 }
 
-fn measure(hardal: &Path, release: &Path, work: &Path, events: &Path) -> Result<Measurement> {
-    let (mut simulator, url) = start_simulator(release, "bench", "bench-token", &["--no-record"])?;
+fn measure(
+    kind: Kind,
+    hardal: &Path,
+    release: &Path,
+    work: &Path,
+    events: &Path,
+) -> Result<Measurement> {
+    let (mut simulator, destination) = kind.start(release)?;
     let config = work.join("config.json");
     std::fs::write(
         &config,
-        serde_json::json!({
-            "destinations": [{"id": "insider", "type": "insider", "partner_name": "bench",
-                              "request_token": "${INSIDER_REQUEST_TOKEN}",
-                              "endpoint": format!("{url}/api/user/v1/upsert"),
-                              "requests_per_minute": 1_000_000}],
-            "delivery": {"concurrency": 4}
-        })
-        .to_string(),
+        serde_json::json!({"destinations": [destination], "delivery": {"concurrency": 4}})
+            .to_string(),
     )?;
     for stale in [
         "state.db",
@@ -246,8 +332,17 @@ fn measure(hardal: &Path, release: &Path, work: &Path, events: &Path) -> Result<
     let destination = &summary["destinations"][0];
     Ok(Measurement {
         seconds,
-        events: destination["delivered"].as_u64().unwrap_or(0)
-            + destination["skipped"].as_u64().unwrap_or(0),
+        // Every event resolved: the stand-ins of other kinds refuse what their API would.
+        events: [
+            "delivered",
+            "skipped",
+            "expired",
+            "rejected",
+            "dead_lettered",
+        ]
+        .iter()
+        .map(|field| destination[*field].as_u64().unwrap_or(0))
+        .sum(),
         requests: destination["requests"].as_u64().unwrap_or(0),
         cpu_seconds: usage.cpu_seconds,
         peak_rss_kib: usage.peak_rss_kib,

@@ -6,7 +6,7 @@
 //! - `ci`: everything CI checks — formatting, clippy with warnings denied, all tests, the
 //!   freshness of the generated files, and `new-destination --check`.
 //! - `bench render`: the criterion benchmark of template rendering.
-//! - `bench send [--compare REV] [N...]`: `hardal send` of N generated events against the simulator
+//! - `bench send [--kind K] [--compare REV] [N...]`: `hardal send` of N generated events against the simulator
 //!   (default 1M and 10M); with `--compare`, alternately with the build of REV, and the ratios.
 //! - `bench serve [--compare DIR] [FLOWING [BACKLOG]]`: `hardal serve` under load (default 1M flowing, 5M backlog).
 //! - `bench nats [N]`: the same load through NATS JetStream with 1, 2 and 4 workers (default 1M).
@@ -40,7 +40,7 @@ tasks:
   ci                        formatting, clippy with warnings denied, all tests, and
                             new-destination --check
   bench [render]            the criterion benchmark of template rendering
-  bench send [--compare REV] [N...]
+  bench send [--kind K] [--compare REV] [N...]
                             hardal send of N generated events (default 1M and 10M); with
                             --compare, alternately with the build of REV (a git revision, or a
                             directory holding a hardal binary) and the ratios of the medians
@@ -248,6 +248,14 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
         None | Some("render") => cargo(root, &["bench", "-p", "hardal-core", "--bench", "render"]),
         Some("send") => {
             let mut rest = &args[1..];
+            let mut kind = bench_send::Kind::Insider;
+            if rest.first().is_some_and(|a| a == "--kind") {
+                let name = rest
+                    .get(1)
+                    .context("--kind needs insider, meta_capi or ga4")?;
+                kind = bench_send::Kind::parse(name)?;
+                rest = &rest[2..];
+            }
             let mut compare = None;
             if let Some(i) = rest.iter().position(|a| a == "--compare") {
                 let rev = rest.get(i + 1).context(
@@ -265,7 +273,7 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
             } else {
                 sizes
             };
-            bench_send::run(root, &sizes, 3, compare)
+            bench_send::run(root, kind, &sizes, 3, compare)
         }
         Some("serve") => {
             let mut rest = &args[1..];
@@ -287,7 +295,7 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
             bench_nats::run(root, n, &[1, 2, 4], 3)
         }
         Some(other) => bail!(
-            "unknown benchmark `{other}`; known: render, send [--compare REV] [N...], serve [--compare DIR] [FLOWING [BACKLOG]], nats [N]"
+            "unknown benchmark `{other}`; known: render, send [--kind K] [--compare REV] [N...], serve [--compare DIR] [FLOWING [BACKLOG]], nats [N]"
         ),
     }
 }

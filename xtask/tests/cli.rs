@@ -27,7 +27,7 @@ fn help_prints_the_usage_and_exits_zero() {
         assert!(output.status.success(), "{args:?}: {output:?}");
         assert!(
             stdout.starts_with("usage: cargo xtask")
-                && stdout.contains("bench send [--compare REV] [N...]"),
+                && stdout.contains("bench send [--kind K] [--compare REV] [N...]"),
             "{args:?}: {stdout}"
         );
         assert!(output.stderr.is_empty(), "{args:?}: {output:?}");
@@ -47,7 +47,7 @@ fn errors_are_one_line_without_a_backtrace() {
         ),
         (
             &["bench", "fast"],
-            "error: unknown benchmark `fast`; known: render, send [--compare REV] [N...], serve [--compare DIR] [FLOWING [BACKLOG]], nats [N]\n",
+            "error: unknown benchmark `fast`; known: render, send [--kind K] [--compare REV] [N...], serve [--compare DIR] [FLOWING [BACKLOG]], nats [N]\n",
         ),
         (
             &["bench", "send", "many"],
