@@ -13,6 +13,7 @@ pub mod event;
 pub mod path;
 pub mod registry;
 pub mod secret;
+pub mod select;
 pub mod template;
 
 pub use condition::{Condition, Mapping, Mappings, WhenConfig};

@@ -23,7 +23,7 @@ use crate::config::Ga4Config;
 use crate::limits;
 use crate::presets::preset;
 use crate::rules::{self, Code, Log, Refusal};
-use crate::select::Selector;
+use hardal_core::select::Selector;
 
 /// The collect path under the base URL.
 pub const COLLECT_PATH: &str = "/mp/collect";

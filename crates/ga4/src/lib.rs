@@ -11,7 +11,6 @@ mod destination;
 pub mod limits;
 mod presets;
 pub mod rules;
-mod select;
 
 pub use config::{BASE_URL, EventMappingConfig, Ga4Config, PresetName};
 pub use destination::{COLLECT_PATH, Ga4, encode_body, judge};

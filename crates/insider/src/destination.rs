@@ -19,7 +19,7 @@ use crate::retention::Retention;
 use crate::rules::{
     CheckContext, Checked, RuleSettings, STANDARD_IDENTIFIERS, check_user, normalize_event_name,
 };
-use crate::select::Selector;
+use hardal_core::select::Selector;
 
 /// A built Insider destination.
 #[derive(Debug)]

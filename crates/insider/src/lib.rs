@@ -13,7 +13,6 @@ mod judge;
 mod presets;
 pub mod retention;
 mod rules;
-mod select;
 
 pub use config::{
     InsiderConfig, OnInvalidField, PresetName, RetentionDays, SendAttributes, UserMappingConfig,

@@ -16,7 +16,7 @@ use crate::config::MetaCapiConfig;
 use crate::normalize;
 use crate::presets::preset;
 use crate::rules::{Checked, RuleSettings, check_event};
-use crate::select::Selector;
+use hardal_core::select::Selector;
 
 /// A built Meta Conversions API destination.
 #[derive(Debug)]

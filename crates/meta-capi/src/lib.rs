@@ -14,7 +14,6 @@ mod judge;
 pub mod normalize;
 mod presets;
 mod rules;
-mod select;
 
 pub use config::{ActionSource, EventMappingConfig, MetaCapiConfig, PresetName};
 pub use destination::MetaCapi;

@@ -1,15 +1,15 @@
-//! Choosing what maps an event: your mappings in order, then the presets in their configured
-//! order. Presets select by event name alone (or select every event, like `custom`), so they are
+//! Choosing what maps an event, for destinations with mappings and presets: the user's mappings
+//! in order, then the presets in their configured order. Presets select by event name alone (or select every event, like `default`), so they are
 //! found with one hash lookup of the name: testing each preset's list in turn would compare every
-//! event that reaches `custom` with every name of every preset.
+//! event that reaches `default` with every name of every preset.
 
-use hardal_core::condition::Mappings;
-use hardal_core::{Event, WhenConfig};
+use crate::condition::Mappings;
+use crate::{Event, WhenConfig};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 #[derive(Debug)]
-pub(crate) struct Selector<T> {
+pub struct Selector<T> {
     mappings: Mappings<T>,
     presets: Vec<T>,
     /// Event name → the first preset (in configured order) that lists it.
@@ -21,7 +21,7 @@ pub(crate) struct Selector<T> {
 impl<T> Selector<T> {
     /// `presets` in configured order, each with its `when`, which must select by `event_name`
     /// (a name or a list of names) or select everything (`{}`), as every built-in preset does.
-    pub(crate) fn new(mappings: Mappings<T>, presets: Vec<(WhenConfig, T)>) -> Selector<T> {
+    pub fn new(mappings: Mappings<T>, presets: Vec<(WhenConfig, T)>) -> Selector<T> {
         let mut selector = Selector {
             mappings,
             presets: Vec::with_capacity(presets.len()),
@@ -56,7 +56,12 @@ impl<T> Selector<T> {
         selector
     }
 
-    pub(crate) fn select(&self, event: &Event) -> Option<&T> {
+    /// The preset that selects every event (`default`), when it is configured.
+    pub fn fallback(&self) -> Option<&T> {
+        self.always.map(|i| &self.presets[i])
+    }
+
+    pub fn select(&self, event: &Event) -> Option<&T> {
         if let Some(target) = self.mappings.select(event) {
             return Some(target);
         }
