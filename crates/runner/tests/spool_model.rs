@@ -555,6 +555,17 @@ fn sequences_found_before_hold() {
             Flow(2, 1),
             Remove(0),
         ],
+        // A replayed letter the destination delivered, then the destination removed: the
+        // letter must not come back (the spool put it back among the dead letters).
+        vec![
+            Add(1),
+            Append(1),
+            Take(0, 1),
+            Resolve(0, 1, true),
+            Replay(None),
+            Flow(0, 1),
+            Remove(0),
+        ],
     ];
     for (n, ops) in found.into_iter().enumerate() {
         let dir =

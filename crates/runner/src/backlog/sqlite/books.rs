@@ -168,8 +168,10 @@ impl Books {
 
 /// Deletes the events below `low`, which every configured destination is done with; a replay
 /// meant for a destination this configuration does not have (put back in line by `hardal dlq
-/// replay` run with another configuration) goes back to the dead letters instead, for nothing
-/// here would ever send it and deleting it would lose the letter.
+/// replay` run with another configuration, or whose destination was removed since) goes back to
+/// the dead letters instead, for nothing here would ever send it and deleting it would lose the
+/// letter — unless that destination resolved it before it was removed (its recorded progress
+/// says so), which would make a delivered event a dead letter again.
 pub(super) fn delete_below(
     transaction: &rusqlite::Transaction,
     low: u64,
@@ -181,7 +183,12 @@ pub(super) fn delete_below(
             "INSERT INTO dead_letters (destination, seq, at, ending, reasons, body)
              SELECT target, seq, ?2, 'dead_lettered', ?3, body FROM events
              WHERE seq < ?1 AND target IS NOT NULL
-                 AND target NOT IN (SELECT value FROM json_each(?4))",
+                 AND target NOT IN (SELECT value FROM json_each(?4))
+                 AND NOT EXISTS (SELECT 1 FROM progress p
+                                 WHERE p.destination = events.target AND events.seq < p.watermark)
+                 AND NOT EXISTS (SELECT 1 FROM resolved r
+                                 WHERE r.destination = events.target
+                                     AND events.seq >= r.start AND events.seq < r.end)",
         )?
         .execute(params![
             low as i64,
