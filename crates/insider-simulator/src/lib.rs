@@ -21,6 +21,7 @@ pub mod patterns;
 pub mod record;
 pub mod rules;
 pub mod server;
+mod serving;
 pub mod simulator;
 
 pub use batch::{BadRequest, MAX_BODY_BYTES, MAX_USERS};

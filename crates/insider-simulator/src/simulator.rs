@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -15,6 +14,7 @@ use crate::config::{SimulatorConfig, SimulatorError};
 use crate::faults::{Fault, FaultError, Scope};
 use crate::record::{AcceptedEvent, AcceptedUser, RequestLog, Stats};
 use crate::server::{self, Shared, UPSERT_PATH};
+use crate::serving::Serving;
 
 /// How long a stopping simulator waits for in-flight requests (a `Slow` fault, say) to finish.
 const GRACE: Duration = Duration::from_secs(2);
@@ -23,9 +23,7 @@ const GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct Simulator {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    thread: Option<JoinHandle<()>>,
+    serving: Serving,
 }
 
 /// Serves until told to stop, then gives in-flight requests [`GRACE`] to finish.
@@ -49,76 +47,39 @@ impl Simulator {
     /// Binds the configured loopback address and serves on a runtime of its own.
     pub fn start(config: SimulatorConfig) -> Result<Simulator, SimulatorError> {
         let addr = config.listen_addr()?;
-        let listener =
-            std::net::TcpListener::bind(addr).map_err(|e| SimulatorError::Bind(addr, e))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| SimulatorError::Bind(addr, e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| SimulatorError::Bind(addr, e))?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("insider-simulator")
-            .enable_all()
-            .build()
-            .map_err(SimulatorError::Runtime)?;
         let shared = Arc::new(Shared::from_config(config));
-        let (stop, stopped) = watch::channel(false);
         let task_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("insider-simulator".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    // Registering with the reactor needs the runtime, so it happens here.
-                    if let Ok(listener) = TcpListener::from_std(listener) {
-                        run(listener, task_shared, stopped).await;
-                    }
-                });
-                runtime.shutdown_timeout(Duration::from_millis(100));
-            })
-            .map_err(SimulatorError::Runtime)?;
-        Ok(Simulator {
-            shared,
-            addr,
-            stop,
-            thread: Some(thread),
-        })
+        let serving = Serving::start(addr, "insider-simulator", move |listener, stopped| {
+            run(listener, task_shared, stopped)
+        })?;
+        Ok(Simulator { shared, serving })
     }
 
     /// Binds the configured loopback address and serves on the current tokio runtime.
     pub async fn start_async(config: SimulatorConfig) -> Result<Simulator, SimulatorError> {
         let addr = config.listen_addr()?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| SimulatorError::Bind(addr, e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| SimulatorError::Bind(addr, e))?;
         let shared = Arc::new(Shared::from_config(config));
-        let (stop, stopped) = watch::channel(false);
-        tokio::spawn(run(listener, shared.clone(), stopped));
-        Ok(Simulator {
-            shared,
-            addr,
-            stop,
-            thread: None,
+        let task_shared = shared.clone();
+        let serving = Serving::start_async(addr, move |listener, stopped| {
+            run(listener, task_shared, stopped)
         })
+        .await?;
+        Ok(Simulator { shared, serving })
     }
 
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.serving.addr
     }
 
     /// `http://IP:PORT`, the base of every URL.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.serving.addr)
     }
 
     /// The URL of the upsert endpoint, to put where Insider's would go.
     pub fn upsert_url(&self) -> String {
-        format!("http://{}{UPSERT_PATH}", self.addr)
+        format!("http://{}{UPSERT_PATH}", self.serving.addr)
     }
 
     /// Adds a fault for the requests its scope selects.
@@ -156,14 +117,4 @@ impl Simulator {
 
     /// Stops the server; the same as dropping the handle.
     pub fn shutdown(self) {}
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(thread) = self.thread.take() {
-            // A panic in the server thread has already been reported; nothing is left to stop.
-            let _ = thread.join();
-        }
-    }
 }

@@ -9,8 +9,6 @@ mod server;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -21,6 +19,7 @@ pub use server::{COLLECT_PATH, DEBUG_PATH, Ga4Event, Ga4Request, Ga4Shared};
 use crate::config::SimulatorError;
 use crate::faults::{Fault, FaultError, Scope};
 use crate::listener::{CuttableListener, Cutter};
+use crate::serving::Serving;
 
 /// How a GA4 stand-in starts.
 #[derive(Clone)]
@@ -64,9 +63,7 @@ impl std::fmt::Debug for Ga4Config {
 #[derive(Debug)]
 pub struct Ga4Simulator {
     shared: Arc<Ga4Shared>,
-    addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    thread: Option<JoinHandle<()>>,
+    serving: Serving,
 }
 
 async fn run(listener: TcpListener, shared: Arc<Ga4Shared>, mut stop: watch::Receiver<bool>) {
@@ -82,69 +79,33 @@ impl Ga4Simulator {
     /// Binds the configured loopback address and serves on a runtime of its own.
     pub fn start(config: Ga4Config) -> Result<Ga4Simulator, SimulatorError> {
         let addr = config.listen_addr()?;
-        let listener =
-            std::net::TcpListener::bind(addr).map_err(|e| SimulatorError::Bind(addr, e))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| SimulatorError::Bind(addr, e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| SimulatorError::Bind(addr, e))?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("ga4-simulator")
-            .enable_all()
-            .build()
-            .map_err(SimulatorError::Runtime)?;
         let shared = Arc::new(Ga4Shared::new(config.measurement_id, config.api_secret));
-        let (stop, stopped) = watch::channel(false);
         let task_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("ga4-simulator".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    if let Ok(listener) = TcpListener::from_std(listener) {
-                        run(listener, task_shared, stopped).await;
-                    }
-                });
-                runtime.shutdown_timeout(Duration::from_millis(100));
-            })
-            .map_err(SimulatorError::Runtime)?;
-        Ok(Ga4Simulator {
-            shared,
-            addr,
-            stop,
-            thread: Some(thread),
-        })
+        let serving = Serving::start(addr, "ga4-simulator", move |listener, stopped| {
+            run(listener, task_shared, stopped)
+        })?;
+        Ok(Ga4Simulator { shared, serving })
     }
 
     /// Binds the configured loopback address and serves on the current tokio runtime.
     pub async fn start_async(config: Ga4Config) -> Result<Ga4Simulator, SimulatorError> {
         let addr = config.listen_addr()?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| SimulatorError::Bind(addr, e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| SimulatorError::Bind(addr, e))?;
         let shared = Arc::new(Ga4Shared::new(config.measurement_id, config.api_secret));
-        let (stop, stopped) = watch::channel(false);
-        tokio::spawn(run(listener, shared.clone(), stopped));
-        Ok(Ga4Simulator {
-            shared,
-            addr,
-            stop,
-            thread: None,
+        let task_shared = shared.clone();
+        let serving = Serving::start_async(addr, move |listener, stopped| {
+            run(listener, task_shared, stopped)
         })
+        .await?;
+        Ok(Ga4Simulator { shared, serving })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.serving.addr
     }
 
     /// `http://IP:PORT`: the `base_url` of a `ga4` destination.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.serving.addr)
     }
 
     pub fn inject(&self, fault: Fault, scope: Scope) -> Result<(), FaultError> {
@@ -167,14 +128,5 @@ impl Ga4Simulator {
 
     pub fn reset(&self) {
         self.shared.reset();
-    }
-}
-
-impl Drop for Ga4Simulator {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }

@@ -11,7 +11,6 @@ pub mod server;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -20,6 +19,7 @@ use tokio::sync::watch;
 use crate::config::SimulatorError;
 use crate::faults::{Fault, FaultError, Scope};
 use crate::listener::{CuttableListener, Cutter};
+use crate::serving::Serving;
 pub use record::{AcceptedServerEvent, MetaRequestLog, MetaStats};
 use server::MetaShared;
 
@@ -62,9 +62,7 @@ impl std::fmt::Debug for MetaConfig {
 #[derive(Debug)]
 pub struct MetaSimulator {
     shared: Arc<MetaShared>,
-    addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    thread: Option<JoinHandle<()>>,
+    serving: Serving,
 }
 
 async fn run(listener: TcpListener, shared: Arc<MetaShared>, stop: watch::Receiver<bool>) {
@@ -97,69 +95,33 @@ impl MetaSimulator {
     /// Binds the configured loopback address and serves on a runtime of its own.
     pub fn start(config: MetaConfig) -> Result<MetaSimulator, SimulatorError> {
         let addr = listen_addr(&config.listen)?;
-        let listener =
-            std::net::TcpListener::bind(addr).map_err(|e| SimulatorError::Bind(addr, e))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| SimulatorError::Bind(addr, e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| SimulatorError::Bind(addr, e))?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("meta-simulator")
-            .enable_all()
-            .build()
-            .map_err(SimulatorError::Runtime)?;
         let shared = Arc::new(MetaShared::new(config.pixel_id, config.access_token));
-        let (stop, stopped) = watch::channel(false);
         let task_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("meta-simulator".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    if let Ok(listener) = TcpListener::from_std(listener) {
-                        run(listener, task_shared, stopped).await;
-                    }
-                });
-                runtime.shutdown_timeout(Duration::from_millis(100));
-            })
-            .map_err(SimulatorError::Runtime)?;
-        Ok(MetaSimulator {
-            shared,
-            addr,
-            stop,
-            thread: Some(thread),
-        })
+        let serving = Serving::start(addr, "meta-simulator", move |listener, stopped| {
+            run(listener, task_shared, stopped)
+        })?;
+        Ok(MetaSimulator { shared, serving })
     }
 
     /// Binds the configured loopback address and serves on the current tokio runtime.
     pub async fn start_async(config: MetaConfig) -> Result<MetaSimulator, SimulatorError> {
         let addr = listen_addr(&config.listen)?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| SimulatorError::Bind(addr, e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| SimulatorError::Bind(addr, e))?;
         let shared = Arc::new(MetaShared::new(config.pixel_id, config.access_token));
-        let (stop, stopped) = watch::channel(false);
-        tokio::spawn(run(listener, shared.clone(), stopped));
-        Ok(MetaSimulator {
-            shared,
-            addr,
-            stop,
-            thread: None,
+        let task_shared = shared.clone();
+        let serving = Serving::start_async(addr, move |listener, stopped| {
+            run(listener, task_shared, stopped)
         })
+        .await?;
+        Ok(MetaSimulator { shared, serving })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.serving.addr
     }
 
     /// `http://IP:PORT`, to put where `https://graph.facebook.com` would go (`base_url`).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.serving.addr)
     }
 
     /// Adds a fault for the requests its scope selects.
@@ -188,14 +150,5 @@ impl MetaSimulator {
     /// Forgets records, statistics and faults.
     pub fn reset(&self) {
         self.shared.reset();
-    }
-}
-
-impl Drop for MetaSimulator {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
