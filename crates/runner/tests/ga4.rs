@@ -22,7 +22,7 @@ fn stand_in() -> Ga4Simulator {
 }
 
 fn destination(sim: &Ga4Simulator) -> Value {
-    json!({"id": "ga4", "type": "ga4", "measurement_id": "G-TEST",
+    json!({"id": "ga4", "type": "ga4", "consent": {"mode": "off"}, "measurement_id": "G-TEST",
            "api_secret": "${GA4_API_SECRET}", "base_url": sim.base_url()})
 }
 
@@ -272,7 +272,7 @@ fn validate_names_the_bad_fields_of_a_ga4_destination() {
     let path = dir.join("bad.json");
     std::fs::write(
         &path,
-        json!({"destinations": [{"id": "ga4", "type": "ga4", "measurement_id": "G 1",
+        json!({"destinations": [{"id": "ga4", "type": "ga4", "consent": {"mode": "off"}, "measurement_id": "G 1",
                "api_secret": "${GA4_API_SECRET}", "max_events_per_request": 26,
                "presets": ["purchase", "refund"], "client_idd": "x"}]})
         .to_string(),
@@ -310,7 +310,7 @@ fn an_unreachable_ga4_never_shows_the_secret_in_dead_letters() {
     drop(closed);
     let mut delivery = fast_delivery();
     delivery["max_attempts"] = json!(2);
-    let text = json!({"destinations": [{"id": "ga4", "type": "ga4", "measurement_id": "G-TEST",
+    let text = json!({"destinations": [{"id": "ga4", "type": "ga4", "consent": {"mode": "off"}, "measurement_id": "G-TEST",
                       "api_secret": "${GA4_API_SECRET}", "base_url": base_url}],
                       "delivery": delivery})
     .to_string();
@@ -339,7 +339,7 @@ fn hardal_serve_forwards_the_examples_to_ga4() {
     // the API secret.
     let sim = Ga4Simulator::start(Ga4Config::new("G-TEST", common::TOKEN)).unwrap();
     let config = json!({
-        "destinations": [{"id": "ga4", "type": "ga4", "measurement_id": "G-TEST",
+        "destinations": [{"id": "ga4", "type": "ga4", "consent": {"mode": "off"}, "measurement_id": "G-TEST",
                           "api_secret": "${INSIDER_REQUEST_TOKEN}", "base_url": sim.base_url()}],
         "delivery": {"concurrency": 2, "linger_ms": 5, "backoff_initial_ms": 20, "backoff_max_ms": 300},
         "server": {},
