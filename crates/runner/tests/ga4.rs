@@ -241,11 +241,18 @@ fn render_names_every_change_in_ga4_terms_and_never_the_secret() {
         include_str!("../../ga4/tests/fixtures/limits.ndjson"),
     )
     .unwrap();
+    // The example with consent mode off: the fixture's events are about GA4's limits, and most
+    // carry no consent (`tests/consent.rs` tests consent).
+    let mut config: Value =
+        serde_json::from_str(include_str!("../../../examples/ga4.json")).unwrap();
+    config["destinations"][0]["consent"] = json!({"mode": "off"});
+    let config_path = dir.join("ga4.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
     let output = hardal(
         &[
             "render",
             "--config",
-            "examples/ga4.json",
+            config_path.to_str().unwrap(),
             "--now",
             "2024-12-21T00:00:00Z",
             events.to_str().unwrap(),
