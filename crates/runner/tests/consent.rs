@@ -158,3 +158,42 @@ fn render_notes_each_event_without_consent() {
     "#]].assert_eq(&messages);
     assert_eq!(String::from_utf8(output.stdout).unwrap().lines().count(), 3);
 }
+
+#[test]
+fn ga4_passes_on_the_consent_it_read() {
+    // Consent mode off, so that every event is sent: GA4 is told what each one carried.
+    let run = Run::new("consent-ga4");
+    let config = json!({"destinations": [{"id": "ga4", "type": "ga4", "consent": {"mode": "off"},
+                                          "measurement_id": "G-TEST", "api_secret": "s3cret"}]});
+    std::fs::write(run.dir.join("config.json"), config.to_string()).unwrap();
+    let events: String = [json!("true"), json!("false"), Value::Null]
+        .into_iter()
+        .enumerate()
+        .map(|(i, consent)| {
+            json!({"event_name": "page_view", "created_at": recent(), "user_id": format!("u{i}"),
+                   "consent": consent})
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(run.dir.join("events.ndjson"), events).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hardal"))
+        .args(["render", "--config", "config.json", "events.ndjson"])
+        .current_dir(&run.dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let consents: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|body| serde_json::from_str::<Value>(body).unwrap()["consent"].clone())
+        .collect();
+    assert_eq!(
+        consents,
+        [
+            json!({"ad_user_data": "GRANTED", "ad_personalization": "GRANTED"}),
+            json!({"ad_user_data": "DENIED", "ad_personalization": "DENIED"}),
+            Value::Null,
+        ]
+    );
+}
