@@ -107,7 +107,8 @@ fn measure(
     std::fs::write(
         &config,
         serde_json::json!({
-            "destinations": [{"id": "insider", "type": "insider", "partner_name": "bench",
+            "destinations": [{"id": "insider", "type": "insider", "consent": {"mode": "off"},
+                              "partner_name": "bench",
                               "request_token": "${INSIDER_REQUEST_TOKEN}",
                               "endpoint": format!("http://127.0.0.1:{port}/api/user/v1/upsert"),
                               "requests_per_minute": 1_000_000}],

@@ -284,7 +284,8 @@ fn measure(
     work: &Path,
     events: &Path,
 ) -> Result<Measurement> {
-    let (mut simulator, destination) = kind.start(release)?;
+    let (mut simulator, mut destination) = kind.start(release)?;
+    super::bench_consent(hardal, &mut destination)?;
     let config = work.join("config.json");
     std::fs::write(
         &config,

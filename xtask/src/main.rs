@@ -243,6 +243,20 @@ fn ensure_test_programs() -> Result<()> {
     run(&[&["apt-get", "install", "-y", "-q"][..], &missing].concat())
 }
 
+/// Marks the benchmarks' destination `consent` off when `hardal` knows consent mode, so that
+/// every generated event (none carries consent) is delivered as before consent mode. A build from
+/// before it refuses the member, and `--compare` runs such builds on the same configuration.
+fn bench_consent(hardal: &Path, destination: &mut serde_json::Value) -> Result<()> {
+    let schema = Command::new(hardal)
+        .arg("schema")
+        .output()
+        .with_context(|| format!("running {} schema", hardal.display()))?;
+    if String::from_utf8_lossy(&schema.stdout).contains("\"consent\"") {
+        destination["consent"] = serde_json::json!({"mode": "off"});
+    }
+    Ok(())
+}
+
 fn bench(root: &Path, args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         None | Some("render") => cargo(root, &["bench", "-p", "hardal-core", "--bench", "render"]),

@@ -73,6 +73,7 @@ impl Flawed {
 hardal_core::register_destination! {
     kind: "flawed",
     description: "A destination with one deliberate flaw, for the kit's own tests.",
+    purpose: Webhook,
     config: FlawedConfig,
     build: Flawed::build,
 }

@@ -7,6 +7,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::erasure::{Erasure, Identifiers};
+use crate::consent::ConsentState;
 use crate::error::MappingError;
 use crate::event::Event;
 use crate::secret::Secret;
@@ -171,14 +172,19 @@ pub struct MapContext {
     pub now: SystemTime,
     /// How much of what the destination changes is noted.
     pub notes: Notes,
+    /// The consent the event carries, as the destination's consent settings read it (the
+    /// runner maps an event that needs consent only once it is granted), for destinations
+    /// that pass consent on (GA4's `consent` object).
+    pub consent: ConsentState,
 }
 
 impl MapContext {
-    /// Mapping at `now`, noting everything in detail.
+    /// Mapping at `now`, noting everything in detail, for an event that carries no consent.
     pub fn at(now: SystemTime) -> MapContext {
         MapContext {
             now,
             notes: Notes::Detailed,
+            consent: ConsentState::Absent,
         }
     }
 }

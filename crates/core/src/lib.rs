@@ -6,6 +6,7 @@
 //! the runner passes it in.
 
 pub mod condition;
+pub mod consent;
 pub mod convert;
 pub mod destination;
 pub mod erasure;
@@ -18,6 +19,7 @@ pub mod select;
 pub mod template;
 
 pub use condition::{Condition, Mapping, Mappings, WhenConfig};
+pub use consent::{Consent, ConsentState, Purpose};
 pub use destination::{
     BatchLimits, Batcher, Destination, HttpMethod, HttpRequest, HttpResponse, LimitsBatcher,
     MapContext, Mapped, Note, NoteAction, Notes, Outcome, Record, RetryAfter, SendContext, Verdict,

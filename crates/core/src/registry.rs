@@ -5,6 +5,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::consent::Purpose;
 use crate::destination::Destination;
 use crate::error::ConfigError;
 
@@ -13,6 +14,9 @@ use crate::error::ConfigError;
 pub struct DestinationPlugin {
     pub kind: &'static str,
     pub description: &'static str,
+    /// What the kind is for (marketing, analytics, a webhook), which decides its consent
+    /// default (see [`crate::consent`]).
+    pub purpose: Purpose,
     /// The schema of the kind's own fields (without the runner's `id` and `type`).
     pub config_schema: fn() -> schemars::Schema,
     /// Builds a destination; errors are located by JSON pointers relative to the destination
@@ -52,7 +56,7 @@ pub fn schema_for<T: schemars::JsonSchema>() -> schemars::Schema {
 }
 
 /// The members of a destination object that belong to the runner, not to the kind.
-pub const RUNNER_FIELDS: [&str; 3] = ["id", "type", "delivery"];
+pub const RUNNER_FIELDS: [&str; 4] = ["id", "type", "delivery", "consent"];
 
 /// Deserializes a destination's configuration (already checked against its schema), without the
 /// runner's own fields ([`RUNNER_FIELDS`]).
@@ -67,29 +71,34 @@ pub fn parse_config<T: DeserializeOwned>(config: &Value) -> Result<T, Vec<Config
 }
 
 /// Registers a destination kind. `build` is `fn(&str, Config) -> Result<D, Vec<ConfigError>>`
-/// where `Config: DeserializeOwned + JsonSchema` and `D: Destination`.
+/// where `Config: DeserializeOwned + JsonSchema` and `D: Destination`; `purpose` is a
+/// [`Purpose`] (`Marketing`, `Analytics` or `Webhook`), which decides the kind's consent default.
 ///
 /// ```text
 /// hardal_core::register_destination! {
 ///     kind: "custom_api",
 ///     description: "Any HTTP JSON API, configured with a request template.",
+///     purpose: Webhook,
 ///     config: CustomApiConfig,
 ///     build: CustomApi::build,
 /// }
 /// ```
 #[macro_export]
 macro_rules! register_destination {
-    (kind: $kind:expr, description: $description:expr, config: $config:ty, build: $build:path $(,)?) => {
+    (kind: $kind:expr, description: $description:expr, purpose: $purpose:ident,
+     config: $config:ty, build: $build:path $(,)?) => {
         $crate::register_destination! {
-            kind: $kind, description: $description, config: $config, build: $build, presets: &[],
+            kind: $kind, description: $description, purpose: $purpose, config: $config,
+            build: $build, presets: &[],
         }
     };
-    (kind: $kind:expr, description: $description:expr, config: $config:ty, build: $build:path,
-     presets: $presets:expr $(,)?) => {
+    (kind: $kind:expr, description: $description:expr, purpose: $purpose:ident,
+     config: $config:ty, build: $build:path, presets: $presets:expr $(,)?) => {
         $crate::inventory::submit! {
             $crate::registry::DestinationPlugin {
                 kind: $kind,
                 description: $description,
+                purpose: $crate::consent::Purpose::$purpose,
                 config_schema: || $crate::registry::schema_for::<$config>(),
                 build: |id, value| {
                     let config: $config = $crate::registry::parse_config(value)?;

@@ -14,6 +14,7 @@ pub use destination::CustomApi;
 hardal_core::register_destination! {
     kind: "custom_api",
     description: "Any HTTP JSON API, configured like Hardal's Custom API destination: a URL, headers and a request_format template.",
+    purpose: Webhook,
     config: CustomApiConfig,
     build: CustomApi::build,
 }

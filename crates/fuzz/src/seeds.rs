@@ -84,7 +84,7 @@ fn config_load() -> Vec<Seed> {
     seeds.extend(named([
         (
             "insider-mappings",
-            r###"{"destinations":[{"id":"ins","type":"insider","partner_name":"p","request_token":"${TOKEN}",
+            r###"{"destinations":[{"id":"ins","type":"insider","consent":{"mode":"off"},"partner_name":"p","request_token":"${TOKEN}",
   "mappings":[{"when":{"event_name":"signup"},"user":{"identifiers":{"uuid":"##user_id##"}}}],"event_names":{"purchase":"buy"}}],
  "delivery":{"concurrency":2,"max_attempts":3,"backoff_initial_ms":10}}"###,
         ),

@@ -14,8 +14,8 @@ use hardal_core::condition::{Condition, Mapping, Mappings};
 use hardal_core::destination::SendContext;
 use hardal_core::error::under_all;
 use hardal_core::{
-    BatchLimits, ConfigError, Destination, Event, HttpMethod, HttpRequest, HttpResponse,
-    MapContext, Mapped, MappingError, NoteAction, Record, Secret, Template, Verdict,
+    BatchLimits, ConfigError, ConsentState, Destination, Event, HttpMethod, HttpRequest,
+    HttpResponse, MapContext, Mapped, MappingError, NoteAction, Record, Secret, Template, Verdict,
 };
 use serde_json::{Map, Value};
 
@@ -173,8 +173,13 @@ impl Ga4 {
     }
 
     /// The request-level fields of `event` as the start of a request body, up to and including
-    /// `"events":[`.
-    fn prefix(&self, event: &Event, log: &mut Log<'_>) -> Result<(String, Vec<u8>), MappingError> {
+    /// `"events":[`; `consent_state` is what the runner's consent settings read in the event.
+    fn prefix(
+        &self,
+        event: &Event,
+        consent_state: ConsentState,
+        log: &mut Log<'_>,
+    ) -> Result<(String, Vec<u8>), MappingError> {
         let error = |message: String| MappingError::new("/client_id", message);
         let client_id = match self.client_id.render(event).map_err(|e| error(e.message))? {
             Some(Value::String(id)) if !id.trim().is_empty() => id,
@@ -224,7 +229,8 @@ impl Ga4 {
                 message: e.message,
             }),
         };
-        let consent = rules::check_consent(render(&self.consent, "/consent")?, log);
+        let mut consent = rules::check_consent(render(&self.consent, "/consent")?, log);
+        rules::fill_consent(&mut consent, consent_state);
         if !consent.is_empty() {
             head.insert("consent".into(), Value::Object(consent));
         }
@@ -333,7 +339,7 @@ impl Destination for Ga4 {
             .into_iter()
             .map(|one| rules::check_event(one, &mut log).map_err(|Refusal(m)| error(m)))
             .collect::<Result<Vec<_>, _>>()?;
-        let (client_id, prefix) = self.prefix(event, &mut log)?;
+        let (client_id, prefix) = self.prefix(event, context.consent, &mut log)?;
         let batch_key = String::from_utf8(prefix.clone()).expect("serde_json writes UTF-8");
         let mut records = Vec::with_capacity(checked.len());
         for mut checked in checked {

@@ -19,6 +19,7 @@ pub use presets::PRESET_FILES;
 hardal_core::register_destination! {
     kind: "ga4",
     description: "Google Analytics 4 through the Measurement Protocol: GA4's recommended events, GA4's limits checked before sending, one client_id per request.",
+    purpose: Analytics,
     config: Ga4Config,
     build: Ga4::build,
     presets: &PRESET_FILES,

@@ -4,7 +4,7 @@
 //! note), and refuses an event only when nothing valid would remain. Every note names the field
 //! and the `validationCode` GA4's validation server (`/debug/mp/collect`) would give.
 
-use hardal_core::{Note, NoteAction, Notes};
+use hardal_core::{ConsentState, Note, NoteAction, Notes};
 use serde_json::{Map, Value};
 
 use crate::limits::{self, RESERVED_EVENT_NAMES, RESERVED_PREFIXES};
@@ -765,6 +765,22 @@ pub fn check_consent(rendered: Option<Value>, log: &mut Log<'_>) -> Map<String, 
     out
 }
 
+/// The settings of GA4's `consent` that the rendered template left unset, taken from the consent
+/// the runner read in the event (Hardal's `consent: "true"` grants both, any other value denies
+/// both); what the template rendered stays, and an event without consent leaves them to GA4.
+pub fn fill_consent(consent: &mut Map<String, Value>, state: ConsentState) {
+    let status = match state {
+        ConsentState::Granted => "GRANTED",
+        ConsentState::Denied => "DENIED",
+        ConsentState::Absent => return,
+    };
+    for key in ["ad_user_data", "ad_personalization"] {
+        consent
+            .entry(key)
+            .or_insert_with(|| Value::String(status.to_owned()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -796,6 +812,42 @@ mod tests {
                 None,
                 "{nothing:?}"
             );
+        }
+    }
+
+    #[test]
+    fn consent_is_filled_from_the_events_consent_where_the_template_left_it_unset() {
+        use serde_json::json;
+        // (what the template rendered, the event's consent, GA4's consent object)
+        let cases = [
+            (
+                json!({}),
+                ConsentState::Granted,
+                json!({"ad_user_data": "GRANTED", "ad_personalization": "GRANTED"}),
+            ),
+            (
+                json!({}),
+                ConsentState::Denied,
+                json!({"ad_user_data": "DENIED", "ad_personalization": "DENIED"}),
+            ),
+            (json!({}), ConsentState::Absent, json!({})),
+            (
+                json!({"ad_personalization": "DENIED"}),
+                ConsentState::Granted,
+                json!({"ad_user_data": "GRANTED", "ad_personalization": "DENIED"}),
+            ),
+            (
+                json!({"ad_user_data": "GRANTED"}),
+                ConsentState::Absent,
+                json!({"ad_user_data": "GRANTED"}),
+            ),
+        ];
+        for (rendered, state, expected) in cases {
+            let Value::Object(mut consent) = rendered.clone() else {
+                unreachable!()
+            };
+            fill_consent(&mut consent, state);
+            assert_eq!(Value::Object(consent), expected, "{rendered} {state:?}");
         }
     }
 }

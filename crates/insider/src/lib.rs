@@ -30,6 +30,7 @@ pub use rules::{CheckContext, Checked, RuleSettings, check_user, normalize_event
 hardal_core::register_destination! {
     kind: "insider",
     description: "Insider's Unified Customer Database (user upsert API), with presets and Insider's field rules.",
+    purpose: Marketing,
     config: InsiderConfig,
     build: Insider::build,
     presets: &PRESET_FILES,

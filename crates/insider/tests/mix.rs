@@ -740,8 +740,8 @@ fn the_send_path_output_for_100000_generated_events_is_unchanged() {
     .unwrap();
     let destination = Insider::build("insider", config).unwrap();
     let context = MapContext {
-        now: UNIX_EPOCH + Duration::from_secs(NOW),
         notes: hardal_core::Notes::Counted,
+        ..MapContext::at(UNIX_EPOCH + Duration::from_secs(NOW))
     };
     let mut generator = Generator {
         rng: fastrand::Rng::with_seed(17),

@@ -23,6 +23,7 @@ pub use presets::PRESET_FILES;
 hardal_core::register_destination! {
     kind: "meta_capi",
     description: "Meta's Conversions API (server events for a pixel / dataset), with presets, hashed customer information and Meta's event rules.",
+    purpose: Marketing,
     config: MetaCapiConfig,
     build: MetaCapi::build,
     presets: &PRESET_FILES,

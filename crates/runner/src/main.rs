@@ -318,8 +318,12 @@ fn run(command: Command) -> Result<ExitCode, String> {
         } => {
             let mut loaded = load(&config, Secrets::Unused)?;
             select(&mut loaded, destination.as_deref(), &config)?;
-            let selected: Vec<&dyn Destination> =
-                loaded.destinations.iter().map(|d| d.as_ref()).collect();
+            let selected: Vec<(&dyn Destination, &hardal_core::Consent)> = loaded
+                .destinations
+                .iter()
+                .map(|d| d.as_ref())
+                .zip(&loaded.consent)
+                .collect();
             let items = input::EventReader::new(open_input(events.as_deref())?, max_event_bytes);
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
@@ -335,10 +339,15 @@ fn run(command: Command) -> Result<ExitCode, String> {
             .map_err(|e| format!("cannot read the events or write the output: {e}"))?;
             drop(messages);
             eprintln!(
-                "rendered {} events: {} bodies, {} skipped, {} expired, {} repaired, {} with fields left out, {} errors",
+                "rendered {} events: {} bodies, {} skipped{}, {} expired, {} repaired, {} with fields left out, {} errors",
                 summary.events,
                 summary.bodies,
                 summary.skipped,
+                if summary.no_consent > 0 {
+                    format!(" ({} without consent)", summary.no_consent)
+                } else {
+                    String::new()
+                },
                 summary.expired,
                 summary.repaired,
                 summary.dropped,

@@ -6,9 +6,11 @@
 use std::io::{self, Write};
 use std::time::SystemTime;
 
-use hardal_core::{Destination, MapContext, NoteAction, Outcome, Record, SendContext};
+use hardal_core::consent::NO_CONSENT;
+use hardal_core::{Consent, Destination, MapContext, NoteAction, Outcome, Record, SendContext};
 
 use crate::input::InputItem;
+use crate::mapping::map_event;
 
 /// What a render run saw.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +18,8 @@ pub struct RenderSummary {
     pub events: usize,
     pub bodies: usize,
     pub skipped: usize,
+    /// Of the skipped: events without the consent the destination requires.
+    pub no_consent: usize,
     /// Events not sent because the destination no longer keeps events that old.
     pub expired: usize,
     /// Events with a field repaired, and with a field left out (per destination).
@@ -24,11 +28,12 @@ pub struct RenderSummary {
     pub errors: usize,
 }
 
-/// Renders every event for every destination as if mapped at `now` (retention is judged against
-/// it): bodies to `out`, one per line; problems, notes and skips to `messages`, each naming the
-/// event (number and line) and the destination.
+/// Renders every event for every destination (each with its consent settings) as if mapped at
+/// `now` (retention is judged against it): bodies to `out`, one per line; problems, notes and
+/// skips (`no consent` among them) to `messages`, each naming the event (number and line) and
+/// the destination.
 pub fn render(
-    destinations: &[&dyn Destination],
+    destinations: &[(&dyn Destination, &Consent)],
     items: impl IntoIterator<Item = io::Result<InputItem>>,
     now: SystemTime,
     out: &mut dyn Write,
@@ -47,9 +52,9 @@ pub fn render(
         };
         summary.events += 1;
         let context = MapContext::at(now);
-        for destination in destinations {
+        for &(destination, consent) in destinations {
             let id = destination.id();
-            let mapped = match destination.map(&event, &context) {
+            let mapped = match map_event(destination, consent, &event, &context) {
                 Ok(mapped) => mapped,
                 Err(error) => {
                     summary.errors += 1;
@@ -65,7 +70,7 @@ pub fn render(
             summary.dropped += usize::from(noted(NoteAction::Dropped));
             match mapped.outcome {
                 Outcome::Records(records) => {
-                    for batch in batches(*destination, &records) {
+                    for batch in batches(destination, &records) {
                         let request = destination.encode(&batch, &SendContext::first(now));
                         out.write_all(&request.body)?;
                         out.write_all(b"\n")?;
@@ -74,6 +79,7 @@ pub fn render(
                 }
                 Outcome::Skipped(reason) => {
                     summary.skipped += 1;
+                    summary.no_consent += usize::from(reason == NO_CONSENT);
                     writeln!(messages, "{origin}: destination `{id}` skips it: {reason}")?;
                 }
                 Outcome::Expired(rule) => {

@@ -64,12 +64,12 @@ impl StandIns {
         custom["endpoint_url"] = json!(self.custom.upsert_url());
         custom["headers"] = json!({"X-PARTNER-NAME": "mybrand", "X-REQUEST-TOKEN": secret});
         json!([
-            {"id": "insider", "type": "insider", "partner_name": "mybrand",
+            {"id": "insider", "type": "insider", "consent": {"mode": "off"}, "partner_name": "mybrand",
              "request_token": secret, "endpoint": self.insider.upsert_url()},
             custom,
-            {"id": "meta", "type": "meta_capi", "pixel_id": PIXEL, "access_token": secret,
+            {"id": "meta", "type": "meta_capi", "consent": {"mode": "off"}, "pixel_id": PIXEL, "access_token": secret,
              "base_url": self.meta.base_url()},
-            {"id": "ga4", "type": "ga4", "measurement_id": MEASUREMENT, "api_secret": secret,
+            {"id": "ga4", "type": "ga4", "consent": {"mode": "off"}, "measurement_id": MEASUREMENT, "api_secret": secret,
              "base_url": self.ga4.base_url()}
         ])
     }

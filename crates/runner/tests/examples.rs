@@ -25,8 +25,12 @@ fn every_example_config_renders_every_example_event() {
         let source = std::fs::read_to_string(&config_path).unwrap();
         let config = load_str(&source, &|_| Some("example-secret".to_owned()))
             .unwrap_or_else(|d| panic!("{}: {d:?}", config_path.display()));
-        let destinations: Vec<&dyn Destination> =
-            config.destinations.iter().map(|d| d.as_ref()).collect();
+        let destinations: Vec<(&dyn Destination, &hardal_core::Consent)> = config
+            .destinations
+            .iter()
+            .map(|d| d.as_ref())
+            .zip(&config.consent)
+            .collect();
         let mut snapshot = String::new();
         for item in input::read_events(&events) {
             let (origin, event) = item.as_ref().expect("example events are valid");

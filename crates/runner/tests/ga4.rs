@@ -22,7 +22,7 @@ fn stand_in() -> Ga4Simulator {
 }
 
 fn destination(sim: &Ga4Simulator) -> Value {
-    json!({"id": "ga4", "type": "ga4", "measurement_id": "G-TEST",
+    json!({"id": "ga4", "type": "ga4", "consent": {"mode": "off"}, "measurement_id": "G-TEST",
            "api_secret": "${GA4_API_SECRET}", "base_url": sim.base_url()})
 }
 
@@ -241,11 +241,18 @@ fn render_names_every_change_in_ga4_terms_and_never_the_secret() {
         include_str!("../../ga4/tests/fixtures/limits.ndjson"),
     )
     .unwrap();
+    // The example with consent mode off: the fixture's events are about GA4's limits, and most
+    // carry no consent (`tests/consent.rs` tests consent).
+    let mut config: Value =
+        serde_json::from_str(include_str!("../../../examples/ga4.json")).unwrap();
+    config["destinations"][0]["consent"] = json!({"mode": "off"});
+    let config_path = dir.join("ga4.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
     let output = hardal(
         &[
             "render",
             "--config",
-            "examples/ga4.json",
+            config_path.to_str().unwrap(),
             "--now",
             "2024-12-21T00:00:00Z",
             events.to_str().unwrap(),
@@ -272,7 +279,7 @@ fn validate_names_the_bad_fields_of_a_ga4_destination() {
     let path = dir.join("bad.json");
     std::fs::write(
         &path,
-        json!({"destinations": [{"id": "ga4", "type": "ga4", "measurement_id": "G 1",
+        json!({"destinations": [{"id": "ga4", "type": "ga4", "consent": {"mode": "off"}, "measurement_id": "G 1",
                "api_secret": "${GA4_API_SECRET}", "max_events_per_request": 26,
                "presets": ["purchase", "refund"], "client_idd": "x"}]})
         .to_string(),
@@ -310,7 +317,7 @@ fn an_unreachable_ga4_never_shows_the_secret_in_dead_letters() {
     drop(closed);
     let mut delivery = fast_delivery();
     delivery["max_attempts"] = json!(2);
-    let text = json!({"destinations": [{"id": "ga4", "type": "ga4", "measurement_id": "G-TEST",
+    let text = json!({"destinations": [{"id": "ga4", "type": "ga4", "consent": {"mode": "off"}, "measurement_id": "G-TEST",
                       "api_secret": "${GA4_API_SECRET}", "base_url": base_url}],
                       "delivery": delivery})
     .to_string();
@@ -339,7 +346,7 @@ fn hardal_serve_forwards_the_examples_to_ga4() {
     // the API secret.
     let sim = Ga4Simulator::start(Ga4Config::new("G-TEST", common::TOKEN)).unwrap();
     let config = json!({
-        "destinations": [{"id": "ga4", "type": "ga4", "measurement_id": "G-TEST",
+        "destinations": [{"id": "ga4", "type": "ga4", "consent": {"mode": "off"}, "measurement_id": "G-TEST",
                           "api_secret": "${INSIDER_REQUEST_TOKEN}", "base_url": sim.base_url()}],
         "delivery": {"concurrency": 2, "linger_ms": 5, "backoff_initial_ms": 20, "backoff_max_ms": 300},
         "server": {},

@@ -380,7 +380,7 @@ fn a_server_answering_with_huge_headers_is_retried_then_dead_lettered() {
     let run = Run::new("huge-headers");
     let summary = run.send(
         load(
-            &json!({"destinations": [{"id": "insider", "type": "insider", "partner_name": "mybrand",
+            &json!({"destinations": [{"id": "insider", "type": "insider", "consent": {"mode": "off"}, "partner_name": "mybrand",
                                        "request_token": "${TOKEN}", "endpoint": url}],
                      "delivery": {"max_attempts": 2, "backoff_initial_ms": 10, "linger_ms": 5}}),
         ),
@@ -405,7 +405,7 @@ fn an_endless_response_body_is_cut_off_and_never_counted_delivered() {
     let started = Instant::now();
     let summary = run.send(
         load(
-            &json!({"destinations": [{"id": "insider", "type": "insider", "partner_name": "mybrand",
+            &json!({"destinations": [{"id": "insider", "type": "insider", "consent": {"mode": "off"}, "partner_name": "mybrand",
                                        "request_token": "${TOKEN}", "endpoint": url}],
                      "delivery": {"max_attempts": 2, "backoff_initial_ms": 10, "linger_ms": 5,
                                   "request_timeout_ms": 300000}}),
@@ -571,6 +571,7 @@ fn misbehaving_config(destination: Misbehaving) -> Config {
     Config {
         destinations: vec![Box::new(destination)],
         delivery: vec![delivery],
+        consent: vec![hardal_core::Consent::off(hardal_core::Purpose::Webhook)],
         server: None,
         backlog: Default::default(),
         redactor: Redactor::default(),

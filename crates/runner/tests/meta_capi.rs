@@ -20,7 +20,7 @@ fn stand_in() -> MetaSimulator {
 
 /// A `meta_capi` destination pointed at the stand-in; `extra` overrides fields.
 fn meta(meta: &MetaSimulator, extra: Value) -> Value {
-    let mut destination = json!({"id": "meta", "type": "meta_capi", "pixel_id": PIXEL,
+    let mut destination = json!({"id": "meta", "type": "meta_capi", "consent": {"mode": "off"}, "pixel_id": PIXEL,
                                  "access_token": "${TOKEN}", "base_url": meta.base_url()});
     destination
         .as_object_mut()

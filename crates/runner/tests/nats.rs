@@ -284,7 +284,7 @@ fn nats_config(sim: &Simulator, urls: &[String], backlog: Value) -> Value {
     for (key, value) in backlog.as_object().unwrap() {
         nats[key] = value.clone();
     }
-    json!({"destinations": [{"id": "insider", "type": "insider", "partner_name": "mybrand",
+    json!({"destinations": [{"id": "insider", "type": "insider", "consent": {"mode": "off"}, "partner_name": "mybrand",
                              "request_token": "${INSIDER_REQUEST_TOKEN}", "endpoint": sim.upsert_url(),
                              "max_users_per_request": 25}],
            "delivery": {"concurrency": 2, "linger_ms": 5, "backoff_initial_ms": 20, "backoff_max_ms": 300,

@@ -503,7 +503,7 @@ fn a_spool_path_that_is_no_file_is_refused_by_validation_and_at_open() {
         (directory_path.as_str(), "is a directory"),
     ] {
         let config = json!({
-            "destinations": [{"id": "a", "type": "insider", "partner_name": "mybrand",
+            "destinations": [{"id": "a", "type": "insider", "consent": {"mode": "off"}, "partner_name": "mybrand",
                               "request_token": "tok", "endpoint": "http://127.0.0.1:9/api"}],
             "backlog": {"type": "sqlite", "path": path},
         });

@@ -131,7 +131,7 @@ fn header_names_and_values_that_are_not_http_are_refused() {
   {"id": "a", "type": "custom_api", "endpoint_url": "https://exa mple.com/x", "request_format": {},
    "headers": {"X Token": "a", "X-Inject": "v\r\nX-Evil: 1", "Content-Length": "10",
                "Transfer-Encoding": "chunked", "X-Empty": "", "X-Nul": "a\u0000b"}},
-  {"id": "b", "type": "insider", "partner_name": "brand", "request_token": "",
+  {"id": "b", "type": "insider", "consent": {"mode": "off"}, "partner_name": "brand", "request_token": "",
    "endpoint": "http://[::1/upsert"}
 ]}"###,
         expect![[r#"
@@ -142,7 +142,7 @@ fn header_names_and_values_that_are_not_http_are_refused() {
             4:37 /destinations/0/headers/Transfer-Encoding: `Transfer-Encoding` is set by the HTTP client for every request and cannot be configured
             4:59 /destinations/0/headers/X-Empty: this secret is empty
             4:72 /destinations/0/headers/X-Nul: the value of `X-Nul` is not a valid HTTP header value (line breaks and other control characters are not allowed)
-            5:76 /destinations/1/request_token: this secret is empty
+            5:104 /destinations/1/request_token: this secret is empty
             6:16 /destinations/1/endpoint: `http://[::1/upsert` is not a valid URL: invalid IPv6 address
         "#]],
     );
@@ -156,7 +156,7 @@ fn every_destination_is_reported_after_a_template_error() {
         r###"{"destinations": [
   {"id": "a", "type": "custom_api", "endpoint_url": "https://x", "request_format": {"e": "##user.email"}},
   {"id": "b", "type": "custom_api", "endpoint_url": "ftp://y", "request_format": {}},
-  {"id": "c", "type": "insider", "partner_name": "brand", "request_token": "t",
+  {"id": "c", "type": "insider", "consent": {"mode": "off"}, "partner_name": "brand", "request_token": "t",
    "event_names": {"identify": "x"}}
 ]}"###,
         expect![[r###"
@@ -171,11 +171,11 @@ fn every_destination_is_reported_after_a_template_error() {
 fn duplicate_keys_are_errors_at_the_second_occurrence() {
     check(
         r###"{"destinations": [
-  {"id": "a", "type": "insider", "partner_name": "brand", "request_token": "t",
+  {"id": "a", "type": "insider", "consent": {"mode": "off"}, "partner_name": "brand", "request_token": "t",
    "partner_name": "other"}
 ]}"###,
         expect![[r#"
-            3:4 /destinations/0/partner_name: duplicate key `partner_name` (also at line 2, column 34); a JSON object may name a key once
+            3:4 /destinations/0/partner_name: duplicate key `partner_name` (also at line 2, column 62); a JSON object may name a key once
         "#]],
     );
 }
@@ -183,7 +183,7 @@ fn duplicate_keys_are_errors_at_the_second_occurrence() {
 #[test]
 fn a_utf8_byte_order_mark_is_accepted() {
     check(
-        "\u{feff}{\"destinations\": [{\"id\": \"a\", \"type\": \"insider\", \"partner_name\": \"brand\", \"request_token\": \"t0k3n\"}]}",
+        "\u{feff}{\"destinations\": [{\"id\": \"a\", \"type\": \"insider\", \"consent\": {\"mode\": \"off\"}, \"partner_name\": \"brand\", \"request_token\": \"t0k3n\"}]}",
         expect![[r###"
             valid: a
         "###]],
@@ -195,13 +195,13 @@ fn a_schema_line_for_editors_is_accepted() {
     // Editors attach a schema to a JSON file by its `"$schema"` member; hardal ignores it.
     check(
         r#"{"$schema": "./schemas/hardal.schema.json",
- "destinations": [{"id": "a", "type": "insider", "partner_name": "brand", "request_token": "t0k3n"}]}"#,
+ "destinations": [{"id": "a", "type": "insider", "consent": {"mode": "off"}, "partner_name": "brand", "request_token": "t0k3n"}]}"#,
         expect![[r#"
             valid: a
         "#]],
     );
     check(
-        r#"{"$schema": 1, "destinations": [{"id": "a", "type": "insider", "partner_name": "brand", "request_token": "t0k3n"}]}"#,
+        r#"{"$schema": 1, "destinations": [{"id": "a", "type": "insider", "consent": {"mode": "off"}, "partner_name": "brand", "request_token": "t0k3n"}]}"#,
         expect![[r#"
             1:13 /$schema: 1 is not of type "string"
         "#]],
@@ -212,7 +212,7 @@ fn a_schema_line_for_editors_is_accepted() {
 fn numbers_the_code_narrows_are_bounded_by_the_schema() {
     // Each of these used to pass the schema and then panic, overflow or never work.
     check(
-        r###"{"destinations": [{"id": "a", "type": "insider", "partner_name": "brand", "request_token": "t0k3n",
+        r###"{"destinations": [{"id": "a", "type": "insider", "consent": {"mode": "off"}, "partner_name": "brand", "request_token": "t0k3n",
    "requests_per_minute": 1e12, "delivery": {"concurrency": 0}}],
  "delivery": {"linger_ms": 1e30, "request_timeout_ms": 0, "max_pending_records": -1,
               "max_retry_seconds": 18446744073709551616, "backoff_max_ms": 1e20, "max_attempts": 5000}}"###,
@@ -232,7 +232,7 @@ fn numbers_the_code_narrows_are_bounded_by_the_schema() {
 #[test]
 fn listen_addresses_that_cannot_be_bound_are_refused() {
     check(
-        r###"{"destinations": [{"id": "a", "type": "insider", "partner_name": "brand", "request_token": "t0k3n"}],
+        r###"{"destinations": [{"id": "a", "type": "insider", "consent": {"mode": "off"}, "partner_name": "brand", "request_token": "t0k3n"}],
  "server": {"listen": "127.0.0.1:99999", "auth_tokens": ["t0k3n"]}}"###,
         expect![[r#"
             2:23 /server/listen: `127.0.0.1:99999` is not an address to listen on: write host:port with a port from 0 to 65535, e.g. `127.0.0.1:8080`, `0.0.0.0:8080` or `[::1]:8080`
@@ -240,7 +240,7 @@ fn listen_addresses_that_cannot_be_bound_are_refused() {
     );
     let listen = |address: &str| {
         let text = format!(
-            r#"{{"destinations": [{{"id": "a", "type": "insider", "partner_name": "brand", "request_token": "t0k3n"}}],
+            r#"{{"destinations": [{{"id": "a", "type": "insider", "consent": {{"mode": "off"}}, "partner_name": "brand", "request_token": "t0k3n"}}],
                 "server": {{"listen": "{address}", "auth_tokens": ["t0k3n"]}}}}"#
         );
         load_str(&text, &|_: &str| None).map(|_| ())
@@ -278,9 +278,9 @@ fn delivery_settings_can_be_set_per_destination() {
     let lookup = |_: &str| None;
     let config = load_str(
         r#"{"destinations": [
-  {"id": "slow", "type": "insider", "partner_name": "brand", "request_token": "t0k3n",
+  {"id": "slow", "type": "insider", "consent": {"mode": "off"}, "partner_name": "brand", "request_token": "t0k3n",
    "delivery": {"concurrency": 1, "request_timeout_ms": 90000}},
-  {"id": "fast", "type": "insider", "partner_name": "brand", "request_token": "t0k3n"}],
+  {"id": "fast", "type": "insider", "consent": {"mode": "off"}, "partner_name": "brand", "request_token": "t0k3n"}],
  "delivery": {"concurrency": 8, "linger_ms": 50}}"#,
         &lookup,
     )
@@ -298,9 +298,9 @@ fn plain_http_to_another_machine_is_a_warning() {
     let lookup = |_: &str| None;
     let config = load_str(
         r#"{"destinations": [
-  {"id": "remote", "type": "insider", "partner_name": "brand", "request_token": "t0k3n",
+  {"id": "remote", "type": "insider", "consent": {"mode": "off"}, "partner_name": "brand", "request_token": "t0k3n",
    "endpoint": "http://insider.example/upsert"},
-  {"id": "local", "type": "insider", "partner_name": "brand", "request_token": "t0k3n",
+  {"id": "local", "type": "insider", "consent": {"mode": "off"}, "partner_name": "brand", "request_token": "t0k3n",
    "endpoint": "http://127.0.0.1:9000/upsert"}]}"#,
         &lookup,
     )
@@ -326,7 +326,7 @@ fn validation_time_is_linear_in_the_number_of_problems() {
         let destinations: Vec<String> = (0..n)
             .map(|i| {
                 format!(
-                    r#"{{"id": "d{i}", "type": "insider", "partner_name": "brand", "request_token": "t0k3n", "nope": {i}}}"#
+                    r#"{{"id": "d{i}", "type": "insider", "consent": {{"mode": "off"}}, "partner_name": "brand", "request_token": "t0k3n", "nope": {i}}}"#
                 )
             })
             .collect();
@@ -351,7 +351,7 @@ fn validation_time_is_linear_in_the_number_of_problems() {
 fn a_tap_token_must_not_be_an_ingestion_token() {
     // Whoever may post events must not thereby read every event.
     check(
-        r#"{"destinations": [{"id": "a", "type": "insider", "partner_name": "brand", "request_token": "t0k3n"}],
+        r#"{"destinations": [{"id": "a", "type": "insider", "consent": {"mode": "off"}, "partner_name": "brand", "request_token": "t0k3n"}],
  "server": {"auth_tokens": ["post-token"],
             "tap": {"auth_tokens": ["tap-token", "post-token"]}}}"#,
         expect![[r#"
@@ -379,6 +379,7 @@ fn a_meta_capi_destination_names_its_bad_fields() {
 }"###,
         expect![[r###"
             3:5 /destinations/0: "access_token" is a required property
+            3:5 /destinations/0/consent: `meta_capi` destinations (marketing) must say what they do with consent: add `"consent": {"mode": "required"}` to forward only events that carry consent (`properties.consent` or `consent` is "true"), as Hardal's Consent Mode does, or `"consent": {"mode": "off"}` to forward every event, as hardal did before consent mode
             6:19 /destinations/0/pixel_id: "my-pixel" does not match "^[0-9]{1,32}$"
             7:7 /destinations/0/acces_token: unknown field `acces_token`; did you mean `access_token`?
             8:24 /destinations/0/action_source: "web" is not valid under any of the schemas listed in the 'oneOf' keyword
@@ -386,5 +387,45 @@ fn a_meta_capi_destination_names_its_bad_fields() {
             10:31 /destinations/0/presets/1: "checkout" is not valid under any of the schemas listed in the 'oneOf' keyword
             11:99 /destinations/0/mappings/0/event/event_time: unclosed "##" in "##created_at" (at character 1); write #### for a literal ##
         "###]],
+    );
+}
+
+#[test]
+fn a_marketing_or_analytics_destination_without_consent_is_refused_with_the_fix() {
+    // Written before consent mode: the insider and ga4 destinations forwarded every event, and
+    // Hardal's default would forward only some; neither is assumed. A webhook (custom_api) keeps
+    // forwarding every event, as Hardal's custom webhooks do.
+    check(
+        r###"{"destinations": [
+  {"id": "insider", "type": "insider", "partner_name": "brand", "request_token": "t0k3n"},
+  {"id": "ga4", "type": "ga4", "measurement_id": "G-1", "api_secret": "t0k3n"},
+  {"id": "hook", "type": "custom_api", "endpoint_url": "https://x", "request_format": {}}
+]}"###,
+        expect![[r#"
+            2:3 /destinations/0/consent: `insider` destinations (marketing) must say what they do with consent: add `"consent": {"mode": "required"}` to forward only events that carry consent (`properties.consent` or `consent` is "true"), as Hardal's Consent Mode does, or `"consent": {"mode": "off"}` to forward every event, as hardal did before consent mode
+            3:3 /destinations/1/consent: `ga4` destinations (analytics) must say what they do with consent: add `"consent": {"mode": "required"}` to forward only events that carry consent (`properties.consent` or `consent` is "true"), as Hardal's Consent Mode does, or `"consent": {"mode": "off"}` to forward every event, as hardal did before consent mode
+        "#]],
+    );
+}
+
+#[test]
+fn consent_settings_are_checked() {
+    check(
+        r###"{"destinations": [
+  {"id": "a", "type": "insider", "partner_name": "brand", "request_token": "t0k3n",
+   "consent": {"mode": "maybe", "paths": []}},
+  {"id": "b", "type": "insider", "partner_name": "brand", "request_token": "t0k3n",
+   "consent": {"mode": "required", "paths": ["properties.consent", "a..b"], "categry": "x"}},
+  {"id": "c", "type": "insider", "partner_name": "brand", "request_token": "t0k3n",
+   "consent": {"mode": "required", "paths": ["ok", "a..b"]}},
+  {"id": "d", "type": "custom_api", "endpoint_url": "https://x", "request_format": {},
+   "consent": {"mode": "required", "category": "analytics", "granted": ["true", true, "yes"]}}
+]}"###,
+        expect![[r#"
+            3:24 /destinations/0/consent/mode: "maybe" is not one of "required", "off"
+            3:42 /destinations/0/consent/paths: [] has less than 1 item
+            5:77 /destinations/1/consent/categry: unknown field `categry`; did you mean `category`?
+            7:52 /destinations/2/consent/paths/1: `a..b` is not a path: empty key at character 3
+        "#]],
     );
 }

@@ -10,7 +10,10 @@ mod walk;
 use std::fmt;
 use std::path::Path;
 
-use hardal_core::{Condition, ConfigError, Destination, DestinationPlugin, Template, WhenConfig};
+use hardal_core::consent::ConsentConfig;
+use hardal_core::{
+    Condition, ConfigError, Consent, Destination, DestinationPlugin, Template, WhenConfig,
+};
 use serde_json::{Map, Value};
 
 pub use position::{Position, SourceMap, Target, locate};
@@ -25,6 +28,9 @@ pub struct Config {
     pub destinations: Vec<Box<dyn Destination>>,
     /// Each destination's delivery settings, in the order of `destinations`.
     pub delivery: Vec<DeliveryConfig>,
+    /// Each destination's consent settings, in the order of `destinations`: checked before an
+    /// event is mapped for it.
+    pub consent: Vec<Consent>,
     /// The service of `hardal serve`, when configured.
     pub server: Option<ServerConfig>,
     /// Where `hardal serve` keeps accepted events.
@@ -48,8 +54,10 @@ impl Config {
         };
         let destination = self.destinations.swap_remove(index);
         let delivery = self.delivery.swap_remove(index);
+        let consent = self.consent.swap_remove(index);
         self.destinations = vec![destination];
         self.delivery = vec![delivery];
+        self.consent = vec![consent];
         Ok(())
     }
 }
@@ -246,11 +254,14 @@ pub fn load_str(
     };
     let built = build(&value, &clean);
     let delivery = delivery_settings(&value, &clean);
+    let consent = consent_settings(&value, &clean);
     let service = service_settings(&value, &clean);
     problems.extend(schema);
     let mut warnings = Vec::new();
-    match (built, delivery, service) {
-        (Ok(destinations), Ok(delivery), Ok((server, backlog))) if problems.is_empty() => {
+    match (built, delivery, consent, service) {
+        (Ok(destinations), Ok(delivery), Ok(consent), Ok((server, backlog)))
+            if problems.is_empty() =>
+        {
             // A warning may quote a URL, and a URL may carry a key (GA4's `api_secret`).
             let redactor = Redactor::new(secrets);
             for (i, destination) in destinations.iter().enumerate() {
@@ -272,14 +283,15 @@ pub fn load_str(
             return Ok(Config {
                 destinations,
                 delivery,
+                consent,
                 server,
                 backlog,
                 redactor,
                 warnings: diagnostics(&map, warnings),
             });
         }
-        (built, delivery, service) => {
-            for errors in [built.err(), delivery.err(), service.err()]
+        (built, delivery, consent, service) => {
+            for errors in [built.err(), delivery.err(), consent.err(), service.err()]
                 .into_iter()
                 .flatten()
             {
@@ -424,6 +436,44 @@ fn delivery_settings(
     }
 }
 
+/// The consent settings of every destination: its `consent` member compiled, or the default of
+/// its kind's purpose (off; the schema requires `consent` of the kinds whose default it is not
+/// safe to assume).
+fn consent_settings(
+    value: &Value,
+    clean: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Consent>, Vec<ConfigError>> {
+    let entries = value["destinations"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut settings = Vec::new();
+    let mut errors = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let pointer = format!("/destinations/{i}/consent");
+        let plugin = entry["type"].as_str().and_then(DestinationPlugin::find);
+        let Some(plugin) = plugin.filter(|_| clean(&pointer)) else {
+            continue;
+        };
+        let Some(member) = entry.get("consent") else {
+            settings.push(Consent::off(plugin.purpose));
+            continue;
+        };
+        let compiled = serde_json::from_value::<ConsentConfig>(member.clone())
+            .map_err(|e| vec![ConfigError::new("", e.to_string())])
+            .and_then(|config| Consent::compile(&config, plugin.purpose));
+        match compiled {
+            Ok(consent) => settings.push(consent),
+            Err(e) => errors.extend(hardal_core::error::under_all(e, &pointer)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(settings)
+    } else {
+        Err(errors)
+    }
+}
+
 /// Compiles every template and condition of a destination (found by the schema annotations
 /// `x-hardal-template` and `x-hardal-condition`), so their errors are reported together with the
 /// schema's, before the destination is built.
@@ -497,6 +547,24 @@ fn schema_problems_under(schema: &Value, value: &Value) -> Vec<(String, Target, 
                     Target::Value,
                     format!("destination id {found} {}", schema::ID_RULE),
                 ));
+            }
+            // A marketing or analytics destination without `consent`: the fix, at the member
+            // that is missing (its position is the destination's).
+            jsonschema::error::ValidationErrorKind::Required { property }
+                if property.as_str() == Some("consent")
+                    && pointer.starts_with("/destinations/") =>
+            {
+                let kind = value
+                    .pointer(&format!("{pointer}/type"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if let Some(plugin) = DestinationPlugin::find(kind) {
+                    problems.push((
+                        format!("{pointer}/consent"),
+                        Target::Value,
+                        schema::missing_consent(kind, plugin.purpose),
+                    ));
+                }
             }
             jsonschema::error::ValidationErrorKind::Enum { .. }
                 if pointer.starts_with("/destinations/") && pointer.ends_with("/type") =>

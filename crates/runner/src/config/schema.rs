@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use hardal_core::DestinationPlugin;
+use hardal_core::consent::{ConsentConfig, Purpose};
 use serde_json::{Map, Value, json};
 
 /// The hardal configuration file.
@@ -453,8 +454,9 @@ impl schemars::JsonSchema for DestinationEntry {
     }
 }
 
-/// A kind's own schema with the runner's `id`, `type` and `delivery` members added, so that its
-/// `additionalProperties: false` still accepts them.
+/// A kind's own schema with the runner's `id`, `type`, `delivery` and `consent` members added,
+/// so that its `additionalProperties: false` still accepts them (`consent` is required of
+/// marketing and analytics kinds).
 pub fn kind_schema(plugin: &DestinationPlugin) -> Value {
     let mut schema = (plugin.config_schema)().to_value();
     let object = schema
@@ -491,7 +493,49 @@ pub fn kind_schema(plugin: &DestinationPlugin) -> Value {
         );
     }
     properties.insert("delivery".into(), delivery);
+    properties.insert("consent".into(), consent_schema(plugin.purpose));
+    if plugin.purpose.consent_must_be_configured() {
+        object
+            .entry("required")
+            .or_insert_with(|| Value::Array(Vec::new()))
+            .as_array_mut()
+            .expect("required is an array")
+            .push(json!("consent"));
+    }
     schema
+}
+
+/// The schema of a destination's `consent` member, its description saying the kind's default.
+fn consent_schema(purpose: Purpose) -> Value {
+    let mut consent = hardal_core::registry::schema_for::<ConsentConfig>().to_value();
+    if let Some(object) = consent.as_object_mut() {
+        object.remove("$schema");
+        object.remove("title");
+        let default = if purpose.consent_must_be_configured() {
+            format!(
+                "Required for {} destinations: `{{\"mode\": \"required\"}}` forwards only events that carry consent, as Hardal's Consent Mode does; `{{\"mode\": \"off\"}}` forwards every event.",
+                purpose.as_str()
+            )
+        } else {
+            "Without it, every event is forwarded (consent mode off, as Hardal's custom webhooks)."
+                .to_owned()
+        };
+        object.insert(
+            "description".into(),
+            Value::String(format!(
+                "Consent Mode: whether this destination forwards only events that carry the user's consent. {default}"
+            )),
+        );
+    }
+    consent
+}
+
+/// What a marketing or analytics destination without `consent` is told: what to add.
+pub fn missing_consent(kind: &str, purpose: Purpose) -> String {
+    format!(
+        "`{kind}` destinations ({}) must say what they do with consent: add `\"consent\": {{\"mode\": \"required\"}}` to forward only events that carry consent (`properties.consent` or `consent` is \"true\"), as Hardal's Consent Mode does, or `\"consent\": {{\"mode\": \"off\"}}` to forward every event, as hardal did before consent mode",
+        purpose.as_str()
+    )
 }
 
 /// The schema of the whole configuration file.

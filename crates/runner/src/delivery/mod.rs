@@ -508,7 +508,7 @@ mod tests {
     #[test]
     fn retries_are_reported_until_the_budget_is_spent() {
         let config = crate::config::load_str(
-            r#"{"destinations": [{"id": "d", "type": "insider", "partner_name": "p",
+            r#"{"destinations": [{"id": "d", "type": "insider", "consent": {"mode": "off"}, "partner_name": "p",
                  "request_token": "t0ken", "endpoint": "http://127.0.0.1:9/x"}],
                 "delivery": {"max_attempts": 2, "backoff_initial_ms": 0, "backoff_max_ms": 0}}"#,
             &|_| None,

@@ -105,6 +105,7 @@ pub async fn send(
         setup.input,
         Mapping {
             destinations: Arc::clone(&destinations),
+            consent: config.consent,
             resolved: Arc::new(setup.resolved),
             paused: Arc::clone(&paused),
             max_event_bytes: options.max_event_bytes,
@@ -463,7 +464,10 @@ impl Engine {
                         resolved(Ending::Rejected, vec![error.to_string()], Vec::new())
                     }
                     ForDestination::Mapped(Ok(mapped_event)) => match mapped_event.outcome {
-                        Outcome::Skipped(_) => {
+                        outcome @ Outcome::Skipped(_) => {
+                            if crate::mapping::no_consent(&outcome) {
+                                self.books.no_consent(lane);
+                            }
                             resolved(Ending::Skipped, Vec::new(), mapped_event.notes)
                         }
                         Outcome::Expired(rule) => {
@@ -599,6 +603,12 @@ impl Books {
         for totals in [&mut self.totals[lane], &mut self.this_run[lane]] {
             *totals.field_changes.entry(key.clone()).or_default() += 1;
         }
+    }
+
+    /// Counts an event skipped because it lacks the consent the destination requires.
+    fn no_consent(&mut self, lane: usize) {
+        self.totals[lane].no_consent += 1;
+        self.this_run[lane].no_consent += 1;
     }
 
     fn finish(&mut self, mut resolved: Resolved) {

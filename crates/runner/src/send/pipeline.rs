@@ -9,16 +9,15 @@
 //! unresolved for the next run.
 
 use std::io::BufRead;
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::SystemTime;
 
-use hardal_core::{Destination, MapContext, Mapped, MappingError};
+use hardal_core::{Consent, Destination, MapContext, Mapped, MappingError};
 
 use super::checkpoint::{Handled, ResolvedSet};
-use crate::delivery::panic_message;
 use crate::input::{Line, LineReader, parse_line, parse_text, too_long};
+use crate::mapping::map_event;
 
 /// One input line after mapping.
 pub struct MappedLine {
@@ -73,6 +72,8 @@ const CHUNK_LINES: usize = 512;
 /// What the mappers share.
 pub struct Mapping {
     pub destinations: Arc<Vec<Box<dyn Destination>>>,
+    /// Per destination: its consent settings, checked before an event is mapped for it.
+    pub consent: Vec<Consent>,
     pub resolved: Arc<Vec<ResolvedSet>>,
     /// Per destination: set once it paused, so its events are no longer mapped.
     pub paused: Arc<Vec<AtomicBool>>,
@@ -102,8 +103,8 @@ pub fn spawn(
                 let Ok((seq, lines)) = next else { return };
                 // Counted, not listed: the summary counts changes per field and rule.
                 let context = MapContext {
-                    now: SystemTime::now(),
                     notes: hardal_core::Notes::Counted,
+                    ..MapContext::at(SystemTime::now())
                 };
                 let lines = lines
                     .into_iter()
@@ -204,16 +205,18 @@ fn map_line(line: u64, raw: RawLine, mapping: &Mapping, context: &MapContext) ->
                 mapping
                     .destinations
                     .iter()
+                    .zip(mapping.consent.iter())
                     .zip(mapping.resolved.iter())
                     .zip(mapping.paused.iter())
-                    .map(|((destination, set), paused)| {
+                    .map(|(((destination, consent), set), paused)| {
                         if set.contains(line) {
                             ForDestination::Done
                         } else if paused.load(Ordering::Relaxed) {
                             ForDestination::Paused
                         } else {
-                            ForDestination::Mapped(map_safely(
+                            ForDestination::Mapped(map_event(
                                 destination.as_ref(),
+                                consent,
                                 &event,
                                 context,
                             ))
@@ -228,24 +231,4 @@ fn map_line(line: u64, raw: RawLine, mapping: &Mapping, context: &MapContext) ->
         raw: Arc::new(text),
         outcome,
     }
-}
-
-/// Maps one event; a panic in the destination's mapping becomes a rejection of the event.
-fn map_safely(
-    destination: &dyn Destination,
-    event: &hardal_core::Event,
-    context: &MapContext,
-) -> Result<Mapped, MappingError> {
-    std::panic::catch_unwind(AssertUnwindSafe(|| destination.map(event, context))).unwrap_or_else(
-        |panic| {
-            Err(MappingError::new(
-                "",
-                format!(
-                    "destination `{}` failed while mapping this event: {}",
-                    destination.id(),
-                    panic_message(panic.as_ref())
-                ),
-            ))
-        },
-    )
 }

@@ -15,6 +15,8 @@ use crate::delivery::Ending;
 pub struct Totals {
     pub delivered: u64,
     pub skipped: u64,
+    /// Of the skipped: events without the consent the destination's consent mode requires.
+    pub no_consent: u64,
     /// Not sent: older than the destination keeps such events.
     pub expired: u64,
     /// Refused for good: by the destination's rules while mapping, or by its answer.
@@ -189,6 +191,13 @@ impl Summary {
                 text.push_str(&format!(
                     "    (the whole backfill so far; this run: {} {verb}, {} skipped, {} expired, {} rejected, {} dead-lettered)\n",
                     r.delivered, r.skipped, r.expired, r.rejected, r.dead_lettered
+                ));
+            }
+            if t.no_consent > 0 {
+                text.push_str(&format!(
+                    "    skipped: {}: {} events\n",
+                    hardal_core::consent::NO_CONSENT,
+                    t.no_consent
                 ));
             }
             for (change, events) in &t.field_changes {

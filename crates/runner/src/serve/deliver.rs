@@ -6,11 +6,10 @@
 //! the others never wait for it, and nothing of it is dropped.
 
 use std::collections::VecDeque;
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use hardal_core::{Destination, MapContext, Mapped, MappingError, Notes, Outcome};
+use hardal_core::{Consent, Destination, MapContext, Mapped, MappingError, Notes, Outcome};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +18,7 @@ use super::tap::Tap;
 use crate::backlog::{Backlog, BacklogError, Resolution, Stored};
 use crate::config::DeliveryConfig;
 use crate::delivery::{Delivery, Ending, LaneState, NOTHING_TO_SEND, Resolved, panic_message};
+use crate::mapping::{map_event, no_consent};
 use crate::redact::Redactor;
 use crate::transport::Transport;
 
@@ -67,6 +67,8 @@ struct MappedBatch {
 pub struct Setup {
     pub backlog: Arc<dyn Backlog>,
     pub destinations: Arc<Vec<Box<dyn Destination>>>,
+    /// Per destination: its consent settings, checked before an event is mapped for it.
+    pub consent: Vec<Consent>,
     pub settings: Vec<DeliveryConfig>,
     pub redactor: Redactor,
     pub probe_max: Duration,
@@ -114,11 +116,15 @@ pub async fn run(setup: Setup, stop: CancellationToken) {
     // The feeders stop with the service, or when delivery ends on its own.
     let feeding = stop.child_token();
     let mut feeders = Vec::new();
+    let mappers = Mappers {
+        destinations: Arc::clone(&setup.destinations),
+        consent: Arc::new(setup.consent.clone()),
+    };
     for (lane, credit) in credits.iter().enumerate() {
         feeders.push(tokio::spawn(feed(
             lane,
             Arc::clone(&setup.backlog),
-            Arc::clone(&setup.destinations),
+            mappers.clone(),
             Arc::clone(credit),
             mapped_tx.clone(),
             feeding.clone(),
@@ -285,6 +291,14 @@ impl Loop {
     fn accept(&mut self, batch: MappedBatch) {
         let lane = batch.lane;
         let now = Instant::now();
+        let no_consent = batch
+            .events
+            .iter()
+            .filter(|e| e.mapped.as_ref().is_ok_and(|m| no_consent(&m.outcome)))
+            .count();
+        if no_consent > 0 {
+            metrics::no_consent(&self.ids[lane], no_consent as u64);
+        }
         for event in batch.events {
             let resolved = |ending, reasons: Vec<String>, notes| Resolved {
                 lane,
@@ -464,18 +478,25 @@ impl Loop {
     }
 }
 
+/// What the feeders map with: every destination, and the consent settings of each.
+#[derive(Clone)]
+struct Mappers {
+    destinations: Arc<Vec<Box<dyn Destination>>>,
+    consent: Arc<Vec<Consent>>,
+}
+
 /// One destination's feeder: takes events as credit allows, maps them off the async threads
 /// (two batches may be mapping while the next is taken), and sends them on in order.
 async fn feed(
     lane: usize,
     backlog: Arc<dyn Backlog>,
-    destinations: Arc<Vec<Box<dyn Destination>>>,
+    mappers: Mappers,
     credit: Arc<Semaphore>,
     out: mpsc::Sender<MappedBatch>,
     stop: CancellationToken,
     tap: Arc<Tap>,
 ) {
-    let id = destinations[lane].id().to_owned();
+    let id = mappers.destinations[lane].id().to_owned();
     let mut mapping: VecDeque<tokio::task::JoinHandle<Vec<MappedEvent>>> = VecDeque::new();
     // Sends the oldest mapped batch on; false when the engine is gone.
     async fn send_front(
@@ -552,25 +573,28 @@ async fn feed(
             drop(unused);
         }
         permit.forget();
-        let destinations = Arc::clone(&destinations);
+        let mappers = mappers.clone();
         let tap = Arc::clone(&tap);
         mapping.push_back(tokio::task::spawn_blocking(move || {
-            map_batch(lane, destinations[lane].as_ref(), events, &tap)
+            let (destination, consent) = (&mappers.destinations[lane], &mappers.consent[lane]);
+            map_batch(lane, destination.as_ref(), consent, events, &tap)
         }));
     }
 }
 
-/// Maps events for one destination; a panic in the destination's mapping rejects that event.
+/// Maps events for one destination (`map_event`: consent first; a panic in the destination's
+/// mapping rejects that event).
 fn map_batch(
     lane: usize,
     destination: &dyn Destination,
+    consent: &Consent,
     events: Vec<Stored>,
     tap: &Tap,
 ) -> Vec<MappedEvent> {
     // The service does not count repairs; noting them would only cost.
     let context = MapContext {
-        now: SystemTime::now(),
         notes: Notes::LeftOut,
+        ..MapContext::at(SystemTime::now())
     };
     events
         .into_iter()
@@ -578,19 +602,7 @@ fn map_batch(
             let event = crate::input::parse_text(&stored.body);
             let mapped = match &event {
                 Err(reason) => Err(MappingError::new("", reason.clone())),
-                Ok(event) => {
-                    std::panic::catch_unwind(AssertUnwindSafe(|| destination.map(event, &context)))
-                        .unwrap_or_else(|panic| {
-                            Err(MappingError::new(
-                                "",
-                                format!(
-                                    "destination `{}` failed while mapping this event: {}",
-                                    destination.id(),
-                                    panic_message(panic.as_ref())
-                                ),
-                            ))
-                        })
-                }
+                Ok(event) => map_event(destination, consent, event, &context),
             };
             tap.mapped(lane, stored.seq, &stored.body, event.as_ref().ok(), &mapped);
             MappedEvent {
@@ -618,7 +630,7 @@ mod tests {
     /// Delivery to one destination `a` (whose endpoint nothing answers) from `backlog`.
     fn setup(backlog: Arc<dyn Backlog>) -> Setup {
         let config = crate::config::load_str(
-            r#"{"destinations": [{"id": "a", "type": "insider", "partner_name": "brand",
+            r#"{"destinations": [{"id": "a", "type": "insider", "consent": {"mode": "off"}, "partner_name": "brand",
                 "request_token": "t0k3n", "endpoint": "http://127.0.0.1:9/upsert"}]}"#,
             &|_: &str| None,
         )
@@ -626,6 +638,7 @@ mod tests {
         Setup {
             backlog,
             destinations: Arc::new(config.destinations),
+            consent: config.consent,
             settings: config.delivery,
             tap: Arc::new(Tap::new(None, vec!["a".into()], config.redactor.clone())),
             redactor: config.redactor,

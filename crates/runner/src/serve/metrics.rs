@@ -63,6 +63,10 @@ fn describe() {
         "Events a destination is done with, by how they ended."
     );
     describe_counter!(
+        "hardal_events_no_consent_total",
+        "Events a destination skipped because they lack the consent its consent mode requires (also counted as skipped in hardal_events_resolved_total)."
+    );
+    describe_counter!(
         "hardal_records_retried_total",
         "Records sent again after a retryable answer."
     );
@@ -131,6 +135,7 @@ pub fn register(destinations: &[String]) {
         }
         metrics::counter!("hardal_records_retried_total", "destination" => destination.clone())
             .increment(0);
+        no_consent(destination, 0);
         metrics::counter!("hardal_batch_splits_total", "destination" => destination.clone())
             .increment(0);
     }
@@ -139,6 +144,12 @@ pub fn register(destinations: &[String]) {
 /// Counts events a destination finished with.
 pub fn resolved(destination: &str, ending: Ending, count: u64) {
     metrics::counter!("hardal_events_resolved_total", "destination" => destination.to_owned(), "ending" => ending.as_str())
+        .increment(count);
+}
+
+/// Counts events a destination skipped for lack of consent.
+pub fn no_consent(destination: &str, count: u64) {
+    metrics::counter!("hardal_events_no_consent_total", "destination" => destination.to_owned())
         .increment(count);
 }
 

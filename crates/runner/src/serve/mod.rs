@@ -171,6 +171,7 @@ pub async fn serve(
             deliver::Setup {
                 backlog: Arc::clone(&backlog),
                 destinations: Arc::new(config.destinations),
+                consent: config.consent,
                 settings: config.delivery,
                 redactor: config.redactor,
                 probe_max: Duration::from_secs(server.probe_interval_seconds),

@@ -21,9 +21,10 @@ pub fn simulator() -> Simulator {
 }
 
 /// An `insider` destination pointed at the simulator, with fast retries; `destination` and
-/// `delivery` override fields.
+/// `delivery` override fields. Consent mode is off in the shared configurations: these tests
+/// are about delivery, and their events carry no consent (`tests/consent.rs` tests consent).
 pub fn config(sim: &Simulator, destination: Value, delivery: Value) -> Config {
-    let mut dest = json!({"id": "insider", "type": "insider", "partner_name": "mybrand",
+    let mut dest = json!({"id": "insider", "type": "insider", "consent": {"mode": "off"}, "partner_name": "mybrand",
                           "request_token": "${TOKEN}", "endpoint": sim.upsert_url(),
                           "max_users_per_request": 25});
     dest.as_object_mut()
@@ -55,7 +56,7 @@ pub fn fast_delivery() -> Value {
 
 /// An `insider` destination object pointed at `sim`.
 pub fn insider(id: &str, sim: &Simulator) -> Value {
-    json!({"id": id, "type": "insider", "partner_name": "mybrand", "request_token": "${TOKEN}",
+    json!({"id": id, "type": "insider", "consent": {"mode": "off"}, "partner_name": "mybrand", "request_token": "${TOKEN}",
            "endpoint": sim.upsert_url(), "max_users_per_request": 25})
 }
 
@@ -255,7 +256,7 @@ pub fn hardal_send(run: &Run, config: &Value, events: &str, extra: &[&str]) -> s
 
 /// A configuration for the `hardal` binary; retries go on for as long as a test holds a fault.
 pub fn binary_config(sim: &Simulator) -> Value {
-    json!({"destinations": [{"id": "insider", "type": "insider", "partner_name": "mybrand",
+    json!({"destinations": [{"id": "insider", "type": "insider", "consent": {"mode": "off"}, "partner_name": "mybrand",
                               "request_token": "${INSIDER_REQUEST_TOKEN}", "endpoint": sim.upsert_url(),
                               "max_users_per_request": 20}],
            "delivery": {"concurrency": 2, "linger_ms": 5, "backoff_initial_ms": 10, "backoff_max_ms": 200,

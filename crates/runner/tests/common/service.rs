@@ -279,7 +279,7 @@ pub fn serve_config(destinations: &[(&str, String)], server: Value) -> Value {
     let destinations: Vec<Value> = destinations
         .iter()
         .map(|(id, endpoint)| {
-            json!({"id": id, "type": "insider", "partner_name": "mybrand",
+            json!({"id": id, "type": "insider", "consent": {"mode": "off"}, "partner_name": "mybrand",
                    "request_token": "${INSIDER_REQUEST_TOKEN}", "endpoint": endpoint,
                    "max_users_per_request": 25})
         })
