@@ -270,10 +270,11 @@ pub struct NatsConfig {
     #[serde(default = "default_spool_max_bytes")]
     #[schemars(range(min = 1_000_000, max = 10_000_000_000_000_u64))]
     pub max_bytes: u64,
-    /// Seconds in which JetStream recognises an event published again (its identity is the
-    /// message id) and stores it once, whichever node it reached; with NATS this replaces
-    /// `server.dedup_window_seconds`. JetStream keeps every id of the window in the memory of
-    /// the stream's servers (about 100 bytes each), so it is short by default.
+    /// Seconds in which a request published again is stored once, whichever node it reached
+    /// (JetStream recognises its messages: their ids derive from their events' identities; a
+    /// node also leaves out events it stored itself within the window); with NATS this replaces
+    /// `server.dedup_window_seconds`. JetStream keeps every message id of the window in the
+    /// memory of the stream's servers (about 100 bytes each), so it is short by default.
     #[serde(default = "default_duplicate_window")]
     #[schemars(range(min = 1, max = 86_400))]
     pub duplicate_window_seconds: u64,
