@@ -6,6 +6,7 @@ pub mod config;
 pub mod delivery;
 pub mod dlq;
 pub mod input;
+pub mod privacy;
 pub mod redact;
 pub mod render;
 pub mod resolved;

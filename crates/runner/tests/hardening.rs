@@ -573,6 +573,7 @@ fn misbehaving_config(destination: Misbehaving) -> Config {
         delivery: vec![delivery],
         server: None,
         backlog: Default::default(),
+        privacy: Default::default(),
         redactor: Redactor::default(),
         warnings: Vec::new(),
     }

@@ -135,6 +135,18 @@ async fn answer(app: &App, headers: &HeaderMap, body: Body) -> Response {
             );
         }
     };
+    // Events of erased users are dropped, counted, never stored.
+    let before = events.len();
+    let events = if app.suppression.is_empty() {
+        events
+    } else {
+        let suppression = &app.suppression;
+        events
+            .into_iter()
+            .filter(|e| !suppression.matches_text(&e.body))
+            .collect()
+    };
+    let suppressed = before - events.len();
     let tapped = app.tap.received(&events);
     let appended = app.backlog.append(events).await;
     if let (Some(tapped), Err(e)) = (tapped, &appended) {
@@ -144,17 +156,18 @@ async fn answer(app: &App, headers: &HeaderMap, body: Body) -> Response {
         Ok(appended) => {
             // Counted once answered: a 503'd request is sent again and would count twice.
             metrics::counter!("hardal_events_received_total")
-                .increment((appended.accepted + appended.duplicates) as u64);
+                .increment((appended.accepted + appended.duplicates + suppressed) as u64);
             metrics::counter!("hardal_events_accepted_total").increment(appended.accepted as u64);
+            metrics::counter!("hardal_events_suppressed_total", "stage" => "ingestion")
+                .increment(suppressed as u64);
             metrics::counter!("hardal_events_duplicates_total")
                 .increment(appended.duplicates as u64);
-            (
-                StatusCode::ACCEPTED,
-                axum::Json(
-                    json!({"accepted": appended.accepted, "duplicates": appended.duplicates}),
-                ),
-            )
-                .into_response()
+            let mut body =
+                json!({"accepted": appended.accepted, "duplicates": appended.duplicates});
+            if suppressed > 0 {
+                body["suppressed"] = json!(suppressed);
+            }
+            (StatusCode::ACCEPTED, axum::Json(body)).into_response()
         }
         Err(BacklogError::Full { .. }) => {
             // Nothing was stored: the producer sends them again.

@@ -1,0 +1,317 @@
+//! Erasure end to end on the SQLite spool, as real processes against the Insider simulator: a
+//! user's events waiting behind a paused destination are never delivered once the user asks to
+//! be erased, new events of theirs are dropped, the destination is asked to delete them, and all
+//! of this holds across `kill -9` at every step of the job; afterwards neither the spool's files
+//! nor the logs hold the plain identifiers.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::service::{INGEST, Service, block_on, ndjson_batches, serve_config, wait_until};
+use common::{recent, simulator};
+use hardal_insider_simulator::{Fault, Scope, Simulator};
+use serde_json::{Value, json};
+
+const PRIVACY: &str = "privacy-secret";
+
+/// The erased user: identifiers no other text in the test contains.
+const ERASED: &str = "erase-me-7f3a9c";
+const ERASED_EMAIL: &str = "Erase.Me-7f3a9c@Example.com";
+
+/// `n` events of the erased user (by `user_id`, every other one also by e-mail) and `others`
+/// events of ten other users, interleaved; each carries `seq`.
+fn events(n: usize, others: usize) -> String {
+    let total = n + others;
+    let every = total.checked_div(others).unwrap_or(usize::MAX);
+    let mut lines = String::new();
+    for i in 0..total {
+        let event = if others > 0 && i % every == 0 && i / every < others {
+            json!({"id": format!("o{i}"), "event_name": "test_event", "created_at": recent(),
+                   "user_id": format!("other-{}", i % 10), "properties": {"seq": i}})
+        } else if i % 2 == 0 {
+            json!({"id": format!("x{i}"), "event_name": "test_event", "created_at": recent(),
+                   "user_id": ERASED, "properties": {"seq": i}})
+        } else {
+            json!({"id": format!("x{i}"), "event_name": "test_event", "created_at": recent(),
+                   "user": {"email": ERASED_EMAIL}, "properties": {"seq": i}})
+        };
+        lines.push_str(&event.to_string());
+        lines.push('\n');
+    }
+    lines
+}
+
+fn config(sim: &Simulator) -> Value {
+    serve_config(
+        &[("insider", sim.upsert_url())],
+        json!({"probe_interval_seconds": 1, "privacy_tokens": [PRIVACY]}),
+    )
+}
+
+/// Posts an erasure request; the status and the answer.
+fn erase(service: &Service, body: &Value) -> (u16, Value) {
+    let url = format!("{}/v1/privacy/erasure", service.url);
+    let body = body.to_string();
+    block_on(async move {
+        let response = reqwest::Client::new()
+            .post(url)
+            .header("Authorization", format!("Bearer {PRIVACY}"))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await;
+        match response {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let text = response.text().await.unwrap_or_default();
+                (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+            }
+            // A test hook may abort the service before it answered.
+            Err(_) => (0, Value::Null),
+        }
+    })
+}
+
+/// `hardal privacy list` on the service's configuration: the audit records.
+fn records(config: &Path) -> Vec<Value> {
+    let output = Command::new(env!("CARGO_BIN_EXE_hardal"))
+        .args(["privacy", "list", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn complete(config: &Path) -> bool {
+    records(config)
+        .first()
+        .is_some_and(|r| r["state"] == "complete")
+}
+
+/// Whether a user object the simulator accepted belongs to the erased user.
+fn mentions_erased(sim: &Simulator) -> usize {
+    sim.accepted_users()
+        .iter()
+        .filter(|u| {
+            let text = u.user.to_string().to_lowercase();
+            text.contains(ERASED) || text.contains(&ERASED_EMAIL.to_lowercase())
+        })
+        .count()
+}
+
+/// Every file of the service's directory (spool, its write-ahead log, the configuration aside)
+/// and its log, searched for the plain identifiers.
+fn assert_no_plain_identifier(dir: &Path, log: &str) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|n| n == "config.json") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        for needle in [ERASED, ERASED_EMAIL, &ERASED_EMAIL.to_lowercase()] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{} holds `{needle}`",
+                path.display()
+            );
+        }
+    }
+    for needle in [ERASED, ERASED_EMAIL] {
+        assert!(!log.contains(needle), "the log holds `{needle}`:\n{log}");
+    }
+}
+
+/// Events of erased users dropped at a stage (`ingestion`, `delivery`), from `/metrics`.
+fn suppressed(service: &Service, stage: &str) -> f64 {
+    let text = service.get("/metrics").1;
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    common::service::samples(&scrape, "hardal_events_suppressed_total")
+        .iter()
+        .filter(|(labels, _)| labels.get("stage").is_some_and(|s| s == stage))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// How many distinct events the simulator accepted (by `seq`).
+fn others_delivered(sim: &Simulator) -> usize {
+    common::service::delivered(sim).0.len()
+}
+
+#[test]
+fn an_erased_users_waiting_events_are_never_delivered_and_new_ones_are_dropped() {
+    let sim = simulator();
+    // Insider refuses the token: everything waits behind the paused destination.
+    sim.inject(Fault::Unauthorized, Scope::Always).unwrap();
+    let service = Service::start("erase-waiting", &config(&sim));
+    let (n, others) = (10_000, 100);
+    for batch in ndjson_batches(&events(n, others), 1000) {
+        let (status, answer) = service.post_ndjson(&batch);
+        assert_eq!(status, 202, "{answer}");
+    }
+    wait_until("the destination paused", Duration::from_secs(30), || {
+        service.ready()["paused"]
+            .as_array()
+            .is_some_and(|p| p.len() == 1)
+    });
+    // Without a privacy token, nobody may erase.
+    let url = format!("{}/v1/privacy/erasure", service.url);
+    let unauthorized = block_on(async move {
+        reqwest::Client::new()
+            .post(url)
+            .header("Authorization", format!("Bearer {INGEST}"))
+            .body("{\"user_id\": \"x\"}")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(unauthorized, 401);
+    let (status, job) = erase(
+        &service,
+        &json!({"user_id": ERASED, "email": ERASED_EMAIL.to_uppercase()}),
+    );
+    assert_eq!(status, 202, "{job}");
+    assert_eq!(job["state"], "suppressed");
+    let id = job["id"].as_str().unwrap().to_owned();
+    // New events of the user are dropped at once, counted.
+    let (status, answer) = service.post_ndjson(&events(10, 0));
+    assert_eq!(
+        (
+            status,
+            answer["accepted"].as_u64(),
+            answer["suppressed"].as_u64()
+        ),
+        (202, Some(0), Some(10)),
+        "{answer}"
+    );
+    wait_until(
+        "the user's waiting events were removed from the spool",
+        Duration::from_secs(60),
+        || {
+            records(&service.config)
+                .first()
+                .is_some_and(|r| r["state"] != "suppressed")
+        },
+    );
+    assert_eq!(service.spool_depth("insider"), others as u64);
+    // Insider takes requests again: only the others' events arrive.
+    sim.clear_faults();
+    wait_until(
+        "the others' events arrived",
+        Duration::from_secs(60),
+        || others_delivered(&sim) == others,
+    );
+    wait_until("the erasure completed", Duration::from_secs(60), || {
+        complete(&service.config)
+    });
+    let record = &records(&service.config)[0];
+    assert_eq!(record["id"], id.as_str());
+    assert_eq!(record["removed_events"], n as u64);
+    assert_eq!(record["destinations"][0]["destination"], "insider");
+    assert_eq!(
+        mentions_erased(&sim),
+        0,
+        "an erased user's event was delivered"
+    );
+    assert_eq!(
+        suppressed(&service, "ingestion"),
+        10.0,
+        "the events posted after the erasure"
+    );
+    // Those the engine held for the paused destination were dropped there.
+    assert!(suppressed(&service, "delivery") <= n as f64);
+    let (status, answer) = service.post_ndjson(&events(4, 0));
+    assert_eq!((status, answer["suppressed"].as_u64()), (202, Some(4)));
+    let dir = service.dir.clone();
+    let log = service.log();
+    assert_eq!(service.stop(), Some(0));
+    assert_no_plain_identifier(&dir, &log);
+}
+
+/// The service is killed (aborted, as `kill -9` does) right after each step of the job is
+/// recorded; started again, it finishes the job, and the user's events are never delivered.
+#[test]
+fn an_erasure_survives_a_kill_at_every_step() {
+    for step in [
+        "suppressed",
+        "removed",
+        "sending",
+        "destination",
+        "complete",
+    ] {
+        let sim = simulator();
+        sim.inject(Fault::Unauthorized, Scope::Always).unwrap();
+        let dir =
+            std::env::temp_dir().join(format!("hardal-erase-kill-{step}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = config(&sim);
+        let mut service =
+            Service::start_with_env(dir.clone(), &config, &[("HARDAL_TEST_ERASURE_ABORT", step)]);
+        let (n, others) = (1000, 50);
+        assert_eq!(service.post_ndjson(&events(n, others)).0, 202);
+        wait_until("the destination paused", Duration::from_secs(30), || {
+            service.ready()["paused"]
+                .as_array()
+                .is_some_and(|p| p.len() == 1)
+        });
+        let (status, _) = erase(&service, &json!({"user_id": ERASED, "email": ERASED_EMAIL}));
+        assert!(status == 202 || status == 0, "{step}: {status}");
+        // Insider takes requests again once the user's events are out of the spool (the
+        // deletion request must be answered for the later steps to be reached).
+        wait_until(
+            &format!("the hook aborted the service at `{step}`"),
+            Duration::from_secs(60),
+            || {
+                if let Some(exit) = service.child.try_wait().unwrap() {
+                    assert!(!exit.success(), "{step}: the service ended by itself");
+                    return true;
+                }
+                if records(&service.config)
+                    .first()
+                    .is_some_and(|r| r["state"] == "sending")
+                {
+                    sim.clear_faults();
+                }
+                false
+            },
+        );
+        let log = service.log();
+        drop(service);
+        sim.clear_faults();
+        let service = Service::start_in(dir.clone(), &config);
+        wait_until(
+            &format!("the erasure completed after a kill at `{step}`"),
+            Duration::from_secs(60),
+            || complete(&service.config),
+        );
+        wait_until(
+            &format!("the others' events arrived after a kill at `{step}`"),
+            Duration::from_secs(60),
+            || others_delivered(&sim) == others,
+        );
+        assert_eq!(
+            mentions_erased(&sim),
+            0,
+            "{step}: an erased user's event was delivered"
+        );
+        assert_eq!(records(&service.config).len(), 1, "{step}");
+        let (_, answer) = service.post_ndjson(&events(3, 0));
+        assert_eq!(answer["suppressed"].as_u64(), Some(3), "{step}: {answer}");
+        let log = log + &service.log();
+        assert_eq!(service.stop(), Some(0));
+        assert_no_plain_identifier(&dir, &log);
+    }
+}
