@@ -1,10 +1,12 @@
 //! The destination contract: a destination maps one event into records, states its batch limits
 //! (and, when it needs more, assembles requests with its own [`Batcher`]), encodes a batch of
-//! records into an HTTP request and judges the response into one verdict per record. It never sleeps, retries, spawns or touches the network; the runner does all of that,
-//! once, for every destination.
+//! records into an HTTP request and judges the response into one verdict per record; it may also
+//! offer the requests that erase a user (`erasure`, `judge_erasure`). It never sleeps, retries,
+//! spawns or touches the network; the runner does all of that, once, for every destination.
 
 use std::time::{Duration, SystemTime};
 
+use crate::erasure::{Erasure, Identifiers};
 use crate::error::MappingError;
 use crate::event::Event;
 use crate::secret::Secret;
@@ -65,6 +67,28 @@ pub trait Destination: Send + Sync + 'static {
     /// The URL every request goes to, when it is one fixed URL (for configuration warnings such
     /// as plain http to another machine).
     fn endpoint(&self) -> Option<&str> {
+        None
+    }
+
+    /// The requests that make the destination forget the user `who` names, or what the operator
+    /// must do instead. The default: no erasure through hardal.
+    fn erasure(&self, who: &Identifiers) -> Erasure {
+        let _ = who;
+        Erasure::Unsupported {
+            how: format!(
+                "hardal cannot erase users in `{}` destinations: erase the user in the destination's own tools, by the identifiers given to `hardal forget`",
+                self.kind()
+            ),
+        }
+    }
+
+    /// The verdict on the answer to one erasure request. The default reads the status alone.
+    fn judge_erasure(&self, response: &HttpResponse) -> Verdict {
+        response.status_verdict()
+    }
+
+    /// Erasure requests per minute the destination's API allows, if it states a limit.
+    fn erasure_requests_per_minute(&self) -> Option<u32> {
         None
     }
 }

@@ -180,7 +180,7 @@ impl<'de> serde::de::Visitor<'de> for Walk {
 
 /// Whether the text holds 19 or more digits in a row: the shortest integer that may not fit 64
 /// bits. Almost no event does, so the exact-digits rewrite below runs only when one might.
-fn has_long_digit_run(text: &str) -> bool {
+pub(crate) fn has_long_digit_run(text: &str) -> bool {
     let mut run = 0;
     for byte in text.bytes() {
         if byte.is_ascii_digit() {

@@ -1,5 +1,5 @@
 //! hardal-core: the event model, the template language, conditions and mappings, the `Destination`
-//! contract and the registry of destination plugins.
+//! contract (with erasure requests) and the registry of destination plugins.
 //!
 //! This crate does no I/O: no files, sockets, environment, clock reads or async runtime. Mapping an
 //! event is a pure function of (configuration, event); where a destination needs the current time,
@@ -8,6 +8,7 @@
 pub mod condition;
 pub mod convert;
 pub mod destination;
+pub mod erasure;
 pub mod error;
 pub mod event;
 pub mod path;
@@ -21,6 +22,7 @@ pub use destination::{
     BatchLimits, Batcher, Destination, HttpMethod, HttpRequest, HttpResponse, LimitsBatcher,
     MapContext, Mapped, Note, NoteAction, Notes, Outcome, Record, RetryAfter, SendContext, Verdict,
 };
+pub use erasure::{Erasure, ErasureRequest, Identifiers};
 pub use error::{ConfigError, MappingError};
 pub use event::Event;
 pub use path::Path;
