@@ -22,7 +22,6 @@
 pub mod command;
 pub mod request;
 mod send;
-pub mod shim;
 pub mod suppression;
 
 use std::sync::Arc;

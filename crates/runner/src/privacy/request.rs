@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::privacy::shim::Identifiers;
 use hardal_core::Path;
+use hardal_core::erasure::Identifiers;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// The identifiers of one erasure request.
@@ -89,7 +89,9 @@ impl Who {
         if self.identifiers().is_empty() {
             return Err("name the user to erase: `user_id`, `email`, `phone` or `custom`".into());
         }
-        Ok(())
+        self.identifiers()
+            .check()
+            .map_err(|problems| problems.join("; "))
     }
 
     /// The identifiers as core hashes and destinations read them.

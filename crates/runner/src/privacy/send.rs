@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::privacy::shim::{Erasure, ErasureExt as _, Identifiers};
+use hardal_core::erasure::{Erasure, Identifiers};
 use hardal_core::{Destination, Verdict};
 use tokio_util::sync::CancellationToken;
 

@@ -89,16 +89,22 @@ impl Suppression {
         if inner.hashes.is_empty() {
             return false;
         }
-        crate::privacy::shim::event_identifier_hashes(event, &inner.paths)
+        hardal_core::erasure::event_identifier_hashes(event, &inner.paths)
             .iter()
             .any(|hash| inner.hashes.contains(hash))
     }
 
-    /// Whether an event's text belongs to a suppressed user (text that is no event does not).
+    /// Whether an event's text belongs to a suppressed user (text that is no event does not);
+    /// without custom identifiers, only the user's fields are read from the text.
     pub fn matches_text(&self, text: &str) -> bool {
         if self.generation() == 0 {
             return false;
         }
-        crate::input::parse_text(text).is_ok_and(|event| self.matches(&event))
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        if inner.hashes.is_empty() {
+            return false;
+        }
+        hardal_core::erasure::event_identifier_hashes_text(text, &inner.paths)
+            .is_ok_and(|hashes| hashes.iter().any(|hash| inner.hashes.contains(hash)))
     }
 }
