@@ -62,7 +62,7 @@ fn json() -> impl Strategy<Value = Value> {
     })
 }
 
-fn status() -> impl Strategy<Value = u16> {
+pub(crate) fn status() -> impl Strategy<Value = u16> {
     prop_oneof![
         4 => 200u16..300,
         2 => 400u16..500,
@@ -71,7 +71,7 @@ fn status() -> impl Strategy<Value = u16> {
     ]
 }
 
-fn body() -> impl Strategy<Value = Vec<u8>> {
+pub(crate) fn body() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         3 => json().prop_map(|v| v.to_string().into_bytes()),
         1 => proptest::collection::vec(any::<u8>(), 0..64),
@@ -79,7 +79,7 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
+pub(crate) fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
     proptest::option::of(prop_oneof![
         (0u64..100_000).prop_map(|s| s.to_string()),
         Just("Wed, 21 Oct 2015 07:28:00 GMT".to_owned()),

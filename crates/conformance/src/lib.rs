@@ -12,12 +12,16 @@
 //! - (e) no configured secret (a `writeOnly` value of the kind's schema) appears in a body, in the
 //!   host or path of a URL (GA4's `api_secret` must be a query parameter, which the runner's
 //!   redactor hides wherever a URL is shown), in a header as printed, in a note, a skip reason or
-//!   an error.
+//!   an error;
+//! - (f) erasure requests keep the secrets out of bodies, URLs (outside the query) and printed
+//!   headers, and name identifier fields but never their values; `judge_erasure` gives a verdict
+//!   (never `Split`) for any answer.
 //!
 //! Random inputs come from proptest's deterministic runner, so a failure repeats run after run.
 //! The kit panics with what broke; it is meant for `#[test]` functions.
 
 mod batching;
+mod erasure;
 mod judging;
 mod mapping;
 mod secrets;
@@ -53,6 +57,7 @@ pub fn check(kind: &str, config: &Value, events: &[Value]) {
     );
     batching::check(destination, &records, &secrets);
     judging::check(destination, &records, &secrets);
+    erasure::check(destination, &secrets);
 }
 
 /// Encodes `records` in two different contexts (first attempt now; a late retry days later) and

@@ -5,6 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hardal_core::destination::Envelope;
+use hardal_core::erasure::{Erasure, ErasureRequest, Identifiers};
 use hardal_core::{
     BatchLimits, Batcher, ConfigError, Destination, Event, HttpMethod, HttpRequest, HttpResponse,
     LimitsBatcher, MapContext, Mapped, MappingError, Note, NoteAction, Record, Secret, SendContext,
@@ -35,6 +36,12 @@ enum Flaw {
     SecretInPath,
     /// Quotes the token in a note.
     SecretInNote,
+    /// Writes the token into an erasure request's body.
+    SecretInErasure,
+    /// Says which email it erases in the erasure request's `what`.
+    IdentifierInWhat,
+    /// Splits an erasure request.
+    SplitErasure,
 }
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
@@ -167,6 +174,35 @@ impl Destination for Flawed {
         };
         vec![response.status_verdict(); n]
     }
+    fn erasure(&self, who: &Identifiers) -> Erasure {
+        let email = who.email.first().map_or("", |e| e.trim());
+        let mut body = json!({ "email": email }).to_string().into_bytes();
+        if self.flaw() == Flaw::SecretInErasure {
+            body.extend_from_slice(self.config.token.expose().as_bytes());
+        }
+        let what = if self.flaw() == Flaw::IdentifierInWhat {
+            format!("erase {email}")
+        } else {
+            "erase by email".to_owned()
+        };
+        Erasure::Requests(vec![ErasureRequest {
+            what,
+            request: HttpRequest {
+                method: HttpMethod::Post,
+                url: "https://api.example/erase".into(),
+                headers: vec![("Authorization".into(), self.config.token.clone())],
+                body,
+            },
+        }])
+    }
+    fn judge_erasure(&self, response: &HttpResponse) -> Verdict {
+        match (self.flaw(), response.status) {
+            (Flaw::SplitErasure, 400..=499) => Verdict::Split {
+                reason: "cannot tell".into(),
+            },
+            _ => response.status_verdict(),
+        }
+    }
 }
 
 fn events() -> Vec<Value> {
@@ -206,6 +242,15 @@ fn each_flaw_is_caught_and_named() {
             "a request URL (outside its query) shows a configured secret",
         ),
         ("secret_in_note", "a note shows a configured secret"),
+        (
+            "secret_in_erasure",
+            "an erasure request body shows a configured secret",
+        ),
+        (
+            "identifier_in_what",
+            "an erasure request's `what` holds an identifier's value",
+        ),
+        ("split_erasure", "judge_erasure split an erasure request"),
     ] {
         let message = check(flaw).unwrap_or_else(|| panic!("the {flaw} flaw went unnoticed"));
         assert!(message.contains(expected), "{flaw}: {message}");

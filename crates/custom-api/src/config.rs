@@ -38,6 +38,31 @@ pub struct CustomApiConfig {
     /// Merge the bodies of many events into one request by concatenating the array at
     /// `array_pointer`. Without it, every event is sent in a request of its own.
     pub batch: Option<BatchConfig>,
+    /// The request that erases a user here (`hardal forget`). Without it, erasing reports that
+    /// this destination cannot erase and names the identifiers to erase by hand.
+    pub erasure: Option<ErasureConfig>,
+}
+
+/// How a user is erased: one request per identifier set (the first user id, email and phone
+/// given, then the second of each, …), with the body rendered from the identifiers.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureConfig {
+    /// The URL erasure requests are sent to (http or https). Identifiers never change it: they go
+    /// in the body only.
+    pub endpoint_url: String,
+    /// The HTTP method.
+    #[serde(default)]
+    pub request_method: HttpMethod,
+    /// Headers of erasure requests, as `headers` (values are secrets and may be `${NAME}`);
+    /// without it, the destination's `headers` are sent.
+    pub headers: Option<BTreeMap<String, Secret>>,
+    /// The body template. Its placeholders read the identifiers: `##user_id##`, `##email##`,
+    /// `##phone##` and `##custom.KEY##` (each `--custom KEY=VALUE`; a dotted key is read as
+    /// `##custom."properties.loyalty_id"##` or `##custom.properties.loyalty_id##`). A
+    /// placeholder without a value is left out, as in event templates.
+    #[schemars(extend("x-hardal-template" = true))]
+    pub request_format: Value,
 }
 
 /// One entry of `mappings`.

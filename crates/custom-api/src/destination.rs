@@ -1,8 +1,9 @@
-//! The `custom_api` destination: template selection, optional batching at a JSON pointer, and
-//! judging by HTTP status.
+//! The `custom_api` destination: template selection, optional batching at a JSON pointer,
+//! judging by HTTP status, and the optional erasure request.
 
 use hardal_core::condition::{Condition, Mapping, Mappings};
 use hardal_core::destination::Envelope;
+use hardal_core::erasure::{Erasure, Identifiers};
 use hardal_core::error::under_all;
 use hardal_core::{
     BatchLimits, ConfigError, Destination, Event, HttpMethod, HttpRequest, HttpResponse,
@@ -11,6 +12,7 @@ use hardal_core::{
 use serde_json::Value;
 
 use crate::config::CustomApiConfig;
+use crate::erasure::CustomErasure;
 
 /// A built Custom API destination.
 #[derive(Debug)]
@@ -21,6 +23,7 @@ pub struct CustomApi {
     headers: Vec<(String, Secret)>,
     mappings: Mappings<Target>,
     batching: Option<Batching>,
+    erasure: Option<CustomErasure>,
 }
 
 /// What a selected mapping renders, and where its template sits in the configuration (so a
@@ -107,6 +110,7 @@ impl CustomApi {
         {
             errors.push(e);
         }
+        let content_type = config.content_type;
         let mut headers: Vec<(String, Secret)> = config.headers.into_iter().collect();
         if !headers
             .iter()
@@ -114,7 +118,7 @@ impl CustomApi {
         {
             headers.insert(
                 0,
-                ("Content-Type".to_owned(), Secret::new(config.content_type)),
+                ("Content-Type".to_owned(), Secret::new(content_type.clone())),
             );
         }
 
@@ -143,6 +147,13 @@ impl CustomApi {
             ));
         }
 
+        let erasure = match config.erasure {
+            None => None,
+            Some(erasure) => CustomErasure::build(erasure, &headers, &content_type)
+                .map_err(|e| errors.extend(e))
+                .ok(),
+        };
+
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -153,6 +164,7 @@ impl CustomApi {
             headers,
             mappings: Mappings(targets),
             batching,
+            erasure,
         })
     }
 }
@@ -298,5 +310,17 @@ impl Destination for CustomApi {
 
     fn judge(&self, records: &[&Record], response: &HttpResponse) -> Vec<Verdict> {
         vec![response.status_verdict(); records.len()]
+    }
+
+    fn erasure(&self, who: &Identifiers) -> Erasure {
+        match &self.erasure {
+            Some(erasure) => erasure.requests(who),
+            None => Erasure::Unsupported {
+                how: format!(
+                    "custom_api `{}` has no `erasure` request: erase the user in the receiving system by the identifiers it received (user_id, user.email, user.phone), or add an `erasure` block ({{\"endpoint_url\", \"request_method\", \"headers\", \"request_format\"}} with ##user_id##, ##email##, ##phone##, ##custom.KEY##)",
+                    self.id
+                ),
+            },
+        }
     }
 }

@@ -402,6 +402,15 @@ impl Destination for Ga4 {
     fn judge(&self, records: &[&Record], response: &HttpResponse) -> Vec<Verdict> {
         judge(records.len(), response)
     }
+
+    /// GA4 deletes a user's data only through Google's User Deletion API, which takes OAuth
+    /// credentials with the `analytics.user.deletion` scope; the Measurement Protocol's
+    /// `api_secret` cannot authorize it (docs/reference/ga4-measurement-protocol.md).
+    fn erasure(&self, _who: &hardal_core::erasure::Identifiers) -> hardal_core::erasure::Erasure {
+        hardal_core::erasure::Erasure::Unsupported {
+            how: "GA4 deletes a user's data only through Google Analytics' User Deletion API (POST https://www.googleapis.com/analytics/v3/userDeletion/userDeletionRequests:upsert, OAuth scope analytics.user.deletion, by client_id or user_id and the property id) or in the property's user explorer; the Measurement Protocol's api_secret cannot do it: request the deletion there with the user's client_id / user_id".into(),
+        }
+    }
 }
 
 /// The body of one request: the first record's prefix, then every record's event.

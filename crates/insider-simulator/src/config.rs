@@ -18,6 +18,25 @@ pub struct SimulatorConfig {
     /// The custom identifiers defined in the simulated account. Insider accepts only custom
     /// identifiers that are configured in the account; `None` accepts any.
     pub custom_identifiers: Option<Vec<String>>,
+    /// The erasure endpoints' rate limits.
+    pub erasure_limits: ErasureLimits,
+}
+
+/// Requests a minute the erasure endpoints take before answering 429 (Insider documents 10,000
+/// for delete and 500 for anonymize); a test may lower them to reach the limit quickly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErasureLimits {
+    pub delete_per_minute: u32,
+    pub anonymize_per_minute: u32,
+}
+
+impl Default for ErasureLimits {
+    fn default() -> ErasureLimits {
+        ErasureLimits {
+            delete_per_minute: 10_000,
+            anonymize_per_minute: 500,
+        }
+    }
 }
 
 impl SimulatorConfig {
@@ -29,6 +48,7 @@ impl SimulatorConfig {
             listen: "127.0.0.1:0".into(),
             record_users: true,
             custom_identifiers: None,
+            erasure_limits: ErasureLimits::default(),
         }
     }
 

@@ -6,19 +6,27 @@
 //! every request until `DELETE /_simulator/faults`. FAULT is one of
 //! `{"kind":"too_many_requests","retry_after":{"seconds":2}}` (or `{"http_date":"..."}`,
 //! `{"http_date_in_seconds":5}`, or no `retry_after`), `{"kind":"server_error","status":503}`,
-//! `{"kind":"slow","delay_ms":250}`, `{"kind":"drop"}`, `{"kind":"unauthorized"}`.
+//! `{"kind":"slow","delay_ms":250}`, `{"kind":"drop"}`, `{"kind":"unauthorized"}`, `{"kind":"hold"}`
+//! (kept open until `POST /_simulator/release`, `DELETE /_simulator/faults` or a reset; `GET
+//! /_simulator/held` counts the requests held). `"endpoints": ["upsert", "delete", "anonymize"]`
+//! aims a fault at some endpoints (all by default).
+//!
+//! Erasure: `GET /_simulator/erasures` lists the erasure requests (fields asked by, never values);
+//! `GET /_simulator/user?email=…` (or `uuid`, `phone_number`, `insider_id`, `custom.NAME`) says
+//! whether the simulator still has a user: `{"found", "users", "events"}`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::faults::{Fault, Scope};
+use crate::faults::{Endpoint, Fault, Scope};
 use crate::server::Shared;
 
 /// The wire form of a fault injection.
@@ -26,6 +34,9 @@ use crate::server::Shared;
 #[serde(deny_unknown_fields)]
 pub(crate) struct FaultRequest {
     pub(crate) fault: Fault,
+    /// The endpoints the fault applies to; all when absent.
+    #[serde(default)]
+    pub(crate) endpoints: Vec<Endpoint>,
     next: Option<u64>,
     fraction: Option<f64>,
     seed: Option<u64>,
@@ -48,10 +59,10 @@ impl FaultRequest {
 
 /// A fault injection's body (the wire form above) read into the fault and its scope; shared with
 /// the GA4 stand-in's control API.
-pub(crate) fn parse_fault(body: &[u8]) -> Result<(Fault, Scope), String> {
+pub(crate) fn parse_fault(body: &[u8]) -> Result<(Fault, Scope, Vec<Endpoint>), String> {
     let request: FaultRequest = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let scope = request.scope()?;
-    Ok((request.fault, scope))
+    Ok((request.fault, scope, request.endpoints))
 }
 
 pub fn router() -> Router<Arc<Shared>> {
@@ -62,6 +73,10 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/_simulator/requests", get(requests))
         .route("/_simulator/faults", post(inject).delete(clear))
         .route("/_simulator/reset", post(reset))
+        .route("/_simulator/release", post(release))
+        .route("/_simulator/held", get(held))
+        .route("/_simulator/erasures", get(erasures))
+        .route("/_simulator/user", get(user))
 }
 
 fn json_ok(body: String) -> Response {
@@ -124,11 +139,11 @@ async fn inject(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> R
         )
             .into_response()
     };
-    let (fault, scope) = match parse_fault(&body) {
+    let (fault, scope, endpoints) = match parse_fault(&body) {
         Ok(parsed) => parsed,
         Err(message) => return refuse(message),
     };
-    match shared.faults().inject(fault, scope) {
+    match shared.faults().inject_at(fault, scope, &endpoints) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => refuse(error.to_string()),
     }
@@ -142,4 +157,39 @@ async fn clear(State(shared): State<Arc<Shared>>) -> StatusCode {
 async fn reset(State(shared): State<Arc<Shared>>) -> StatusCode {
     shared.reset();
     StatusCode::NO_CONTENT
+}
+
+async fn release(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.faults().holds().release();
+    StatusCode::NO_CONTENT
+}
+
+async fn held(State(shared): State<Arc<Shared>>) -> Response {
+    let held = shared.faults().holds().held();
+    to_json(&json!({ "held": held }))
+}
+
+async fn erasures(State(shared): State<Arc<Shared>>) -> Response {
+    to_json(&shared.record().erasures())
+}
+
+/// `?FIELD=VALUE`, exactly one pair.
+async fn user(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let mut pairs = query.iter();
+    let (Some((field, value)), None) = (pairs.next(), pairs.next()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "give one identifier: ?email=…, ?uuid=…, ?phone_number=…, ?insider_id=… or ?custom.NAME=…",
+        )
+            .into_response();
+    };
+    let presence = shared.record().presence(field, value);
+    to_json(&json!({
+        "found": presence.found(),
+        "users": presence.users,
+        "events": presence.events,
+    }))
 }

@@ -1,12 +1,17 @@
-//! Fault injection: what can go wrong with a request, for which requests, and the book that decides.
+//! Fault injection: what can go wrong with a request, for which requests and endpoints, and the
+//! book that decides.
 //!
 //! Faults stand for the infrastructure in front of Insider (rate limiter, edge, network), so they are
 //! decided before authentication and validation, and a faulted request records no users (except
-//! [`Fault::Slow`], which answers normally after its delay).
+//! [`Fault::Slow`] and [`Fault::Hold`], which answer normally after their wait). A fault applies
+//! to every endpoint unless it names some ([`Endpoint`]).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 /// How a 429 states its `Retry-After`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +72,76 @@ pub enum Fault {
     /// An error status whose body echoes every request header, as debugging proxies and
     /// misconfigured servers do (the credentials included).
     EchoHeaders { status: u16 },
+    /// Keep the request open until the test releases it (`POST /_simulator/release`,
+    /// `Simulator::release`, clearing the faults or a reset), then answer normally: a request in
+    /// flight for as long as a test needs, e.g. to kill the sender meanwhile.
+    Hold,
+}
+
+/// The endpoints a fault can be aimed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    /// The data endpoint: Insider's upsert (GA4's collect and Meta's events in those stand-ins).
+    Upsert,
+    /// Insider's Delete User Profile API.
+    Delete,
+    /// Insider's Delete User's PII Data API.
+    Anonymize,
+}
+
+impl Endpoint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Upsert => "upsert",
+            Endpoint::Delete => "delete",
+            Endpoint::Anonymize => "anonymize",
+        }
+    }
+}
+
+/// The requests a [`Fault::Hold`] keeps open, and their release.
+#[derive(Debug)]
+pub struct Holds {
+    /// Bumped on every release; a held request waits for a number above the one it saw.
+    released: watch::Sender<u64>,
+    held: AtomicU64,
+}
+
+impl Default for Holds {
+    fn default() -> Holds {
+        Holds {
+            released: watch::Sender::new(0),
+            held: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Holds {
+    /// Waits until the next release. A request whose client went away stops being counted.
+    pub async fn wait(&self) {
+        let mut released = self.released.subscribe();
+        let seen = *released.borrow_and_update();
+        self.held.fetch_add(1, Ordering::SeqCst);
+        struct Counted<'a>(&'a AtomicU64);
+        impl Drop for Counted<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let _counted = Counted(&self.held);
+        let _ = released.wait_for(|now| *now > seen).await;
+    }
+
+    /// Lets every held request go on.
+    pub fn release(&self) {
+        self.released.send_modify(|n| *n += 1);
+    }
+
+    /// Requests being held now.
+    pub fn held(&self) -> u64 {
+        self.held.load(Ordering::SeqCst)
+    }
 }
 
 impl Fault {
@@ -81,6 +156,7 @@ impl Fault {
             Fault::Redirect { .. } => "redirect",
             Fault::OddAnswer { .. } => "odd_answer",
             Fault::EchoHeaders { .. } => "echo_headers",
+            Fault::Hold => "hold",
         }
     }
 
@@ -138,19 +214,33 @@ pub enum FaultError {
 struct Armed {
     fault: Fault,
     scope: Scope,
+    /// The endpoints it applies to; empty for all.
+    endpoints: Vec<Endpoint>,
     /// How many requests this fault has judged; the index into its random sequence.
     draws: u64,
 }
 
-/// The injected faults, in the order they were injected.
+/// The injected faults, in the order they were injected, and the requests held.
 #[derive(Debug, Default)]
 pub struct FaultBook {
     armed: Vec<Armed>,
+    holds: Arc<Holds>,
 }
 
 impl FaultBook {
-    /// Adds a fault after checking it can be honoured.
+    /// Adds a fault for every endpoint after checking it can be honoured.
     pub fn inject(&mut self, fault: Fault, scope: Scope) -> Result<(), FaultError> {
+        self.inject_at(fault, scope, &[])
+    }
+
+    /// Adds a fault for requests to `endpoints` (all when empty); a `Next(n)` scope counts only
+    /// their requests.
+    pub fn inject_at(
+        &mut self,
+        fault: Fault,
+        scope: Scope,
+        endpoints: &[Endpoint],
+    ) -> Result<(), FaultError> {
         fault.validate()?;
         match scope {
             Scope::Next(0) => return Err(FaultError::EmptyNext),
@@ -162,20 +252,36 @@ impl FaultBook {
         self.armed.push(Armed {
             fault,
             scope,
+            endpoints: endpoints.to_vec(),
             draws: 0,
         });
         Ok(())
     }
 
+    /// Removes every fault and lets held requests go on.
     pub fn clear(&mut self) {
         self.armed.clear();
+        self.holds.release();
     }
 
-    /// Decides the fault of the next upsert request, if any. Faults are asked in injection order
-    /// and the first that fires wins; a `Next` fault is used up as it fires.
+    /// The held requests, to wait in outside the book's lock.
+    pub fn holds(&self) -> Arc<Holds> {
+        self.holds.clone()
+    }
+
+    /// Decides the fault of the next request to the data endpoint, if any.
     pub fn next_fault(&mut self) -> Option<Fault> {
+        self.next_fault_at(Endpoint::Upsert)
+    }
+
+    /// Decides the fault of the next request to `endpoint`, if any. Faults are asked in
+    /// injection order and the first that fires wins; a `Next` fault is used up as it fires.
+    pub fn next_fault_at(&mut self, endpoint: Endpoint) -> Option<Fault> {
         let mut fired = None;
         for (position, armed) in self.armed.iter_mut().enumerate() {
+            if !armed.endpoints.is_empty() && !armed.endpoints.contains(&endpoint) {
+                continue;
+            }
             let fires = match &mut armed.scope {
                 Scope::Next(left) => {
                     *left -= 1;

@@ -149,6 +149,7 @@ async fn main() -> ExitCode {
                 record_users: !args.no_record,
                 custom_identifiers: (!args.custom_identifiers.is_empty())
                     .then_some(args.custom_identifiers),
+                ..SimulatorConfig::default()
             };
             Simulator::start_async(config).await.map(Running::Insider)
         }

@@ -1,10 +1,11 @@
 //! What the simulator saw and kept: every request's log line, the users it accepted, the events
-//! they carried (deduplicated like Insider stores them) and running statistics.
+//! they carried (deduplicated like Insider stores them), running statistics, and every erasure
+//! request with what it made the simulator forget.
 //!
 //! Callers prepare everything (dedup keys included) before taking the lock, so the lock only
 //! covers pushes and counter updates.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -53,6 +54,90 @@ pub struct RequestLog {
     pub body_bytes: usize,
     /// The injected fault that shaped the answer, if any.
     pub fault: Option<&'static str>,
+}
+
+/// One erasure request (delete or anonymize) as the simulator answered it. It names the
+/// identifier fields it was asked by, never their values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErasureLog {
+    /// The 1-based number of the erasure request (numbered apart from upserts).
+    pub number: u64,
+    /// `delete` or `anonymize`.
+    pub endpoint: &'static str,
+    #[serde(with = "rfc3339")]
+    pub received_at: SystemTime,
+    /// The status answered; `None` when the connection was dropped without an answer.
+    pub status: Option<u16>,
+    /// The identifier fields of the request (`email`, `uuid`, `custom.hardal_id`, …), when read.
+    pub by: Vec<String>,
+    /// Whether the simulator had a user for them; `None` when the request was not carried out.
+    pub found: Option<bool>,
+    /// The injected fault that shaped the answer, if any.
+    pub fault: Option<&'static str>,
+}
+
+/// Whether the simulator holds a user: how many accepted user objects and distinct events carry
+/// the identifier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Presence {
+    pub users: usize,
+    pub events: usize,
+}
+
+impl Presence {
+    pub fn found(&self) -> bool {
+        self.users + self.events > 0
+    }
+}
+
+/// The attributes Insider's Delete User's PII Data API deletes unconditionally.
+pub const PII_ATTRIBUTES: [&str; 10] = [
+    "gender",
+    "birthday",
+    "name",
+    "surname",
+    "age",
+    "email",
+    "phone_number",
+    "city",
+    "country",
+    "uuid",
+];
+
+/// The identifiers an anonymized user loses.
+const PII_IDENTIFIERS: [&str; 2] = ["email", "phone_number"];
+
+/// The `(field, value)` pairs of a user's identifiers (`custom.NAME` for custom ones), the keys
+/// by which the simulator finds a user.
+pub fn identifier_pairs(identifiers: &Value) -> Vec<(String, String)> {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let mut pairs = Vec::new();
+    let Some(map) = identifiers.as_object() else {
+        return pairs;
+    };
+    for (key, value) in map {
+        if key == "custom" {
+            for (name, value) in value.as_object().into_iter().flatten() {
+                pairs.extend(text(value).map(|v| (format!("custom.{name}"), v)));
+            }
+        } else {
+            pairs.extend(text(value).map(|v| (key.clone(), v)));
+        }
+    }
+    pairs
+}
+
+/// A recorded user object's identifiers: its `identifiers`, or its `insider_id`.
+fn user_identifiers(user: &Value) -> Value {
+    match (user.get("identifiers"), user.get("insider_id")) {
+        (Some(identifiers), _) => identifiers.clone(),
+        (None, Some(id)) => serde_json::json!({ "insider_id": id }),
+        (None, None) => Value::Null,
+    }
 }
 
 /// Running totals.
@@ -172,6 +257,7 @@ pub struct Record {
     users: Vec<AcceptedUser>,
     events: Vec<AcceptedEvent>,
     event_index: HashMap<String, usize>,
+    erasures: Vec<ErasureLog>,
 }
 
 impl Record {
@@ -187,6 +273,7 @@ impl Record {
             users: Vec::new(),
             events: Vec::new(),
             event_index: HashMap::new(),
+            erasures: Vec::new(),
         }
     }
 
@@ -257,6 +344,128 @@ impl Record {
 
     pub fn events(&self) -> Vec<AcceptedEvent> {
         self.events.clone()
+    }
+
+    pub fn add_erasure(&mut self, log: ErasureLog) {
+        self.erasures.push(log);
+    }
+
+    pub fn erasures(&self) -> Vec<ErasureLog> {
+        self.erasures.clone()
+    }
+
+    /// The user objects and distinct events that carry identifier `field` = `value`.
+    pub fn presence(&self, field: &str, value: &str) -> Presence {
+        let carries = |identifiers: &Value| {
+            identifier_pairs(identifiers)
+                .iter()
+                .any(|(f, v)| f == field && v == value)
+        };
+        Presence {
+            users: self
+                .users
+                .iter()
+                .filter(|u| carries(&user_identifiers(&u.user)))
+                .count(),
+            events: self
+                .events
+                .iter()
+                .filter(|e| carries(&e.identifiers))
+                .count(),
+        }
+    }
+
+    /// Forgets the user the `(field, value)` pairs name, as Insider's profile unification sees
+    /// one: every user object and event that shares an identifier with them, and, in turn, with
+    /// those. `anonymize` removes the email and phone number identifiers and the PII attributes
+    /// and keeps the rest; otherwise everything of the user goes. Returns whether there was one.
+    pub fn forget(&mut self, pairs: &[(String, String)], anonymize: bool) -> bool {
+        let mut keys: HashSet<(String, String)> = pairs.iter().cloned().collect();
+        let mut users = vec![false; self.users.len()];
+        let mut events = vec![false; self.events.len()];
+        loop {
+            let mut grew = false;
+            let mut take = |identifiers: &Value, marked: &mut bool| {
+                if *marked {
+                    return;
+                }
+                let own = identifier_pairs(identifiers);
+                if own.iter().any(|pair| keys.contains(pair)) {
+                    *marked = true;
+                    keys.extend(own);
+                    grew = true;
+                }
+            };
+            for (user, marked) in self.users.iter().zip(users.iter_mut()) {
+                take(&user_identifiers(&user.user), marked);
+            }
+            for (event, marked) in self.events.iter().zip(events.iter_mut()) {
+                take(&event.identifiers, marked);
+            }
+            if !grew {
+                break;
+            }
+        }
+        let found = users.iter().chain(&events).any(|m| *m);
+        if anonymize {
+            let strip = |identifiers: &mut Value| {
+                if let Some(map) = identifiers.as_object_mut() {
+                    for key in PII_IDENTIFIERS {
+                        map.remove(key);
+                    }
+                }
+            };
+            for (user, _) in self.users.iter_mut().zip(&users).filter(|(_, m)| **m) {
+                if let Some(identifiers) = user.user.get_mut("identifiers") {
+                    strip(identifiers);
+                }
+                if let Some(attributes) = user
+                    .user
+                    .get_mut("attributes")
+                    .and_then(Value::as_object_mut)
+                {
+                    for key in PII_ATTRIBUTES {
+                        attributes.remove(key);
+                    }
+                }
+            }
+            for (event, _) in self.events.iter_mut().zip(&events).filter(|(_, m)| **m) {
+                strip(&mut event.identifiers);
+            }
+        } else {
+            let mut marks = users.iter();
+            self.users
+                .retain(|_| !marks.next().copied().unwrap_or(false));
+            let mut marks = events.iter();
+            self.events
+                .retain(|_| !marks.next().copied().unwrap_or(false));
+        }
+        self.reindex();
+        found
+    }
+
+    /// Rebuilds the event index after events were removed or changed; events that became
+    /// identical are kept once, as Insider would store them.
+    fn reindex(&mut self) {
+        let events = std::mem::take(&mut self.events);
+        self.event_index.clear();
+        for event in events {
+            let key = format!(
+                "{}\u{0}{}",
+                canonical(&event.identifiers),
+                canonical(&event.event)
+            );
+            match self.event_index.get(&key) {
+                Some(&at) => self.events[at].times_received += event.times_received,
+                None => {
+                    self.event_index.insert(key, self.events.len());
+                    self.events.push(event);
+                }
+            }
+        }
+        if self.recording {
+            self.stats.events_unique = Some(self.events.len() as u64);
+        }
     }
 }
 

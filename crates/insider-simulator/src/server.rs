@@ -1,4 +1,5 @@
-//! The HTTP side of the simulator: the upsert endpoint, the shared state behind it, and serving.
+//! The HTTP side of the simulator: the upsert endpoint, the shared state behind it (and behind the
+//! erasure endpoints of `erasure.rs`), and serving.
 //!
 //! An upsert request goes: read the body (draining oversized ones so the client still gets its 400),
 //! ask the fault book, then authentication, content type, the request-level rules, and per-user
@@ -21,7 +22,9 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::batch::{self, BadRequest, MAX_BODY_BYTES};
+use crate::config::ErasureLimits;
 use crate::control;
+use crate::erasure::{self, ErasureRates};
 use crate::faults::{Fault, FaultBook};
 use crate::listener::{CuttableListener, Cutter};
 use crate::record::{PreparedUser, Record, RequestLog};
@@ -44,6 +47,9 @@ pub struct Shared {
     faults: Mutex<FaultBook>,
     /// The number of the last upsert request that arrived.
     last_request: AtomicU64,
+    /// The number of the last erasure request that arrived.
+    pub(crate) last_erasure: AtomicU64,
+    erasure_rates: Mutex<ErasureRates>,
     /// Custom identifiers defined in the account; `None` accepts any.
     custom_identifiers: Option<Vec<String>>,
 }
@@ -56,6 +62,15 @@ impl Shared {
             config.record_users,
             config.custom_identifiers,
         )
+        .with_erasure_limits(config.erasure_limits)
+    }
+
+    /// The same state with other erasure rate limits.
+    pub fn with_erasure_limits(self, limits: ErasureLimits) -> Shared {
+        Shared {
+            erasure_rates: Mutex::new(ErasureRates::new(limits)),
+            ..self
+        }
     }
 
     pub fn new(
@@ -71,6 +86,8 @@ impl Shared {
             record: Mutex::new(Record::new(record_users)),
             faults: Mutex::new(FaultBook::default()),
             last_request: AtomicU64::new(0),
+            last_erasure: AtomicU64::new(0),
+            erasure_rates: Mutex::new(ErasureRates::new(ErasureLimits::default())),
         }
     }
 
@@ -84,18 +101,27 @@ impl Shared {
         self.faults.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Forgets records, statistics and faults, and numbers requests from 1 again.
+    pub fn erasure_rates(&self) -> MutexGuard<'_, ErasureRates> {
+        self.erasure_rates.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets records, statistics, faults (releasing held requests) and rate windows, and
+    /// numbers requests from 1 again.
     pub fn reset(&self) {
         self.faults().clear();
         self.record().reset();
+        self.erasure_rates().reset();
         self.last_request.store(0, Ordering::Relaxed);
+        self.last_erasure.store(0, Ordering::Relaxed);
     }
 }
 
-/// The full router: the upsert endpoint and the control API.
+/// The full router: the upsert and erasure endpoints and the control API.
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(UPSERT_PATH, post(upsert))
+        .route(erasure::DELETE_PATH, post(erasure::delete))
+        .route(erasure::ANONYMIZE_PATH, post(erasure::anonymize))
         .merge(control::router())
         // The body is read by hand against Insider's own limit; axum's 2 MB default would turn a
         // legal 5 MB batch into a 413.
@@ -225,8 +251,8 @@ pub(crate) fn fault_response(fault: Fault, headers: &HeaderMap) -> Response {
             }
         }
         Fault::Unauthorized => unauthorized(),
-        // Slow and Drop do not replace the answer; they are handled before this is reached.
-        Fault::Slow { .. } | Fault::Drop => {
+        // Slow, Hold and Drop do not replace the answer; they are handled before this is reached.
+        Fault::Slow { .. } | Fault::Hold | Fault::Drop => {
             json_response(StatusCode::INTERNAL_SERVER_ERROR, error_body("unreachable"))
         }
     }
@@ -245,7 +271,7 @@ fn bad_request(reason: &BadRequest) -> Response {
 
 /// Compares credentials; the simulator does not need constant-time comparison, since it never
 /// guards anything real.
-fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
+pub(crate) fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     header("x-partner-name") == Some(shared.partner_name.as_str())
         && header("x-request-token") == Some(shared.request_token.as_str())
@@ -290,6 +316,10 @@ async fn upsert(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
         Some(Fault::Slow { delay }) => tokio::time::sleep(delay).await,
+        Some(Fault::Hold) => {
+            let holds = shared.faults().holds();
+            holds.wait().await;
+        }
         Some(other) => return finish(log, fault_response(other, &headers)),
         None => {}
     }

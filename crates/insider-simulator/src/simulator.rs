@@ -11,8 +11,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::{SimulatorConfig, SimulatorError};
-use crate::faults::{Fault, FaultError, Scope};
-use crate::record::{AcceptedEvent, AcceptedUser, RequestLog, Stats};
+use crate::erasure::{ANONYMIZE_PATH, DELETE_PATH};
+use crate::faults::{Endpoint, Fault, FaultError, Scope};
+use crate::record::{AcceptedEvent, AcceptedUser, ErasureLog, Presence, RequestLog, Stats};
 use crate::server::{self, Shared, UPSERT_PATH};
 use crate::serving::Serving;
 
@@ -85,6 +86,52 @@ impl Simulator {
     /// Adds a fault for the requests its scope selects.
     pub fn inject(&self, fault: Fault, scope: Scope) -> Result<(), FaultError> {
         self.shared.faults().inject(fault, scope)
+    }
+
+    /// Adds a fault for the requests to `endpoints` its scope selects.
+    pub fn inject_at(
+        &self,
+        fault: Fault,
+        scope: Scope,
+        endpoints: &[Endpoint],
+    ) -> Result<(), FaultError> {
+        self.shared.faults().inject_at(fault, scope, endpoints)
+    }
+
+    /// Lets every request a [`Fault::Hold`] keeps open go on.
+    pub fn release(&self) {
+        self.shared.faults().holds().release();
+    }
+
+    /// Requests a [`Fault::Hold`] keeps open now.
+    pub fn held(&self) -> u64 {
+        self.shared.faults().holds().held()
+    }
+
+    /// The URL of the Delete User Profile endpoint.
+    pub fn delete_url(&self) -> String {
+        format!("http://{}{DELETE_PATH}", self.serving.addr)
+    }
+
+    /// The URL of the Delete User's PII Data endpoint.
+    pub fn anonymize_url(&self) -> String {
+        format!("http://{}{ANONYMIZE_PATH}", self.serving.addr)
+    }
+
+    /// Every erasure request in the order it was answered.
+    pub fn erasures(&self) -> Vec<ErasureLog> {
+        self.shared.record().erasures()
+    }
+
+    /// How many user objects and distinct events carry identifier `field` = `value` (`email`,
+    /// `uuid`, `phone_number`, `insider_id`, `custom.NAME`).
+    pub fn presence(&self, field: &str, value: &str) -> Presence {
+        self.shared.record().presence(field, value)
+    }
+
+    /// Whether the simulator still has a user with identifier `field` = `value`.
+    pub fn has_user(&self, field: &str, value: &str) -> bool {
+        self.presence(field, value).found()
     }
 
     pub fn clear_faults(&self) {

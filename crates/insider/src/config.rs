@@ -12,6 +12,9 @@ pub const UPSERT_URL: &str = "https://unification.useinsider.com/api/user/v1/ups
 pub const MAX_USERS: usize = 1000;
 pub const MAX_BYTES: usize = 5_000_000;
 pub const REQUESTS_PER_MINUTE: u32 = 25_000;
+/// Insider's documented limits of the Delete User Profile and Delete User's PII Data APIs.
+pub const DELETE_REQUESTS_PER_MINUTE: u32 = 10_000;
+pub const ANONYMIZE_REQUESTS_PER_MINUTE: u32 = 500;
 
 /// Insider's Unified Customer Database (user upsert API): events and attributes mapped by presets
 /// and your own mappings, made to follow Insider's field rules, and batched up to Insider's limits.
@@ -82,6 +85,24 @@ pub struct InsiderConfig {
     #[serde(default = "default_rate")]
     #[schemars(range(min = 1, max = 1_000_000))]
     pub requests_per_minute: u32,
+    /// What erasing a user (`hardal forget`) asks of Insider: `delete` (the default) removes the
+    /// user's profile and its data (Insider's Delete User Profile API, 10,000 requests a minute);
+    /// `anonymize` removes the user's personal data and identifiers but keeps an anonymous
+    /// profile (Insider's Delete User's PII Data API, 500 requests a minute). Both go to the
+    /// `endpoint`'s host with the same headers.
+    #[serde(default)]
+    pub erasure: ErasureMode,
+}
+
+/// Which of Insider's erasure APIs `hardal forget` uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErasureMode {
+    /// `POST /api/user/v1/delete`: the profile and its data are deleted.
+    #[default]
+    Delete,
+    /// `POST /api/user/v1/anonymize`: personal data is deleted, an anonymous profile stays.
+    Anonymize,
 }
 
 /// What an invalid field does.

@@ -5,6 +5,7 @@ use std::cell::OnceCell;
 
 use hardal_core::condition::{Condition, Mapping, Mappings};
 use hardal_core::destination::Envelope;
+use hardal_core::erasure::{Erasure, Identifiers};
 use hardal_core::error::under_all;
 use hardal_core::{
     BatchLimits, ConfigError, Destination, Event, HttpMethod, HttpRequest, HttpResponse,
@@ -14,6 +15,7 @@ use hardal_core::{
 use serde_json::{Map, Value};
 
 use crate::config::{InsiderConfig, OnInvalidField, SendAttributes};
+use crate::erasure::InsiderErasure;
 use crate::presets::preset;
 use crate::retention::Retention;
 use crate::rules::{
@@ -32,6 +34,7 @@ pub struct Insider {
     envelope: Envelope,
     limits: BatchLimits,
     requests_per_minute: u32,
+    erasure: InsiderErasure,
 }
 
 /// A mapping or preset: its template, where it comes from (for error messages) and the event name
@@ -163,17 +166,26 @@ impl Insider {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let headers = vec![
+            ("Content-Type".to_owned(), Secret::new("application/json")),
+            (
+                "X-PARTNER-NAME".to_owned(),
+                Secret::new(config.partner_name),
+            ),
+            ("X-REQUEST-TOKEN".to_owned(), config.request_token),
+        ];
+        let erasure = InsiderErasure::new(
+            config.erasure,
+            &url,
+            headers.clone(),
+            config.phone_country_code.clone(),
+            custom_identifiers.clone(),
+        );
         Ok(Insider {
             id: id.to_owned(),
             url,
-            headers: vec![
-                ("Content-Type".to_owned(), Secret::new("application/json")),
-                (
-                    "X-PARTNER-NAME".to_owned(),
-                    Secret::new(config.partner_name),
-                ),
-                ("X-REQUEST-TOKEN".to_owned(), config.request_token),
-            ],
+            headers,
+            erasure,
             selector: Selector::new(Mappings::new(targets), presets),
             settings: RuleSettings {
                 standard_identifiers,
@@ -333,6 +345,18 @@ impl Destination for Insider {
 
     fn requests_per_minute(&self) -> Option<u32> {
         Some(self.requests_per_minute)
+    }
+
+    fn erasure(&self, who: &Identifiers) -> Erasure {
+        self.erasure.requests(who)
+    }
+
+    fn judge_erasure(&self, response: &HttpResponse) -> Verdict {
+        crate::erasure::judge_erasure(response)
+    }
+
+    fn erasure_requests_per_minute(&self) -> Option<u32> {
+        Some(self.erasure.requests_per_minute())
     }
 }
 

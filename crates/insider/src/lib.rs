@@ -4,10 +4,12 @@
 //! field rules (repairing what has one meaning, leaving out invalid optional fields with a note),
 //! events older than Insider keeps them are held back, user objects are batched up to Insider's
 //! limits, and Insider's answers (including HTTP 200 with per-user failures) are judged per user.
+//! Erasing a user asks Insider's delete (or anonymize) API, one request per identifier.
 
 mod config;
 mod country;
 mod destination;
+mod erasure;
 pub mod group_id;
 mod judge;
 mod presets;
@@ -15,9 +17,11 @@ pub mod retention;
 mod rules;
 
 pub use config::{
-    InsiderConfig, OnInvalidField, PresetName, RetentionDays, SendAttributes, UserMappingConfig,
+    ErasureMode, InsiderConfig, OnInvalidField, PresetName, RetentionDays, SendAttributes,
+    UserMappingConfig,
 };
 pub use destination::Insider;
+pub use erasure::judge_erasure;
 pub use judge::judge;
 pub use presets::PRESET_FILES;
 pub use retention::Retention;

@@ -243,4 +243,12 @@ impl Destination for MetaCapi {
     fn endpoint(&self) -> Option<&str> {
         Some(&self.endpoint)
     }
+
+    /// The Conversions API only creates events (`POST /{pixel}/events`); it has no request that
+    /// deletes them or a person (docs/reference/meta-capi.md).
+    fn erasure(&self, _who: &hardal_core::erasure::Identifiers) -> hardal_core::erasure::Erasure {
+        hardal_core::erasure::Erasure::Unsupported {
+            how: "Meta's Conversions API only creates events and has no deletion request: events already sent stay with Meta under its Business Tools terms; ask Meta through its own data deletion and privacy tools (Events Manager, Meta's privacy request channels) with the user's email / phone / external_id".into(),
+        }
+    }
 }

@@ -211,6 +211,10 @@ async fn collect(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
         Some(Fault::Slow { delay }) => tokio::time::sleep(delay).await,
+        Some(Fault::Hold) => {
+            let holds = shared.faults().holds();
+            holds.wait().await;
+        }
         Some(other) => {
             let response = fault_response(other, &headers);
             log.status = response.status().as_u16();
@@ -315,11 +319,11 @@ async fn inject(State(shared): State<Arc<Ga4Shared>>, body: Bytes) -> Response {
             json!({ "error": message }).to_string(),
         )
     };
-    let (fault, scope) = match crate::control::parse_fault(&body) {
+    let (fault, scope, endpoints) = match crate::control::parse_fault(&body) {
         Ok(parsed) => parsed,
         Err(message) => return refuse(message),
     };
-    match shared.faults().inject(fault, scope) {
+    match shared.faults().inject_at(fault, scope, &endpoints) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => refuse(error.to_string()),
     }

@@ -150,6 +150,10 @@ async fn events(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
         Some(Fault::Slow { delay }) => tokio::time::sleep(delay).await,
+        Some(Fault::Hold) => {
+            let holds = shared.faults().holds();
+            holds.wait().await;
+        }
         Some(other) => return finish(log, meta_fault_response(other, &headers, number)),
         None => {}
     }
@@ -271,7 +275,10 @@ async fn inject(State(shared): State<Arc<MetaShared>>, body: axum::body::Bytes) 
         Ok(scope) => scope,
         Err(message) => return refuse(message),
     };
-    match shared.faults().inject(request.fault, scope) {
+    match shared
+        .faults()
+        .inject_at(request.fault, scope, &request.endpoints)
+    {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => refuse(error.to_string()),
     }

@@ -25,6 +25,7 @@ use crate::retention::Retention;
 
 pub use events::normalize_event_name;
 pub use identifiers::STANDARD_IDENTIFIERS;
+pub(crate) use kinds::normalize_phone;
 
 use events::Fate;
 use log::Log;
