@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::service::{INGEST, Service, block_on, ndjson_batches, serve_config, wait_until};
 use common::{recent, simulator};
-use hardal_insider_simulator::{Fault, Scope, Simulator};
+use hardal_insider_simulator::{Endpoint, Fault, Scope, Simulator};
 use serde_json::{Value, json};
 
 const PRIVACY: &str = "privacy-secret";
@@ -120,7 +120,10 @@ fn mentions_erased(sim: &Simulator) -> usize {
 fn assert_no_plain_identifier(dir: &Path, log: &str) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.file_name().is_some_and(|n| n == "config.json") {
+        if path
+            .file_name()
+            .is_some_and(|n| n == "config.json" || n == "reaching.json")
+        {
             continue;
         }
         let bytes = std::fs::read(&path).unwrap();
@@ -377,4 +380,132 @@ fn an_erasure_survives_a_kill_at_every_step() {
         assert_eq!(service.stop(), Some(0));
         assert_no_plain_identifier(&dir, &log);
     }
+}
+
+/// The service is killed while Insider holds its deletion request open; started again, it sends
+/// the deletion again (deleting twice is harmless) and completes the job.
+#[test]
+fn a_kill_while_insider_holds_the_deletion_is_resumed() {
+    let sim = simulator();
+    sim.inject_at(Fault::Hold, Scope::Always, &[Endpoint::Delete])
+        .unwrap();
+    let config = config(&sim);
+    let service = Service::start("erase-held", &config);
+    let (n, others) = (200, 20);
+    assert_eq!(service.post_ndjson(&events(n, others)).0, 202);
+    wait_until("every event was delivered", Duration::from_secs(60), || {
+        delivered_count(&service) == (n + others) as f64
+    });
+    assert!(insider_has_erased(&sim));
+    let (status, _) = erase(&service, &json!({"user_id": ERASED, "email": ERASED_EMAIL}));
+    assert_eq!(status, 202);
+    wait_until(
+        "Insider holds the deletion",
+        Duration::from_secs(30),
+        || sim.held() == 1,
+    );
+    let dir = service.kill();
+    // Released after the sender died: Insider may carry it out, but nobody hears the answer.
+    sim.clear_faults();
+    let service = Service::start_in(dir.clone(), &config);
+    wait_until(
+        "the erasure completed after the restart",
+        Duration::from_secs(60),
+        || complete(&service.config),
+    );
+    let record = &records(&service.config)[0];
+    assert_eq!(
+        record["destinations"][0]["outcome"], "confirmed",
+        "{record}"
+    );
+    assert!(!insider_has_erased(&sim), "Insider still has the user");
+    assert!(
+        sim.erasures().len() > 2,
+        "the deletion was sent again after the restart: {:?}",
+        sim.erasures()
+    );
+    let log = service.log();
+    assert_eq!(service.stop(), Some(0));
+    assert_no_plain_identifier(&dir, &log);
+}
+
+/// `hardal forget` with nobody owning the spool does the whole job itself; with a service
+/// running, it asks the service and waits for it.
+#[test]
+fn hardal_forget_works_alone_and_through_the_running_service() {
+    let sim = simulator();
+    sim.inject(Fault::Unauthorized, Scope::Always).unwrap();
+    let config = config(&sim);
+    let service = Service::start("erase-forget", &config);
+    let (n, others) = (300, 30);
+    assert_eq!(service.post_ndjson(&events(n, others)).0, 202);
+    wait_until("the destination paused", Duration::from_secs(30), || {
+        service.ready()["paused"]
+            .as_array()
+            .is_some_and(|p| p.len() == 1)
+    });
+    let config_path = service.config.clone();
+    let dir = service.dir.clone();
+    assert_eq!(service.stop(), Some(0));
+    sim.clear_faults();
+    let forget = |config_path: &Path, args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_hardal"))
+            .args(["forget", "--config", config_path.to_str().unwrap()])
+            .args(args)
+            .env("INSIDER_REQUEST_TOKEN", common::TOKEN)
+            .env("HARDAL_INGEST_TOKEN", INGEST)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        let record: Value = serde_json::from_slice(&output.stdout).unwrap();
+        (record, stderr)
+    };
+    // Alone: the spool's waiting events of the user go, and Insider is asked.
+    let (record, stderr) = forget(
+        &config_path,
+        &["--user-id", ERASED, "--email", ERASED_EMAIL],
+    );
+    assert_eq!(record["state"], "complete", "{record}");
+    assert_eq!(record["removed_events"], n as u64);
+    assert_eq!(record["destinations"][0]["outcome"], "confirmed");
+    assert_eq!(
+        sim.erasures().len(),
+        3,
+        "uuid, and the address in two spellings"
+    );
+    let mut log = stderr;
+    // The service, started again, delivers only the others' events.
+    let service = Service::start_in(dir.clone(), &config);
+    wait_until(
+        "the others' events arrived",
+        Duration::from_secs(60),
+        || delivered_count(&service) == others as f64,
+    );
+    assert_eq!(
+        mentions_erased(&sim),
+        0,
+        "an erased user's event was delivered"
+    );
+    // Through the running service (at the address it listens on), waiting for the job.
+    let mut reaching: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    reaching["server"]["listen"] = json!(service.url.trim_start_matches("http://"));
+    let reaching_path = dir.join("reaching.json");
+    std::fs::write(&reaching_path, reaching.to_string()).unwrap();
+    let (record, stderr) = forget(&reaching_path, &["--custom", "properties.seq=7", "--wait"]);
+    assert_eq!(record["state"], "complete", "{record}");
+    log += &stderr;
+    let all = records(&service.config);
+    assert_eq!(all.len(), 2);
+    assert!(
+        all.iter()
+            .all(|r| r["digest"].as_str().is_some_and(|d| d.len() == 64))
+    );
+    let (_, answer) = service.post_ndjson(&events(2, 0));
+    assert_eq!(answer["suppressed"].as_u64(), Some(2), "{answer}");
+    log += &service.log();
+    assert_eq!(service.stop(), Some(0));
+    assert_no_plain_identifier(&dir, &log);
 }
