@@ -459,7 +459,7 @@ _hardal() {
             return 0
             ;;
         hardal__subcmd__forget)
-            opts="-h --config --user-id --email --phone --custom --wait --log-format --help"
+            opts="-h --config --user-id --email --phone --custom --wait --dead-letters --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -482,6 +482,10 @@ _hardal() {
                     return 0
                     ;;
                 --custom)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dead-letters)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

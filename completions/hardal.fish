@@ -124,6 +124,7 @@ complete -c hardal -n "__fish_hardal_using_subcommand forget" -l user-id -d 'The
 complete -c hardal -n "__fish_hardal_using_subcommand forget" -l email -d 'The user\'s e-mail address' -r
 complete -c hardal -n "__fish_hardal_using_subcommand forget" -l phone -d 'The user\'s phone number' -r
 complete -c hardal -n "__fish_hardal_using_subcommand forget" -l custom -d 'A custom identifier: an event path and its value, e.g. `properties.customer_no=42`' -r
+complete -c hardal -n "__fish_hardal_using_subcommand forget" -l dead-letters -d 'A dead-letter file of `hardal send` (a backfill) to rewrite without the user\'s letters (repeatable; not while that `hardal send` runs). The backfill\'s input is yours: take the user\'s lines out of it before sending it again' -r -F
 complete -c hardal -n "__fish_hardal_using_subcommand forget" -l log-format -d 'How log lines are written: `text` for people, `json` for log collectors' -r -f -a "text\t''
 json\t''"
 complete -c hardal -n "__fish_hardal_using_subcommand forget" -l wait -d 'When a running service carries the job out, wait until it is complete'

@@ -190,6 +190,7 @@ _arguments "${_arguments_options[@]}" : \
 '*--email=[The user'\''s e-mail address]:E:_default' \
 '*--phone=[The user'\''s phone number]:P:_default' \
 '*--custom=[A custom identifier\: an event path and its value, e.g. \`properties.customer_no=42\`]:K=V:_default' \
+'*--dead-letters=[A dead-letter file of \`hardal send\` (a backfill) to rewrite without the user'\''s letters (repeatable; not while that \`hardal send\` runs). The backfill'\''s input is yours\: take the user'\''s lines out of it before sending it again]:FILE:_files' \
 '--log-format=[How log lines are written\: \`text\` for people, \`json\` for log collectors]:LOG_FORMAT:(text json)' \
 '--wait[When a running service carries the job out, wait until it is complete]' \
 '-h[Print help]' \

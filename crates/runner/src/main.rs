@@ -160,6 +160,11 @@ enum Command {
         /// When a running service carries the job out, wait until it is complete.
         #[arg(long)]
         wait: bool,
+        /// A dead-letter file of `hardal send` (a backfill) to rewrite without the user's
+        /// letters (repeatable; not while that `hardal send` runs). The backfill's input is
+        /// yours: take the user's lines out of it before sending it again.
+        #[arg(long = "dead-letters", value_name = "FILE")]
+        dead_letters: Vec<PathBuf>,
     },
     /// The audit records of erasures: when, which destinations confirmed, which failed and
     /// why; a digest of the identifiers, never the identifiers. JSON lines.
@@ -490,6 +495,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
             phone,
             custom,
             wait,
+            dead_letters,
         } => {
             let mut who = hardal_runner::privacy::request::Who {
                 user_id,
@@ -514,8 +520,15 @@ fn run(command: Command) -> Result<ExitCode, String> {
                     interrupt.await;
                     cancel.cancel();
                 });
-                hardal_runner::privacy::command::forget(loaded, who, wait, stop).await
+                hardal_runner::privacy::command::forget(loaded, who.clone(), wait, stop).await
             })?;
+            for path in &dead_letters {
+                let removed = hardal_runner::privacy::command::forget_in_dead_letters(path, &who)?;
+                eprintln!(
+                    "{removed} dead letters of the user removed from {}",
+                    path.display()
+                );
+            }
             print(&format!(
                 "{}\n",
                 serde_json::to_string(&record).expect("a record serializes")

@@ -5,6 +5,11 @@
 //! so that its ingestion and delivery drop the user at once; on a spool nobody owns it runs the
 //! whole job itself, and a job it cannot finish (Ctrl-C, a paused destination) stays pending for
 //! the next `hardal serve` or `hardal forget`.
+//!
+//! A backfill (`hardal send`) keeps events in two places hardal writes: its dead-letter file,
+//! which `--dead-letters FILE` rewrites without the user's letters, and its checkpoint, which
+//! holds no event text. Its input file is the operator's: `hardal send` keeps no suppression
+//! list, so the user's lines are to be taken out of the input before it is sent again.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -196,4 +201,58 @@ pub async fn records(config: &Config, id: Option<&str>) -> Result<Vec<ErasureRec
         return Err(format!("no erasure job `{id}`"));
     }
     Ok(records)
+}
+
+/// Rewrites a dead-letter file of `hardal send` without the letters of the user `who` names
+/// (written aside, made durable, then renamed over it); returns how many were removed. Not to
+/// be run while a `hardal send` appends to that file.
+pub fn forget_in_dead_letters(path: &Path, who: &Who) -> Result<usize, String> {
+    use std::io::{BufRead, Write};
+    let fail = |e: std::io::Error| format!("cannot rewrite {}: {e}", path.display());
+    let erased = super::matcher(who);
+    let file = std::fs::File::open(path).map_err(fail)?;
+    let aside = path.with_extension("forget.tmp");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&aside).map_err(fail)?);
+    let mut removed = 0;
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.map_err(fail)?;
+        let event = serde_json::from_str::<serde_json::Value>(&line)
+            .ok()
+            .and_then(|letter| letter.get("event").map(serde_json::Value::to_string));
+        if event.is_some_and(|event| erased(&event)) {
+            removed += 1;
+            continue;
+        }
+        writeln!(out, "{line}").map_err(fail)?;
+    }
+    let file = out.into_inner().map_err(|e| fail(e.into_error()))?;
+    file.sync_all().map_err(fail)?;
+    std::fs::rename(&aside, path).map_err(fail)?;
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Who, forget_in_dead_letters};
+
+    #[test]
+    fn a_backfills_dead_letters_lose_the_users_letters_only() {
+        let dir = std::env::temp_dir().join(format!("hardal-forget-dl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dead.ndjson");
+        let letters = [
+            r#"{"line":1,"destination":"insider","reasons":["x"],"event":{"user_id":"gone","n":1}}"#,
+            r#"{"line":2,"destination":"insider","reasons":["x"],"event":{"user_id":"kept","n":2}}"#,
+            r#"{"line":3,"destination":null,"reasons":["not JSON"],"raw":"{oops"}"#,
+            r#"{"line":4,"destination":"insider","reasons":["x"],"event":{"user":{"email":"Gone@Example.com"}}}"#,
+        ];
+        std::fs::write(&path, letters.join("\n") + "\n").unwrap();
+        let who = Who::parse(r#"{"user_id": "gone", "email": "gone@example.com"}"#).unwrap();
+        assert_eq!(forget_in_dead_letters(&path, &who).unwrap(), 2);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n{}\n", letters[1], letters[2])
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
