@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,6 +16,8 @@ use common::service::{
 };
 use common::{TOKEN, events, simulator};
 use hardal_insider_simulator::{Fault, Scope, Simulator};
+use hardal_runner::backlog::check_event;
+use hardal_runner::backlog::nats::partition_of;
 use serde_json::{Value, json};
 
 /// The storage each test server offers JetStream, and what the tests' streams reserve of it.
@@ -201,6 +203,41 @@ impl Nats {
             .collect()
     }
 
+    /// The messages a stream holds (e.g. `KV_HARDAL_EVENTS_RESOLVED`, a bucket's keys).
+    fn stream_messages(&self, name: &str) -> u64 {
+        let url = format!("http://127.0.0.1:{}/jsz?streams=true", self.monitor);
+        let jsz: Value = common::service::block_on(async {
+            serde_json::from_str(&reqwest::get(&url).await.unwrap().text().await.unwrap()).unwrap()
+        });
+        jsz["account_details"][0]["stream_detail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .map_or(0, |s| s["state"]["messages"].as_u64().unwrap_or(0))
+    }
+
+    /// Publishes events as hardal did before batch messages: one message per event, on its
+    /// user's partition, with its identity as the message id.
+    fn publish_single_events(&self, lines: &[&str], partitions: u32) {
+        common::service::block_on(async {
+            let client = async_nats::connect(self.url()).await.unwrap();
+            let js = async_nats::jetstream::new(client);
+            for line in lines {
+                let checked = check_event(line).unwrap();
+                let partition = partition_of(checked.user.as_deref(), checked.identity, partitions);
+                let publish = async_nats::jetstream::message::PublishMessage::build()
+                    .payload(line.to_string().into())
+                    .message_id(format!("{:016x}", checked.identity));
+                js.send_publish(format!("hardal.events.{partition}"), publish)
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap();
+            }
+        })
+    }
+
     /// Events the event stream's consumers have not handed to any worker yet, summed.
     fn undelivered(&self) -> u64 {
         self.consumers().values().map(|(pending, _)| pending).sum()
@@ -333,6 +370,23 @@ fn post_all(nodes: &[&Service], batches: &[String], size: usize) -> Vec<u64> {
     acknowledged
 }
 
+/// The messages hardal stores for `batches`: one per request and partition of its events.
+fn messages(batches: &[String], partitions: u32) -> u64 {
+    batches
+        .iter()
+        .map(|batch| {
+            batch
+                .lines()
+                .map(|line| {
+                    let checked = check_event(line).unwrap();
+                    partition_of(checked.user.as_deref(), checked.identity, partitions)
+                })
+                .collect::<HashSet<u32>>()
+                .len() as u64
+        })
+        .sum()
+}
+
 /// A value of the node's Prometheus metrics (summed over labels matching `label`).
 fn metric(service: &Service, name: &str, label: &str) -> f64 {
     let (_, text) = service.get("/metrics");
@@ -435,10 +489,11 @@ fn a_killed_worker_loses_nothing_and_the_others_take_over_its_partitions() {
         .unwrap();
     let rest = post_all(&[&front], second, 50);
     acknowledged.extend(rest.iter().map(|seq| seq + 1500));
+    let second_half = messages(second, 6);
     wait_until(
         "the workers took every event and acknowledged the first half",
         Duration::from_secs(60),
-        || nats.undelivered() == 0 && nats.unacknowledged() == 1500,
+        || nats.undelivered() == 0 && nats.unacknowledged() == second_half,
     );
     let doomed_holds: Vec<u32> = (0..6)
         .filter(|p| {
@@ -481,11 +536,12 @@ fn events_handed_back_on_sigterm_do_not_count_toward_max_deliver() {
     // Refused with a 503 (retried) while the fault holds: every event stays in the worker's hands.
     sim.inject(Fault::ServerError { status: 503 }, Scope::Always)
         .unwrap();
-    let acknowledged = post_all(&[&first], &ndjson_batches(&events(200, 20), 50), 50);
+    let batches = ndjson_batches(&events(200, 20), 50);
+    let acknowledged = post_all(&[&first], &batches, 50);
     wait_until(
         "the worker holds every event",
         Duration::from_secs(30),
-        || nats.undelivered() == 0 && nats.unacknowledged() == 200,
+        || nats.undelivered() == 0 && nats.unacknowledged() == messages(&batches, 6),
     );
     // Handed back in good order: each event is delivered a second time.
     assert_eq!(first.stop(), Some(0));
@@ -555,11 +611,12 @@ fn the_next_holder_of_a_lost_lease_waits_until_the_old_holder_resolved_what_it_s
     // Refused with a 503 (retried) while the fault holds: the events stay in the worker's hands.
     sim.inject(Fault::ServerError { status: 503 }, Scope::Always)
         .unwrap();
-    let acknowledged = post_all(&[&old], &ndjson_batches(&events(600, 30), 50), 50);
+    let batches = ndjson_batches(&events(600, 30), 50);
+    let acknowledged = post_all(&[&old], &batches, 50);
     wait_until(
         "the worker holds every event",
         Duration::from_secs(30),
-        || nats.undelivered() == 0 && nats.unacknowledged() == 600,
+        || nats.undelivered() == 0 && nats.unacknowledged() == messages(&batches, 6),
     );
     let new = node("lost-lease-new", &config, &["--no-ingest"]);
     let consumers = nats.consumers();
@@ -591,17 +648,20 @@ fn sigterm_on_a_worker_with_a_full_queue_exits_in_time_and_hands_its_partitions_
         Duration::from_secs(20),
         || metric(&first, "hardal_partitions_held", "") == 6.0,
     );
-    let acknowledged = post_all(&[&first], &ndjson_batches(&events(6000, 20), 100), 100);
+    let batches = ndjson_batches(&events(6000, 20), 100);
+    let acknowledged = post_all(&[&first], &batches, 100);
     wait_until("the destination is paused", Duration::from_secs(20), || {
         first.ready()["paused"]
             .as_array()
             .is_some_and(|p| p.len() == 1)
     });
-    // Paused, the worker takes no more: its queue (1,024) fills, and its fetchers wait for room.
+    // Paused, the worker takes no more: its queue (1,024 events) fills, and its fetchers wait
+    // for room. The stream counts messages, of 6,000 / `messages` events each on average.
+    let held = (100 + 1024) * messages(&batches, 6) / 6000;
     wait_until(
         "the worker's queue is full",
         Duration::from_secs(30),
-        || nats.unacknowledged() >= 100 + 1024,
+        || nats.unacknowledged() >= held,
     );
     let second = node("sigterm-full-second", &config, &["--no-ingest"]);
     wait_until(
@@ -656,11 +716,12 @@ fn events_left_by_a_killed_worker_count_toward_max_deliver() {
     let doomed = node("orphans-doomed", &config, &[]);
     sim.inject(Fault::ServerError { status: 503 }, Scope::Always)
         .unwrap();
-    post_all(&[&doomed], &ndjson_batches(&events(200, 20), 50), 50);
+    let batches = ndjson_batches(&events(200, 20), 50);
+    post_all(&[&doomed], &batches, 50);
     wait_until(
         "the worker holds every event",
         Duration::from_secs(30),
-        || nats.undelivered() == 0 && nats.unacknowledged() == 200,
+        || nats.undelivered() == 0 && nats.unacknowledged() == messages(&batches, 6),
     );
     doomed.kill();
     let next = node("orphans-next", &config, &[]);
@@ -866,25 +927,39 @@ fn a_paused_destination_stops_pulling_and_loses_nothing() {
     let service = node("pause-node", &config, &[]);
     let batches = ndjson_batches(&events(6000, 20), 100);
     let acknowledged = post_all(&[&service], &batches, 100);
+    let stored = messages(&batches, 6);
     wait_until("the destination is paused", Duration::from_secs(20), || {
         service.ready()["paused"]
             .as_array()
             .is_some_and(|p| p.len() == 1)
     });
-    // Paused, the worker holds what it took (at most its 100 in the engine, a queue of 1,024
-    // and one fetch of 256 per partition) and pulls nothing more: the rest stays in the stream.
-    // The metric is computed from JetStream's consumers, so it reaches 6,000 once every
-    // publish is counted; the worker has had its chance to pull more by then.
+    // Paused, the worker holds what it took (at most its 100 events in the engine, a queue of
+    // 1,024 and one fetch of about 256 per partition) and pulls nothing more: the rest stays
+    // in the stream. The metric is computed from JetStream's consumers (it counts messages,
+    // of 6,000 / `stored` events each on average), so it reaches `stored` once every publish
+    // is counted; the worker has had its chance to pull more by then.
     wait_until(
-        "the node reports every event waiting",
+        "the node reports every message waiting",
         Duration::from_secs(20),
-        || metric(&service, "hardal_partition_events", "") == 6000.0,
+        || metric(&service, "hardal_partition_events", "") == stored as f64,
     );
     std::thread::sleep(Duration::from_secs(3));
-    let undelivered = nats.undelivered();
+    // Every request holds the same users, so a partition's messages hold equally many events.
+    let mut per_message: BTreeMap<u32, u64> = BTreeMap::new();
+    for line in batches[0].lines() {
+        let checked = check_event(line).unwrap();
+        *per_message
+            .entry(partition_of(checked.user.as_deref(), checked.identity, 6))
+            .or_default() += 1;
+    }
+    let consumers = nats.consumers();
+    let undelivered: u64 = per_message
+        .iter()
+        .map(|(p, events)| consumers[&format!("insider_{p}")].0 * events)
+        .sum();
     assert!(
         undelivered >= 6000 - 100 - 1024 - 6 * 256,
-        "{undelivered} left in the stream"
+        "{undelivered} events left in the stream"
     );
     sim.clear_faults();
     let times = delivered_in_user_order(&sim, acknowledged.len(), Duration::from_secs(90));
@@ -1048,4 +1123,225 @@ fn health_endpoints_answer_at_once_while_nats_is_down() {
         assert!(took < Duration::from_secs(3), "{path} took {took:?}");
         assert_eq!(status, if path == "/readyz" { 503 } else { 200 }, "{path}");
     }
+}
+
+/// A request of `users` users (from `u{first_user}`), each with a valid event (`seq` from
+/// `first_seq`) and one Insider's rules refuse (a national phone number): each message of it
+/// ends partly delivered, partly rejected.
+fn mixed(first_user: usize, users: usize, first_seq: usize) -> String {
+    (0..users)
+        .flat_map(|i| {
+            let user = format!("u{}", first_user + i);
+            let seq = first_seq + i;
+            [
+                json!({"id": format!("ok{seq}"), "event_name": "test_event", "created_at": common::recent(),
+                       "user_id": user, "properties": {"seq": seq}}),
+                json!({"id": format!("bad{seq}"), "event_name": "identify", "user_id": user,
+                       "user": {"phone_number": "0532 123 45 67"}}),
+            ]
+        })
+        .map(|event| event.to_string() + "\n")
+        .collect()
+}
+
+#[test]
+fn a_retried_batch_is_stored_once_and_a_changed_one_stores_only_its_new_events() {
+    let nats = Nats::start("retry");
+    let sim = simulator();
+    let config = nats_config(&sim, &[nats.url()], json!({}));
+    let front = node("retry-front-a", &config, &["--no-deliver"]);
+    let back = node("retry-front-b", &config, &["--no-deliver"]);
+    let lines: Vec<String> = events(100, 30).lines().map(|l| format!("{l}\n")).collect();
+    let answer = |accepted: usize, duplicates: usize| {
+        (202, json!({"accepted": accepted, "duplicates": duplicates}))
+    };
+    assert_eq!(front.post_ndjson(&lines[..50].concat()), answer(50, 0));
+    // The same events in another order, through the other node: the same messages (their ids
+    // derive from their events' identities, sorted), which JetStream stores once.
+    let reversed: String = lines[..50].iter().rev().cloned().collect();
+    assert_eq!(back.post_ndjson(&reversed), answer(0, 50));
+    // A retry whose batch changed (the second half of the first and 25 new events), through
+    // the node that stored the first: only the new events are stored.
+    assert_eq!(front.post_ndjson(&lines[25..75].concat()), answer(25, 25));
+    // And one event repeated within a request is stored once.
+    let twice = format!("{}{}", lines[80], lines[80]);
+    assert_eq!(front.post_ndjson(&twice), answer(1, 1));
+    let _worker = node("retry-worker", &config, &["--no-ingest"]);
+    let times = delivered_in_user_order(&sim, 76, Duration::from_secs(60));
+    assert!(times.values().all(|n| *n == 1), "{times:?}");
+}
+
+#[test]
+fn a_batch_whose_events_end_differently_resolves_each_once_through_a_hand_back_and_a_kill() {
+    let nats = Nats::start("mixed");
+    let sim = simulator();
+    let config = nats_config(&sim, &[nats.url()], json!({}));
+    let rejected = |service: &Service| metric(service, "hardal_events_resolved_total", "rejected");
+    // The valid events wait (503, retried) while the fault holds; the others are rejected at
+    // once: the message of the one user is partly resolved.
+    sim.inject(Fault::ServerError { status: 503 }, Scope::Always)
+        .unwrap();
+    let first = node("mixed-first", &config, &[]);
+    assert_eq!(first.post_ndjson(&mixed(0, 1, 0)).0, 202);
+    wait_until(
+        "the first worker rejected one event",
+        Duration::from_secs(30),
+        || rejected(&first) == 1.0,
+    );
+    assert_eq!(nats.unacknowledged(), 1);
+    // SIGTERM: the message goes back with its rejected event recorded as resolved.
+    assert_eq!(first.stop(), Some(0));
+    assert_eq!(nats.stream_messages("KV_HARDAL_EVENTS_RESOLVED"), 1);
+    let second = node("mixed-second", &config, &[]);
+    // A second message of the same user comes after the first: once its event is rejected,
+    // the first message went through this worker before it.
+    assert_eq!(second.post_ndjson(&mixed(0, 1, 1)).0, 202);
+    wait_until(
+        "the second worker rejected an event",
+        Duration::from_secs(30),
+        || rejected(&second) >= 1.0 && second.dlq(&["list"]).0.lines().count() == 2,
+    );
+    assert_eq!(
+        rejected(&second),
+        1.0,
+        "the first message's rejected event was judged again"
+    );
+    // SIGKILL, once the progress report recorded what resolved of the second message: the
+    // next holder sends only the valid events again.
+    wait_until(
+        "the second message's resolved event is recorded",
+        Duration::from_secs(30),
+        || nats.stream_messages("KV_HARDAL_EVENTS_RESOLVED") == 2,
+    );
+    second.kill();
+    let third = node("mixed-third", &config, &[]);
+    sim.clear_faults();
+    let times = delivered_in_user_order(&sim, 2, Duration::from_secs(90));
+    assert!(times.values().all(|n| *n == 1), "{times:?}");
+    wait_until("nothing is left in flight", Duration::from_secs(30), || {
+        nats.unacknowledged() == 0 && nats.undelivered() == 0
+    });
+    assert_eq!(rejected(&third), 0.0);
+    assert_eq!(third.dlq(&["list"]).0.lines().count(), 2);
+}
+
+#[test]
+fn partitions_handed_over_in_the_middle_of_batches_deliver_each_event_once_in_order() {
+    let nats = Nats::start("handover-mixed");
+    let sim = simulator();
+    let config = nats_config(&sim, &[nats.url()], json!({}));
+    let rejected = |service: &Service| metric(service, "hardal_events_resolved_total", "rejected");
+    sim.inject(Fault::ServerError { status: 503 }, Scope::Always)
+        .unwrap();
+    let first = node("handover-mixed-first", &config, &[]);
+    wait_until(
+        "the first worker holds every partition",
+        Duration::from_secs(20),
+        || metric(&first, "hardal_partitions_held", "") == 6.0,
+    );
+    // 30 users over the six partitions: every message partly rejected, partly waiting.
+    assert_eq!(first.post_ndjson(&mixed(0, 30, 0)).0, 202);
+    wait_until(
+        "the invalid events are rejected",
+        Duration::from_secs(30),
+        || rejected(&first) == 30.0,
+    );
+    // A second worker joins: the first hands over half its partitions once what it took from
+    // them resolved, which the fault holds up; then more events come, and the fault clears.
+    let second = node("handover-mixed-second", &config, &["--no-ingest"]);
+    wait_until(
+        "the second worker is counted",
+        Duration::from_secs(20),
+        || {
+            second
+                .log()
+                .contains("This node delivers from NATS partitions")
+        },
+    );
+    assert_eq!(first.post_ndjson(&mixed(0, 30, 30)).0, 202);
+    sim.clear_faults();
+    wait_until("the partitions are shared", Duration::from_secs(30), || {
+        metric(&second, "hardal_partitions_held", "") == 3.0
+    });
+    assert_eq!(first.post_ndjson(&mixed(0, 30, 60)).0, 202);
+    let times = delivered_in_user_order(&sim, 90, Duration::from_secs(90));
+    assert!(times.values().all(|n| *n == 1), "{times:?}");
+    wait_until(
+        "every invalid event is rejected",
+        Duration::from_secs(30),
+        || rejected(&first) + rejected(&second) >= 90.0,
+    );
+    assert_eq!(rejected(&first) + rejected(&second), 90.0);
+    assert_eq!(first.dlq(&["list"]).0.lines().count(), 90);
+}
+
+#[test]
+fn one_dead_letter_of_a_batch_is_replayed_alone() {
+    let nats = Nats::start("replay-one");
+    let sim = simulator();
+    let config = nats_config(&sim, &[nats.url()], json!({}));
+    let service = node("replay-one-node", &config, &[]);
+    sim.inject(Fault::EchoHeaders { status: 400 }, Scope::Always)
+        .unwrap();
+    // One user's ten events: one message, ten dead letters.
+    assert_eq!(service.post_ndjson(&events(10, 1)).0, 202);
+    wait_until("ten dead letters", Duration::from_secs(30), || {
+        service.dlq(&["list"]).0.lines().count() == 10
+    });
+    sim.clear_faults();
+    let listed = service.dlq(&["list"]).0;
+    let line = listed.lines().nth(3).unwrap();
+    let id = line.split('\t').next().unwrap();
+    let (shown, _) = service.dlq(&["show", id]);
+    let seq = serde_json::from_str::<Value>(&shown).unwrap()["event"]["properties"]["seq"]
+        .as_u64()
+        .unwrap();
+    let (_, said) = service.dlq(&["replay", "--id", id]);
+    assert!(said.contains("1 dead letter"), "{said}");
+    wait_until(
+        "the replayed event is delivered",
+        Duration::from_secs(30),
+        || delivered(&sim).0.len() == 1,
+    );
+    assert_eq!(delivered(&sim).0.keys().copied().collect::<Vec<_>>(), [seq]);
+    assert_eq!(service.dlq(&["list"]).0.lines().count(), 9);
+}
+
+#[test]
+fn old_single_event_messages_in_the_stream_at_an_upgrade_are_delivered_in_user_order() {
+    let nats = Nats::start("upgrade");
+    let sim = simulator();
+    let config = nats_config(&sim, &[nats.url()], json!({}));
+    // The stream and its consumers, made by an ingestion node; then the backlog a node of the
+    // version before left: one message per event, among them one Insider refuses.
+    let front = node("upgrade-front", &config, &["--no-deliver"]);
+    let text = events(200, 20);
+    let lines: Vec<&str> = text.lines().collect();
+    let refused = mixed(100, 1, 1000);
+    let refused = refused.lines().nth(1).unwrap();
+    let mut old = lines[..100].to_vec();
+    old.push(refused);
+    nats.publish_single_events(&old, 6);
+    // The rest through the new version, as batch messages after them.
+    post_all(&[&front], &ndjson_batches(&lines[100..].join("\n"), 50), 50);
+    let worker = node("upgrade-worker", &config, &["--no-ingest"]);
+    let times = delivered_in_user_order(&sim, 200, Duration::from_secs(60));
+    assert!(times.values().all(|n| *n == 1), "{times:?}");
+    wait_until(
+        "the refused old event is a dead letter",
+        Duration::from_secs(30),
+        || worker.dlq(&["list"]).0.lines().count() == 1,
+    );
+    let id = worker
+        .dlq(&["list"])
+        .0
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_owned();
+    let shown: Value = serde_json::from_str(&worker.dlq(&["show", &id]).0).unwrap();
+    assert_eq!(
+        shown["event"],
+        serde_json::from_str::<Value>(refused).unwrap()
+    );
 }

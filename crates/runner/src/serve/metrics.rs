@@ -112,7 +112,7 @@ fn describe() {
     );
     describe_gauge!(
         "hardal_partition_events",
-        "Events waiting in one partition for a destination (consumer lag; NATS backlog)."
+        "Messages (each one request's events of the partition) waiting in one partition for a destination (consumer lag; NATS backlog)."
     );
     describe_gauge!(
         "hardal_partitions_held",

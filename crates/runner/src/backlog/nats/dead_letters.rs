@@ -7,6 +7,7 @@ use async_nats::Subject;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream;
 
+use super::batch::event_seq;
 use super::worker::Worker;
 use super::{NatsBacklog, io, unix_now};
 use crate::backlog::{BacklogError, DeadLetter, DeadLetterFilter};
@@ -119,29 +120,32 @@ fn selected(filter: &DeadLetterFilter, envelope: &Envelope) -> bool {
 }
 
 impl Worker {
+    /// Stores a dead letter for each of `texts` (events of the message at stream sequence `seq`,
+    /// by index) for one reason, then acknowledges the message; when one cannot be stored, the
+    /// message stays in NATS (delivered again after the ack wait; its dead letters already
+    /// stored are recognised as repeated by JetStream within the dead-letter stream's window).
     pub(super) async fn dead_letter_now(
         &self,
         lane: usize,
         reply: Subject,
         seq: u64,
-        body: String,
+        texts: Vec<(usize, String)>,
         reason: String,
     ) {
-        let envelope = Envelope {
-            destination: self.destinations[lane].clone(),
-            at: unix_now(),
-            ending: "dead_lettered".into(),
-            reasons: vec![reason],
-            event: body,
-        };
-        match self.publish_dead(envelope, seq).await {
-            Ok(()) => {
-                let _ = self.client.publish(reply, "+ACK".into()).await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "A dead letter could not be stored; the event stays in NATS.")
+        for (index, text) in texts {
+            let envelope = Envelope {
+                destination: self.destinations[lane].clone(),
+                at: unix_now(),
+                ending: "dead_lettered".into(),
+                reasons: vec![reason.clone()],
+                event: text,
+            };
+            if let Err(error) = self.publish_dead(envelope, event_seq(seq, index)).await {
+                tracing::error!(%error, "A dead letter could not be stored; the event stays in NATS.");
+                return;
             }
         }
+        let _ = self.client.publish(reply, "+ACK".into()).await;
     }
 
     pub(super) async fn publish_dead(

@@ -4,24 +4,29 @@
 //! Layout (every name derives from the configured `stream` and `subject_prefix`):
 //! - the stream `<stream>` holds accepted events on `<prefix>.events.<partition>`, the partition
 //!   being a hash of the event's user, so a user's events share one subject and keep their order.
-//!   Retention is by interest: an event is gone once every destination acknowledged it. Publishes
-//!   carry the event's identity as `Nats-Msg-Id`, so JetStream itself drops duplicates within the
-//!   deduplication window, whichever node they arrive on;
+//!   A message holds the events of one request that share a partition (`batch.rs`). Retention is
+//!   by interest: a message is gone once every destination acknowledged it. A message's
+//!   `Nats-Msg-Id` derives from its events' identities, so JetStream itself drops a retried
+//!   request within the deduplication window, whichever node it arrives on (`recent.rs` covers
+//!   a retry whose batch changed);
 //! - one durable pull consumer per destination and partition, `<destination>_<partition>`;
 //! - the key-value bucket `<stream>_LEASES` holds which worker delivers each partition (a value
 //!   that lives `lease_seconds` unless renewed), `<stream>_WORKERS` the workers alive (same
 //!   lifetime), from which each worker takes its fair share of partitions;
 //! - the stream `<stream>_DLQ` holds dead letters on `<prefix>.dead.<destination>`.
 //!
-//! A worker only ever fetches from partitions it holds the lease of, and acknowledges an event
-//! once its destination's verdict is in; while the event waits for a retry it tells JetStream it
-//! is still working on it (`+WPI`), so it is not delivered elsewhere. ARCHITECTURE.md states
-//! the failure cases.
+//! A worker only ever fetches from partitions it holds the lease of, and acknowledges a message
+//! once its destination's verdict on each of its events is in (`resolved.rs`); while its events
+//! wait for a retry it tells JetStream it is still working on it (`+WPI`), so it is not
+//! delivered elsewhere. ARCHITECTURE.md states the failure cases.
 
 mod arrivals;
+mod batch;
 mod connect;
 mod dead_letters;
 mod leases;
+mod recent;
+mod resolved;
 mod worker;
 
 use std::collections::HashSet;
@@ -75,6 +80,8 @@ pub struct NatsBacklog {
     /// never hold leases).
     worker: OnceCell<Arc<Worker>>,
     stats: Mutex<Option<(Instant, BacklogStats)>>,
+    /// The identities this node stored within the duplicate window.
+    recent: recent::Recent,
 }
 
 fn io(context: &str) -> impl Fn(&dyn std::fmt::Display) -> BacklogError + '_ {
@@ -155,6 +162,7 @@ impl NatsBacklog {
             failed_at: Mutex::new(None),
             worker: OnceCell::new(),
             stats: Mutex::new(None),
+            recent: recent::Recent::new(Duration::from_secs(config.duplicate_window_seconds)),
         })
     }
 
@@ -359,22 +367,29 @@ impl Backlog for NatsBacklog {
                 "NATS: not connected to any server; reconnecting".into(),
             ));
         }
-        let mut acks = Vec::with_capacity(events.len());
-        for event in events {
-            let partition = partition_of(
-                event.user.as_deref(),
-                event.identity,
-                self.config.partitions,
-            );
+        let mut appended = Appended::default();
+        // An event repeated within the request, or stored by this node within the duplicate
+        // window (a retry whose batch differs from the first attempt's), is stored once.
+        let mut seen = HashSet::with_capacity(events.len());
+        let fresh: Vec<Incoming> = events
+            .into_iter()
+            .filter(|event| {
+                let new = seen.insert(event.identity) && !self.recent.contains(event.identity);
+                appended.duplicates += usize::from(!new);
+                new
+            })
+            .collect();
+        let mut acks = Vec::new();
+        for message in batch::pack(fresh, self.config.partitions) {
             let publish = PublishMessage::build()
-                .payload(Bytes::from(event.body))
-                .message_id(format!("{:016x}", event.identity));
+                .payload(message.payload)
+                .headers(batch::headers(&message.id));
             let sent = self
                 .js
-                .send_publish(self.subjects[partition as usize].clone(), publish)
+                .send_publish(self.subjects[message.partition as usize].clone(), publish)
                 .await;
             match sent {
-                Ok(ack) => acks.push(ack),
+                Ok(ack) => acks.push((ack, message.identities)),
                 Err(error) => {
                     return Err(self.failed(full_or_io(
                         &error,
@@ -384,16 +399,25 @@ impl Backlog for NatsBacklog {
                 }
             }
         }
-        let mut appended = Appended::default();
         let mut failed = None;
         // Every acknowledgement is awaited, so that a failure leaves nothing in flight; the
-        // client sends the batch again, and what JetStream stored already is a duplicate then.
-        for ack in
-            futures_util::future::join_all(acks.into_iter().map(|ack| ack.into_future())).await
-        {
+        // client sends the batch again, and the messages JetStream stored already are
+        // duplicates then (the same events make the same messages).
+        let acked = futures_util::future::join_all(
+            acks.into_iter()
+                .map(|(ack, identities)| async move { (ack.await, identities) }),
+        )
+        .await;
+        for (ack, identities) in acked {
             match ack {
-                Ok(ack) if ack.duplicate => appended.duplicates += 1,
-                Ok(_) => appended.accepted += 1,
+                Ok(ack) => {
+                    if ack.duplicate {
+                        appended.duplicates += identities.len();
+                    } else {
+                        appended.accepted += identities.len();
+                    }
+                    self.recent.stored(&identities);
+                }
                 Err(error) => {
                     failed.get_or_insert(full_or_io(&error, self.config.max_bytes, "publishing"));
                 }

@@ -15,14 +15,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::arrivals::Arrivals;
+use super::batch::{self, event_seq, message_of};
 use super::dead_letters::Envelope;
 use super::leases::{FREE, open_bucket};
+use super::resolved::RESOLVED_FOR;
 use super::{TARGET, consumer_name, io, unix_now};
 use crate::backlog::{BacklogError, Resolution, Stored};
 use crate::config::NatsConfig;
 use crate::delivery::Ending;
 
-/// Events fetched from one partition at a time.
+/// Messages fetched from one partition at a time.
 const FETCH: usize = 256;
 
 /// Events a worker keeps fetched per destination, beyond what the delivery engine holds.
@@ -37,20 +39,46 @@ const LET_GO_WITHIN: Duration = Duration::from_secs(5);
 /// How long the count of an event's deliveries left by stopped workers is kept.
 const ORPHANED_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// An event a worker took and has not acknowledged.
+/// A message (of one or more events) a worker took and has not acknowledged.
 struct Held {
     /// Where JetStream expects the acknowledgement of this delivery.
     reply: Subject,
     partition: u32,
     /// The partition's generation when it was fetched: a lost lease starts a new one, and
-    /// what an older one fetched and the delivery engine has not taken yet is handed back.
+    /// what an older one fetched and the delivery engine has not taken any of is handed back.
     generation: u64,
+    /// Per event of the message, in its order.
+    events: Vec<EventState>,
+    /// How many of its events are resolved.
+    resolved: usize,
+    /// How many resolved events the bucket of partial resolutions holds for it.
+    recorded: usize,
+    /// Every event resolved and the message acknowledged, but the acknowledgement is not known
+    /// to have left this process (the flush after it failed): it is sent again with each
+    /// progress report until a flush succeeds, and a delivery of it again is acknowledged, not
+    /// delivered.
+    acked: bool,
+}
+
+/// Where one event of a held message is.
+#[derive(Debug, Clone, Copy, Default)]
+struct EventState {
     /// Taken by the delivery engine (it may be on its way to the destination).
     taken: bool,
-    /// Resolved and acknowledged, but the acknowledgement is not known to have left this
-    /// process (the flush after it failed): it is sent again with each progress report until
-    /// a flush succeeds, and a delivery of it again is acknowledged, not delivered.
-    acked: bool,
+    /// Its verdict is in (dead letter stored, if any), or an earlier holder recorded it so.
+    resolved: bool,
+}
+
+impl Held {
+    /// Whether the delivery engine took any of its events: then it takes the rest too, whatever
+    /// becomes of the lease (the next holder waits until this worker has nothing in flight).
+    fn committed(&self) -> bool {
+        self.events.iter().any(|e| e.taken)
+    }
+
+    fn resolved_flags(&self) -> Vec<bool> {
+        self.events.iter().map(|e| e.resolved).collect()
+    }
 }
 
 /// A partition's state in this worker.
@@ -81,14 +109,17 @@ pub(super) struct Worker {
     pub(super) leases: kv::Store,
     pub(super) workers: kv::Store,
     pub(super) workers_stream: stream::Stream,
-    /// How many times each event was left by a worker that stopped without a verdict
-    /// (`<destination>.<seq>`), for `max_deliver`.
+    /// How many times each message was left by a worker that stopped without a verdict
+    /// (`<destination>.<stream sequence>`), for `max_deliver`.
     orphaned: kv::Store,
+    /// Which events of messages handed back or left partly resolved were resolved (see
+    /// `resolved.rs`).
+    pub(super) resolved: kv::Store,
     senders: Vec<mpsc::Sender<Stored>>,
     pub(super) queues: Vec<tokio::sync::Mutex<mpsc::Receiver<Stored>>>,
-    /// By destination and stream sequence.
+    /// Messages, by destination and stream sequence.
     in_flight: Mutex<HashMap<(usize, u64), Held>>,
-    /// Events in flight per partition (a partition is handed over only when it has none).
+    /// Messages in flight per partition (a partition is handed over only when it has none).
     pub(super) in_flight_by_partition: Vec<AtomicUsize>,
     /// Per partition, how many times this worker lost its lease (see `Held::generation`).
     pub(super) generations: Vec<AtomicU64>,
@@ -146,6 +177,14 @@ impl Worker {
             &format!("{}_ORPHANED", config.stream),
             "hardal: how often each event was left by a worker that died",
             ORPHANED_FOR,
+            config.replicas,
+        )
+        .await?;
+        let resolved = open_bucket(
+            &js,
+            &format!("{}_RESOLVED", config.stream),
+            "hardal: the resolved events of batch messages handed back or left partly resolved",
+            RESOLVED_FOR,
             config.replicas,
         )
         .await?;
@@ -209,6 +248,7 @@ impl Worker {
             workers,
             workers_stream,
             orphaned,
+            resolved,
             senders,
             queues,
             in_flight: Mutex::new(HashMap::new()),
@@ -325,6 +365,10 @@ impl Worker {
         // Until the first event delivered for the first time, what comes again on a partition
         // taken without a hand-over was left by a worker that stopped without a verdict.
         let mut orphans_possible = !handed_over;
+        // The last event queued for the delivery engine.
+        let mut last_queued: Option<u64> = None;
+        // Events per message in the last fetch (until one is known, a fetch asks for one).
+        let mut per_message = FETCH;
         loop {
             if stopping.load(Ordering::Relaxed) && again.is_empty() {
                 return;
@@ -332,8 +376,13 @@ impl Worker {
             if !self.until_lease_valid(partition, &stopping).await {
                 return;
             }
+            // The queue's room is in events, a fetch is in messages: what the last fetch held
+            // per message tells how many fit.
             let room = if again.is_empty() {
-                sender.capacity().min(FETCH)
+                match sender.capacity().min(FETCH) {
+                    0 => 0,
+                    events => (events / per_message).max(1),
+                }
             } else {
                 FETCH
             };
@@ -368,7 +417,7 @@ impl Worker {
             // go on as they come, as far as the queue has room, once nothing delivered again
             // can still come before them: a live partition's events do not wait for the end of
             // a fetch that waits for more.
-            let (mut received, mut fresh_seen, mut closed) = (0, false, false);
+            let (mut received, mut events, mut fresh_seen, mut closed) = (0, 0, false, false);
             let mut fresh: VecDeque<Stored> = VecDeque::new();
             while let Some(message) = batch.next().await {
                 match message {
@@ -379,19 +428,21 @@ impl Worker {
                             .await
                         {
                             Some((stored, delivered)) if delivered > 1 && !fresh_seen => {
-                                again.push(stored);
+                                events += stored.len();
+                                again.extend(stored);
                             }
                             Some((stored, _)) => {
+                                events += stored.len();
                                 orphans_possible = false;
                                 fresh_seen = true;
-                                fresh.push_back(stored);
+                                fresh.extend(stored);
                             }
                             None => {}
                         }
                         if !closed
                             && again.is_empty()
                             && self.lease_valid(partition)
-                            && !self.queue_what_fits(lane, sender, &mut fresh)
+                            && !self.queue_what_fits(lane, sender, &mut fresh, &mut last_queued)
                         {
                             closed = true;
                         }
@@ -406,15 +457,34 @@ impl Worker {
                 // Stopping: what is in flight is handed back by `close`.
                 return;
             }
+            if let Some(average) = events.checked_div(received) {
+                per_message = average.max(1);
+            }
             if !fresh_seen && received == room && !again.is_empty() {
                 // Perhaps more delivered again to come: they go first, in order.
                 continue;
             }
             again.sort_unstable_by_key(|stored| stored.seq);
-            for stored in again.drain(..).chain(fresh) {
-                if !self.until_lease_valid(partition, &stopping).await
-                    || sender.send(stored).await.is_err()
-                {
+            let mut ready = again.drain(..).chain(fresh).peekable();
+            while let Some(stored) = ready.next() {
+                if !self.until_lease_valid(partition, &stopping).await {
+                    // The rest of a message of which some events are queued goes on too: the
+                    // engine may take those, and a message is resolved only whole. The other
+                    // messages are handed back once the lease is known lost.
+                    let open = last_queued.map(|seq| message_of(seq).0);
+                    let rest = std::iter::once(stored)
+                        .chain(ready)
+                        .take_while(|s| Some(message_of(s.seq).0) == open);
+                    for stored in rest {
+                        if sender.send(stored).await.is_err() {
+                            return;
+                        }
+                        self.arrivals.arrived(lane);
+                    }
+                    return;
+                }
+                last_queued = Some(stored.seq);
+                if sender.send(stored).await.is_err() {
                     return;
                 }
                 self.arrivals.arrived(lane);
@@ -422,17 +492,22 @@ impl Worker {
         }
     }
 
-    /// Queues events, in order, as far as the queue has room now; false once the delivery side
-    /// is gone.
+    /// Queues events, in order, as far as the queue has room now (noting the last one queued);
+    /// false once the delivery side is gone.
     fn queue_what_fits(
         &self,
         lane: usize,
         sender: &mpsc::Sender<Stored>,
         ready: &mut VecDeque<Stored>,
+        last_queued: &mut Option<u64>,
     ) -> bool {
         while let Some(stored) = ready.pop_front() {
+            let seq = stored.seq;
             match sender.try_send(stored) {
-                Ok(()) => self.arrivals.arrived(lane),
+                Ok(()) => {
+                    *last_queued = Some(seq);
+                    self.arrivals.arrived(lane);
+                }
                 Err(mpsc::error::TrySendError::Full(stored)) => {
                     ready.push_front(stored);
                     break;
@@ -443,12 +518,13 @@ impl Worker {
         true
     }
 
-    /// Takes one fetched event in: in flight from now on, and returned, with how many times
-    /// JetStream delivered it, to be queued for the delivery engine (unless it is not this
-    /// destination's, is in flight here already, or goes to the dead letters). While
-    /// `orphans_possible` (a partition taken over without a hand-over, before its first fresh
-    /// event), an event delivered again was left by a worker that stopped without a verdict:
-    /// that counts toward `max_deliver`; an event handed back in good order does not.
+    /// Takes one fetched message in: in flight from now on, and its events returned, with how
+    /// many times JetStream delivered the message, to be queued for the delivery engine (none
+    /// when it is not this destination's, is in flight here already, or goes to the dead
+    /// letters). While `orphans_possible` (a partition taken over without a hand-over, before
+    /// its first fresh message), a message delivered again was left by a worker that stopped
+    /// without a verdict: that counts toward `max_deliver`; one handed back in good order does
+    /// not.
     async fn arrive(
         &self,
         lane: usize,
@@ -456,7 +532,7 @@ impl Worker {
         generation: u64,
         message: jetstream::Message,
         orphans_possible: bool,
-    ) -> Option<(Stored, i64)> {
+    ) -> Option<(Vec<Stored>, i64)> {
         let reply = message.reply.clone()?;
         let info = message.info().ok()?;
         let (seq, delivered) = (info.stream_sequence, info.delivered);
@@ -468,20 +544,48 @@ impl Worker {
             let _ = self.client.publish(reply, "+ACK".into()).await;
             return None;
         }
-        let body = match String::from_utf8(message.payload.to_vec()) {
-            Ok(body) => body,
-            Err(_) => {
-                self.dead_letter_now(
-                    lane,
-                    reply,
-                    seq,
-                    String::from_utf8_lossy(&message.payload).into_owned(),
-                    "the event in NATS is not valid UTF-8 (it was not published by hardal)".into(),
-                )
-                .await;
+        let unreadable = |reason: String| {
+            let text = String::from_utf8_lossy(&message.payload).into_owned();
+            (vec![(0, text)], reason)
+        };
+        let bodies = match batch::unpack(message.headers.as_ref(), &message.payload) {
+            Ok(packed) => packed
+                .into_iter()
+                .map(|body| String::from_utf8(body.to_vec()))
+                .collect::<Result<Vec<String>, _>>()
+                .map_err(|_| {
+                    unreadable(
+                        "an event in NATS is not valid UTF-8 (it was not published by hardal)"
+                            .into(),
+                    )
+                }),
+            Err(error) => Err(unreadable(format!(
+                "the message in NATS cannot be read: {error}"
+            ))),
+        };
+        let bodies = match bodies {
+            Ok(bodies) => bodies,
+            Err((texts, reason)) => {
+                self.dead_letter_now(lane, reply, seq, texts, reason).await;
                 return None;
             }
         };
+        if let Some(held) = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&(lane, seq))
+        {
+            // Delivered again while this worker still holds it (its progress or its
+            // acknowledgement went unheard): acknowledge the newest delivery, deliver it once.
+            held.reply = reply;
+            return None;
+        }
+        // Delivered again: an earlier holder may have resolved some of its events.
+        let mut resolved = vec![false; bodies.len()];
+        if delivered > 1 {
+            self.resolved_before(lane, seq, &mut resolved).await;
+        }
         if orphans_possible && delivered > 1 && self.config.max_deliver > 0 {
             let orphaned = self.count_orphaned(lane, seq, delivered).await;
             if orphaned + 1 > self.config.max_deliver {
@@ -490,39 +594,46 @@ impl Worker {
                     orphaned + 1,
                     self.config.max_deliver
                 );
-                self.dead_letter_now(lane, reply, seq, body, reason).await;
+                let texts = bodies
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(index, _)| !resolved[*index])
+                    .collect();
+                self.dead_letter_now(lane, reply, seq, texts, reason).await;
                 return None;
             }
         }
-        {
-            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(held) = in_flight.get_mut(&(lane, seq)) {
-                // Delivered again while this worker still holds it (its progress or its
-                // acknowledgement went unheard): acknowledge the newest delivery, deliver it
-                // once.
-                held.reply = reply;
-                return None;
-            }
-            in_flight.insert(
-                (lane, seq),
-                Held {
-                    reply,
-                    partition,
-                    generation,
+        let mut held = Held {
+            reply,
+            partition,
+            generation,
+            events: resolved
+                .iter()
+                .map(|resolved| EventState {
                     taken: false,
-                    acked: false,
-                },
-            );
+                    resolved: *resolved,
+                })
+                .collect(),
+            resolved: resolved.iter().filter(|r| **r).count(),
+            recorded: 0,
+            acked: false,
+        };
+        held.recorded = held.resolved;
+        let stored = pass_on(seq, bodies, &mut held);
+        if held.resolved == held.events.len() {
+            // Nothing left to deliver.
+            let _ = self.client.publish(held.reply, "+ACK".into()).await;
+            return None;
         }
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((lane, seq), held);
         self.in_flight_by_partition[partition as usize].fetch_add(1, Ordering::Relaxed);
-        Some((Stored { seq, body }, delivered))
+        Some((stored, delivered))
     }
 
-    /// Acknowledges resolved events, storing the dead letter of each refused one first. The
-    /// whole batch is handled whatever fails: an event whose dead letter could not be stored
-    /// stays in flight (kept alive like the others) and its dead letter is stored again at the
-    /// next progress report; the error says how many.
-    /// Counts one more time an event was left by a worker that stopped without a verdict, and
+    /// Counts one more time a message was left by a worker that stopped without a verdict, and
     /// returns how many times that happened. JetStream's own count also counts events handed
     /// back in good order, so it stands in only when the count cannot be read or written.
     async fn count_orphaned(&self, lane: usize, seq: u64, delivered: i64) -> i64 {
@@ -549,10 +660,14 @@ impl Worker {
         })
     }
 
-    /// Records the verdicts of events in flight: dead letters stored, then every event
-    /// acknowledged. An event leaves `in_flight` only once its acknowledgement was flushed to
-    /// the server: until then it counts as in flight for its partition (which is not handed
-    /// over), and a delivery of it again is acknowledged instead of delivered.
+    /// Records the verdicts of events in flight: dead letters stored, then each event marked
+    /// resolved in its message, and a message whose events are all resolved acknowledged. The
+    /// whole batch is handled whatever fails: an event whose dead letter could not be stored
+    /// stays unresolved (its message kept alive like the others) and its dead letter is stored
+    /// again at the next progress report; the error says how many. A message leaves
+    /// `in_flight` only once its acknowledgement was flushed to the server: until then it
+    /// counts as in flight for its partition (which is not handed over), and a delivery of it
+    /// again is acknowledged instead of delivered.
     pub(super) async fn resolve(
         &self,
         lane: usize,
@@ -562,16 +677,18 @@ impl Worker {
         let mut first_error = None;
         let mut acked = Vec::new();
         for resolution in resolved {
-            let reply = self
+            let (seq, index) = message_of(resolution.seq);
+            let pending = self
                 .in_flight
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .get(&(lane, resolution.seq))
-                .filter(|held| !held.acked)
-                .map(|held| held.reply.clone());
-            let Some(reply) = reply else {
+                .get(&(lane, seq))
+                .is_some_and(|held| {
+                    !held.acked && held.events.get(index).is_some_and(|e| !e.resolved)
+                });
+            if !pending {
                 continue;
-            };
+            }
             if matches!(resolution.ending, Ending::Rejected | Ending::DeadLettered)
                 && let Err(error) = self.store_dead_letter(lane, &resolution).await
             {
@@ -579,22 +696,33 @@ impl Worker {
                 unstored.push((lane, resolution));
                 continue;
             }
-            if let Some(held) = self
-                .in_flight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_mut(&(lane, resolution.seq))
-            {
-                held.acked = true;
+            let reply = {
+                let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+                in_flight.get_mut(&(lane, seq)).and_then(|held| {
+                    let event = held.events.get_mut(index)?;
+                    if !event.resolved {
+                        event.resolved = true;
+                        held.resolved += 1;
+                    }
+                    (held.resolved == held.events.len() && !held.acked).then(|| {
+                        held.acked = true;
+                        held.reply.clone()
+                    })
+                })
+            };
+            if let Some(reply) = reply {
+                let _ = self.client.publish(reply, "+ACK".into()).await;
+                acked.push((lane, seq));
             }
-            let _ = self.client.publish(reply, "+ACK".into()).await;
-            acked.push((lane, resolution.seq));
         }
-        let flushed = self
-            .client
-            .flush()
-            .await
-            .map_err(|e| io("acknowledging")(&e));
+        let flushed = if acked.is_empty() {
+            Ok(())
+        } else {
+            self.client
+                .flush()
+                .await
+                .map_err(|e| io("acknowledging")(&e))
+        };
         if flushed.is_ok() {
             self.forget_acked(&acked);
         }
@@ -611,7 +739,7 @@ impl Worker {
         flushed
     }
 
-    /// Takes events whose acknowledgement reached the server out of `in_flight`.
+    /// Takes messages whose acknowledgement reached the server out of `in_flight`.
     fn forget_acked(&self, acked: &[(usize, u64)]) {
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         for key in acked {
@@ -628,11 +756,18 @@ impl Worker {
         lane: usize,
         resolution: &Resolution,
     ) -> Result<(), BacklogError> {
+        let (seq, index) = message_of(resolution.seq);
         let message = self
             .events
-            .get_raw_message(resolution.seq)
+            .get_raw_message(seq)
             .await
             .map_err(|e| io("reading a dead-lettered event")(&e))?;
+        let packed =
+            batch::unpack(Some(&message.headers), &message.payload).map_err(BacklogError::Io)?;
+        let body = packed
+            .get(index)
+            .cloned()
+            .ok_or_else(|| BacklogError::Io(format!("message {seq} has no event {index}")))?;
         let envelope = Envelope {
             destination: self.destinations[lane].clone(),
             at: unix_now(),
@@ -642,7 +777,7 @@ impl Worker {
             }
             .into(),
             reasons: resolution.reasons.clone(),
-            event: String::from_utf8_lossy(&message.payload).into_owned(),
+            event: String::from_utf8_lossy(&body).into_owned(),
         };
         self.publish_dead(envelope, resolution.seq).await
     }
@@ -665,20 +800,44 @@ impl Worker {
         }
     }
 
-    /// Tells JetStream that the events in flight are still being worked on (waiting for room,
-    /// for a retry, or for a paused destination), so that it does not deliver them elsewhere;
-    /// hands back those of a lost lease the delivery engine has not taken.
+    /// Tells JetStream that the messages in flight are still being worked on (waiting for
+    /// room, for a retry, or for a paused destination), so that it does not deliver them
+    /// elsewhere; records the resolved events of partly resolved messages that resolved more
+    /// since the last report (a worker that dies leaves only what resolved after it to be sent
+    /// again); hands back those of a lost lease the delivery engine has not taken any of.
     async fn still_working(&self) {
-        let (replies, back) = {
+        let (replies, back, partly) = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             let back = self.stale_untaken(&mut in_flight, None);
             let replies: Vec<((usize, u64), Subject, bool)> = in_flight
                 .iter()
                 .map(|(key, held)| (*key, held.reply.clone(), held.acked))
                 .collect();
-            (replies, back)
+            let partly: Vec<((usize, u64), Vec<bool>, usize)> = in_flight
+                .iter()
+                .filter(|(_, held)| !held.acked && held.resolved > held.recorded)
+                .map(|(key, held)| (*key, held.resolved_flags(), held.resolved))
+                .collect();
+            (replies, back, partly)
         };
         self.hand_back(back).await;
+        for ((lane, seq), flags, count) in partly {
+            match self.record_resolved(lane, seq, &flags).await {
+                Ok(()) => {
+                    if let Some(held) = self
+                        .in_flight
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_mut(&(lane, seq))
+                    {
+                        held.recorded = held.recorded.max(count);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(destination = %self.destinations[lane], seq, %error, "Could not record the resolved events of a message; trying again at the next report.");
+                }
+            }
+        }
         let mut acked = Vec::new();
         for (key, reply, is_acked) in replies {
             // An acknowledgement not known to have left is sent again (acknowledging twice is
@@ -694,8 +853,8 @@ impl Worker {
         }
     }
 
-    /// Takes out of `in_flight` the events of lost leases (of `partition`, or of any) that the
-    /// delivery engine has not taken, in stream order.
+    /// Takes out of `in_flight` the messages of lost leases (of `partition`, or of any) that
+    /// the delivery engine has not taken any event of, in stream order.
     fn stale_untaken(
         &self,
         in_flight: &mut HashMap<(usize, u64), Held>,
@@ -704,7 +863,7 @@ impl Worker {
         let stale: Vec<(usize, u64)> = in_flight
             .iter()
             .filter(|(_, held)| {
-                !held.taken
+                !held.committed()
                     && partition.is_none_or(|p| p == held.partition)
                     && held.generation
                         != self.generations[held.partition as usize].load(Ordering::Relaxed)
@@ -719,8 +878,8 @@ impl Worker {
         back
     }
 
-    /// Hands events back to JetStream (`-NAK`: delivered again at once, to the partition's
-    /// holder).
+    /// Hands messages back to JetStream (`-NAK`: delivered again at once, to the partition's
+    /// holder); none of their events was taken, so none is resolved.
     async fn hand_back(&self, back: Vec<(u64, Held)>) {
         if back.is_empty() {
             return;
@@ -747,29 +906,38 @@ impl Worker {
         self.hand_back(back).await;
     }
 
-    /// Whether the delivery engine may take a queued event: once, and not when its lease was
-    /// lost before the engine took it (it is handed back then).
+    /// Whether the delivery engine may take a queued event: once, and not when the lease of its
+    /// partition was lost before the engine took any event of its message (the message is
+    /// handed back then); the rest of a message the engine began goes on to it.
     pub(super) async fn hand_on(&self, lane: usize, seq: u64) -> bool {
+        let (message, index) = message_of(seq);
         loop {
             let back = {
                 let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-                let Some(held) = in_flight.get_mut(&(lane, seq)) else {
+                let Some(held) = in_flight.get_mut(&(lane, message)) else {
                     // Handed back already.
                     return false;
                 };
-                if held.taken {
+                let Some(event) = held.events.get(index).copied() else {
+                    return false;
+                };
+                if event.taken || event.resolved {
                     // A second copy: fetched again after a lost lease came back to this worker.
                     return false;
                 }
                 let partition = held.partition;
-                if held.generation == self.generations[partition as usize].load(Ordering::Relaxed) {
-                    if self.lease_valid(partition) {
-                        held.taken = true;
-                        return true;
-                    }
+                let current =
+                    held.generation == self.generations[partition as usize].load(Ordering::Relaxed);
+                if (current && self.lease_valid(partition)) || (!current && held.committed()) {
+                    held.events[index].taken = true;
+                    return true;
+                }
+                if current {
                     None
                 } else {
-                    in_flight.remove(&(lane, seq)).map(|held| (seq, held))
+                    in_flight
+                        .remove(&(lane, message))
+                        .map(|held| (message, held))
                 }
             };
             match back {
@@ -827,12 +995,12 @@ impl Worker {
                 }
             }
         }
-        let mut held: Vec<(u64, Subject, bool)> = self
+        let mut held: Vec<(usize, u64, Held)> = self
             .in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .drain()
-            .map(|((_, seq), held)| (seq, held.reply, held.acked))
+            .map(|((lane, seq), held)| (lane, seq, held))
             .collect();
         // Dead letters not stored yet go back with their events: the next holder judges them
         // again.
@@ -842,12 +1010,25 @@ impl Worker {
             .clear();
         // Handed back in their order, so that they are delivered again in it; bounded, since
         // NATS may be what is gone (then the leases expire by themselves).
-        held.sort_by_key(|(seq, _, _)| *seq);
+        held.sort_by_key(|(_, seq, _)| *seq);
         let letting_go = async {
-            for (_, reply, acked) in held {
-                // A resolved event's acknowledgement goes again; the rest are handed back.
-                let word = if acked { "+ACK" } else { "-NAK" };
-                let _ = self.client.publish(reply, word.into()).await;
+            // What resolved of a message handed back is recorded first, so that the next
+            // holder does not send it again.
+            futures_util::future::join_all(
+                held.iter()
+                    .filter(|(_, _, h)| h.resolved > h.recorded && h.resolved < h.events.len())
+                    .map(|(lane, seq, h)| {
+                        let (lane, seq, flags) = (*lane, *seq, h.resolved_flags());
+                        async move { self.record_resolved(lane, seq, &flags).await }
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .await;
+            for (_, _, held) in held {
+                // A resolved message's acknowledgement goes again; the rest are handed back.
+                let done = held.acked || held.resolved == held.events.len();
+                let word = if done { "+ACK" } else { "-NAK" };
+                let _ = self.client.publish(held.reply, word.into()).await;
             }
             let _ = self.client.flush().await;
             for (index, partition) in partitions.iter_mut().enumerate() {
@@ -894,4 +1075,20 @@ fn hostname() -> String {
         .ok()
         .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         .unwrap_or_else(|| "worker".into())
+}
+
+/// Takes the events of a message out on their way to the delivery engine, each addressed by
+/// its `seq`, leaving out those already resolved. Every event the engine delivers from NATS
+/// passes here: the one place to leave an event out (marked resolved in `held`) before it is
+/// delivered.
+fn pass_on(seq: u64, bodies: Vec<String>, held: &mut Held) -> Vec<Stored> {
+    bodies
+        .into_iter()
+        .enumerate()
+        .filter(|(index, _)| !held.events[*index].resolved)
+        .map(|(index, body)| Stored {
+            seq: event_seq(seq, index),
+            body,
+        })
+        .collect()
 }
