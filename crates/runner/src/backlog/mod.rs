@@ -323,6 +323,12 @@ pub trait Backlog: Send + Sync {
         Err(unsupported())
     }
 
+    /// How long a new suppression entry may take to reach every process delivering from this
+    /// backlog (zero when one process owns it).
+    fn suppression_delay(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// Erasure jobs not complete, with their identifiers, to resume them.
     async fn pending_erasures(&self) -> Result<Vec<PendingErasure>, BacklogError> {
         Ok(Vec::new())

@@ -29,9 +29,7 @@ fn spool_path(config: &Config) -> Result<(&str, Durability), String> {
         BacklogConfig::Sqlite {
             path, durability, ..
         } => Ok((path, *durability)),
-        BacklogConfig::Nats(_) => Err(
-            "erasure on the NATS backlog is not supported yet; the SQLite spool supports it".into(),
-        ),
+        BacklogConfig::Nats(_) => Err("the backlog is on NATS, not in a spool".into()),
     }
 }
 
@@ -52,6 +50,12 @@ pub async fn forget(
     stop: CancellationToken,
 ) -> Result<ErasureRecord, String> {
     who.check()?;
+    if matches!(config.backlog, BacklogConfig::Nats(_)) {
+        // Nobody owns a NATS backlog: the job runs here, and the nodes learn of the
+        // suppression within a second.
+        let backlog = crate::serve::open_backlog(&config).await?;
+        return alone(config, backlog, &who, &stop).await;
+    }
     let (path, durability) = spool_path(&config)?;
     let window = Duration::from_secs(
         config
@@ -74,7 +78,16 @@ pub async fn forget(
         }
         Err(error) => return Err(error.to_string()),
     };
-    let backlog: Arc<dyn Backlog> = spool.clone();
+    alone(config, spool, &who, &stop).await
+}
+
+/// Runs the whole job in this process.
+async fn alone(
+    config: Config,
+    backlog: Arc<dyn Backlog>,
+    who: &Who,
+    stop: &CancellationToken,
+) -> Result<ErasureRecord, String> {
     let suppression = Arc::new(Suppression::new(
         &backlog.suppressions().await.map_err(|e| e.to_string())?,
     ));
@@ -93,8 +106,8 @@ pub async fn forget(
         None,
         probe_max,
     )?;
-    let record = eraser.submit(&who).await?;
-    let finished = eraser.resume(&stop).await;
+    let record = eraser.submit(who).await?;
+    let finished = eraser.resume(stop).await;
     let latest = backlog
         .erasures(Some(&record.id))
         .await
@@ -191,10 +204,14 @@ fn loopback(listen: &str) -> String {
 
 /// The audit records (all, or the one named), read beside a running service.
 pub async fn records(config: &Config, id: Option<&str>) -> Result<Vec<ErasureRecord>, String> {
-    let (path, durability) = spool_path(config)?;
-    let spool = SqliteSpool::open_for_commands(Path::new(path), &ids(config), durability)
-        .map_err(|e| e.to_string())?;
-    let records = spool.erasures(id).await.map_err(|e| e.to_string())?;
+    let backlog: Arc<dyn Backlog> = match spool_path(config) {
+        Ok((path, durability)) => Arc::new(
+            SqliteSpool::open_for_commands(Path::new(path), &ids(config), durability)
+                .map_err(|e| e.to_string())?,
+        ),
+        Err(_) => crate::serve::open_backlog(config).await?,
+    };
+    let records = backlog.erasures(id).await.map_err(|e| e.to_string())?;
     if let Some(id) = id
         && records.is_empty()
     {

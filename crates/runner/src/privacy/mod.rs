@@ -251,7 +251,26 @@ impl Eraser {
                 abort_at("removed");
                 if let Some(waited) = waited {
                     tokio::select! {
-                        _ = waited => {}
+                        answered = waited => if answered.is_err() {
+                            // Delivery stopped: the job goes on at the next start.
+                            return Ok(false);
+                        },
+                        () = stop.cancelled() => return Ok(false),
+                    }
+                }
+                // Other processes delivering from a shared backlog learn of the suppression
+                // within its delay, drop what they hold, and finish their requests in flight
+                // within a request timeout.
+                let delay = self.backlog.suppression_delay();
+                if !delay.is_zero() {
+                    let longest = self
+                        .settings
+                        .iter()
+                        .map(|s| Duration::from_millis(s.request_timeout_ms))
+                        .max()
+                        .unwrap_or_default();
+                    tokio::select! {
+                        () = tokio::time::sleep(delay + longest) => {}
                         () = stop.cancelled() => return Ok(false),
                     }
                 }

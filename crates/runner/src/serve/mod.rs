@@ -144,6 +144,17 @@ pub async fn serve(
     let suppression = load_suppression(&*backlog, &config.privacy).await?;
     let destinations = Arc::new(config.destinations);
     let (barrier, barriers) = tokio::sync::mpsc::unbounded_channel();
+    // On a shared backlog, other nodes add to the suppression list: it is read again every
+    // second, and what this node's engine holds of newly erased users is dropped.
+    let poller = match (&suppression, backlog.suppression_delay().is_zero()) {
+        (Some(suppression), false) => Some(tokio::spawn(poll_suppressions(
+            Arc::clone(&backlog),
+            Arc::clone(suppression),
+            options.deliver.then(|| barrier.clone()),
+            stop.clone(),
+        ))),
+        _ => None,
+    };
     let (eraser, erasing) = match &suppression {
         Some(suppression) => {
             let (eraser, jobs) = crate::privacy::eraser(
@@ -280,6 +291,9 @@ pub async fn serve(
     if let Some(delivery) = delivery {
         let _ = delivery.await;
     }
+    if let Some(poller) = poller {
+        poller.abort();
+    }
     if let Some(erasing) = erasing {
         // A job cut off stays pending in the backlog and is resumed at the next start.
         let _ = tokio::time::timeout_at(by(STEP_GRACE), erasing).await;
@@ -303,6 +317,36 @@ pub async fn serve(
         return Err(reason);
     }
     Ok(())
+}
+
+/// Reads a shared backlog's suppression list every second; when it changed, replaces the list in
+/// memory and has the engine drop what it holds of the users added.
+async fn poll_suppressions(
+    backlog: Arc<dyn Backlog>,
+    suppression: Arc<crate::privacy::suppression::Suppression>,
+    barrier: Option<crate::privacy::Barrier>,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        match backlog.suppressions().await {
+            Ok(entries) if entries.len() != suppression.len() => {
+                suppression.replace(&entries);
+                if let Some(barrier) = &barrier {
+                    let (answer, _) = tokio::sync::oneshot::channel();
+                    let _ = barrier.send(answer);
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "The suppression list could not be read; it is tried again.")
+            }
+        }
+    }
 }
 
 /// The suppression list of the backlog, old entries pruned first when the configuration says
