@@ -41,6 +41,9 @@ use crate::config::DeliveryConfig;
 use crate::redact::Redactor;
 use crate::transport::Transport;
 
+/// How old a pending job on a shared backlog must be for another node to take it up.
+const ORPHANED_AFTER: Duration = Duration::from_secs(60);
+
 /// Asks the delivery engine to drop the events of suppressed users it holds; the answer comes
 /// once every request that was in flight then has finished.
 pub type Barrier = mpsc::UnboundedSender<oneshot::Sender<()>>;
@@ -173,18 +176,47 @@ impl Eraser {
         if !self.resume(&stop).await {
             return;
         }
+        // On a shared backlog, a job whose node died is taken up by the others after a while
+        // (two nodes running one job is harmless: every step is idempotent).
+        let mut orphans = tokio::time::interval(ORPHANED_AFTER);
+        orphans.reset();
         loop {
             let job = tokio::select! {
                 job = queue.recv() => match job {
                     Some(job) => job,
                     None => return,
                 },
+                _ = orphans.tick(), if !self.backlog.suppression_delay().is_zero() => {
+                    if !self.resume_orphans(&stop).await {
+                        return;
+                    }
+                    continue;
+                }
                 () = stop.cancelled() => return,
             };
             if !self.execute(job, &stop).await {
                 return;
             }
         }
+    }
+
+    /// Runs the pending jobs made more than [`ORPHANED_AFTER`] ago; false when `stop` cut one
+    /// off.
+    async fn resume_orphans(&self, stop: &CancellationToken) -> bool {
+        let Ok(pending) = self.backlog.pending_erasures().await else {
+            return true;
+        };
+        let before = now_seconds().saturating_sub(ORPHANED_AFTER.as_secs());
+        for job in pending
+            .into_iter()
+            .filter(|job| job.record.created < before)
+        {
+            tracing::info!(job = %job.record.id, "Taking up a pending erasure another node left.");
+            if !self.execute(job, stop).await {
+                return false;
+            }
+        }
+        true
     }
 
     /// Steps 2 to 4 of a job, from where it stands; false when `stop` cut it off.
