@@ -509,3 +509,54 @@ fn hardal_forget_works_alone_and_through_the_running_service() {
     assert_eq!(service.stop(), Some(0));
     assert_no_plain_identifier(&dir, &log);
 }
+
+/// A request carrying the user that is in flight when the erasure comes must not be overtaken by
+/// the deletion (it would create the profile again): the job waits for its answer.
+#[test]
+fn the_deletion_waits_for_a_request_in_flight_that_carries_the_user() {
+    let sim = simulator();
+    sim.inject_at(Fault::Hold, Scope::Next(1), &[Endpoint::Upsert])
+        .unwrap();
+    let service = Service::start("erase-in-flight", &config(&sim));
+    assert_eq!(service.post_ndjson(&events(10, 0)).0, 202);
+    wait_until(
+        "Insider holds the user's request",
+        Duration::from_secs(30),
+        || sim.held() == 1,
+    );
+    let (status, _) = erase(&service, &json!({"user_id": ERASED, "email": ERASED_EMAIL}));
+    assert_eq!(status, 202);
+    wait_until(
+        "the job removed what waits",
+        Duration::from_secs(30),
+        || {
+            records(&service.config)
+                .first()
+                .is_some_and(|r| r["state"] != "suppressed")
+        },
+    );
+    // Other users' events go through meanwhile; the deletion still waits.
+    assert_eq!(service.post_ndjson(&events_named("later-", 0, 5)).0, 202);
+    wait_until(
+        "the others' events arrived",
+        Duration::from_secs(30),
+        || delivered_count(&service) == 5.0,
+    );
+    assert!(
+        sim.erasures().is_empty(),
+        "the deletion overtook the request in flight: {:?}",
+        sim.erasures()
+    );
+    assert_eq!(records(&service.config)[0]["state"], "removed");
+    // Answered, the request in flight delivers the user's events; then the deletion goes.
+    sim.release();
+    wait_until("the erasure completed", Duration::from_secs(60), || {
+        complete(&service.config)
+    });
+    assert_eq!(delivered_count(&service), 15.0);
+    assert!(
+        !insider_has_erased(&sim),
+        "the deletion overtook the request"
+    );
+    assert_eq!(service.stop(), Some(0));
+}
