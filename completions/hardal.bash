@@ -22,6 +22,9 @@ _hardal() {
             hardal,dlq)
                 cmd="hardal__subcmd__dlq"
                 ;;
+            hardal,forget)
+                cmd="hardal__subcmd__forget"
+                ;;
             hardal,help)
                 cmd="hardal__subcmd__help"
                 ;;
@@ -33,6 +36,9 @@ _hardal() {
                 ;;
             hardal,presets)
                 cmd="hardal__subcmd__presets"
+                ;;
+            hardal,privacy)
+                cmd="hardal__subcmd__privacy"
                 ;;
             hardal,render)
                 cmd="hardal__subcmd__render"
@@ -88,6 +94,9 @@ _hardal() {
             hardal__subcmd__help,dlq)
                 cmd="hardal__subcmd__help__subcmd__dlq"
                 ;;
+            hardal__subcmd__help,forget)
+                cmd="hardal__subcmd__help__subcmd__forget"
+                ;;
             hardal__subcmd__help,help)
                 cmd="hardal__subcmd__help__subcmd__help"
                 ;;
@@ -99,6 +108,9 @@ _hardal() {
                 ;;
             hardal__subcmd__help,presets)
                 cmd="hardal__subcmd__help__subcmd__presets"
+                ;;
+            hardal__subcmd__help,privacy)
+                cmd="hardal__subcmd__help__subcmd__privacy"
                 ;;
             hardal__subcmd__help,render)
                 cmd="hardal__subcmd__help__subcmd__render"
@@ -130,6 +142,30 @@ _hardal() {
             hardal__subcmd__help__subcmd__dlq,show)
                 cmd="hardal__subcmd__help__subcmd__dlq__subcmd__show"
                 ;;
+            hardal__subcmd__help__subcmd__privacy,list)
+                cmd="hardal__subcmd__help__subcmd__privacy__subcmd__list"
+                ;;
+            hardal__subcmd__help__subcmd__privacy,show)
+                cmd="hardal__subcmd__help__subcmd__privacy__subcmd__show"
+                ;;
+            hardal__subcmd__privacy,help)
+                cmd="hardal__subcmd__privacy__subcmd__help"
+                ;;
+            hardal__subcmd__privacy,list)
+                cmd="hardal__subcmd__privacy__subcmd__list"
+                ;;
+            hardal__subcmd__privacy,show)
+                cmd="hardal__subcmd__privacy__subcmd__show"
+                ;;
+            hardal__subcmd__privacy__subcmd__help,help)
+                cmd="hardal__subcmd__privacy__subcmd__help__subcmd__help"
+                ;;
+            hardal__subcmd__privacy__subcmd__help,list)
+                cmd="hardal__subcmd__privacy__subcmd__help__subcmd__list"
+                ;;
+            hardal__subcmd__privacy__subcmd__help,show)
+                cmd="hardal__subcmd__privacy__subcmd__help__subcmd__show"
+                ;;
             *)
                 ;;
         esac
@@ -137,7 +173,7 @@ _hardal() {
 
     case "${cmd}" in
         hardal)
-            opts="-h -V --log-format --help --version validate render send serve dlq tap presets list schema completions man help"
+            opts="-h -V --log-format --help --version validate render send serve dlq forget privacy tap presets list schema completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -422,8 +458,50 @@ _hardal() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hardal__subcmd__forget)
+            opts="-h --config --user-id --email --phone --custom --wait --dead-letters --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --email)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --phone)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --custom)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dead-letters)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hardal__subcmd__help)
-            opts="validate render send serve dlq tap presets list schema completions man help"
+            opts="validate render send serve dlq forget privacy tap presets list schema completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -520,6 +598,20 @@ _hardal() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hardal__subcmd__help__subcmd__forget)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hardal__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -565,6 +657,48 @@ _hardal() {
         hardal__subcmd__help__subcmd__presets)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hardal__subcmd__help__subcmd__privacy)
+            opts="list show"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hardal__subcmd__help__subcmd__privacy__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hardal__subcmd__help__subcmd__privacy__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -708,6 +842,124 @@ _hardal() {
             fi
             case "${prev}" in
                 --kind)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hardal__subcmd__privacy)
+            opts="-h --log-format --help list show help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hardal__subcmd__privacy__subcmd__help)
+            opts="list show help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hardal__subcmd__privacy__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hardal__subcmd__privacy__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hardal__subcmd__privacy__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hardal__subcmd__privacy__subcmd__list)
+            opts="-h --config --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hardal__subcmd__privacy__subcmd__show)
+            opts="-h --config --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

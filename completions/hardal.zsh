@@ -183,6 +183,84 @@ esac
     ;;
 esac
 ;;
+(forget)
+_arguments "${_arguments_options[@]}" : \
+'--config=[The configuration file (JSON)]:FILE:_files' \
+'*--user-id=[The user'\''s \`user_id\` (repeatable, as every identifier)]:ID:_default' \
+'*--email=[The user'\''s e-mail address]:E:_default' \
+'*--phone=[The user'\''s phone number]:P:_default' \
+'*--custom=[A custom identifier\: an event path and its value, e.g. \`properties.customer_no=42\`]:K=V:_default' \
+'*--dead-letters=[A dead-letter file of \`hardal send\` (a backfill) to rewrite without the user'\''s letters (repeatable; not while that \`hardal send\` runs). The backfill'\''s input is yours\: take the user'\''s lines out of it before sending it again]:FILE:_files' \
+'--log-format=[How log lines are written\: \`text\` for people, \`json\` for log collectors]:LOG_FORMAT:(text json)' \
+'--wait[When a running service carries the job out, wait until it is complete]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(privacy)
+_arguments "${_arguments_options[@]}" : \
+'--log-format=[How log lines are written\: \`text\` for people, \`json\` for log collectors]:LOG_FORMAT:(text json)' \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_hardal__subcmd__privacy_commands" \
+"*::: :->privacy" \
+&& ret=0
+
+    case $state in
+    (privacy)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:hardal-privacy-command-$line[1]:"
+        case $line[1] in
+            (list)
+_arguments "${_arguments_options[@]}" : \
+'--config=[The configuration file (JSON)]:FILE:_files' \
+'--log-format=[How log lines are written\: \`text\` for people, \`json\` for log collectors]:LOG_FORMAT:(text json)' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+'--config=[The configuration file (JSON)]:FILE:_files' \
+'--log-format=[How log lines are written\: \`text\` for people, \`json\` for log collectors]:LOG_FORMAT:(text json)' \
+'-h[Print help]' \
+'--help[Print help]' \
+':id -- The job'\''s id (from `forget` or `list`):_default' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_hardal__subcmd__privacy__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:hardal-privacy-help-command-$line[1]:"
+        case $line[1] in
+            (list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
 (tap)
 _arguments "${_arguments_options[@]}" : \
 '--url=[The service'\''s tap listener (\`server.tap.listen\`)]:URL:_default' \
@@ -298,6 +376,34 @@ _arguments "${_arguments_options[@]}" : \
     ;;
 esac
 ;;
+(forget)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(privacy)
+_arguments "${_arguments_options[@]}" : \
+":: :_hardal__subcmd__help__subcmd__privacy_commands" \
+"*::: :->privacy" \
+&& ret=0
+
+    case $state in
+    (privacy)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:hardal-help-privacy-command-$line[1]:"
+        case $line[1] in
+            (list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(show)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
 (tap)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -343,6 +449,8 @@ _hardal_commands() {
 'send:Deliver a file of events (a backfill) to every destination, with progress and a summary. Running the same command again after an interruption continues where it stopped' \
 'serve:Run the service\: take events over HTTP (\`POST /v1/events\`), keep them in the backlog, and deliver them to every destination; \`/healthz\`, \`/readyz\` and \`/metrics\` for operators' \
 'dlq:The dead letters of \`hardal serve\`'\''s backlog\: list, show, replay or purge them (also while the service runs)' \
+'forget:Erase a user\: suppress their events from now on, remove those waiting in the backlog and its dead letters, and ask each destination to delete them. Through the running \`hardal serve\` that owns the spool (with the first of \`server.privacy_tokens\`), else here. Prints the job'\''s audit record (JSON)' \
+'privacy:The audit records of erasures\: when, which destinations confirmed, which failed and why; a digest of the identifiers, never the identifiers. JSON lines' \
 'tap:Watch a running \`hardal serve\`\: each event as received, each destination'\''s record, and each verdict, as they happen. The token is read from HARDAL_TAP_TOKEN (one of the configuration'\''s \`server.tap.auth_tokens\`)' \
 'presets:Print the built-in mappings (presets) of a destination kind' \
 'list:List the destination kinds this binary knows' \
@@ -425,6 +533,11 @@ _hardal__subcmd__dlq__subcmd__show_commands() {
     local commands; commands=()
     _describe -t commands 'hardal dlq show commands' commands "$@"
 }
+(( $+functions[_hardal__subcmd__forget_commands] )) ||
+_hardal__subcmd__forget_commands() {
+    local commands; commands=()
+    _describe -t commands 'hardal forget commands' commands "$@"
+}
 (( $+functions[_hardal__subcmd__help_commands] )) ||
 _hardal__subcmd__help_commands() {
     local commands; commands=(
@@ -433,6 +546,8 @@ _hardal__subcmd__help_commands() {
 'send:Deliver a file of events (a backfill) to every destination, with progress and a summary. Running the same command again after an interruption continues where it stopped' \
 'serve:Run the service\: take events over HTTP (\`POST /v1/events\`), keep them in the backlog, and deliver them to every destination; \`/healthz\`, \`/readyz\` and \`/metrics\` for operators' \
 'dlq:The dead letters of \`hardal serve\`'\''s backlog\: list, show, replay or purge them (also while the service runs)' \
+'forget:Erase a user\: suppress their events from now on, remove those waiting in the backlog and its dead letters, and ask each destination to delete them. Through the running \`hardal serve\` that owns the spool (with the first of \`server.privacy_tokens\`), else here. Prints the job'\''s audit record (JSON)' \
+'privacy:The audit records of erasures\: when, which destinations confirmed, which failed and why; a digest of the identifiers, never the identifiers. JSON lines' \
 'tap:Watch a running \`hardal serve\`\: each event as received, each destination'\''s record, and each verdict, as they happen. The token is read from HARDAL_TAP_TOKEN (one of the configuration'\''s \`server.tap.auth_tokens\`)' \
 'presets:Print the built-in mappings (presets) of a destination kind' \
 'list:List the destination kinds this binary knows' \
@@ -478,6 +593,11 @@ _hardal__subcmd__help__subcmd__dlq__subcmd__show_commands() {
     local commands; commands=()
     _describe -t commands 'hardal help dlq show commands' commands "$@"
 }
+(( $+functions[_hardal__subcmd__help__subcmd__forget_commands] )) ||
+_hardal__subcmd__help__subcmd__forget_commands() {
+    local commands; commands=()
+    _describe -t commands 'hardal help forget commands' commands "$@"
+}
 (( $+functions[_hardal__subcmd__help__subcmd__help_commands] )) ||
 _hardal__subcmd__help__subcmd__help_commands() {
     local commands; commands=()
@@ -497,6 +617,24 @@ _hardal__subcmd__help__subcmd__man_commands() {
 _hardal__subcmd__help__subcmd__presets_commands() {
     local commands; commands=()
     _describe -t commands 'hardal help presets commands' commands "$@"
+}
+(( $+functions[_hardal__subcmd__help__subcmd__privacy_commands] )) ||
+_hardal__subcmd__help__subcmd__privacy_commands() {
+    local commands; commands=(
+'list:Every erasure job, oldest first' \
+'show:One erasure job' \
+    )
+    _describe -t commands 'hardal help privacy commands' commands "$@"
+}
+(( $+functions[_hardal__subcmd__help__subcmd__privacy__subcmd__list_commands] )) ||
+_hardal__subcmd__help__subcmd__privacy__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'hardal help privacy list commands' commands "$@"
+}
+(( $+functions[_hardal__subcmd__help__subcmd__privacy__subcmd__show_commands] )) ||
+_hardal__subcmd__help__subcmd__privacy__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'hardal help privacy show commands' commands "$@"
 }
 (( $+functions[_hardal__subcmd__help__subcmd__render_commands] )) ||
 _hardal__subcmd__help__subcmd__render_commands() {
@@ -542,6 +680,49 @@ _hardal__subcmd__man_commands() {
 _hardal__subcmd__presets_commands() {
     local commands; commands=()
     _describe -t commands 'hardal presets commands' commands "$@"
+}
+(( $+functions[_hardal__subcmd__privacy_commands] )) ||
+_hardal__subcmd__privacy_commands() {
+    local commands; commands=(
+'list:Every erasure job, oldest first' \
+'show:One erasure job' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'hardal privacy commands' commands "$@"
+}
+(( $+functions[_hardal__subcmd__privacy__subcmd__help_commands] )) ||
+_hardal__subcmd__privacy__subcmd__help_commands() {
+    local commands; commands=(
+'list:Every erasure job, oldest first' \
+'show:One erasure job' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'hardal privacy help commands' commands "$@"
+}
+(( $+functions[_hardal__subcmd__privacy__subcmd__help__subcmd__help_commands] )) ||
+_hardal__subcmd__privacy__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'hardal privacy help help commands' commands "$@"
+}
+(( $+functions[_hardal__subcmd__privacy__subcmd__help__subcmd__list_commands] )) ||
+_hardal__subcmd__privacy__subcmd__help__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'hardal privacy help list commands' commands "$@"
+}
+(( $+functions[_hardal__subcmd__privacy__subcmd__help__subcmd__show_commands] )) ||
+_hardal__subcmd__privacy__subcmd__help__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'hardal privacy help show commands' commands "$@"
+}
+(( $+functions[_hardal__subcmd__privacy__subcmd__list_commands] )) ||
+_hardal__subcmd__privacy__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'hardal privacy list commands' commands "$@"
+}
+(( $+functions[_hardal__subcmd__privacy__subcmd__show_commands] )) ||
+_hardal__subcmd__privacy__subcmd__show_commands() {
+    local commands; commands=()
+    _describe -t commands 'hardal privacy show commands' commands "$@"
 }
 (( $+functions[_hardal__subcmd__render_commands] )) ||
 _hardal__subcmd__render_commands() {

@@ -7,6 +7,7 @@ pub mod delivery;
 pub mod dlq;
 pub mod input;
 pub mod mapping;
+pub mod privacy;
 pub mod redact;
 pub mod render;
 pub mod resolved;

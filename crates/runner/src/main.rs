@@ -137,6 +137,41 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// Erase a user: suppress their events from now on, remove those waiting in the backlog and
+    /// its dead letters, and ask each destination to delete them. Through the running `hardal
+    /// serve` that owns the spool (with the first of `server.privacy_tokens`), else here. Prints
+    /// the job's audit record (JSON).
+    Forget {
+        /// The configuration file (JSON).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The user's `user_id` (repeatable, as every identifier).
+        #[arg(long = "user-id", value_name = "ID")]
+        user_id: Vec<String>,
+        /// The user's e-mail address.
+        #[arg(long, value_name = "E")]
+        email: Vec<String>,
+        /// The user's phone number.
+        #[arg(long, value_name = "P")]
+        phone: Vec<String>,
+        /// A custom identifier: an event path and its value, e.g. `properties.customer_no=42`.
+        #[arg(long, value_name = "K=V", value_parser = parse_custom)]
+        custom: Vec<(String, String)>,
+        /// When a running service carries the job out, wait until it is complete.
+        #[arg(long)]
+        wait: bool,
+        /// A dead-letter file of `hardal send` (a backfill) to rewrite without the user's
+        /// letters (repeatable; not while that `hardal send` runs). The backfill's input is
+        /// yours: take the user's lines out of it before sending it again.
+        #[arg(long = "dead-letters", value_name = "FILE")]
+        dead_letters: Vec<PathBuf>,
+    },
+    /// The audit records of erasures: when, which destinations confirmed, which failed and
+    /// why; a digest of the identifiers, never the identifiers. JSON lines.
+    Privacy {
+        #[command(subcommand)]
+        action: PrivacyAction,
+    },
     /// Watch a running `hardal serve`: each event as received, each destination's record, and
     /// each verdict, as they happen. The token is read from HARDAL_TAP_TOKEN (one of the
     /// configuration's `server.tap.auth_tokens`).
@@ -218,6 +253,24 @@ struct DlqFilter {
     /// Only those dead-lettered until this time (RFC 3339, or a span ago).
     #[arg(long, value_name = "TIME")]
     until: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum PrivacyAction {
+    /// Every erasure job, oldest first.
+    List {
+        /// The configuration file (JSON).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// One erasure job.
+    Show {
+        /// The configuration file (JSON).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The job's id (from `forget` or `list`).
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -444,6 +497,73 @@ fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Dlq { action } => dlq(action),
+        Command::Forget {
+            config,
+            user_id,
+            email,
+            phone,
+            custom,
+            wait,
+            dead_letters,
+        } => {
+            let mut who = hardal_runner::privacy::request::Who {
+                user_id,
+                email,
+                phone,
+                ..Default::default()
+            };
+            for (key, value) in custom {
+                who.custom.entry(key).or_default().0.push(value);
+            }
+            // Deletion requests need the destinations' credentials.
+            let loaded = load(&config, Secrets::Required)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+            let stop = tokio_util::sync::CancellationToken::new();
+            let record = runtime.block_on(async {
+                let interrupt = interrupted();
+                let cancel = stop.clone();
+                tokio::spawn(async move {
+                    interrupt.await;
+                    cancel.cancel();
+                });
+                hardal_runner::privacy::command::forget(loaded, who.clone(), wait, stop).await
+            })?;
+            for path in &dead_letters {
+                let removed = hardal_runner::privacy::command::forget_in_dead_letters(path, &who)?;
+                eprintln!(
+                    "{removed} dead letters of the user removed from {}",
+                    path.display()
+                );
+            }
+            print(&format!(
+                "{}\n",
+                serde_json::to_string(&record).expect("a record serializes")
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Privacy { action } => {
+            let (config, id) = match &action {
+                PrivacyAction::List { config } => (config, None),
+                PrivacyAction::Show { config, id } => (config, Some(id.as_str())),
+            };
+            let loaded = load(config, Secrets::Backlog)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+            let records =
+                runtime.block_on(hardal_runner::privacy::command::records(&loaded, id))?;
+            for record in records {
+                let line = serde_json::to_string(&record).expect("a record serializes");
+                if !print(&format!("{line}\n"))? {
+                    break;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Tap {
             url,
             destination,
@@ -761,6 +881,18 @@ fn open_input(path: Option<&Path>) -> Result<Box<dyn BufRead>, String> {
             }
             Ok(Box::new(io::BufReader::with_capacity(1 << 16, io::stdin())))
         }
+    }
+}
+
+/// A custom identifier, `K=V`: an event path and its value.
+fn parse_custom(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() && !value.is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!(
+            "`{text}` is not K=V (an event path and its value, e.g. properties.customer_no=42)"
+        )),
     }
 }
 

@@ -574,6 +574,7 @@ fn misbehaving_config(destination: Misbehaving) -> Config {
         consent: vec![hardal_core::Consent::off(hardal_core::Purpose::Webhook)],
         server: None,
         backlog: Default::default(),
+        privacy: Default::default(),
         redactor: Redactor::default(),
         warnings: Vec::new(),
     }

@@ -1345,3 +1345,130 @@ fn old_single_event_messages_in_the_stream_at_an_upgrade_are_delivered_in_user_o
         serde_json::from_str::<Value>(refused).unwrap()
     );
 }
+
+/// Erasure on NATS: an erased user's events waiting behind a paused destination are never
+/// delivered (messages of that user alone deleted from the stream, shared ones skipped as
+/// workers take them), a second node learns of the suppression and drops the user's new events,
+/// Insider is asked to delete the user; the node running the job is killed (aborted) after each
+/// step in turn and the job resumed by its restart.
+#[test]
+fn an_erased_users_events_are_never_delivered_from_nats() {
+    const ERASED: &str = "erase-me-nats-5d1e";
+    for step in ["suppressed", "removed", "sending"] {
+        let nats = Nats::start(&format!("erase-{step}"));
+        let sim = simulator();
+        sim.inject(Fault::Unauthorized, Scope::Always).unwrap();
+        let mut config = nats_config(&sim, &[nats.url()], json!({}));
+        config["server"] =
+            json!({"probe_interval_seconds": 1, "privacy_tokens": ["privacy-secret"]});
+        let line = |id: String, user: &str, seq: usize| {
+            json!({"id": id, "event_name": "test_event", "created_at": common::recent(),
+                   "user_id": user, "properties": {"seq": seq}})
+            .to_string()
+                + "\n"
+        };
+        // Requests of the erased user alone (their messages are deleted), and requests shared with
+        // others (theirs are skipped as they are taken).
+        let mut alone = String::new();
+        let mut shared = String::new();
+        for i in 0..2000 {
+            alone += &line(format!("a{i}"), ERASED, i);
+        }
+        let others = 60;
+        for i in 0..others {
+            shared += &line(format!("s{i}"), ERASED, 10_000 + i);
+            shared += &line(format!("o{i}"), &format!("other-{}", i % 6), 20_000 + i);
+        }
+        let first = Service::start_with_env(
+            test_dir(&format!("erase-first-{step}")),
+            &config,
+            &[("HARDAL_TEST_ERASURE_ABORT", step)],
+        );
+        let second = node(&format!("erase-second-{step}"), &config, &["--no-deliver"]);
+        post_all(&[&first], &ndjson_batches(&alone, 500), 500);
+        post_all(&[&second], &ndjson_batches(&shared, 40), 40);
+        wait_until("the destination paused", Duration::from_secs(30), || {
+            first.ready()["paused"]
+                .as_array()
+                .is_some_and(|p| p.len() == 1)
+        });
+        let url = format!("{}/v1/privacy/erasure", first.url);
+        let status = common::service::block_on(async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("Authorization", "Bearer privacy-secret")
+                .body(json!({"user_id": ERASED}).to_string())
+                .send()
+                .await
+                .map_or(0, |r| r.status().as_u16())
+        });
+        assert!(status == 202 || status == 0, "{status}");
+        // The hook aborts the first node once the removal is recorded.
+        let mut first = first;
+        let exit = first.child.wait().unwrap();
+        assert!(!exit.success());
+        // The ingestion node learned of the suppression from the bucket.
+        wait_until(
+            "the other node drops the user's new events",
+            Duration::from_secs(10),
+            || {
+                let (_, answer) = second.post_ndjson(&line("late".into(), ERASED, 30_000));
+                answer["suppressed"].as_u64() == Some(1)
+            },
+        );
+        drop(first);
+        sim.clear_faults();
+        let first = node(&format!("erase-again-{step}"), &config, &[]);
+        wait_until(
+            "the others' events arrived",
+            Duration::from_secs(90),
+            || {
+                metric(
+                    &first,
+                    "hardal_events_resolved_total",
+                    "ending=\"delivered\"",
+                ) >= others as f64
+            },
+        );
+        let records = |node: &Service| -> Vec<Value> {
+            let output = Command::new(env!("CARGO_BIN_EXE_hardal"))
+                .args(["privacy", "list", "--config", node.config.to_str().unwrap()])
+                .output()
+                .unwrap();
+            String::from_utf8(output.stdout)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        wait_until("the erasure completed", Duration::from_secs(60), || {
+            records(&first)
+                .first()
+                .is_some_and(|r| r["state"] == "complete")
+        });
+        let record = &records(&first)[0];
+        // Messages of the user alone that the worker had not taken were deleted (those it held were
+        // skipped and acknowledged when the engine dropped them, and went with that).
+        assert!(
+            record["removed_events"].as_u64() >= Some(1),
+            "{step}: {record}"
+        );
+        assert_eq!(
+            record["destinations"][0]["outcome"], "confirmed",
+            "{record}"
+        );
+        assert_eq!(
+            metric(
+                &first,
+                "hardal_events_resolved_total",
+                "ending=\"delivered\""
+            ),
+            others as f64,
+            "{step}: an erased user's event was delivered"
+        );
+        assert!(!sim.has_user("uuid", ERASED), "{step}");
+        wait_until("the stream is empty", Duration::from_secs(30), || {
+            metric(&first, "hardal_partition_events", "") == 0.0
+        });
+    }
+}

@@ -78,7 +78,7 @@ fn unknown_kinds_and_fields_say_what_would_be_right() {
         r#"{"destinations": [{"id": "w", "type": "webhook"}], "spool": {}}"#,
         expect![[r#"
             1:39 /destinations/0/type: unknown destination type "webhook"; known kinds: <linked kinds>
-            1:52 /spool: unknown field `spool`; expected one of: $schema, destinations, delivery, server, backlog
+            1:52 /spool: unknown field `spool`; expected one of: $schema, destinations, delivery, server, backlog, privacy
         "#]],
     );
 }

@@ -10,6 +10,7 @@
 pub mod nats;
 pub mod sqlite;
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -124,6 +125,78 @@ pub struct BacklogStats {
     pub writable: bool,
 }
 
+/// A suppression list entry: the hash of one identifier of an erased user (never the identifier),
+/// and for a custom identifier the event path it is read from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SuppressionEntry {
+    pub hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// When it was written, seconds since the Unix epoch.
+    pub created: u64,
+}
+
+/// How far an erasure job got: each state is recorded before the next step starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErasureState {
+    /// Recorded, the user suppressed: nothing of them is accepted or dispatched any more.
+    Suppressed,
+    /// Their waiting events and dead letters are removed from the backlog.
+    Removed,
+    /// Every request in flight when the user was suppressed has finished; the destinations'
+    /// deletion requests are under way.
+    Sending,
+    /// Every destination answered for good (or cannot erase); the identifiers are wiped.
+    Complete,
+}
+
+/// What one destination did with an erasure.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DestinationOutcome {
+    pub destination: String,
+    /// `confirmed`, `failed` or `unsupported`.
+    pub outcome: String,
+    /// Why it failed (redacted), or what the operator must do where it cannot erase.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// Seconds since the Unix epoch.
+    pub at: u64,
+}
+
+/// The audit record of an erasure: when, how far, what each destination did. It holds a digest
+/// of the identifiers, never the identifiers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ErasureRecord {
+    pub id: String,
+    /// Seconds since the Unix epoch.
+    pub created: u64,
+    /// SHA-256 over the identifiers' hashes (`Identifiers::digest`).
+    pub digest: String,
+    pub state: ErasureState,
+    /// Waiting events removed from the backlog (once removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_events: Option<u64>,
+    /// Dead letters removed (once removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_dead_letters: Option<u64>,
+    #[serde(default)]
+    pub destinations: Vec<DestinationOutcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed: Option<u64>,
+}
+
+/// A pending erasure job as a backlog gives it back to resume it: the record and the
+/// identifiers (JSON), which the backlog keeps only until the job completes.
+#[derive(Debug, Clone)]
+pub struct PendingErasure {
+    pub record: ErasureRecord,
+    pub identifiers: String,
+}
+
+/// Tells whether a stored event's text belongs to an erased user.
+pub type ErasedMatcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// Why a backlog operation failed. Callers branch on the kind: [`BacklogError::is_transient`]
 /// says whether the same operation may succeed later.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -208,10 +281,74 @@ pub trait Backlog: Send + Sync {
 
     async fn stats(&self) -> Result<BacklogStats, BacklogError>;
 
+    /// Step 1 of an erasure, in one transaction: records the job with its identifiers (kept
+    /// until it completes) and adds its hashes to the suppression list.
+    async fn begin_erasure(
+        &self,
+        record: ErasureRecord,
+        identifiers: String,
+        suppress: Vec<SuppressionEntry>,
+    ) -> Result<(), BacklogError> {
+        let _ = (record, identifiers, suppress);
+        Err(unsupported())
+    }
+
+    /// The suppression list.
+    async fn suppressions(&self) -> Result<Vec<SuppressionEntry>, BacklogError> {
+        Err(unsupported())
+    }
+
+    /// Deletes suppression entries written before `before` (seconds since the Unix epoch);
+    /// returns how many.
+    async fn prune_suppressions(&self, before: u64) -> Result<u64, BacklogError> {
+        let _ = before;
+        Err(unsupported())
+    }
+
+    /// Step 2 of an erasure: removes every waiting event and every dead letter `erased` matches,
+    /// and records the job as `removed` with the counts, durably. Idempotent.
+    async fn remove_erased(
+        &self,
+        record: ErasureRecord,
+        erased: ErasedMatcher,
+    ) -> Result<ErasureRecord, BacklogError> {
+        let _ = (record, erased);
+        Err(unsupported())
+    }
+
+    /// Records how far an erasure job got; a complete one loses its identifiers (and the
+    /// backlog makes sure no copy of them is left in its files).
+    async fn record_erasure(&self, record: ErasureRecord) -> Result<(), BacklogError> {
+        let _ = record;
+        Err(unsupported())
+    }
+
+    /// How long a new suppression entry may take to reach every process delivering from this
+    /// backlog (zero when one process owns it).
+    fn suppression_delay(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
+    /// Erasure jobs not complete, with their identifiers, to resume them.
+    async fn pending_erasures(&self) -> Result<Vec<PendingErasure>, BacklogError> {
+        Ok(Vec::new())
+    }
+
+    /// The audit records, oldest first, or the one named.
+    async fn erasures(&self, id: Option<&str>) -> Result<Vec<ErasureRecord>, BacklogError> {
+        let _ = id;
+        Err(unsupported())
+    }
+
     /// Lets go of what this process holds for delivery (leases, events taken and not
     /// resolved), so that others take it over at once; called once delivery stopped. It is to
     /// return within a bound of its own (the service stops waiting after its drain timeout).
     async fn close(&self) {}
+}
+
+/// What a backlog without erasure answers.
+fn unsupported() -> BacklogError {
+    BacklogError::Refused("this backlog does not support erasure requests yet".into())
 }
 
 /// The stable identity of an event: its `id` when it has a non-empty one (a string or a number),

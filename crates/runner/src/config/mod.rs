@@ -18,7 +18,8 @@ use serde_json::{Map, Value};
 
 pub use position::{Position, SourceMap, Target, locate};
 pub use schema::{
-    BacklogConfig, DeliveryConfig, Durability, NatsConfig, NatsTls, ServerConfig, TapConfig,
+    BacklogConfig, DeliveryConfig, Durability, NatsConfig, NatsTls, PrivacyConfig, ServerConfig,
+    TapConfig,
 };
 
 use crate::redact::Redactor;
@@ -35,6 +36,8 @@ pub struct Config {
     pub server: Option<ServerConfig>,
     /// Where `hardal serve` keeps accepted events.
     pub backlog: BacklogConfig,
+    /// Erasure settings.
+    pub privacy: PrivacyConfig,
     /// Every secret value of the file, to be kept out of anything printed or stored.
     pub redactor: Redactor,
     /// What works but is probably not meant (plain http to another machine).
@@ -259,7 +262,7 @@ pub fn load_str(
     problems.extend(schema);
     let mut warnings = Vec::new();
     match (built, delivery, consent, service) {
-        (Ok(destinations), Ok(delivery), Ok(consent), Ok((server, backlog)))
+        (Ok(destinations), Ok(delivery), Ok(consent), Ok((server, backlog, privacy)))
             if problems.is_empty() =>
         {
             // A warning may quote a URL, and a URL may carry a key (GA4's `api_secret`).
@@ -286,6 +289,7 @@ pub fn load_str(
                 consent,
                 server,
                 backlog,
+                privacy,
                 redactor,
                 warnings: diagnostics(&map, warnings),
             });
@@ -331,10 +335,17 @@ fn diagnostics(map: &SourceMap, problems: Vec<(String, Target, String)>) -> Vec<
 fn service_settings(
     value: &Value,
     clean: &dyn Fn(&str) -> bool,
-) -> Result<(Option<ServerConfig>, BacklogConfig), Vec<ConfigError>> {
+) -> Result<(Option<ServerConfig>, BacklogConfig, PrivacyConfig), Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut server = None;
     let mut backlog = BacklogConfig::default();
+    let mut privacy = PrivacyConfig::default();
+    if let Some(found) = value.get("privacy").filter(|_| clean("/privacy")) {
+        match serde_json::from_value(found.clone()) {
+            Ok(parsed) => privacy = parsed,
+            Err(e) => errors.push(ConfigError::new("/privacy", e.to_string())),
+        }
+    }
     if let Some(found) = value.get("server").filter(|_| clean("/server")) {
         match serde_json::from_value::<ServerConfig>(found.clone()) {
             Ok(parsed) => {
@@ -349,6 +360,7 @@ fn service_settings(
                     errors.push(ConfigError::new("/server/tap/listen", problem));
                 }
                 errors.extend(shared_tap_tokens(&parsed));
+                errors.extend(shared_privacy_tokens(&parsed));
                 server = Some(parsed);
             }
             Err(e) => errors.push(ConfigError::new("/server", e.to_string())),
@@ -366,7 +378,7 @@ fn service_settings(
         errors.push(ConfigError::new("/backlog/path", problem));
     }
     if errors.is_empty() {
-        Ok((server, backlog))
+        Ok((server, backlog, privacy))
     } else {
         Err(errors)
     }
@@ -392,6 +404,29 @@ fn shared_tap_tokens(server: &ServerConfig) -> Vec<ConfigError> {
             ConfigError::new(
                 format!("/server/tap/auth_tokens/{i}"),
                 "this token is also one of `server.auth_tokens`: whoever may post events could read every event through the tap; give the tap its own token",
+            )
+        })
+        .collect()
+}
+
+/// Erasure tokens that are also ingestion tokens: whoever may post events could then have any
+/// user erased.
+fn shared_privacy_tokens(server: &ServerConfig) -> Vec<ConfigError> {
+    server
+        .privacy_tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, token)| {
+            !token.expose().is_empty()
+                && server
+                    .auth_tokens
+                    .iter()
+                    .any(|ingest| ingest.expose() == token.expose())
+        })
+        .map(|(i, _)| {
+            ConfigError::new(
+                format!("/server/privacy_tokens/{i}"),
+                "this token is also one of `server.auth_tokens`: whoever may post events could have any user erased; give erasure requests their own token",
             )
         })
         .collect()

@@ -29,6 +29,20 @@ pub struct RunnerConfig {
     /// Where events accepted by `hardal serve` wait until every destination is done with them.
     #[serde(default)]
     pub backlog: BacklogConfig,
+    /// Erasure requests (`hardal forget`, `POST /v1/privacy/erasure`): how long erased users
+    /// stay suppressed.
+    #[serde(default)]
+    pub privacy: PrivacyConfig,
+}
+
+/// Erasure requests.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// For how many days an erased user's new events are still dropped at ingestion (their
+    /// identifiers' hashes kept in the suppression list). Absent: for ever.
+    #[schemars(range(min = 1, max = 36_500))]
+    pub suppression_days: Option<u32>,
 }
 
 /// The ingestion service of `hardal serve`.
@@ -43,6 +57,10 @@ pub struct ServerConfig {
     /// rotated without downtime. Usually `${HARDAL_INGEST_TOKEN}`.
     #[schemars(length(min = 1))]
     pub auth_tokens: Vec<hardal_core::Secret>,
+    /// Bearer tokens that may post erasure requests to `/v1/privacy/erasure` and read their
+    /// state; none of them may be an ingestion token. Absent or empty: the route answers 404.
+    #[serde(default)]
+    pub privacy_tokens: Vec<hardal_core::Secret>,
     /// The largest request body in bytes, also after gzip decompression.
     #[serde(default = "default_max_body_bytes")]
     #[schemars(range(min = 1024, max = 100_000_000))]

@@ -587,6 +587,51 @@ impl Lane {
         }
     }
 
+    /// Removes the records of `lines` that are not in flight (an erased user's), as if they had
+    /// never been accepted: the next record of each user concerned becomes ready. Returns the
+    /// line of each record removed. In-flight records stay: their answer resolves them, or, if
+    /// they are to be tried again, a later call removes them.
+    pub fn remove_lines(&mut self, lines: &rustc_hash::FxHashSet<u64>, now: Instant) -> Vec<u64> {
+        let ids: rustc_hash::FxHashSet<RecordId> = self
+            .records
+            .iter()
+            .filter(|(_, p)| lines.contains(&p.line) && p.state != State::InFlight)
+            .map(|(id, _)| *id)
+            .collect();
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        self.retry_wait.retain(|Reverse((_, id))| !ids.contains(id));
+        self.ready.retain(|id| !ids.contains(id));
+        let mut keys = rustc_hash::FxHashSet::default();
+        let mut removed = Vec::with_capacity(ids.len());
+        for id in &ids {
+            self.leave_half(*id);
+            let pending = self.records.remove(id).expect("found records exist");
+            keys.extend(pending.key);
+            removed.push(pending.line);
+        }
+        // Each user's queue once, not once per record: an erased user may have thousands.
+        for key in keys {
+            let queue = self.by_key.get_mut(&key).expect("keyed records are queued");
+            queue.retain(|r| !ids.contains(r));
+            match queue.front().copied() {
+                None => {
+                    self.by_key.remove(&key);
+                }
+                Some(next) => {
+                    let next_pending = self.records.get_mut(&next).expect("queued records exist");
+                    if next_pending.state == State::Queued {
+                        next_pending.state = State::Ready;
+                        next_pending.ready_at = now;
+                        self.ready.push_back(next);
+                    }
+                }
+            }
+        }
+        removed
+    }
+
     /// Removes a resolved record; the next record of its user becomes ready. Returns its line.
     fn resolve(&mut self, id: RecordId, now: Instant) -> u64 {
         self.leave_half(id);
@@ -694,6 +739,47 @@ mod tests {
     }
 
     const LINGER: Duration = Duration::from_millis(100);
+
+    #[test]
+    fn an_erased_users_records_are_removed_except_those_in_flight() {
+        let t0 = Instant::now();
+        let fake = Fake { max: 2 };
+        // Lines 1..=6: e is the erased user.
+        let mut lane = lane(
+            &[
+                ("e", "e1"),
+                ("e", "e2"),
+                ("b", "b1"),
+                ("e", "e3"),
+                ("b", "b2"),
+                ("e", "e4"),
+            ],
+            t0,
+        );
+        // e1 and e2 go in one request and are in flight.
+        let in_flight = lane.next_batch(&fake, t0, 1, LINGER, true).unwrap();
+        assert_eq!(names(&lane, &in_flight), ["e1", "e2"]);
+        let erased: rustc_hash::FxHashSet<u64> = [1, 2, 4, 6].into_iter().collect();
+        let mut removed = lane.remove_lines(&erased, t0);
+        removed.sort_unstable();
+        assert_eq!(removed, [4, 6]);
+        lane.check_invariants();
+        // The request in flight is tried again: its records are removed then.
+        let retry = Verdict::Retry {
+            reason: "HTTP 503".into(),
+            after: None,
+        };
+        let resolved = lane.complete(&in_flight, vec![retry.clone(), retry], t0, retry_at(t0));
+        assert!(resolved.is_empty());
+        let mut removed = lane.remove_lines(&erased, t0);
+        removed.sort_unstable();
+        assert_eq!(removed, [1, 2]);
+        lane.check_invariants();
+        // Only b's records are left, in order.
+        let batch = lane.next_batch(&fake, t0, 1, LINGER, true).unwrap();
+        assert_eq!(names(&lane, &batch), ["b1", "b2"]);
+        assert_eq!(lane.pending(), 2);
+    }
 
     #[test]
     fn a_users_records_travel_together_in_order_and_wait_behind_a_retry() {

@@ -30,6 +30,9 @@ use crate::transport::Transport;
 /// again on every resume (and hold the spool's watermark) for ever.
 pub const NOTHING_TO_SEND: &str = "the destination made nothing to send for this event";
 
+/// Why an event of an erased user is skipped.
+pub const SUPPRESSED: &str = "the user asked to be erased: their events are not sent";
+
 /// How an event ended for one destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
@@ -81,6 +84,8 @@ pub struct Resolved {
 /// A finished request: which lane, which records, and the verdicts (or why there was no answer).
 pub struct Completion {
     lane: usize,
+    /// The request's number, in the order requests started.
+    number: u64,
     batch: Vec<RecordId>,
     result: Result<Vec<Verdict>, String>,
 }
@@ -92,6 +97,10 @@ struct Track {
     remaining: usize,
     reasons: Vec<String>,
     exhausted: bool,
+    /// Its user was erased: it ends skipped, unless everything of it was delivered before.
+    doomed: bool,
+    /// Some of its records were removed unsent.
+    dropped: bool,
 }
 
 /// How a destination is doing.
@@ -155,6 +164,11 @@ pub struct Delivery {
     transport: Option<Transport>,
     redactor: Redactor,
     done: UnboundedSender<Completion>,
+    /// Requests started so far (the next one's number), and the numbers of those in flight.
+    started: u64,
+    open: std::collections::BTreeSet<u64>,
+    /// Per lane: the keys of tracked events whose user was erased.
+    doomed: Vec<rustc_hash::FxHashSet<u64>>,
 }
 
 impl Delivery {
@@ -168,6 +182,7 @@ impl Delivery {
     ) -> (Delivery, UnboundedReceiver<Completion>) {
         let (done, completions) = unbounded_channel();
         let dry_run = transport.is_none();
+        let destinations_len = destinations.len();
         let lanes = destinations
             .iter()
             .map(|d| {
@@ -185,6 +200,9 @@ impl Delivery {
             transport,
             redactor,
             done,
+            started: 0,
+            open: Default::default(),
+            doomed: (0..destinations_len).map(|_| Default::default()).collect(),
         };
         (delivery, completions)
     }
@@ -287,6 +305,8 @@ impl Delivery {
                 remaining: records.len(),
                 reasons: Vec::new(),
                 exhausted: false,
+                doomed: false,
+                dropped: false,
             },
         );
         for record in records {
@@ -319,11 +339,15 @@ impl Delivery {
                 };
                 let request = destination.encode(&borrowed(&records), &context);
                 self.counts[index].requests += 1;
+                let number = self.started;
+                self.started += 1;
+                self.open.insert(number);
                 let done = self.done.clone();
                 let Some(transport) = &self.transport else {
                     let verdicts = vec![Verdict::Delivered; batch.len()];
                     let _ = done.send(Completion {
                         lane: index,
+                        number,
                         batch,
                         result: Ok(verdicts),
                     });
@@ -345,6 +369,7 @@ impl Delivery {
                     });
                     let _ = done.send(Completion {
                         lane: index,
+                        number,
                         batch,
                         result,
                     });
@@ -357,6 +382,7 @@ impl Delivery {
     pub fn complete(&mut self, completion: Completion) -> Applied {
         let now = Instant::now();
         let index = completion.lane;
+        self.open.remove(&completion.number);
         let mut verdicts = match completion.result {
             Ok(verdicts) => verdicts,
             Err(reason) => vec![
@@ -404,7 +430,8 @@ impl Delivery {
             Some(reason) if !was_paused => Some((index, reason.to_owned())),
             _ => None,
         };
-        let mut resolved = Vec::new();
+        // Records of erased users that are to be tried again are removed instead.
+        let mut resolved = self.remove_doomed(index, now);
         // A record whose budget this attempt used up is dead-lettered, not retried.
         if !again.is_empty() {
             let exhausted: rustc_hash::FxHashSet<u64> = resolutions
@@ -429,25 +456,88 @@ impl Delivery {
             }
             if track.remaining == 0 {
                 let track = self.tracks[index].remove(&key).expect("present");
-                let ending = match (track.exhausted, track.reasons.is_empty()) {
-                    (true, _) => Ending::DeadLettered,
-                    (false, false) => Ending::Rejected,
-                    (false, true) => Ending::Delivered,
-                };
-                resolved.push(Resolved {
-                    lane: index,
-                    key,
-                    ending,
-                    reasons: track.reasons,
-                    raw: track.raw,
-                    notes: track.notes,
-                });
+                resolved.push(self.ended(index, key, track));
             }
         }
         Applied {
             resolved,
             retried: again,
             paused,
+        }
+    }
+}
+
+impl Delivery {
+    /// Requests started so far: a mark for [`Delivery::finished_before`].
+    pub fn requests_started(&self) -> u64 {
+        self.started
+    }
+
+    /// Whether every request started before `mark` has finished.
+    pub fn finished_before(&self, mark: u64) -> bool {
+        self.open.first().is_none_or(|first| *first >= mark)
+    }
+
+    /// Drops the events whose text `erased` matches (an erased user's): their records that are
+    /// not in flight are removed at once, those in flight when their answer comes unless it
+    /// delivered them; each such event ends skipped ([`SUPPRESSED`]), never dead-lettered.
+    /// Returns the events that ended now.
+    pub fn drop_where(&mut self, erased: &dyn Fn(&str) -> bool, now: Instant) -> Vec<Resolved> {
+        let mut resolved = Vec::new();
+        for index in 0..self.lanes.len() {
+            for (key, track) in self.tracks[index].iter_mut() {
+                if !track.doomed && erased(&track.raw) {
+                    track.doomed = true;
+                    self.doomed[index].insert(*key);
+                }
+            }
+            resolved.extend(self.remove_doomed(index, now));
+        }
+        resolved
+    }
+
+    /// Removes the records of doomed events in a lane that are not in flight; returns the
+    /// events that ended with that.
+    fn remove_doomed(&mut self, index: usize, now: Instant) -> Vec<Resolved> {
+        if self.doomed[index].is_empty() {
+            return Vec::new();
+        }
+        let mut resolved = Vec::new();
+        for key in self.lanes[index].remove_lines(&self.doomed[index], now) {
+            let track = self.tracks[index]
+                .get_mut(&key)
+                .expect("records belong to tracked events");
+            track.remaining -= 1;
+            track.dropped = true;
+            if track.remaining == 0 {
+                let track = self.tracks[index].remove(&key).expect("present");
+                resolved.push(self.ended(index, key, track));
+            }
+        }
+        resolved
+    }
+
+    /// How an event whose records are all resolved ended.
+    fn ended(&mut self, index: usize, key: u64, track: Track) -> Resolved {
+        let doomed = self.doomed[index].remove(&key);
+        let (ending, reasons) =
+            if doomed && (track.dropped || track.exhausted || !track.reasons.is_empty()) {
+                (Ending::Skipped, vec![SUPPRESSED.to_owned()])
+            } else {
+                let ending = match (track.exhausted, track.reasons.is_empty()) {
+                    (true, _) => Ending::DeadLettered,
+                    (false, false) => Ending::Rejected,
+                    (false, true) => Ending::Delivered,
+                };
+                (ending, track.reasons)
+            };
+        Resolved {
+            lane: index,
+            key,
+            ending,
+            reasons,
+            raw: track.raw,
+            notes: track.notes,
         }
     }
 }

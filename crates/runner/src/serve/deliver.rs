@@ -10,15 +10,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use hardal_core::{Consent, Destination, MapContext, Mapped, MappingError, Notes, Outcome};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::metrics;
 use super::tap::Tap;
 use crate::backlog::{Backlog, BacklogError, Resolution, Stored};
 use crate::config::DeliveryConfig;
-use crate::delivery::{Delivery, Ending, LaneState, NOTHING_TO_SEND, Resolved, panic_message};
+use crate::delivery::{
+    Delivery, Ending, LaneState, NOTHING_TO_SEND, Resolved, SUPPRESSED, panic_message,
+};
 use crate::mapping::{map_event, no_consent};
+use crate::privacy::suppression::Suppression;
 use crate::redact::Redactor;
 use crate::transport::Transport;
 
@@ -56,11 +59,15 @@ struct MappedEvent {
     seq: u64,
     raw: Arc<String>,
     mapped: Result<Mapped, MappingError>,
+    /// Its user is erased: it is skipped, not mapped.
+    suppressed: bool,
 }
 
 struct MappedBatch {
     lane: usize,
     events: Vec<MappedEvent>,
+    /// The suppression list's generation the events were checked against.
+    generation: u64,
 }
 
 /// Everything the delivery loop needs.
@@ -80,6 +87,11 @@ pub struct Setup {
     /// deliver.
     pub failed: watch::Sender<Option<String>>,
     pub tap: Arc<Tap>,
+    /// Erased users, whose events are dropped before dispatch.
+    pub suppression: Arc<Suppression>,
+    /// Erasure jobs asking to drop what the engine holds of erased users; each is answered once
+    /// the requests in flight at that moment have finished.
+    pub barriers: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
 }
 
 /// Delivers until `stop` is cancelled, then closes the feeders' queue, lets in-flight requests
@@ -128,7 +140,7 @@ pub async fn run(setup: Setup, stop: CancellationToken) {
             Arc::clone(credit),
             mapped_tx.clone(),
             feeding.clone(),
-            Arc::clone(&setup.tap),
+            (Arc::clone(&setup.tap), Arc::clone(&setup.suppression)),
         )));
     }
     drop(mapped_tx);
@@ -150,7 +162,10 @@ pub async fn run(setup: Setup, stop: CancellationToken) {
         statuses: setup.statuses,
         failed: setup.failed,
         tap: setup.tap,
+        suppression: setup.suppression,
+        barriers: Vec::new(),
     };
+    let mut barriers = setup.barriers;
     let (saved_tx, mut saved_rx) = mpsc::unbounded_channel::<usize>();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -170,6 +185,7 @@ pub async fn run(setup: Setup, stop: CancellationToken) {
             }
         }
         state.save(&saved_tx);
+        state.release_barriers();
         let wake = [
             state.delivery.next_wakeup(now, false),
             state.probe_at.iter().flatten().min().copied(),
@@ -191,6 +207,7 @@ pub async fn run(setup: Setup, stop: CancellationToken) {
                 }
             }
             Some(lane) = saved_rx.recv() => state.saved(lane),
+            Some(barrier) = barriers.recv() => state.drop_erased(barrier),
             Some(batch) = mapped_rx.recv(), if !stopping => state.accept(batch),
             () = sleep_until(wake) => state.probe_due(),
             () = sleep_until(deadline) => {
@@ -284,9 +301,62 @@ struct Loop {
     statuses: Statuses,
     failed: watch::Sender<Option<String>>,
     tap: Arc<Tap>,
+    suppression: Arc<Suppression>,
+    /// Erasure jobs waiting for the requests started before a mark to finish.
+    barriers: Vec<(u64, oneshot::Sender<()>)>,
 }
 
 impl Loop {
+    /// Drops what the engine and the parked queues hold of erased users; the job is answered
+    /// once every request started before now has finished.
+    fn drop_erased(&mut self, barrier: oneshot::Sender<()>) {
+        let suppression = Arc::clone(&self.suppression);
+        let erased = |raw: &str| suppression.matches_text(raw);
+        for resolved in self.delivery.drop_where(&erased, Instant::now()) {
+            self.suppressed(resolved);
+        }
+        for lane in 0..self.parked.len() {
+            let parked = std::mem::take(&mut self.parked[lane]);
+            for event in parked {
+                if erased(&event.raw) {
+                    self.suppressed(Resolved {
+                        lane,
+                        key: event.seq,
+                        ending: Ending::Skipped,
+                        reasons: vec![SUPPRESSED.to_owned()],
+                        raw: event.raw,
+                        notes: Vec::new(),
+                    });
+                } else {
+                    self.parked[lane].push_back(event);
+                }
+            }
+        }
+        self.barriers
+            .push((self.delivery.requests_started(), barrier));
+        self.release_barriers();
+    }
+
+    /// Answers the erasure jobs whose requests in flight have all finished.
+    fn release_barriers(&mut self) {
+        if self.barriers.is_empty() {
+            return;
+        }
+        for (mark, barrier) in std::mem::take(&mut self.barriers) {
+            if self.delivery.finished_before(mark) {
+                let _ = barrier.send(());
+            } else {
+                self.barriers.push((mark, barrier));
+            }
+        }
+    }
+
+    /// An event of an erased user that ended unsent.
+    fn suppressed(&mut self, resolved: Resolved) {
+        ::metrics::counter!("hardal_events_suppressed_total", "stage" => "delivery").increment(1);
+        self.finish(resolved);
+    }
+
     /// Takes a feeder's mapped events, in order.
     fn accept(&mut self, batch: MappedBatch) {
         let lane = batch.lane;
@@ -299,7 +369,23 @@ impl Loop {
         if no_consent > 0 {
             metrics::no_consent(&self.ids[lane], no_consent as u64);
         }
-        for event in batch.events {
+        // Mapped before the latest erasure: checked again against the list as it is now.
+        let recheck = batch.generation != self.suppression.generation();
+        for mut event in batch.events {
+            if recheck && !event.suppressed && self.suppression.matches_text(&event.raw) {
+                event.suppressed = true;
+            }
+            if event.suppressed {
+                self.suppressed(Resolved {
+                    lane,
+                    key: event.seq,
+                    ending: Ending::Skipped,
+                    reasons: vec![SUPPRESSED.to_owned()],
+                    raw: Arc::clone(&event.raw),
+                    notes: Vec::new(),
+                });
+                continue;
+            }
             let resolved = |ending, reasons: Vec<String>, notes| Resolved {
                 lane,
                 key: event.seq,
@@ -494,21 +580,20 @@ async fn feed(
     credit: Arc<Semaphore>,
     out: mpsc::Sender<MappedBatch>,
     stop: CancellationToken,
-    tap: Arc<Tap>,
+    (tap, suppression): (Arc<Tap>, Arc<Suppression>),
 ) {
     let id = mappers.destinations[lane].id().to_owned();
-    let mut mapping: VecDeque<tokio::task::JoinHandle<Vec<MappedEvent>>> = VecDeque::new();
+    let mut mapping: VecDeque<tokio::task::JoinHandle<MappedBatch>> = VecDeque::new();
     // Sends the oldest mapped batch on; false when the engine is gone.
     async fn send_front(
-        lane: usize,
-        mapping: &mut VecDeque<tokio::task::JoinHandle<Vec<MappedEvent>>>,
+        mapping: &mut VecDeque<tokio::task::JoinHandle<MappedBatch>>,
         out: &mpsc::Sender<MappedBatch>,
     ) -> bool {
         let Some(handle) = mapping.pop_front() else {
             return true;
         };
         match handle.await {
-            Ok(events) => out.send(MappedBatch { lane, events }).await.is_ok(),
+            Ok(batch) => out.send(batch).await.is_ok(),
             Err(_) => false,
         }
     }
@@ -517,12 +602,12 @@ async fn feed(
             return;
         }
         while mapping.front().is_some_and(|h| h.is_finished()) {
-            if !send_front(lane, &mut mapping, &out).await {
+            if !send_front(&mut mapping, &out).await {
                 return;
             }
         }
         if mapping.len() >= 2 || (credit.available_permits() == 0 && !mapping.is_empty()) {
-            if !send_front(lane, &mut mapping, &out).await {
+            if !send_front(&mut mapping, &out).await {
                 return;
             }
             continue;
@@ -557,7 +642,7 @@ async fn feed(
         if events.is_empty() {
             drop(permit);
             if !mapping.is_empty() {
-                if !send_front(lane, &mut mapping, &out).await {
+                if !send_front(&mut mapping, &out).await {
                     return;
                 }
                 continue;
@@ -575,21 +660,28 @@ async fn feed(
         permit.forget();
         let mappers = mappers.clone();
         let tap = Arc::clone(&tap);
+        let suppression = Arc::clone(&suppression);
         mapping.push_back(tokio::task::spawn_blocking(move || {
+            let generation = suppression.generation();
             let (destination, consent) = (&mappers.destinations[lane], &mappers.consent[lane]);
-            map_batch(lane, destination.as_ref(), consent, events, &tap)
+            MappedBatch {
+                lane,
+                events: map_batch(lane, destination.as_ref(), consent, events, &tap, &suppression),
+                generation,
+            }
         }));
     }
 }
 
 /// Maps events for one destination (`map_event`: consent first; a panic in the destination's
-/// mapping rejects that event).
+/// mapping rejects that event). Events of erased users are not mapped.
 fn map_batch(
     lane: usize,
     destination: &dyn Destination,
     consent: &Consent,
     events: Vec<Stored>,
     tap: &Tap,
+    suppression: &Suppression,
 ) -> Vec<MappedEvent> {
     // The service does not count repairs; noting them would only cost.
     let context = MapContext {
@@ -600,6 +692,17 @@ fn map_batch(
         .into_iter()
         .map(|stored| {
             let event = crate::input::parse_text(&stored.body);
+            if event.as_ref().is_ok_and(|event| suppression.matches(event)) {
+                return MappedEvent {
+                    seq: stored.seq,
+                    raw: Arc::new(stored.body),
+                    mapped: Ok(Mapped {
+                        outcome: Outcome::Skipped(SUPPRESSED.to_owned()),
+                        notes: Vec::new(),
+                    }),
+                    suppressed: true,
+                };
+            }
             let mapped = match &event {
                 Err(reason) => Err(MappingError::new("", reason.clone())),
                 Ok(event) => map_event(destination, consent, event, &context),
@@ -609,6 +712,7 @@ fn map_batch(
                 seq: stored.seq,
                 raw: Arc::new(stored.body),
                 mapped,
+                suppressed: false,
             }
         })
         .collect()
@@ -646,6 +750,8 @@ mod tests {
             drain: Duration::from_secs(1),
             statuses: Arc::new(Mutex::new(Vec::new())),
             failed: watch::channel(None).0,
+            suppression: Arc::default(),
+            barriers: tokio::sync::mpsc::unbounded_channel().1,
         }
     }
 

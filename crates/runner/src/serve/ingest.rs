@@ -7,7 +7,8 @@
 //! parser, so nesting too deep or a lone surrogate is refused here —, not an object, too large) the
 //! answer is 400 naming each bad event and nothing is stored; otherwise the events are appended
 //! to the backlog and the answer, 202 `{"accepted": n, "duplicates": d}`, comes only once they
-//! are stored durably. 401 for a missing or wrong token, 413 over the body limit (also after
+//! are stored durably. Events of erased users (the suppression list) are left out and counted:
+//! `"suppressed": n` in the answer. 401 for a missing or wrong token, 413 over the body limit (also after
 //! decompression), 408 for a body that did not arrive whole within `body_read_timeout_seconds`,
 //! 415 for other content types or encodings, 503 with `Retry-After` when the backlog is full or
 //! the service is stopping.
@@ -25,6 +26,7 @@ use subtle::ConstantTimeEq;
 
 use super::App;
 use crate::backlog::{BacklogError, Incoming, check_event};
+use crate::privacy::suppression::Suppression;
 
 /// The largest plain body checked on the async thread that received it (see `ingest`).
 const INLINE_BODY_BYTES: usize = 64 * 1024;
@@ -117,15 +119,20 @@ async fn answer(app: &App, headers: &HeaderMap, body: Body) -> Response {
     // threads, so that health checks and other requests are not held up behind it. A small
     // plain body (a typical batch: tens of microseconds) is checked where it is, which spares
     // the hand-off and the memory each extra thread's allocations keep.
+    // Events of erased users are dropped here too, counted, never stored.
     let max_event_bytes = app.max_event_bytes;
-    let decoded = if !gzip && raw.len() <= INLINE_BODY_BYTES {
-        Ok(decode(&raw, gzip, limit, format, max_event_bytes))
-    } else {
-        tokio::task::spawn_blocking(move || decode(&raw, gzip, limit, format, max_event_bytes))
-            .await
+    let suppression = Arc::clone(&app.suppression);
+    let check = move |raw: &[u8]| {
+        decode(raw, gzip, limit, format, max_event_bytes)
+            .map(|events| drop_suppressed(&suppression, events))
     };
-    let events = match decoded {
-        Ok(Ok(events)) => events,
+    let decoded = if !gzip && raw.len() <= INLINE_BODY_BYTES {
+        Ok(check(&raw))
+    } else {
+        tokio::task::spawn_blocking(move || check(&raw)).await
+    };
+    let (events, suppressed) = match decoded {
+        Ok(Ok(checked)) => checked,
         Ok(Err(response)) => return *response,
         Err(e) => {
             tracing::error!(error = %e, "Checking a request's events failed; it was answered 500.");
@@ -144,17 +151,18 @@ async fn answer(app: &App, headers: &HeaderMap, body: Body) -> Response {
         Ok(appended) => {
             // Counted once answered: a 503'd request is sent again and would count twice.
             metrics::counter!("hardal_events_received_total")
-                .increment((appended.accepted + appended.duplicates) as u64);
+                .increment((appended.accepted + appended.duplicates + suppressed) as u64);
             metrics::counter!("hardal_events_accepted_total").increment(appended.accepted as u64);
+            metrics::counter!("hardal_events_suppressed_total", "stage" => "ingestion")
+                .increment(suppressed as u64);
             metrics::counter!("hardal_events_duplicates_total")
                 .increment(appended.duplicates as u64);
-            (
-                StatusCode::ACCEPTED,
-                axum::Json(
-                    json!({"accepted": appended.accepted, "duplicates": appended.duplicates}),
-                ),
-            )
-                .into_response()
+            let mut body =
+                json!({"accepted": appended.accepted, "duplicates": appended.duplicates});
+            if suppressed > 0 {
+                body["suppressed"] = json!(suppressed);
+            }
+            (StatusCode::ACCEPTED, axum::Json(body)).into_response()
         }
         Err(BacklogError::Full { .. }) => {
             // Nothing was stored: the producer sends them again.
@@ -168,6 +176,20 @@ async fn answer(app: &App, headers: &HeaderMap, body: Body) -> Response {
             unavailable("the events could not be stored; try again", 5)
         }
     }
+}
+
+/// The events of users not erased, and how many were left out.
+fn drop_suppressed(suppression: &Suppression, events: Vec<Incoming>) -> (Vec<Incoming>, usize) {
+    if suppression.is_empty() {
+        return (events, 0);
+    }
+    let before = events.len();
+    let kept: Vec<Incoming> = events
+        .into_iter()
+        .filter(|e| !suppression.matches_text(&e.body))
+        .collect();
+    let dropped = before - kept.len();
+    (kept, dropped)
 }
 
 /// A body's events: inflated if it is gzip, then checked one by one.

@@ -3,10 +3,13 @@
 //! (counters, each destination's there at zero from the start), latencies and batch sizes
 //! (histograms), and the backlog and destination states (gauges, refreshed at every scrape).
 //!
-//! For every destination, over the life of one process: `received = accepted + duplicates` and
+//! For every destination, over the life of one process: `received = accepted + duplicates +
+//! suppressed{ingestion}` and
 //! `accepted + replayed = delivered + rejected + dead_lettered + skipped + expired + queued`, where
 //! `queued` is the backlog depth (events accepted by an earlier process that are still waiting
-//! count there too) and `replayed` counts dead letters put back in line.
+//! count there too) and `replayed` counts dead letters put back in line. An erasure takes the
+//! user's waiting events out of `queued` (counted in `erased`; those delivery already held are
+//! also counted as `skipped`), so with erasures the second sum holds up to `erased`.
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -65,6 +68,22 @@ fn describe() {
     describe_counter!(
         "hardal_events_no_consent_total",
         "Events a destination skipped because they lack the consent its consent mode requires (also counted as skipped in hardal_events_resolved_total)."
+    );
+    describe_counter!(
+        "hardal_events_suppressed_total",
+        "Events of erased users dropped, by stage: at ingestion (never stored) or before dispatch."
+    );
+    describe_counter!(
+        "hardal_events_erased_total",
+        "Waiting events removed from the backlog by erasure jobs."
+    );
+    describe_counter!(
+        "hardal_erasure_jobs_total",
+        "Erasure jobs: accepted, then complete or failed (some destination failed)."
+    );
+    describe_counter!(
+        "hardal_erasure_requests_total",
+        "Destinations asked to erase a user, by outcome: confirmed, failed, unsupported."
     );
     describe_counter!(
         "hardal_records_retried_total",

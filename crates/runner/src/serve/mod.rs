@@ -17,6 +17,7 @@ mod health;
 mod http;
 mod ingest;
 mod metrics;
+mod privacy;
 mod tap;
 
 use std::future::Future;
@@ -72,6 +73,12 @@ pub struct App {
     health: Arc<Health>,
     metrics: Option<PrometheusHandle>,
     tap: Arc<tap::Tap>,
+    /// Who may post erasure requests; none: the route is off.
+    privacy_tokens: Vec<Vec<u8>>,
+    /// Runs erasure jobs, where the backlog supports them.
+    eraser: Option<Arc<crate::privacy::Eraser>>,
+    /// Erased users, whose new events ingestion drops.
+    suppression: Arc<crate::privacy::suppression::Suppression>,
 }
 
 /// Opens the backlog a configuration names.
@@ -134,11 +141,38 @@ pub async fn serve(
     health.refresh().await;
     let refresher = tokio::spawn(Arc::clone(&health).run());
     let stop = CancellationToken::new();
-    let ids: Vec<String> = config
-        .destinations
-        .iter()
-        .map(|d| d.id().to_owned())
-        .collect();
+    let suppression = load_suppression(&*backlog, &config.privacy).await?;
+    let destinations = Arc::new(config.destinations);
+    let (barrier, barriers) = tokio::sync::mpsc::unbounded_channel();
+    // On a shared backlog, other nodes add to the suppression list: it is read again every
+    // second, and what this node's engine holds of newly erased users is dropped.
+    let poller = match (&suppression, backlog.suppression_delay().is_zero()) {
+        (Some(suppression), false) => Some(tokio::spawn(poll_suppressions(
+            Arc::clone(&backlog),
+            Arc::clone(suppression),
+            options.deliver.then(|| barrier.clone()),
+            stop.clone(),
+        ))),
+        _ => None,
+    };
+    let (eraser, erasing) = match &suppression {
+        Some(suppression) => {
+            let (eraser, jobs) = crate::privacy::eraser(
+                Arc::clone(&backlog),
+                Arc::clone(&destinations),
+                config.delivery.clone(),
+                config.redactor.clone(),
+                Arc::clone(suppression),
+                options.deliver.then_some(barrier),
+                Duration::from_secs(server.probe_interval_seconds),
+            )?;
+            let task = tokio::spawn(Arc::clone(&eraser).run(jobs, stop.clone()));
+            (Some(eraser), Some(task))
+        }
+        None => (None, None),
+    };
+    let suppression = suppression.unwrap_or_default();
+    let ids: Vec<String> = destinations.iter().map(|d| d.id().to_owned()).collect();
     let tap = Arc::new(tap::Tap::new(
         server.tap.as_ref(),
         ids.clone(),
@@ -160,6 +194,14 @@ pub async fn serve(
         health: Arc::clone(&health),
         metrics: metrics::install(),
         tap: Arc::clone(&tap),
+        privacy_tokens: server
+            .privacy_tokens
+            .iter()
+            .map(|t| t.expose().as_bytes().to_vec())
+            .filter(|t| !t.is_empty())
+            .collect(),
+        eraser,
+        suppression: Arc::clone(&suppression),
     });
     metrics::register(&ids);
     // Set when delivery cannot go on (the backlog can never record a resolution again, a
@@ -170,7 +212,7 @@ pub async fn serve(
         let task = tokio::spawn(deliver::run(
             deliver::Setup {
                 backlog: Arc::clone(&backlog),
-                destinations: Arc::new(config.destinations),
+                destinations,
                 consent: config.consent,
                 settings: config.delivery,
                 redactor: config.redactor,
@@ -179,6 +221,8 @@ pub async fn serve(
                 statuses,
                 failed: failed_tx,
                 tap,
+                suppression,
+                barriers,
             },
             stop.clone(),
         ));
@@ -188,6 +232,8 @@ pub async fn serve(
     });
     let router = Router::new()
         .route("/v1/events", post(ingest::post_events))
+        .route("/v1/privacy/erasure", post(privacy::post_erasure))
+        .route("/v1/privacy/erasure/{id}", get(privacy::get_erasure))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -246,6 +292,13 @@ pub async fn serve(
     if let Some(delivery) = delivery {
         let _ = delivery.await;
     }
+    if let Some(poller) = poller {
+        poller.abort();
+    }
+    if let Some(erasing) = erasing {
+        // A job cut off stays pending in the backlog and is resumed at the next start.
+        let _ = tokio::time::timeout_at(by(STEP_GRACE), erasing).await;
+    }
     refresher.abort();
     if let Some(tapping) = tapping {
         // A tap client that stopped reading must not hold the service up.
@@ -265,6 +318,71 @@ pub async fn serve(
         return Err(reason);
     }
     Ok(())
+}
+
+/// Reads a shared backlog's suppression list every second; when it changed, replaces the list in
+/// memory and has the engine drop what it holds of the users added.
+async fn poll_suppressions(
+    backlog: Arc<dyn Backlog>,
+    suppression: Arc<crate::privacy::suppression::Suppression>,
+    barrier: Option<crate::privacy::Barrier>,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        match backlog.suppressions().await {
+            Ok(entries) if entries.len() != suppression.len() => {
+                suppression.replace(&entries);
+                if let Some(barrier) = &barrier {
+                    let (answer, _) = tokio::sync::oneshot::channel();
+                    let _ = barrier.send(answer);
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "The suppression list could not be read; it is tried again.")
+            }
+        }
+    }
+}
+
+/// The suppression list of the backlog, old entries pruned first when the configuration says
+/// how long they are kept; `None` when the backlog does not support erasure.
+async fn load_suppression(
+    backlog: &dyn Backlog,
+    privacy: &crate::config::PrivacyConfig,
+) -> Result<Option<Arc<crate::privacy::suppression::Suppression>>, String> {
+    if let Some(days) = privacy.suppression_days {
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .saturating_sub(u64::from(days) * 86_400);
+        match backlog.prune_suppressions(before).await {
+            Ok(0) | Err(crate::backlog::BacklogError::Refused(_)) => {}
+            Ok(count) => {
+                tracing::info!(
+                    count,
+                    days,
+                    "Suppression entries older than the retention were deleted."
+                )
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Old suppression entries could not be deleted; they are at the next start.")
+            }
+        }
+    }
+    match backlog.suppressions().await {
+        Ok(entries) => Ok(Some(Arc::new(
+            crate::privacy::suppression::Suppression::new(&entries),
+        ))),
+        Err(crate::backlog::BacklogError::Refused(_)) => Ok(None),
+        // Without its suppression list the service would accept erased users' events.
+        Err(error) => Err(format!("the suppression list could not be read: {error}")),
+    }
 }
 
 async fn healthz() -> Response {

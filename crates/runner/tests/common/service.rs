@@ -59,6 +59,21 @@ impl Service {
         extra: &[&str],
         wrapper: &[&str],
     ) -> Service {
+        Service::start_full(dir, config, extra, wrapper, &[])
+    }
+
+    /// Starts the service in `dir` with extra environment variables (test hooks).
+    pub fn start_with_env(dir: PathBuf, config: &Value, env: &[(&str, &str)]) -> Service {
+        Service::start_full(dir, config, &[], &[], env)
+    }
+
+    fn start_full(
+        dir: PathBuf,
+        config: &Value,
+        extra: &[&str],
+        wrapper: &[&str],
+        env: &[(&str, &str)],
+    ) -> Service {
         let mut config = config.clone();
         config["server"]["listen"] = json!("127.0.0.1:0");
         config["server"]
@@ -95,6 +110,7 @@ impl Service {
             .current_dir(&dir)
             .env("INSIDER_REQUEST_TOKEN", TOKEN)
             .env("HARDAL_INGEST_TOKEN", INGEST)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -24,6 +24,7 @@ mod arrivals;
 mod batch;
 mod connect;
 mod dead_letters;
+mod erasure;
 mod leases;
 mod recent;
 mod resolved;
@@ -82,6 +83,8 @@ pub struct NatsBacklog {
     stats: Mutex<Option<(Instant, BacklogStats)>>,
     /// The identities this node stored within the duplicate window.
     recent: recent::Recent,
+    /// The suppression list's and the erasure jobs' buckets, once erasure needed them.
+    erasure: OnceCell<(jetstream::kv::Store, jetstream::kv::Store)>,
 }
 
 fn io(context: &str) -> impl Fn(&dyn std::fmt::Display) -> BacklogError + '_ {
@@ -163,6 +166,7 @@ impl NatsBacklog {
             worker: OnceCell::new(),
             stats: Mutex::new(None),
             recent: recent::Recent::new(Duration::from_secs(config.duplicate_window_seconds)),
+            erasure: OnceCell::new(),
         })
     }
 
@@ -588,6 +592,54 @@ impl Backlog for NatsBacklog {
         *self.stats.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((Instant::now(), stats.clone()));
         Ok(stats)
+    }
+
+    async fn begin_erasure(
+        &self,
+        record: crate::backlog::ErasureRecord,
+        identifiers: String,
+        suppress: Vec<crate::backlog::SuppressionEntry>,
+    ) -> Result<(), BacklogError> {
+        self.nats_begin_erasure(record, identifiers, suppress).await
+    }
+
+    async fn suppressions(&self) -> Result<Vec<crate::backlog::SuppressionEntry>, BacklogError> {
+        self.nats_suppressions().await
+    }
+
+    /// Every node reads the suppression list again every second (`serve`).
+    fn suppression_delay(&self) -> Duration {
+        Duration::from_secs(2)
+    }
+
+    async fn prune_suppressions(&self, before: u64) -> Result<u64, BacklogError> {
+        self.nats_prune_suppressions(before).await
+    }
+
+    async fn remove_erased(
+        &self,
+        record: crate::backlog::ErasureRecord,
+        erased: crate::backlog::ErasedMatcher,
+    ) -> Result<crate::backlog::ErasureRecord, BacklogError> {
+        self.nats_remove_erased(record, erased).await
+    }
+
+    async fn record_erasure(
+        &self,
+        record: crate::backlog::ErasureRecord,
+    ) -> Result<(), BacklogError> {
+        self.nats_record_erasure(record).await
+    }
+
+    async fn pending_erasures(&self) -> Result<Vec<crate::backlog::PendingErasure>, BacklogError> {
+        self.nats_pending_erasures().await
+    }
+
+    async fn erasures(
+        &self,
+        id: Option<&str>,
+    ) -> Result<Vec<crate::backlog::ErasureRecord>, BacklogError> {
+        self.nats_erasures(id).await
     }
 
     async fn close(&self) {

@@ -19,6 +19,7 @@
 
 mod books;
 mod dead_letters;
+mod erasure;
 mod lock;
 mod progress;
 mod seen;
@@ -34,12 +35,13 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Notify, oneshot};
 
 use self::books::Books;
+use self::erasure::{ErasureDone, ErasureWrite};
 pub use self::seen::MAX_IDENTITIES;
 use self::seen::Seen;
 use self::writer::{Command, Writer};
 use super::{
-    Appended, Backlog, BacklogError, BacklogStats, DeadLetter, DeadLetterFilter, Depth, Incoming,
-    Resolution, Stored,
+    Appended, Backlog, BacklogError, BacklogStats, DeadLetter, DeadLetterFilter, Depth,
+    ErasedMatcher, ErasureRecord, Incoming, PendingErasure, Resolution, Stored, SuppressionEntry,
 };
 use crate::config::Durability;
 use crate::resolved::ResolvedSet;
@@ -194,11 +196,15 @@ impl SqliteSpool {
                  CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, data BLOB NOT NULL);",
             )
             .map_err(fail)?;
+        writer.execute_batch(erasure::TABLES).map_err(fail)?;
         // A page cache of 16 MB (the default 2 MB reads pages back from the file system at every
         // group), and a write-ahead log that may grow to 64 MB between checkpoints, so that
         // checkpoints come in few large writes.
         writer
-            .execute_batch("PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 16384;")
+            .execute_batch(
+                "PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 16384;
+                 PRAGMA secure_delete = FAST;",
+            )
             .map_err(fail)?;
         writer
             .pragma_update(
@@ -323,6 +329,15 @@ impl SqliteSpool {
         })
         .await
         .map_err(io)?
+    }
+}
+
+impl SqliteSpool {
+    /// Has the writer do an erasure write and answers what it did.
+    async fn erasure(&self, write: ErasureWrite) -> Result<ErasureDone, BacklogError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Erasure(write, reply))?;
+        answer.await.map_err(|_| self.stopped())?
     }
 }
 
@@ -453,6 +468,84 @@ impl Backlog for SqliteSpool {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Purge(filter.clone(), reply))?;
         answer.await.map_err(|_| self.stopped())?
+    }
+
+    async fn begin_erasure(
+        &self,
+        record: ErasureRecord,
+        identifiers: String,
+        suppress: Vec<SuppressionEntry>,
+    ) -> Result<(), BacklogError> {
+        self.erasure(ErasureWrite::Begin {
+            record,
+            identifiers,
+            suppress,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn suppressions(&self) -> Result<Vec<SuppressionEntry>, BacklogError> {
+        self.read(|connection| erasure::suppressions(connection).map_err(io))
+            .await
+    }
+
+    async fn prune_suppressions(&self, before: u64) -> Result<u64, BacklogError> {
+        match self.erasure(ErasureWrite::Prune(before)).await? {
+            ErasureDone::Counted(count) => Ok(count),
+            _ => Ok(0),
+        }
+    }
+
+    async fn remove_erased(
+        &self,
+        record: ErasureRecord,
+        erased: ErasedMatcher,
+    ) -> Result<ErasureRecord, BacklogError> {
+        let mut found = [Vec::new(), Vec::new()];
+        for (letters, found) in [false, true].into_iter().zip(&mut found) {
+            let mut after = 0i64;
+            loop {
+                let erased = std::sync::Arc::clone(&erased);
+                let (keys, last) = self
+                    .read(move |connection| {
+                        erasure::scan_page(connection, letters, after, &erased).map_err(io)
+                    })
+                    .await?;
+                found.extend(keys);
+                match last {
+                    Some(last) => after = last,
+                    None => break,
+                }
+            }
+        }
+        let [events, letters] = found;
+        match self
+            .erasure(ErasureWrite::Remove {
+                record: record.clone(),
+                events: events.into_iter().map(|seq| seq as u64).collect(),
+                letters,
+            })
+            .await?
+        {
+            ErasureDone::Removed(record) => Ok(record),
+            _ => Ok(record),
+        }
+    }
+
+    async fn record_erasure(&self, record: ErasureRecord) -> Result<(), BacklogError> {
+        self.erasure(ErasureWrite::Record(record)).await.map(|_| ())
+    }
+
+    async fn pending_erasures(&self) -> Result<Vec<PendingErasure>, BacklogError> {
+        self.read(|connection| erasure::pending(connection).map_err(io))
+            .await
+    }
+
+    async fn erasures(&self, id: Option<&str>) -> Result<Vec<ErasureRecord>, BacklogError> {
+        let id = id.map(str::to_owned);
+        self.read(move |connection| erasure::records(connection, id.as_deref()).map_err(io))
+            .await
     }
 
     /// Writes what is waiting, checkpoints the write-ahead log into the file and stops the

@@ -19,8 +19,11 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use tokio::sync::{Notify, oneshot};
 
 use super::books::Books;
+use super::erasure::{ErasureDone, ErasureWrite};
 use super::{dead_letters, used_bytes};
-use crate::backlog::{Appended, BacklogError, DeadLetterFilter, Incoming, Resolution};
+use crate::backlog::{
+    Appended, BacklogError, DeadLetterFilter, ErasureState, Incoming, Resolution,
+};
 use crate::delivery::Ending;
 
 /// Most commands one group commit takes.
@@ -62,6 +65,10 @@ pub(super) enum Command {
     Purge(DeadLetterFilter, oneshot::Sender<Result<u64, BacklogError>>),
     /// Write what is waiting, checkpoint the write-ahead log into the file, and stop.
     Close(oneshot::Sender<()>),
+    Erasure(
+        ErasureWrite,
+        oneshot::Sender<Result<ErasureDone, BacklogError>>,
+    ),
 }
 
 /// What a command did inside a group, answered once the group committed.
@@ -70,6 +77,7 @@ enum Done {
     Counted(u64),
     Refused(BacklogError),
     Written,
+    Erased(ErasureDone),
 }
 
 /// The writer thread: its connection, and what it keeps in memory about the spool.
@@ -315,6 +323,7 @@ impl Writer {
             .collect();
         let mut done = Vec::with_capacity(group.len());
         let mut appended_any = false;
+        let mut scrub = false;
         let owner = self.owner;
         let outcome = (|| -> rusqlite::Result<()> {
             let transaction = self
@@ -363,6 +372,15 @@ impl Writer {
                         Done::Counted(dead_letters::purge(&transaction, filter)?)
                     }
                     Command::Close(_) => Done::Written,
+                    Command::Erasure(write, _) => {
+                        if matches!(
+                            write,
+                            ErasureWrite::Record(record) if record.state == ErasureState::Complete
+                        ) {
+                            scrub = true;
+                        }
+                        Done::Erased(books.erasure(&transaction, write)?)
+                    }
                 });
             }
             if owner {
@@ -405,8 +423,14 @@ impl Writer {
                 (Command::Replay(_, reply) | Command::Purge(_, reply), Done::Counted(count)) => {
                     let _ = reply.send(Ok(count));
                 }
+                (Command::Erasure(_, reply), Done::Erased(done)) => {
+                    let _ = reply.send(Ok(done));
+                }
                 _ => {}
             }
+        }
+        if scrub && owner {
+            self.scrub();
         }
         Ok(())
     }
@@ -433,6 +457,31 @@ impl Writer {
         {
             tracing::warn!(spool = %self.name, %error, "The spool's write-ahead log could not be checkpointed at close; it stays beside the file and is read at the next start.");
         }
+    }
+
+    /// Leaves no copy of an erased user's data in the spool's files once a job completed:
+    /// deleted rows left no text in their pages (`secure_delete`), free pages (which may hold
+    /// text of rows deleted before) go back to the file system, and the write-ahead log (which
+    /// holds the pages as they were) is checkpointed into the file and truncated. A reader in the
+    /// middle of a read holds the checkpoint back: it is tried again for a while.
+    fn scrub(&self) {
+        self.vacuum(true);
+        for _ in 0..100 {
+            let busy = self
+                .connection
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                    row.get::<_, i64>(0)
+                });
+            match busy {
+                Ok(0) => return,
+                Ok(_) => std::thread::sleep(Duration::from_millis(20)),
+                Err(error) => {
+                    tracing::warn!(spool = %self.name, %error, "The spool's write-ahead log could not be truncated after an erasure; it is at the next checkpoint.");
+                    return;
+                }
+            }
+        }
+        tracing::warn!(spool = %self.name, "Readers kept the spool's write-ahead log from being truncated after an erasure; it is at the next checkpoint.");
     }
 
     /// Returns free pages to the file system: `all` of them, or (while running) half of a
@@ -501,6 +550,9 @@ fn answer(command: Command, error: &BacklogError) {
             let _ = reply.send(Err(error.clone()));
         }
         Command::Skip(..) => {}
+        Command::Erasure(_, reply) => {
+            let _ = reply.send(Err(error.clone()));
+        }
         Command::Close(reply) => {
             let _ = reply.send(());
         }
