@@ -1470,5 +1470,29 @@ fn an_erased_users_events_are_never_delivered_from_nats() {
         wait_until("the stream is empty", Duration::from_secs(30), || {
             metric(&first, "hardal_partition_events", "") == 0.0
         });
+        for log in [first.log(), second.log()] {
+            assert!(
+                !log.contains(ERASED),
+                "{step}: a log holds the identifier:\n{log}"
+            );
+        }
+        // No file of the NATS server holds the identifier any more (the job's identifiers were
+        // erased, the user's messages deleted or acknowledged away).
+        let mut directories = vec![nats.dir.clone()];
+        while let Some(directory) = directories.pop() {
+            for entry in std::fs::read_dir(&directory).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    directories.push(path);
+                    continue;
+                }
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                assert!(
+                    !bytes.windows(ERASED.len()).any(|w| w == ERASED.as_bytes()),
+                    "{step}: {} holds the identifier",
+                    path.display()
+                );
+            }
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! Erasure on NATS: the suppression list in the key-value bucket `<stream>_SUPPRESS` (one key
-//! per identifier hash; every node reads it, see `serve`'s poller), erasure jobs in
-//! `<stream>_ERASURES` (the audit record, and the identifiers while the job is pending), and
-//! removing an erased user's waiting events and dead letters.
+//! per identifier hash; every node reads it, see `serve`'s poller), erasure jobs' audit records
+//! in `<stream>_ERASURES`, a pending job's identifiers in the stream `<stream>_ERASING` (one
+//! message per job, written once and erased — overwritten in JetStream's files, as a message
+//! delete does — when the job completes: a key-value update would only drop the old revision,
+//! leaving its bytes), and removing an erased user's waiting events and dead letters.
 //!
 //! JetStream cannot edit a message: a batch message holding only the user's events is deleted
 //! (gone for every consumer; a worker holding it has its acknowledgement ignored); one shared
@@ -23,13 +25,12 @@ use crate::backlog::{
     SuppressionEntry,
 };
 
-/// What the jobs bucket keeps per job.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Job {
-    record: ErasureRecord,
-    /// Only while the job is pending.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    identifiers: Option<String>,
+/// The buckets of erasure.
+pub(super) struct Buckets {
+    suppress: kv::Store,
+    jobs: kv::Store,
+    /// One message per pending job, on `<prefix>.erasing.<job id>`.
+    identifiers: stream::Stream,
 }
 
 /// Keys and entries live until deleted (the suppression list's retention is applied by
@@ -37,70 +38,104 @@ struct Job {
 const FOR_EVER: Duration = Duration::from_secs(100 * 365 * 86_400);
 
 impl NatsBacklog {
-    /// The suppression and jobs buckets, made the first time erasure needs them.
-    async fn erasure_buckets(&self) -> Result<&(kv::Store, kv::Store), BacklogError> {
+    /// The buckets, made the first time erasure needs them.
+    async fn erasure_buckets(&self) -> Result<&Buckets, BacklogError> {
         self.erasure
             .get_or_try_init(|| async {
-                let suppress = open_bucket(
-                    &self.js,
-                    &format!("{}_SUPPRESS", self.config.stream),
-                    "hardal: hashes of erased users' identifiers",
-                    FOR_EVER,
-                    self.config.replicas,
-                )
-                .await?;
-                let jobs = open_bucket(
-                    &self.js,
-                    &format!("{}_ERASURES", self.config.stream),
-                    "hardal: erasure jobs",
-                    FOR_EVER,
-                    self.config.replicas,
-                )
-                .await?;
-                Ok((suppress, jobs))
+                let bucket = |name: &str, description: &'static str| {
+                    let name = format!("{}_{name}", self.config.stream);
+                    async move {
+                        open_bucket(&self.js, &name, description, FOR_EVER, self.config.replicas)
+                            .await
+                    }
+                };
+                let identifiers = self
+                    .js
+                    .get_or_create_stream(stream::Config {
+                        name: format!("{}_ERASING", self.config.stream),
+                        description: Some("hardal: identifiers of pending erasure jobs".into()),
+                        subjects: vec![format!("{}.erasing.*", self.config.subject_prefix)],
+                        max_messages_per_subject: 1,
+                        allow_direct: true,
+                        num_replicas: self.config.replicas,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|e| io("creating the erasure identifiers' stream")(&e))?;
+                Ok(Buckets {
+                    suppress: bucket("SUPPRESS", "hardal: hashes of erased users' identifiers")
+                        .await?,
+                    jobs: bucket("ERASURES", "hardal: erasure jobs' audit records").await?,
+                    identifiers,
+                })
             })
             .await
     }
 
-    async fn put_job(
-        &self,
-        record: &ErasureRecord,
-        identifiers: Option<String>,
-    ) -> Result<(), BacklogError> {
-        let (_, jobs) = self.erasure_buckets().await?;
-        let identifiers = identifiers.filter(|_| record.state != ErasureState::Complete);
-        let value = serde_json::to_vec(&Job {
-            record: record.clone(),
-            identifiers,
-        })
-        .expect("a job serializes");
-        jobs.put(&record.id, value.into())
+    async fn put_job(&self, record: &ErasureRecord) -> Result<(), BacklogError> {
+        let buckets = self.erasure_buckets().await?;
+        let value = serde_json::to_vec(record).expect("a record serializes");
+        buckets
+            .jobs
+            .put(&record.id, value.into())
             .await
             .map_err(|e| io("writing an erasure job")(&e))?;
+        if record.state == ErasureState::Complete
+            && let Some((sequence, _)) = self.identifiers_of(&record.id).await?
+        {
+            // A message delete overwrites the message in JetStream's files.
+            buckets
+                .identifiers
+                .delete_message(sequence)
+                .await
+                .map_err(|e| io("erasing an erasure job's identifiers")(&e))?;
+        }
         Ok(())
     }
 
-    async fn jobs(&self) -> Result<Vec<Job>, BacklogError> {
-        let (_, jobs) = self.erasure_buckets().await?;
-        let mut keys = jobs
+    fn erasing_subject(&self, id: &str) -> String {
+        format!("{}.erasing.{id}", self.config.subject_prefix)
+    }
+
+    /// A pending job's identifiers and the sequence of their message.
+    async fn identifiers_of(&self, id: &str) -> Result<Option<(u64, String)>, BacklogError> {
+        let buckets = self.erasure_buckets().await?;
+        match buckets
+            .identifiers
+            .get_last_raw_message_by_subject(&self.erasing_subject(id))
+            .await
+        {
+            Ok(message) => Ok(String::from_utf8(message.payload.to_vec())
+                .ok()
+                .map(|text| (message.sequence, text))),
+            Err(error) if error.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
+                Ok(None)
+            }
+            Err(error) => Err(io("reading an erasure job's identifiers")(&error)),
+        }
+    }
+
+    async fn jobs(&self) -> Result<Vec<ErasureRecord>, BacklogError> {
+        let buckets = self.erasure_buckets().await?;
+        let mut keys = buckets
+            .jobs
             .keys()
             .await
             .map_err(|e| io("listing erasure jobs")(&e))?;
         let mut found = Vec::new();
         while let Some(key) = keys.next().await {
             let key = key.map_err(|e| io("listing erasure jobs")(&e))?;
-            if let Some(value) = jobs
+            if let Some(value) = buckets
+                .jobs
                 .get(&key)
                 .await
                 .map_err(|e| io("reading an erasure job")(&e))?
-                && let Ok(job) = serde_json::from_slice::<Job>(&value)
+                && let Ok(record) = serde_json::from_slice::<ErasureRecord>(&value)
             {
-                found.push(job);
+                found.push(record);
             }
         }
-        found.sort_by(|a, b| {
-            (a.record.created, &a.record.id).cmp(&(b.record.created, &b.record.id))
-        });
+        found.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         Ok(found)
     }
 
@@ -113,19 +148,29 @@ impl NatsBacklog {
         // The suppression first: a job recorded without it would let the user's events through
         // until it resumed; suppression without a job (a crash in between) is not answered 202,
         // and the request sent again makes the job.
-        let (bucket, _) = self.erasure_buckets().await?;
+        let buckets = self.erasure_buckets().await?;
         for entry in &suppress {
             let value = serde_json::to_vec(entry).expect("an entry serializes");
-            bucket
+            buckets
+                .suppress
                 .put(&entry.hash, value.into())
                 .await
                 .map_err(|e| io("writing the suppression list")(&e))?;
         }
-        self.put_job(&record, Some(identifiers)).await
+        self.js
+            .publish(
+                self.erasing_subject(&record.id),
+                identifiers.into_bytes().into(),
+            )
+            .await
+            .map_err(|e| io("writing an erasure job's identifiers")(&e))?
+            .await
+            .map_err(|e| io("writing an erasure job's identifiers")(&e))?;
+        self.put_job(&record).await
     }
 
     pub(super) async fn nats_suppressions(&self) -> Result<Vec<SuppressionEntry>, BacklogError> {
-        let (bucket, _) = self.erasure_buckets().await?;
+        let bucket = &self.erasure_buckets().await?.suppress;
         let mut keys = bucket
             .keys()
             .await
@@ -146,7 +191,7 @@ impl NatsBacklog {
     }
 
     pub(super) async fn nats_prune_suppressions(&self, before: u64) -> Result<u64, BacklogError> {
-        let (bucket, _) = self.erasure_buckets().await?;
+        let bucket = &self.erasure_buckets().await?.suppress;
         let mut pruned = 0;
         for entry in self.nats_suppressions().await? {
             if entry.created < before {
@@ -214,13 +259,7 @@ impl NatsBacklog {
         }
         record.removed_events = Some(record.removed_events.unwrap_or(0) + events);
         record.removed_dead_letters = Some(record.removed_dead_letters.unwrap_or(0) + letters);
-        let identifiers = self
-            .jobs()
-            .await?
-            .into_iter()
-            .find(|job| job.record.id == record.id)
-            .and_then(|job| job.identifiers);
-        self.put_job(&record, identifiers).await?;
+        self.put_job(&record).await?;
         Ok(record)
     }
 
@@ -228,31 +267,23 @@ impl NatsBacklog {
         &self,
         record: ErasureRecord,
     ) -> Result<(), BacklogError> {
-        let identifiers = if record.state == ErasureState::Complete {
-            None
-        } else {
-            self.jobs()
-                .await?
-                .into_iter()
-                .find(|job| job.record.id == record.id)
-                .and_then(|job| job.identifiers)
-        };
-        self.put_job(&record, identifiers).await
+        self.put_job(&record).await
     }
 
     pub(super) async fn nats_pending_erasures(&self) -> Result<Vec<PendingErasure>, BacklogError> {
-        Ok(self
-            .jobs()
-            .await?
-            .into_iter()
-            .filter(|job| job.record.state != ErasureState::Complete)
-            .filter_map(|job| {
-                Some(PendingErasure {
-                    identifiers: job.identifiers?,
-                    record: job.record,
-                })
-            })
-            .collect())
+        let mut pending = Vec::new();
+        for record in self.jobs().await? {
+            if record.state == ErasureState::Complete {
+                continue;
+            }
+            if let Some((_, identifiers)) = self.identifiers_of(&record.id).await? {
+                pending.push(PendingErasure {
+                    record,
+                    identifiers,
+                });
+            }
+        }
+        Ok(pending)
     }
 
     pub(super) async fn nats_erasures(
@@ -263,7 +294,6 @@ impl NatsBacklog {
             .jobs()
             .await?
             .into_iter()
-            .map(|job| job.record)
             .filter(|record| id.is_none_or(|id| record.id == id))
             .collect())
     }

@@ -83,8 +83,8 @@ pub struct NatsBacklog {
     stats: Mutex<Option<(Instant, BacklogStats)>>,
     /// The identities this node stored within the duplicate window.
     recent: recent::Recent,
-    /// The suppression list's and the erasure jobs' buckets, once erasure needed them.
-    erasure: OnceCell<(jetstream::kv::Store, jetstream::kv::Store)>,
+    /// The buckets of erasure, once erasure needed them.
+    erasure: OnceCell<erasure::Buckets>,
 }
 
 fn io(context: &str) -> impl Fn(&dyn std::fmt::Display) -> BacklogError + '_ {
