@@ -6,8 +6,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::erasure::{Erasure, Identifiers};
 use crate::consent::ConsentState;
+use crate::erasure::{Erasure, Identifiers};
 use crate::error::MappingError;
 use crate::event::Event;
 use crate::secret::Secret;

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -1371,10 +1371,11 @@ fn an_erased_users_events_are_never_delivered_from_nats() {
         // others (theirs are skipped as they are taken).
         let mut alone = String::new();
         let mut shared = String::new();
-        for i in 0..2000 {
+        // 10,000 of the user's events wait behind the paused destination.
+        let others = 60;
+        for i in 0..10_000 - others {
             alone += &line(format!("a{i}"), ERASED, i);
         }
-        let others = 60;
         for i in 0..others {
             shared += &line(format!("s{i}"), ERASED, 10_000 + i);
             shared += &line(format!("o{i}"), &format!("other-{}", i % 6), 20_000 + i);
@@ -1495,4 +1496,46 @@ fn an_erased_users_events_are_never_delivered_from_nats() {
             }
         }
     }
+}
+
+/// Consent mode holds on the NATS backlog as on the spool: with `"mode": "required"` only events
+/// that carry consent reach Insider; the others are skipped for `no consent` and counted.
+#[test]
+fn consent_mode_on_nats_forwards_only_events_with_consent() {
+    let nats = Nats::start("consent");
+    let sim = simulator();
+    let mut config = nats_config(&sim, &[nats.url()], json!({}));
+    config["destinations"][0]["consent"] = json!({"mode": "required"});
+    let service = node("consent-node", &config, &[]);
+    let n = 300u64;
+    let events: String = (0..n)
+        .map(|i| {
+            let mut event = json!({"id": format!("c{i}"), "event_name": "test_event",
+                                   "created_at": common::recent(), "user_id": format!("u{}", i % 7),
+                                   "properties": {"seq": i}});
+            match i % 3 {
+                0 => event["properties"]["consent"] = json!("true"),
+                1 => event["consent"] = json!("false"),
+                _ => {}
+            }
+            event.to_string() + "\n"
+        })
+        .collect();
+    post_all(&[&service], &ndjson_batches(&events, 50), 50);
+    let granted: BTreeSet<u64> = (0..n).filter(|i| i % 3 == 0).collect();
+    let skipped = (n - granted.len() as u64) as f64;
+    wait_until("the skips are counted", Duration::from_secs(60), || {
+        metric(&service, "hardal_events_no_consent_total", "") == skipped
+    });
+    wait_until(
+        "the events with consent are delivered",
+        Duration::from_secs(60),
+        || delivered(&sim).0.len() == granted.len(),
+    );
+    let reached: BTreeSet<u64> = delivered(&sim).0.into_keys().collect();
+    assert_eq!(reached, granted);
+    assert_eq!(
+        metric(&service, "hardal_events_resolved_total", "dead_lettered"),
+        0.0
+    );
 }

@@ -666,7 +666,14 @@ async fn feed(
             let (destination, consent) = (&mappers.destinations[lane], &mappers.consent[lane]);
             MappedBatch {
                 lane,
-                events: map_batch(lane, destination.as_ref(), consent, events, &tap, &suppression),
+                events: map_batch(
+                    lane,
+                    destination.as_ref(),
+                    consent,
+                    events,
+                    &tap,
+                    &suppression,
+                ),
                 generation,
             }
         }));
