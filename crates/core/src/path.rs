@@ -242,7 +242,11 @@ impl fmt::Display for Path {
 fn member<'a>(map: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
     const SCAN_UP_TO: usize = 16;
     if map.len() <= SCAN_UP_TO {
-        map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+        // Keys of the same length are told apart by their first byte before `memcmp` is called.
+        let same = |k: &str| k.len() == key.len() && k.as_bytes().first() == key.as_bytes().first();
+        map.iter()
+            .find(|(k, _)| same(k) && k.as_str() == key)
+            .map(|(_, v)| v)
     } else {
         map.get(key)
     }

@@ -18,6 +18,7 @@ use crate::config::{InsiderConfig, OnInvalidField, SendAttributes};
 use crate::erasure::InsiderErasure;
 use crate::presets::preset;
 use crate::retention::Retention;
+use crate::rules::scan::Scan;
 use crate::rules::{
     CheckContext, Checked, RuleSettings, STANDARD_IDENTIFIERS, check_user, normalize_event_name,
 };
@@ -370,7 +371,7 @@ fn render(target: &Target, event: &Event) -> Result<Option<Value>, MappingError>
 
 /// Whether any rendered user object carries an event.
 fn has_events(rendered: &Option<Value>) -> bool {
-    let carries = |user: &Value| match user.get("events") {
+    let carries = |user: &Value| match user.as_object().and_then(|u| u.member("events")) {
         Some(Value::Array(events)) => !events.is_empty(),
         Some(Value::Object(_)) => true,
         _ => false,
@@ -384,24 +385,31 @@ fn has_events(rendered: &Option<Value>) -> bool {
 
 /// Gives every event of a preset's user object the preset's (possibly renamed) event name.
 fn rename_events(user: &mut Value, name: &str) {
-    let events = match user.get_mut("events") {
+    let events = match user.as_object_mut().and_then(|u| u.member_mut("events")) {
         Some(Value::Array(events)) => events,
         _ => return,
     };
     for event in events.iter_mut().filter_map(Value::as_object_mut) {
-        event.insert("event_name".into(), Value::String(name.to_owned()));
+        // Presets mostly render the name they send already: then nothing is rewritten.
+        match event.member_mut("event_name") {
+            Some(Value::String(rendered)) if rendered == name => {}
+            Some(rendered) => *rendered = Value::String(name.to_owned()),
+            None => {
+                event.insert("event_name".into(), Value::String(name.to_owned()));
+            }
+        }
     }
 }
 
 /// The identity that orders a user's records: uuid, else email, else phone, else a custom id.
 fn user_key(user: &Map<String, Value>) -> Option<String> {
-    let identifiers = user.get("identifiers")?;
+    let identifiers = user.member("identifiers")?.as_object()?;
     ["uuid", "email", "phone_number"]
         .iter()
-        .find_map(|k| identifiers.get(*k).and_then(Value::as_str))
+        .find_map(|k| identifiers.member(k).and_then(Value::as_str))
         .or_else(|| {
             identifiers
-                .get("custom")?
+                .member("custom")?
                 .as_object()?
                 .values()
                 .find_map(Value::as_str)

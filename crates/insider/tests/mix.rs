@@ -731,7 +731,7 @@ impl Digest {
 /// reads them, mapped with notes counted as it maps them — kept as one digest of every record
 /// (request body bytes and ordering key), every outcome and every note, and of the request bodies
 /// of consecutive records batched to the destination's limits. Making the send path faster must
-/// leave every byte as it was; the digest is the one of the code before the speed work.
+/// leave every byte as it was; the digest is the one of the code before the speed work (87b27c9).
 #[test]
 fn the_send_path_output_for_100000_generated_events_is_unchanged() {
     let config: InsiderConfig = serde_json::from_value(
@@ -767,7 +767,15 @@ fn the_send_path_output_for_100000_generated_events_is_unchanged() {
     };
     for index in 0..100_000 {
         let (event, _) = generator.event(index);
-        let text = event.to_string();
+        let mut text = event.to_string();
+        // Half the numeric user ids are made wider than 64 bits, which the parser keeps as their
+        // exact digits: a faster parser must keep them so too.
+        if let Some(Value::Number(id)) = event.get("user_id")
+            && index % 2 == 0
+        {
+            let id = format!(r#""user_id":{id}"#);
+            text = text.replacen(&id, &format!("{id}000000000000000000000"), 1);
+        }
         let event = Event::from_value(hardal_core::event::parse_event(&text).unwrap()).unwrap();
         match destination.map(&event, &context) {
             Ok(mapped) => {
@@ -800,7 +808,7 @@ fn the_send_path_output_for_100000_generated_events_is_unchanged() {
     flush(&mut records, &mut bodies);
     assert!(limits.max_records > 1 && requests > 1);
     expect_test::expect![
-        "records, outcomes and notes 6c0a3496419004a1; 90 request bodies fefacbb45a035848"
+        "records, outcomes and notes 644f3b913384c11d; 90 request bodies 5fc18565a9462178"
     ]
     .assert_eq(&format!(
         "records, outcomes and notes {:016x}; {requests} request bodies {:016x}",

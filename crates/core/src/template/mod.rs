@@ -3,9 +3,9 @@
 //!
 //! Compiling turns the JSON into a tree of [`Node`]s: constant subtrees are built and serialized
 //! once, placeholders become parsed expressions, and `##each … as …##` objects become loops.
-//! Rendering walks that tree into a `Rendered` value that borrows from the event wherever it can,
-//! which is then either turned into a `serde_json::Value` or written straight out as JSON. Both
-//! outputs share that single rendering path, so they cannot disagree.
+//! Rendering walks that tree, building either a `serde_json::Value` or a `Rendered` value that
+//! borrows from the event wherever it can and is written straight out as JSON. Both outputs share
+//! that single rendering path, so they cannot disagree.
 
 mod filter;
 mod parse;
@@ -36,13 +36,13 @@ impl Template {
 
     /// Renders against an event; `Ok(None)` when the whole template is missing.
     pub fn render(&self, event: &Event) -> Result<Option<Value>, MappingError> {
-        Ok(render::render(&self.root, event.as_value())?.map(render::Rendered::into_value))
+        render::render(&self.root, event.as_value())
     }
 
     /// Renders as compact JSON appended to `out`; `Ok(false)` (nothing appended) when missing.
     /// The bytes equal `serde_json::to_vec` of what [`Template::render`] returns.
     pub fn render_json(&self, event: &Event, out: &mut Vec<u8>) -> Result<bool, MappingError> {
-        match render::render(&self.root, event.as_value())? {
+        match render::render::<render::Rendered>(&self.root, event.as_value())? {
             Some(rendered) => {
                 rendered.write_json(out)?;
                 Ok(true)

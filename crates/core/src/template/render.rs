@@ -1,9 +1,10 @@
 //! Rendering a compiled template against an event: the single rendering path behind both
 //! `Template::render` and `Template::render_json`.
 //!
-//! The result is a [`Rendered`] tree that borrows event values and template constants instead of
-//! copying them; it is turned into a `Value` only when a caller asks for one, and otherwise written
-//! straight out as compact JSON.
+//! The walk is generic over what it builds ([`Output`]): a [`Rendered`] tree that borrows event
+//! values and template constants instead of copying them, written straight out as compact JSON;
+//! or a `serde_json::Value`, built directly, without the borrowed tree in between (mapping
+//! builds one for every event, so the tree's allocations would be paid on every event).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -26,6 +27,78 @@ pub(super) enum Rendered<'a> {
     Array(Vec<Rendered<'a>>),
 }
 
+/// What rendering builds: one value per node that is not missing.
+pub(super) trait Output<'a>: Sized {
+    /// An object under construction.
+    type Members;
+
+    fn constant(constant: &'a Constant) -> Self;
+    fn value(value: Cow<'a, Value>) -> Self;
+    fn object(members: usize) -> Self::Members;
+    fn member(object: &mut Self::Members, member: &'a Member, value: Self);
+    /// The object, or `None` when no member was rendered: an object whose every member is
+    /// missing is missing itself, so missing data never produces an empty object.
+    fn finish(object: Self::Members) -> Option<Self>;
+    fn array(elements: Vec<Self>) -> Self;
+}
+
+impl<'a> Output<'a> for Rendered<'a> {
+    type Members = Vec<(&'a Member, Rendered<'a>)>;
+
+    fn constant(constant: &'a Constant) -> Self {
+        Rendered::Const(constant)
+    }
+
+    fn value(value: Cow<'a, Value>) -> Self {
+        Rendered::Value(value)
+    }
+
+    fn object(members: usize) -> Self::Members {
+        Vec::with_capacity(members)
+    }
+
+    fn member(object: &mut Self::Members, member: &'a Member, value: Self) {
+        object.push((member, value));
+    }
+
+    fn finish(object: Self::Members) -> Option<Self> {
+        (!object.is_empty()).then_some(Rendered::Object(object))
+    }
+
+    fn array(elements: Vec<Self>) -> Self {
+        Rendered::Array(elements)
+    }
+}
+
+impl<'a> Output<'a> for Value {
+    type Members = Map<String, Value>;
+
+    fn constant(constant: &'a Constant) -> Self {
+        constant.value.clone()
+    }
+
+    fn value(value: Cow<'a, Value>) -> Self {
+        value.into_owned()
+    }
+
+    fn object(members: usize) -> Self::Members {
+        Map::with_capacity(members)
+    }
+
+    fn member(object: &mut Self::Members, member: &'a Member, value: Self) {
+        // `String::from`, not `to_string`: the latter goes through `Display` for a `Box<str>`.
+        object.insert(String::from(&*member.key), value);
+    }
+
+    fn finish(object: Self::Members) -> Option<Self> {
+        (!object.is_empty()).then_some(Value::Object(object))
+    }
+
+    fn array(elements: Vec<Self>) -> Self {
+        Value::Array(elements)
+    }
+}
+
 /// What placeholders can address while rendering: the event and the current item of each
 /// enclosing `each`, outermost first.
 struct Scope<'a> {
@@ -33,10 +106,10 @@ struct Scope<'a> {
     items: Vec<&'a Value>,
 }
 
-type Outcome<'a> = Result<Option<Rendered<'a>>, MappingError>;
+type Outcome<O> = Result<Option<O>, MappingError>;
 
 /// Renders `root` against an event value; `Ok(None)` when it is missing.
-pub(super) fn render<'a>(root: &'a Node, event: &'a Value) -> Outcome<'a> {
+pub(super) fn render<'a, O: Output<'a>>(root: &'a Node, event: &'a Value) -> Outcome<O> {
     let mut scope = Scope {
         event,
         items: Vec::new(),
@@ -45,23 +118,19 @@ pub(super) fn render<'a>(root: &'a Node, event: &'a Value) -> Outcome<'a> {
 }
 
 impl Node {
-    fn render<'a>(&'a self, scope: &mut Scope<'a>) -> Outcome<'a> {
+    fn render<'a, O: Output<'a>>(&'a self, scope: &mut Scope<'a>) -> Outcome<O> {
         match self {
-            Node::Const(constant) => Ok(Some(Rendered::Const(constant))),
-            Node::Whole { expr, pointer } => {
-                Ok(expr.evaluate(scope, pointer)?.map(Rendered::Value))
-            }
-            Node::Text { parts, pointer } => render_text(parts, scope, pointer),
+            Node::Const(constant) => Ok(Some(O::constant(constant))),
+            Node::Whole { expr, pointer } => Ok(expr.evaluate(scope, pointer)?.map(O::value)),
+            Node::Text { parts, pointer } => Ok(render_text(parts, scope, pointer)?.map(O::value)),
             Node::Object(members) => {
-                let mut rendered = Vec::with_capacity(members.len());
+                let mut object = O::object(members.len());
                 for member in members {
                     if let Some(value) = member.node.render(scope)? {
-                        rendered.push((member, value));
+                        O::member(&mut object, member, value);
                     }
                 }
-                // An object whose every member is missing is missing itself, so missing data never
-                // produces an empty object.
-                Ok((!rendered.is_empty()).then_some(Rendered::Object(rendered)))
+                Ok(O::finish(object))
             }
             Node::Array(elements) => {
                 let mut rendered = Vec::with_capacity(elements.len());
@@ -72,12 +141,12 @@ impl Node {
                         other => rendered.extend(other.render(scope)?),
                     }
                 }
-                Ok((!rendered.is_empty()).then_some(Rendered::Array(rendered)))
+                Ok((!rendered.is_empty()).then(|| O::array(rendered)))
             }
             Node::Each(each) => {
                 let mut rendered = Vec::new();
                 each.render_into(scope, &mut rendered)?;
-                Ok((!rendered.is_empty()).then_some(Rendered::Array(rendered)))
+                Ok((!rendered.is_empty()).then(|| O::array(rendered)))
             }
         }
     }
@@ -85,10 +154,10 @@ impl Node {
 
 impl Each {
     /// Appends one rendered body per item of the source; bodies that are missing are dropped.
-    fn render_into<'a>(
+    fn render_into<'a, O: Output<'a>>(
         &'a self,
         scope: &mut Scope<'a>,
-        out: &mut Vec<Rendered<'a>>,
+        out: &mut Vec<O>,
     ) -> Result<(), MappingError> {
         let Some(source) = self
             .source
@@ -148,7 +217,11 @@ impl Expr {
     }
 }
 
-fn render_text<'a>(parts: &'a [TextPart], scope: &Scope<'a>, pointer: &str) -> Outcome<'a> {
+fn render_text<'a>(
+    parts: &'a [TextPart],
+    scope: &Scope<'a>,
+    pointer: &str,
+) -> Outcome<Cow<'a, Value>> {
     let mut text = String::new();
     for part in parts {
         match part {
@@ -169,28 +242,12 @@ fn render_text<'a>(parts: &'a [TextPart], scope: &Scope<'a>, pointer: &str) -> O
             }
         }
     }
-    Ok(Some(Rendered::Value(Cow::Owned(Value::String(text)))))
+    Ok(Some(Cow::Owned(Value::String(text))))
 }
 
 impl Rendered<'_> {
-    /// The rendered value as an owned `Value`.
-    pub(super) fn into_value(self) -> Value {
-        match self {
-            Rendered::Const(constant) => constant.value.clone(),
-            Rendered::Value(value) => value.into_owned(),
-            Rendered::Object(members) => Value::Object(
-                members
-                    .into_iter()
-                    .map(|(member, value)| (member.key.to_string(), value.into_value()))
-                    .collect::<Map<String, Value>>(),
-            ),
-            Rendered::Array(elements) => {
-                Value::Array(elements.into_iter().map(Rendered::into_value).collect())
-            }
-        }
-    }
-
-    /// Appends compact JSON, byte for byte what `serde_json::to_vec(&self.into_value())` gives.
+    /// Appends compact JSON, byte for byte what `serde_json::to_vec` gives for the same template
+    /// rendered as a `Value`.
     pub(super) fn write_json(&self, out: &mut Vec<u8>) -> Result<(), MappingError> {
         match self {
             Rendered::Const(constant) => out.extend_from_slice(&constant.json),

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::fields::{self, is_blank};
 use super::kinds::{Coerced, Kind, coerce, param_kind};
 use super::log::{Log, Place, Section};
+use super::scan::Scan;
 use super::{CheckContext, RuleSettings};
 
 /// Events Insider requires parameters for, and which.
@@ -59,7 +60,7 @@ pub(crate) fn check(
         event: index,
         key,
     };
-    let name = match event.get_mut("event_name") {
+    let name = match event.member_mut("event_name") {
         Some(Value::String(name)) if is_event_name(name) => name.clone(),
         Some(value) => {
             let name = hardal_core::convert::to_text(value)
@@ -77,7 +78,7 @@ pub(crate) fn check(
     if name.is_empty() {
         return Err(format!("events.{index}.event_name: is required"));
     }
-    let timestamp = match event.get_mut("timestamp") {
+    let timestamp = match event.member_mut("timestamp") {
         Some(timestamp) if !is_blank(timestamp) => timestamp,
         _ => return Err(format!("events.{index}.timestamp: is required")),
     };
@@ -106,7 +107,7 @@ pub(crate) fn check(
         );
         return Ok(Fate::Expired(rule));
     }
-    match event.get_mut("event_params") {
+    match event.member_mut("event_params") {
         Some(Value::Object(params)) => {
             fields::check(
                 params,
@@ -134,7 +135,7 @@ pub(crate) fn check(
             _ => unreachable!("event_params was checked to be an object"),
         };
         for param in *required {
-            if params.contains_key(*param) {
+            if params.has(param) {
                 continue;
             }
             let place = Place {
@@ -179,11 +180,11 @@ pub(crate) fn check(
         }
     }
     if event
-        .get("event_params")
+        .member("event_params")
         .and_then(Value::as_object)
         .is_some_and(Map::is_empty)
     {
-        event.shift_remove("event_params");
+        event.take("event_params");
     }
     Ok(Fate::Send)
 }

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::custom;
 use super::kinds::{Coerced, Kind, coerce};
 use super::log::{Log, Place, Section, short};
+use super::scan::Scan;
 
 pub(crate) fn check(
     fields: &mut Map<String, Value>,
@@ -16,7 +17,7 @@ pub(crate) fn check(
     phone_country_code: Option<&str>,
     log: &mut Log<'_>,
 ) -> Result<(), String> {
-    let mut custom = match fields.shift_remove("custom") {
+    let mut custom = match fields.take("custom") {
         Some(Value::Object(members)) => members,
         Some(other) if !is_blank(&other) => {
             let place = Place {

@@ -9,6 +9,7 @@ use super::RuleSettings;
 use super::fields::is_blank;
 use super::kinds::{Coerced, Invalid, Kind, coerce};
 use super::log::{Log, Place, Section, short};
+use super::scan::Scan;
 
 pub const STANDARD_IDENTIFIERS: [&str; 3] = ["email", "phone_number", "uuid"];
 
@@ -38,7 +39,7 @@ pub(crate) fn check(
     log: &mut Log<'_>,
 ) -> Result<(), String> {
     let mut pending = Vec::new();
-    let mut custom = match identifiers.shift_remove("custom") {
+    let mut custom = match identifiers.take("custom") {
         Some(Value::Object(members)) => members,
         Some(other) if !is_blank(&other) => {
             pending.push(Pending {

@@ -53,7 +53,13 @@ pub(crate) struct Place<'a> {
 impl Place<'_> {
     /// The field without indexes, for counting: `events.event_params.unit_price`.
     pub(crate) fn field(&self) -> String {
-        format!("{}.{}", self.section.prefix(), self.key)
+        // Joined by hand rather than with `format!`: every repair of every event names its field.
+        let prefix = self.section.prefix();
+        let mut field = String::with_capacity(prefix.len() + 1 + self.key.len());
+        field.push_str(prefix);
+        field.push('.');
+        field.push_str(self.key);
+        field
     }
 
     /// The field with its event index, for refusals: `events.0.event_params.unit_price`.

@@ -15,6 +15,7 @@ mod fields;
 mod identifiers;
 mod kinds;
 mod log;
+pub(crate) mod scan;
 
 use std::time::SystemTime;
 
@@ -29,6 +30,7 @@ pub(crate) use kinds::normalize_phone;
 
 use events::Fate;
 use log::Log;
+use scan::Scan;
 
 /// What the rules need from the destination's configuration.
 #[derive(Debug, Clone)]
@@ -117,13 +119,13 @@ pub fn check_user(
         detail: context.notes,
     };
     if !settings.send_attributes {
-        user.shift_remove("attributes");
+        user.take("attributes");
     }
-    match user.get_mut("identifiers") {
+    match user.member_mut("identifiers") {
         Some(Value::Object(identifiers)) => {
             identifiers::check(identifiers, settings, &mut log)?;
             if identifiers.is_empty() {
-                user.shift_remove("identifiers");
+                user.take("identifiers");
             }
         }
         Some(other) => {
@@ -134,17 +136,17 @@ pub fn check_user(
         }
         None => {}
     }
-    if let Some(id) = user.get_mut("insider_id") {
+    if let Some(id) = user.member_mut("insider_id") {
         *id = Value::String(convert::to_text(id).ok_or("insider_id: must be a string")?);
     }
-    if !user.contains_key("identifiers") && !user.contains_key("insider_id") {
+    if !user.has("identifiers") && !user.has("insider_id") {
         return Ok(Checked::Nothing(
             "no identifier to send (email, phone_number, uuid or a configured custom identifier)"
                 .into(),
         ));
     }
 
-    match user.get_mut("attributes") {
+    match user.member_mut("attributes") {
         Some(Value::Object(attributes)) => {
             fields::check(
                 attributes,
@@ -155,7 +157,7 @@ pub fn check_user(
                 &mut log,
             )?;
             if attributes.is_empty() {
-                user.shift_remove("attributes");
+                user.take("attributes");
             }
         }
         Some(other) => {
@@ -168,7 +170,7 @@ pub fn check_user(
     }
 
     let (mut expired, mut left_out) = (None, None);
-    if let Some(events) = user.get_mut("events") {
+    if let Some(events) = user.member_mut("events") {
         if events.is_object() {
             *events = Value::Array(vec![std::mem::take(events)]);
         }
@@ -202,23 +204,23 @@ pub fn check_user(
             });
         }
         if list.is_empty() {
-            user.shift_remove("events");
+            user.take("events");
         }
     }
 
-    if !user.contains_key("events") {
+    if !user.has("events") {
         // No event is sent: one of them could not be (refused, to be fixed and sent again whole),
         // or all were too old (expired, unless attributes remain to be sent).
         if let Some(reason) = left_out {
             return Err(reason);
         }
         if let Some(rule) = expired
-            && !user.contains_key("attributes")
+            && !user.has("attributes")
         {
             return Ok(Checked::Expired(rule));
         }
     }
-    if !user.contains_key("attributes") && !user.contains_key("events") {
+    if !user.has("attributes") && !user.has("events") {
         let dropped = log.notes[noted_before..]
             .iter()
             .find(|n| n.action == NoteAction::Dropped);
@@ -232,7 +234,7 @@ pub fn check_user(
             "neither attributes nor events to send".into(),
         ));
     }
-    user.shift_remove("not_append");
+    user.take("not_append");
     if settings.not_append {
         user.insert("not_append".into(), Value::Bool(true));
     }

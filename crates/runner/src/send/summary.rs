@@ -49,18 +49,16 @@ impl Totals {
     /// `totals` (the backfill's and the run's). Each key is written once into one buffer: most
     /// events carry a few repairs, and this runs for each of them.
     pub fn add_notes(totals: &mut [&mut Totals], notes: &[Note]) {
-        use std::fmt::Write as _;
         let mut seen = [false; 3];
         let mut key = String::with_capacity(64);
         for note in notes {
             key.clear();
-            let _ = write!(
-                key,
-                "{} {}: {}",
-                note.action.as_str(),
-                note.field,
-                note.rule
-            );
+            // `action field: rule`, joined by hand rather than with `write!`.
+            key.push_str(note.action.as_str());
+            key.push(' ');
+            key.push_str(&note.field);
+            key.push_str(": ");
+            key.push_str(&note.rule);
             let slot = match note.action {
                 NoteAction::Repaired => 0,
                 NoteAction::Dropped => 1,
