@@ -39,8 +39,8 @@ fn map(c: &mut Criterion) {
     .expect("a valid configuration");
     let destination = Insider::build("insider", config).expect("builds");
     let context = MapContext {
-        now: UNIX_EPOCH + Duration::from_secs(NOW),
         notes: Notes::Counted,
+        ..MapContext::at(UNIX_EPOCH + Duration::from_secs(NOW))
     };
     let mut group = c.benchmark_group("insider");
     group.throughput(Throughput::Elements(1));
