@@ -560,3 +560,66 @@ fn the_deletion_waits_for_a_request_in_flight_that_carries_the_user() {
     );
     assert_eq!(service.stop(), Some(0));
 }
+
+/// `privacy.suppression_days` holds while the service runs: an entry older than the retention is
+/// deleted and that user's new events are accepted again, while a younger one stays (the entries
+/// are aged in the spool; the hook makes the service prune every second instead of every hour).
+#[test]
+fn suppression_entries_past_the_retention_expire_while_the_service_runs() {
+    const YOUNGER: &str = "erase-me-younger-7f3a9c";
+    let sim = simulator();
+    let mut config = config(&sim);
+    config["privacy"] = json!({"suppression_days": 30});
+    let dir = std::env::temp_dir().join(format!("hardal-erase-retention-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let service = Service::start_with_env(
+        dir,
+        &config,
+        &[("HARDAL_TEST_SUPPRESSION_PRUNE_SECONDS", "1")],
+    );
+    for user in [ERASED, YOUNGER] {
+        let (status, answer) = erase(&service, &json!({"user_id": user}));
+        assert_eq!(status, 202, "{answer}");
+    }
+    let mut seq = 900_000;
+    let mut suppressed = |user: &str| {
+        seq += 1;
+        let event = json!({"id": format!("late{seq}"), "event_name": "test_event",
+                           "created_at": recent(), "user_id": user, "properties": {"seq": seq}});
+        let (status, answer) = service.post_ndjson(&(event.to_string() + "\n"));
+        assert_eq!(status, 202, "{answer}");
+        answer["suppressed"].as_u64().unwrap_or(0) == 1
+    };
+    assert!(suppressed(ERASED) && suppressed(YOUNGER));
+    // One entry aged past the retention, the other not.
+    let spool = rusqlite::Connection::open(service.dir.join("spool.db")).unwrap();
+    spool.busy_timeout(Duration::from_secs(30)).unwrap();
+    let hash = &hardal_core::Identifiers {
+        user_id: vec![ERASED.to_owned()],
+        ..Default::default()
+    }
+    .hashes()[0];
+    let aged = spool
+        .execute(
+            "UPDATE suppressions SET created = created - CASE hash WHEN ?1 THEN 31 ELSE 29 END * 86400",
+            [hash],
+        )
+        .unwrap();
+    assert_eq!(aged, 2);
+    wait_until(
+        "the older entry's user is accepted again",
+        Duration::from_secs(30),
+        || !suppressed(ERASED),
+    );
+    assert!(
+        suppressed(YOUNGER),
+        "an entry within the retention was pruned"
+    );
+    assert!(
+        service
+            .log()
+            .contains("Suppression entries older than the retention were deleted.")
+    );
+    assert_eq!(service.stop(), Some(0));
+}

@@ -21,6 +21,19 @@ struct Inner {
     paths: Vec<Path>,
 }
 
+impl Inner {
+    fn insert(&mut self, entries: &[SuppressionEntry]) {
+        for entry in entries {
+            self.hashes.insert(entry.hash.clone());
+            if let Some(path) = entry.path.as_deref().and_then(|p| Path::parse(p).ok())
+                && !self.paths.contains(&path)
+            {
+                self.paths.push(path);
+            }
+        }
+    }
+}
+
 /// The suppression list in memory.
 #[derive(Default)]
 pub struct Suppression {
@@ -42,15 +55,22 @@ impl Suppression {
             return;
         }
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        for entry in entries {
-            inner.hashes.insert(entry.hash.clone());
-            if let Some(path) = entry.path.as_deref().and_then(|p| Path::parse(p).ok())
-                && !inner.paths.contains(&path)
-            {
-                inner.paths.push(path);
-            }
-        }
+        inner.insert(entries);
         self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Replaces the list with `entries`, read from the backlog after old entries were pruned,
+    /// unless the list changed since `generation` (an erasure added to it meanwhile, which
+    /// `entries` may lack): then nothing changes and the caller reads the backlog again.
+    pub fn replace_if_unchanged(&self, entries: &[SuppressionEntry], generation: u64) -> bool {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if self.generation() != generation {
+            return false;
+        }
+        *inner = Inner::default();
+        inner.insert(entries);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        true
     }
 
     /// Replaces the list (after old entries were pruned).

@@ -155,6 +155,15 @@ pub async fn serve(
         ))),
         _ => None,
     };
+    let expirer = match (&suppression, config.privacy.suppression_days) {
+        (Some(suppression), Some(days)) => Some(tokio::spawn(expire_suppressions(
+            Arc::clone(&backlog),
+            Arc::clone(suppression),
+            days,
+            stop.clone(),
+        ))),
+        _ => None,
+    };
     let (eraser, erasing) = match &suppression {
         Some(suppression) => {
             let (eraser, jobs) = crate::privacy::eraser(
@@ -292,8 +301,8 @@ pub async fn serve(
     if let Some(delivery) = delivery {
         let _ = delivery.await;
     }
-    if let Some(poller) = poller {
-        poller.abort();
+    for task in [poller, expirer].into_iter().flatten() {
+        task.abort();
     }
     if let Some(erasing) = erasing {
         // A job cut off stays pending in the backlog and is resumed at the next start.
@@ -350,6 +359,71 @@ async fn poll_suppressions(
     }
 }
 
+/// How often a running service deletes suppression entries older than the retention
+/// (`HARDAL_TEST_SUPPRESSION_PRUNE_SECONDS` shortens it for tests).
+fn prune_interval() -> Duration {
+    std::env::var("HARDAL_TEST_SUPPRESSION_PRUNE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_secs(3600), Duration::from_secs)
+}
+
+/// Deletes the backlog's suppression entries older than `days`; how many went.
+async fn prune_suppressions(backlog: &dyn Backlog, days: u32) -> u64 {
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .saturating_sub(u64::from(days) * 86_400);
+    match backlog.prune_suppressions(before).await {
+        Ok(0) | Err(crate::backlog::BacklogError::Refused(_)) => 0,
+        Ok(count) => {
+            tracing::info!(
+                count,
+                days,
+                "Suppression entries older than the retention were deleted."
+            );
+            count
+        }
+        Err(error) => {
+            tracing::warn!(%error, "Old suppression entries could not be deleted; they are tried again later.");
+            0
+        }
+    }
+}
+
+/// Applies the suppression list's retention while the service runs: old entries are deleted from
+/// the backlog, then the list in memory is read again (unless an erasure added to it meanwhile,
+/// then once more), so those users' new events are accepted again.
+async fn expire_suppressions(
+    backlog: Arc<dyn Backlog>,
+    suppression: Arc<crate::privacy::suppression::Suppression>,
+    days: u32,
+    stop: CancellationToken,
+) {
+    let every = prune_interval();
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        if prune_suppressions(&*backlog, days).await == 0 {
+            continue;
+        }
+        loop {
+            let generation = suppression.generation();
+            match backlog.suppressions().await {
+                Ok(entries) if suppression.replace_if_unchanged(&entries, generation) => break,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "The suppression list could not be read after pruning; the pruned users stay suppressed until the next try.");
+                    break;
+                }
+            }
+        }
+    }
+}
+
 /// The suppression list of the backlog, old entries pruned first when the configuration says
 /// how long they are kept; `None` when the backlog does not support erasure.
 async fn load_suppression(
@@ -357,23 +431,7 @@ async fn load_suppression(
     privacy: &crate::config::PrivacyConfig,
 ) -> Result<Option<Arc<crate::privacy::suppression::Suppression>>, String> {
     if let Some(days) = privacy.suppression_days {
-        let before = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-            .saturating_sub(u64::from(days) * 86_400);
-        match backlog.prune_suppressions(before).await {
-            Ok(0) | Err(crate::backlog::BacklogError::Refused(_)) => {}
-            Ok(count) => {
-                tracing::info!(
-                    count,
-                    days,
-                    "Suppression entries older than the retention were deleted."
-                )
-            }
-            Err(error) => {
-                tracing::warn!(%error, "Old suppression entries could not be deleted; they are at the next start.")
-            }
-        }
+        prune_suppressions(backlog, days).await;
     }
     match backlog.suppressions().await {
         Ok(entries) => Ok(Some(Arc::new(
