@@ -361,6 +361,18 @@ fn a_tap_token_must_not_be_an_ingestion_token() {
 }
 
 #[test]
+fn an_erasure_token_must_not_be_an_ingestion_token() {
+    // Whoever may post events must not thereby have any user erased.
+    check(
+        r#"{"destinations": [{"id": "a", "type": "insider", "consent": {"mode": "off"}, "partner_name": "brand", "request_token": "t0k3n"}],
+ "server": {"auth_tokens": ["post-token"], "privacy_tokens": ["post-token", "privacy-token"]}}"#,
+        expect![[r#"
+            2:63 /server/privacy_tokens/0: this token is also one of `server.auth_tokens`: whoever may post events could have any user erased; give erasure requests their own token
+        "#]],
+    );
+}
+
+#[test]
 fn a_meta_capi_destination_names_its_bad_fields() {
     check(
         r###"{

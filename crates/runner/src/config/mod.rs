@@ -359,8 +359,7 @@ fn service_settings(
                 {
                     errors.push(ConfigError::new("/server/tap/listen", problem));
                 }
-                errors.extend(shared_tap_tokens(&parsed));
-                errors.extend(shared_privacy_tokens(&parsed));
+                errors.extend(tokens_shared_with_ingestion(&parsed));
                 server = Some(parsed);
             }
             Err(e) => errors.push(ConfigError::new("/server", e.to_string())),
@@ -384,52 +383,43 @@ fn service_settings(
     }
 }
 
-/// Tap tokens that are also ingestion tokens: whoever may post events could then read every
-/// event (unset secrets, empty where they are not needed, are not compared).
-fn shared_tap_tokens(server: &ServerConfig) -> Vec<ConfigError> {
-    let Some(tap) = &server.tap else {
-        return Vec::new();
-    };
-    tap.auth_tokens
-        .iter()
-        .enumerate()
-        .filter(|(_, token)| {
-            !token.expose().is_empty()
+/// Tap tokens and erasure tokens that are also ingestion tokens: whoever may post events could
+/// then read every event, or have any user erased (unset secrets, empty where they are not
+/// needed, are not compared).
+fn tokens_shared_with_ingestion(server: &ServerConfig) -> Vec<ConfigError> {
+    let tap = server
+        .tap
+        .as_ref()
+        .map_or(&[][..], |tap| &tap.auth_tokens[..]);
+    let lists = [
+        (
+            tap,
+            "/server/tap/auth_tokens",
+            "could read every event through the tap; give the tap its own token",
+        ),
+        (
+            &server.privacy_tokens[..],
+            "/server/privacy_tokens",
+            "could have any user erased; give erasure requests their own token",
+        ),
+    ];
+    let mut errors = Vec::new();
+    for (tokens, pointer, why) in lists {
+        for (i, token) in tokens.iter().enumerate() {
+            if !token.expose().is_empty()
                 && server
                     .auth_tokens
                     .iter()
                     .any(|ingest| ingest.expose() == token.expose())
-        })
-        .map(|(i, _)| {
-            ConfigError::new(
-                format!("/server/tap/auth_tokens/{i}"),
-                "this token is also one of `server.auth_tokens`: whoever may post events could read every event through the tap; give the tap its own token",
-            )
-        })
-        .collect()
-}
-
-/// Erasure tokens that are also ingestion tokens: whoever may post events could then have any
-/// user erased.
-fn shared_privacy_tokens(server: &ServerConfig) -> Vec<ConfigError> {
-    server
-        .privacy_tokens
-        .iter()
-        .enumerate()
-        .filter(|(_, token)| {
-            !token.expose().is_empty()
-                && server
-                    .auth_tokens
-                    .iter()
-                    .any(|ingest| ingest.expose() == token.expose())
-        })
-        .map(|(i, _)| {
-            ConfigError::new(
-                format!("/server/privacy_tokens/{i}"),
-                "this token is also one of `server.auth_tokens`: whoever may post events could have any user erased; give erasure requests their own token",
-            )
-        })
-        .collect()
+            {
+                errors.push(ConfigError::new(
+                    format!("{pointer}/{i}"),
+                    format!("this token is also one of `server.auth_tokens`: whoever may post events {why}"),
+                ));
+            }
+        }
+    }
+    errors
 }
 
 /// The delivery settings of every destination: the file's `delivery`, with the destination's
