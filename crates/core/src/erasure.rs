@@ -17,7 +17,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::destination::HttpRequest;
-use crate::event::{Event, has_long_digit_run, keep_big_integers};
+use crate::event::{Event, exact_text};
 use crate::path::Path;
 
 /// The domain-separation prefix of every identifier hash; a new normalization gets a new version.
@@ -247,14 +247,8 @@ pub fn event_identifier_hashes_text(
             .map_err(serde::de::Error::custom)?;
         return Ok(event_identifier_hashes(&event, custom_paths));
     }
-    let kept;
-    let text = if has_long_digit_run(text) {
-        kept = keep_big_integers(text);
-        kept.as_str()
-    } else {
-        text
-    };
-    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let text = exact_text(text);
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
     let ids = TopLevel.deserialize(&mut deserializer)?;
     deserializer.end()?;
     Ok(ids.hashes())

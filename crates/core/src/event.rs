@@ -91,14 +91,8 @@ pub fn json_type(value: &Value) -> &'static str {
 /// the map the first rounds of regrowth on every event of a backfill.
 pub fn parse_event(text: &str) -> Result<Value, serde_json::Error> {
     use serde::de::DeserializeSeed;
-    let kept;
-    let text = if has_long_digit_run(text) {
-        kept = keep_big_integers(text);
-        kept.as_str()
-    } else {
-        text
-    };
-    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let text = exact_text(text);
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
     let value = SizedValue.deserialize(&mut deserializer)?;
     deserializer.end()?;
     Ok(value)
@@ -110,14 +104,8 @@ pub fn parse_event(text: &str) -> Result<Value, serde_json::Error> {
 /// where building the value would only be thrown away.
 pub fn check_event_syntax(text: &str) -> Result<(), serde_json::Error> {
     use serde::de::DeserializeSeed;
-    let kept;
-    let text = if has_long_digit_run(text) {
-        kept = keep_big_integers(text);
-        kept.as_str()
-    } else {
-        text
-    };
-    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let text = exact_text(text);
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
     Walk.deserialize(&mut deserializer)?;
     deserializer.end()
 }
@@ -175,6 +163,16 @@ impl<'de> serde::de::Visitor<'de> for Walk {
             map.next_value_seed(Walk)?;
         }
         Ok(())
+    }
+}
+
+/// The text every reader of an event parses: as it is, or with integers beyond 64 bits rewritten
+/// as strings of their exact digits ([`keep_big_integers`]) when it might hold one.
+pub(crate) fn exact_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if has_long_digit_run(text) {
+        std::borrow::Cow::Owned(keep_big_integers(text))
+    } else {
+        std::borrow::Cow::Borrowed(text)
     }
 }
 
