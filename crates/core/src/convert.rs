@@ -1,38 +1,84 @@
 //! Conversions of JSON values to the types APIs expect, shared by the template filters and by
 //! destinations' field rules (Insider's), so that `"19.90"`, `"true"` or an epoch time are read
-//! the same way everywhere.
+//! the same way everywhere. They read scalars, so they take any value type hardal renders
+//! ([`AsScalar`]): `serde_json`'s and the borrowed [`crate::value::Value`].
 
 use serde_json::{Number, Value};
 
+/// A value as the conversions see it.
+pub enum Scalar<'v> {
+    Null,
+    Bool(bool),
+    Number(&'v Number),
+    String(&'v str),
+    /// An array or an object.
+    Compound,
+}
+
+/// A value type the conversions read.
+pub trait AsScalar {
+    fn scalar(&self) -> Scalar<'_>;
+}
+
+impl AsScalar for Value {
+    fn scalar(&self) -> Scalar<'_> {
+        match self {
+            Value::Null => Scalar::Null,
+            Value::Bool(b) => Scalar::Bool(*b),
+            Value::Number(n) => Scalar::Number(n),
+            Value::String(s) => Scalar::String(s),
+            Value::Array(_) | Value::Object(_) => Scalar::Compound,
+        }
+    }
+}
+
+impl AsScalar for crate::value::Value<'_> {
+    fn scalar(&self) -> Scalar<'_> {
+        use crate::value::Value as V;
+        match self {
+            V::Null => Scalar::Null,
+            V::Bool(b) => Scalar::Bool(*b),
+            V::Number(n) => Scalar::Number(n),
+            V::String(s) => Scalar::String(s),
+            V::Array(_) | V::Object(_) => Scalar::Compound,
+        }
+    }
+}
+
 /// The text of a scalar: strings as they are, numbers and booleans as JSON text; `None` for
 /// objects, arrays and null.
-pub fn to_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+pub fn to_text<V: AsScalar + ?Sized>(value: &V) -> Option<String> {
+    match value.scalar() {
+        Scalar::String(s) => Some(s.to_owned()),
+        Scalar::Number(n) => Some(n.to_string()),
+        Scalar::Bool(b) => Some(b.to_string()),
         _ => None,
     }
 }
 
 /// A number, or numeric text (trimmed) read as an integer if it is one, else as a finite float.
 pub fn to_number(value: &Value) -> Option<Value> {
-    match value {
-        Value::Number(_) => Some(value.clone()),
-        Value::String(s) => parse_number(s).map(Value::Number),
+    number(value).map(Value::Number)
+}
+
+/// [`to_number`] of any value type.
+pub fn number<V: AsScalar + ?Sized>(value: &V) -> Option<Number> {
+    match value.scalar() {
+        Scalar::Number(n) => Some(n.clone()),
+        Scalar::String(s) => parse_number(s),
         _ => None,
     }
 }
 
 /// RFC 3339 in UTC with `Z`, from RFC 3339 with any offset, a date, a date-time without offset
 /// (read as UTC), or epoch seconds or milliseconds (number or numeric text).
-pub fn to_timestamp(value: &Value) -> Option<String> {
-    crate::template::timestamp::normalize(value)
+pub fn to_timestamp<V: AsScalar + ?Sized>(value: &V) -> Option<String> {
+    crate::template::timestamp::normalize(value.scalar())
 }
 
 /// The instant a timestamp value names (any shape [`to_timestamp`] reads).
-pub fn to_system_time(value: &Value) -> Option<std::time::SystemTime> {
-    crate::template::timestamp::to_system_time(value)
+pub fn to_system_time<V: AsScalar + ?Sized>(value: &V) -> Option<std::time::SystemTime> {
+    crate::template::timestamp::to_system_time(value.scalar())
 }
 
 /// Whether `text` is already what [`to_timestamp`] writes (`2024-12-19T09:45:39Z` or with
@@ -58,29 +104,30 @@ pub fn parse_number(text: &str) -> Option<Number> {
 
 /// Integral numbers (and numeric strings) as a JSON integer.
 pub fn to_integer(value: &Value) -> Option<Value> {
-    let number = match value {
-        Value::Number(n) => n.clone(),
-        Value::String(s) => parse_number(s)?,
-        _ => return None,
-    };
+    integer(value).map(Value::Number)
+}
+
+/// [`to_integer`] of any value type.
+pub fn integer<V: AsScalar + ?Sized>(value: &V) -> Option<Number> {
+    let number = number(value)?;
     if number.is_i64() || number.is_u64() {
-        return Some(Value::Number(number));
+        return Some(number);
     }
     let float = number.as_f64()?;
     // The bounds keep the cast exact: every integral f64 strictly inside them fits an i64.
     let in_range = (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&float);
-    (float.fract() == 0.0 && in_range).then(|| Value::from(float as i64))
+    (float.fract() == 0.0 && in_range).then(|| Number::from(float as i64))
 }
 
-pub fn to_boolean(value: &Value) -> Option<bool> {
-    match value {
-        Value::Bool(b) => Some(*b),
-        Value::Number(n) => match n.as_f64() {
+pub fn to_boolean<V: AsScalar + ?Sized>(value: &V) -> Option<bool> {
+    match value.scalar() {
+        Scalar::Bool(b) => Some(b),
+        Scalar::Number(n) => match n.as_f64() {
             Some(1.0) => Some(true),
             Some(0.0) => Some(false),
             _ => None,
         },
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+        Scalar::String(s) => match s.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "y" | "on" => Some(true),
             "false" | "0" | "no" | "n" | "off" => Some(false),
             _ => None,

@@ -17,6 +17,7 @@ pub mod registry;
 pub mod secret;
 pub mod select;
 pub mod template;
+pub mod value;
 
 pub use condition::{Condition, Mapping, Mappings, WhenConfig};
 pub use consent::{Consent, ConsentState, Purpose};

@@ -7,18 +7,17 @@ use hardal_core::condition::{Condition, Mapping, Mappings};
 use hardal_core::destination::Envelope;
 use hardal_core::erasure::{Erasure, Identifiers};
 use hardal_core::error::under_all;
+use hardal_core::value::{Map, Value};
 use hardal_core::{
     BatchLimits, ConfigError, Destination, Event, HttpMethod, HttpRequest, HttpResponse,
     MapContext, Mapped, MappingError, Note, NoteAction, Notes, Record, Secret, SendContext,
     Template, Verdict,
 };
-use serde_json::{Map, Value};
 
 use crate::config::{InsiderConfig, OnInvalidField, SendAttributes};
 use crate::erasure::InsiderErasure;
 use crate::presets::preset;
 use crate::retention::Retention;
-use crate::rules::scan::Scan;
 use crate::rules::{
     CheckContext, Checked, RuleSettings, STANDARD_IDENTIFIERS, check_user, normalize_event_name,
 };
@@ -362,16 +361,19 @@ impl Destination for Insider {
 }
 
 /// A target's user object (or objects) for `event`; `None` when it renders nothing.
-fn render(target: &Target, event: &Event) -> Result<Option<Value>, MappingError> {
-    target.template.render(event).map_err(|e| MappingError {
-        pointer: format!("{}{}", target.origin, e.pointer),
-        message: e.message,
-    })
+fn render<'a>(target: &'a Target, event: &'a Event) -> Result<Option<Value<'a>>, MappingError> {
+    target
+        .template
+        .render_borrowed(event)
+        .map_err(|e| MappingError {
+            pointer: format!("{}{}", target.origin, e.pointer),
+            message: e.message,
+        })
 }
 
 /// Whether any rendered user object carries an event.
 fn has_events(rendered: &Option<Value>) -> bool {
-    let carries = |user: &Value| match user.as_object().and_then(|u| u.member("events")) {
+    let carries = |user: &Value| match user.as_object().and_then(|u| u.get("events")) {
         Some(Value::Array(events)) => !events.is_empty(),
         Some(Value::Object(_)) => true,
         _ => false,
@@ -385,31 +387,31 @@ fn has_events(rendered: &Option<Value>) -> bool {
 
 /// Gives every event of a preset's user object the preset's (possibly renamed) event name.
 fn rename_events(user: &mut Value, name: &str) {
-    let events = match user.as_object_mut().and_then(|u| u.member_mut("events")) {
+    let events = match user.as_object_mut().and_then(|u| u.get_mut("events")) {
         Some(Value::Array(events)) => events,
         _ => return,
     };
     for event in events.iter_mut().filter_map(Value::as_object_mut) {
         // Presets mostly render the name they send already: then nothing is rewritten.
-        match event.member_mut("event_name") {
+        match event.get_mut("event_name") {
             Some(Value::String(rendered)) if rendered == name => {}
-            Some(rendered) => *rendered = Value::String(name.to_owned()),
+            Some(rendered) => *rendered = Value::from(name.to_owned()),
             None => {
-                event.insert("event_name".into(), Value::String(name.to_owned()));
+                event.insert("event_name", Value::from(name.to_owned()));
             }
         }
     }
 }
 
 /// The identity that orders a user's records: uuid, else email, else phone, else a custom id.
-fn user_key(user: &Map<String, Value>) -> Option<String> {
-    let identifiers = user.member("identifiers")?.as_object()?;
+fn user_key(user: &Map<'_>) -> Option<String> {
+    let identifiers = user.get("identifiers")?.as_object()?;
     ["uuid", "email", "phone_number"]
         .iter()
-        .find_map(|k| identifiers.member(k).and_then(Value::as_str))
+        .find_map(|k| identifiers.get(k).and_then(Value::as_str))
         .or_else(|| {
             identifiers
-                .member("custom")?
+                .get("custom")?
                 .as_object()?
                 .values()
                 .find_map(Value::as_str)

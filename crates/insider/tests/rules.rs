@@ -28,8 +28,9 @@ fn check_with(settings: &RuleSettings, users: &[Value], expected: Expect) {
     let mut actual = String::new();
     for user in users {
         let mut notes = Vec::new();
-        let line = match check_user(user.clone(), settings, &context, &mut notes) {
-            Ok(Checked::User(user)) => Value::Object(user).to_string(),
+        let user = hardal_core::value::Value::from(user.clone());
+        let line = match check_user(user, settings, &context, &mut notes) {
+            Ok(Checked::User(user)) => serde_json::to_string(&user).expect("a user serializes"),
             Ok(Checked::Nothing(reason)) => format!("nothing: {reason}"),
             Ok(Checked::Expired(rule)) => format!("expired: {rule}"),
             Err(reason) => format!("rejected: {reason}"),
@@ -421,6 +422,9 @@ fn required_parameters_are_derived_or_their_line_left_out() {
             json!({"identifiers": {"uuid": "u"}, "attributes": {"name": "A"}, "events": [
                 line(json!({"event_group_id": "T1", "currency": "EUR", "unit_sale_price": 9.5}))]}),
             json!({"identifiers": {"uuid": "u"}, "events": [line(json!({"event_group_id": "T1", "currency": "€", "unit_sale_price": 9.5, "quantity": 1}))]}),
+            // Parameters rendered as null: what can be derived is, in a new object.
+            json!({"identifiers": {"uuid": "u"}, "events": [{"event_name": "cart_page_view", "timestamp": "2024-12-30T00:00:00Z",
+                "event_params": null}]}),
         ],
         expect![[r#"
             {"identifiers":{"uuid":"u"},"events":[{"event_name":"purchase","timestamp":"2024-12-30T00:00:00Z","event_params":{"currency":"EUR","unit_price":9.5,"quantity":1,"event_group_id":"hardal-derived","unit_sale_price":9.5}}],"not_append":true}
@@ -439,6 +443,9 @@ fn required_parameters_are_derived_or_their_line_left_out() {
             rejected: events.0.event_params.currency: is required on a purchase event
                 dropped events.event_params.currency: "€" is not an ISO 4217 currency code [not a currency code]
                 dropped events: purchase event 1 left out: no valid currency, which Insider requires [purchase without currency]
+            rejected: events.0.event_params.currency: is required on a cart_page_view event
+                repaired events.event_params.event_group_id: missing → "hardal-derived" [derived from the user, time and content]
+                dropped events: cart_page_view event 1 left out: no valid currency, which Insider requires [cart_page_view without currency]
         "#]],
     );
 }

@@ -120,7 +120,7 @@ impl Filter {
                 Some(n) => owned(n),
                 None => Err(cannot(&value, "an integer")),
             },
-            Filter::Boolean => match convert::to_boolean(&value) {
+            Filter::Boolean => match convert::to_boolean(value.as_ref()) {
                 Some(b) => owned(Value::Bool(b)),
                 None => Err(cannot(&value, "a boolean")),
             },
@@ -137,7 +137,7 @@ impl Filter {
                 };
                 owned(Value::String(changed))
             }
-            Filter::Timestamp => match convert::to_timestamp(&value) {
+            Filter::Timestamp => match convert::to_timestamp(value.as_ref()) {
                 Some(text) => owned(Value::String(text)),
                 None => Err(cannot(&value, "a timestamp")),
             },

@@ -39,6 +39,16 @@ impl Template {
         render::render(&self.root, event.as_value())
     }
 
+    /// Renders against an event into a value that borrows from the template and the event
+    /// (see [`crate::value`]); `Ok(None)` when the whole template is missing. It equals what
+    /// [`Template::render`] returns.
+    pub fn render_borrowed<'a>(
+        &'a self,
+        event: &'a Event,
+    ) -> Result<Option<crate::value::Value<'a>>, MappingError> {
+        render::render(&self.root, event.as_value())
+    }
+
     /// Renders as compact JSON appended to `out`; `Ok(false)` (nothing appended) when missing.
     /// The bytes equal `serde_json::to_vec` of what [`Template::render`] returns.
     pub fn render_json(&self, event: &Event, out: &mut Vec<u8>) -> Result<bool, MappingError> {

@@ -3,8 +3,9 @@
 //!
 //! The walk is generic over what it builds ([`Output`]): a [`Rendered`] tree that borrows event
 //! values and template constants instead of copying them, written straight out as compact JSON;
-//! or a `serde_json::Value`, built directly, without the borrowed tree in between (mapping
-//! builds one for every event, so the tree's allocations would be paid on every event).
+//! a `serde_json::Value`, built directly, without the borrowed tree in between; or a
+//! [`crate::value::Value`] that borrows keys and strings and keeps members in a vector, for
+//! destinations whose rules rework every rendered object.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -96,6 +97,38 @@ impl<'a> Output<'a> for Value {
 
     fn array(elements: Vec<Self>) -> Self {
         Value::Array(elements)
+    }
+}
+
+impl<'a> Output<'a> for crate::value::Value<'a> {
+    type Members = crate::value::Map<'a>;
+
+    fn constant(constant: &'a Constant) -> Self {
+        crate::value::Value::borrowed(&constant.value)
+    }
+
+    fn value(value: Cow<'a, Value>) -> Self {
+        match value {
+            Cow::Borrowed(value) => crate::value::Value::borrowed(value),
+            Cow::Owned(value) => value.into(),
+        }
+    }
+
+    fn object(members: usize) -> Self::Members {
+        crate::value::Map::with_capacity(members)
+    }
+
+    fn member(object: &mut Self::Members, member: &'a Member, value: Self) {
+        // A template object's keys are unique: they come from one JSON object.
+        object.push_new(&member.key, value);
+    }
+
+    fn finish(object: Self::Members) -> Option<Self> {
+        (!object.is_empty()).then_some(crate::value::Value::Object(object))
+    }
+
+    fn array(elements: Vec<Self>) -> Self {
+        crate::value::Value::Array(elements)
     }
 }
 

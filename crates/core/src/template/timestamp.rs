@@ -8,24 +8,24 @@
 //! span). Anything else (`0`, `42`, `19900101` as an epoch) would silently become a date around
 //! 1970, so it is not a timestamp — except 8 digits, which are read as a `YYYYMMDD` date.
 
-use serde_json::Value;
+use crate::convert::Scalar;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 /// The timestamp as RFC 3339 UTC text, or `None` when the value is not a timestamp.
-pub(crate) fn normalize(value: &Value) -> Option<String> {
+pub(crate) fn normalize(value: Scalar<'_>) -> Option<String> {
     let instant = match value {
-        Value::Number(n) => from_number_text(&n.to_string())?,
-        Value::String(s) => from_text(s.trim())?,
+        Scalar::Number(n) => from_number_text(&n.to_string())?,
+        Scalar::String(s) => from_text(s.trim())?,
         _ => return None,
     };
     format_utc(instant)
 }
 
 /// The instant a timestamp value names, in any shape [`normalize`] reads.
-pub(crate) fn to_system_time(value: &Value) -> Option<std::time::SystemTime> {
+pub(crate) fn to_system_time(value: Scalar<'_>) -> Option<std::time::SystemTime> {
     let instant = match value {
-        Value::Number(n) => from_number_text(&n.to_string())?,
-        Value::String(s) => from_text(s.trim())?,
+        Scalar::Number(n) => from_number_text(&n.to_string())?,
+        Scalar::String(s) => from_text(s.trim())?,
         _ => return None,
     };
     Some(instant.into())
@@ -242,7 +242,6 @@ fn push_digits(text: &mut String, value: u32, width: u32) {
 mod tests {
     use serde_json::{Value, json};
 
-    use super::normalize;
 
     #[test]
     fn canonical_timestamps_are_recognised() {
@@ -258,7 +257,10 @@ mod tests {
         ] {
             assert_eq!(is_canonical(text), canonical, "{text}");
             if canonical {
-                assert_eq!(super::normalize(&json!(text)).as_deref(), Some(text));
+                assert_eq!(
+                    crate::convert::to_timestamp(&json!(text)).as_deref(),
+                    Some(text)
+                );
             }
         }
     }
@@ -336,7 +338,7 @@ mod tests {
         ];
         for (input, expected) in table {
             assert_eq!(
-                normalize(input).as_deref(),
+                crate::convert::to_timestamp(input).as_deref(),
                 *expected,
                 "timestamp of {input}"
             );

@@ -3,7 +3,7 @@
 //! of objects or of lists, deeper nesting, a flattened name that is already taken) is left out
 //! with a note — never lost without a word.
 
-use serde_json::{Map, Value};
+use hardal_core::value::{Map, Value};
 
 use super::log::{Log, Place, Section, short};
 
@@ -11,7 +11,7 @@ use super::log::{Log, Place, Section, short};
 pub(crate) const MAX_DEPTH: usize = 3;
 
 pub(crate) fn check(
-    custom: &mut Map<String, Value>,
+    custom: &mut Map<'_>,
     section: Section,
     event: usize,
     log: &mut Log<'_>,
@@ -60,17 +60,17 @@ pub(crate) fn check(
                 place,
                 "nested object flattened",
                 &value,
-                &Value::String(added.join(", ")),
+                &Value::from(added.join(", ")),
             );
         }
     }
     Ok(())
 }
 
-fn flatten(
-    out: &mut Map<String, Value>,
+fn flatten<'a>(
+    out: &mut Map<'a>,
     name: &str,
-    value: &Value,
+    value: &Value<'a>,
     depth: usize,
     place: Place<'_>,
     log: &mut Log<'_>,
@@ -79,7 +79,7 @@ fn flatten(
     let Value::Object(members) = value else {
         unreachable!("only objects are flattened")
     };
-    for (key, member) in members {
+    for (key, member) in members.iter() {
         let flat = format!("{name}_{key}");
         match member {
             Value::Null => {}

@@ -5,12 +5,11 @@
 //! when it was the only one, refuses the event).
 
 use hardal_core::NoteAction;
-use serde_json::{Map, Value};
+use hardal_core::value::{Map, Value};
 
 use super::fields::{self, is_blank};
 use super::kinds::{Coerced, Kind, coerce, param_kind};
 use super::log::{Log, Place, Section};
-use super::scan::Scan;
 use super::{CheckContext, RuleSettings};
 
 /// Events Insider requires parameters for, and which.
@@ -49,7 +48,7 @@ pub(crate) fn check(
     };
     if let Some(key) = event
         .keys()
-        .find(|k| !matches!(k.as_str(), "event_name" | "timestamp" | "event_params"))
+        .find(|k| !matches!(*k, "event_name" | "timestamp" | "event_params"))
     {
         return Err(format!(
             "events.{index}.{key}: not a field of an Insider event (event_name, timestamp, event_params)"
@@ -60,14 +59,14 @@ pub(crate) fn check(
         event: index,
         key,
     };
-    let name = match event.member_mut("event_name") {
-        Some(Value::String(name)) if is_event_name(name) => name.clone(),
+    let name = match event.get_mut("event_name") {
+        Some(Value::String(name)) if is_event_name(name) => name.to_string(),
         Some(value) => {
             let name = hardal_core::convert::to_text(value)
                 .map(|n| normalize_event_name(&n))
                 .unwrap_or_default();
             if !name.is_empty() {
-                let new = Value::String(name.clone());
+                let new = Value::from(name.clone());
                 log.repaired(place("event_name"), "to lower snake case", value, &new);
                 *value = new;
             }
@@ -78,7 +77,7 @@ pub(crate) fn check(
     if name.is_empty() {
         return Err(format!("events.{index}.event_name: is required"));
     }
-    let timestamp = match event.member_mut("timestamp") {
+    let timestamp = match event.get_mut("timestamp") {
         Some(timestamp) if !is_blank(timestamp) => timestamp,
         _ => return Err(format!("events.{index}.timestamp: is required")),
     };
@@ -107,7 +106,7 @@ pub(crate) fn check(
         );
         return Ok(Fate::Expired(rule));
     }
-    match event.member_mut("event_params") {
+    match event.get_mut("event_params") {
         Some(Value::Object(params)) => {
             fields::check(
                 params,
@@ -127,15 +126,15 @@ pub(crate) fn check(
         }
     }
     if let Some((_, required)) = REQUIRED_PARAMS.iter().find(|(event, _)| *event == name) {
-        let params = match event
-            .entry("event_params")
-            .or_insert_with(|| Value::Object(Map::new()))
-        {
-            Value::Object(params) => params,
-            _ => unreachable!("event_params was checked to be an object"),
+        // `event_params` is an object or null by now: null makes room for what is derived.
+        if !event.get("event_params").is_some_and(Value::is_object) {
+            event.insert("event_params", Value::Object(Map::new()));
+        }
+        let Some(Value::Object(params)) = event.get_mut("event_params") else {
+            unreachable!("event_params was made an object")
         };
         for param in *required {
-            if params.has(param) {
+            if params.contains_key(param) {
                 continue;
             }
             let place = Place {
@@ -145,7 +144,7 @@ pub(crate) fn check(
             };
             let derived = match *param {
                 "event_group_id" => Some((
-                    Value::String((context.group_id)()),
+                    Value::from((context.group_id)()),
                     "derived from the user, time and content",
                 )),
                 "unit_sale_price" => params
@@ -156,7 +155,7 @@ pub(crate) fn check(
             match derived {
                 Some((value, rule)) => {
                     log.derived(place, rule, &value);
-                    params.insert((*param).to_owned(), value);
+                    params.insert(*param, value);
                 }
                 None => {
                     let reason = format!(
@@ -180,11 +179,11 @@ pub(crate) fn check(
         }
     }
     if event
-        .member("event_params")
+        .get("event_params")
         .and_then(Value::as_object)
         .is_some_and(Map::is_empty)
     {
-        event.take("event_params");
+        event.shift_remove("event_params");
     }
     Ok(Fate::Send)
 }

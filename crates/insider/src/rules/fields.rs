@@ -2,22 +2,21 @@
 //! with a note, or left out with a note when invalid), other keys moved under `custom`, Insider's
 //! keys found under `custom` lifted out of it (a value at the top level wins), blanks left out.
 
-use serde_json::{Map, Value};
+use hardal_core::value::{Map, Value};
 
 use super::custom;
 use super::kinds::{Coerced, Kind, coerce};
 use super::log::{Log, Place, Section, short};
-use super::scan::Scan;
 
 pub(crate) fn check(
-    fields: &mut Map<String, Value>,
+    fields: &mut Map<'_>,
     section: Section,
     event: usize,
     kind_of: fn(&str) -> Option<Kind>,
     phone_country_code: Option<&str>,
     log: &mut Log<'_>,
 ) -> Result<(), String> {
-    let mut custom = match fields.take("custom") {
+    let mut custom = match fields.shift_remove("custom") {
         Some(Value::Object(members)) => members,
         Some(other) if !is_blank(&other) => {
             let place = Place {
@@ -106,7 +105,7 @@ pub(crate) fn check(
             }
             Coerced::Invalid(rule) => {
                 log.invalid(place, rule, value)?;
-                invalid.push(key.clone());
+                invalid.push(key.to_owned());
             }
         }
     }
@@ -115,15 +114,15 @@ pub(crate) fn check(
     }
     custom::check(&mut custom, section.custom(), event, log)?;
     if !custom.is_empty() {
-        fields.insert("custom".into(), Value::Object(custom));
+        fields.insert("custom", Value::Object(custom));
     }
     Ok(())
 }
 
 /// All members of `map` to go through again when any of them satisfies `moves` (then `map` is
 /// left empty), else none; the caller puts back those that stay.
-fn moved_out(map: &mut Map<String, Value>, moves: impl Fn(&str) -> bool) -> Map<String, Value> {
-    if map.keys().any(|key| moves(key)) {
+fn moved_out<'a>(map: &mut Map<'a>, moves: impl Fn(&str) -> bool) -> Map<'a> {
+    if map.keys().any(moves) {
         let len = map.len();
         std::mem::replace(map, Map::with_capacity(len))
     } else {

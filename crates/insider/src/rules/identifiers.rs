@@ -3,13 +3,12 @@
 //! left out with a note when another valid identifier remains; when none would remain the event is
 //! refused, naming the identifier and the rule (as it is whenever invalid fields are rejected).
 
-use serde_json::{Map, Value};
+use hardal_core::value::{Map, Value};
 
 use super::RuleSettings;
 use super::fields::is_blank;
 use super::kinds::{Coerced, Invalid, Kind, coerce};
 use super::log::{Log, Place, Section, short};
-use super::scan::Scan;
 
 pub const STANDARD_IDENTIFIERS: [&str; 3] = ["email", "phone_number", "uuid"];
 
@@ -24,22 +23,22 @@ static CUSTOM_NOT_OBJECT: Invalid = Invalid {
 };
 
 /// An identifier that cannot be sent, waiting to learn whether another one remains.
-struct Pending<'a> {
+struct Pending<'a, 'v> {
     section: Section,
     key: String,
     rule: &'a Invalid,
-    value: Value,
+    value: Value<'v>,
 }
 
 /// Checks `identifiers` in place. After it, the object holds only valid identifiers (possibly
 /// none, when there were none to begin with).
 pub(crate) fn check(
-    identifiers: &mut Map<String, Value>,
+    identifiers: &mut Map<'_>,
     settings: &RuleSettings,
     log: &mut Log<'_>,
 ) -> Result<(), String> {
     let mut pending = Vec::new();
-    let mut custom = match identifiers.take("custom") {
+    let mut custom = match identifiers.shift_remove("custom") {
         Some(Value::Object(members)) => members,
         Some(other) if !is_blank(&other) => {
             pending.push(Pending {
@@ -52,12 +51,14 @@ pub(crate) fn check(
         }
         _ => Map::new(),
     };
-    custom.retain(|name, value| !is_blank(value) && settings.custom_identifiers.contains(name));
+    custom.retain(|name, value| {
+        !is_blank(value) && settings.custom_identifiers.iter().any(|c| c == name)
+    });
     identifiers.retain(|_, value| !is_blank(value));
     let moved: Vec<String> = identifiers
         .keys()
-        .filter(|key| !STANDARD_IDENTIFIERS.contains(&key.as_str()))
-        .cloned()
+        .filter(|key| !STANDARD_IDENTIFIERS.contains(key))
+        .map(str::to_owned)
         .collect();
     for key in moved {
         let value = identifiers.shift_remove(&key).expect("listed above");
@@ -80,7 +81,7 @@ pub(crate) fn check(
     ] {
         let mut invalid = Vec::new();
         for (key, value) in members.iter_mut() {
-            let kind = match (section, key.as_str()) {
+            let kind = match (section, key) {
                 (Section::Identifiers, "email") => Kind::Email,
                 (Section::Identifiers, "phone_number") => Kind::Phone,
                 _ => Kind::String,
@@ -96,7 +97,7 @@ pub(crate) fn check(
                     log.repaired(place, rule, value, &new);
                     *value = new;
                 }
-                Coerced::Invalid(rule) => invalid.push((key.clone(), rule)),
+                Coerced::Invalid(rule) => invalid.push((key.to_owned(), rule)),
             }
         }
         for (key, rule) in invalid {
@@ -110,7 +111,7 @@ pub(crate) fn check(
         }
     }
     if !custom.is_empty() {
-        identifiers.insert("custom".into(), Value::Object(custom));
+        identifiers.insert("custom", Value::Object(custom));
     }
     if identifiers.is_empty() && !log.reject_invalid {
         // Nothing valid would remain: refused, with the first identifier's reason.

@@ -4,7 +4,7 @@
 //! invalid, with the rule it breaks.
 
 use hardal_core::convert;
-use serde_json::Value;
+use hardal_core::value::Value;
 
 use crate::country;
 
@@ -95,7 +95,7 @@ pub(crate) enum Coerced {
     /// Already in Insider's form; left as it is.
     Kept,
     /// Rewritten into the one form it means, by the named rule.
-    Repaired(Value, &'static str),
+    Repaired(Value<'static>, &'static str),
     /// No form of this type; the value breaks the rule.
     Invalid(&'static Invalid),
 }
@@ -105,7 +105,7 @@ pub(crate) fn coerce(value: &Value, kind: Kind, phone_country_code: Option<&str>
     if already_canonical(value, kind) {
         return Coerced::Kept;
     }
-    let repaired = |new: Value, rule| {
+    let repaired = |new: Value<'static>, rule| {
         if new == *value {
             Coerced::Kept
         } else {
@@ -114,48 +114,48 @@ pub(crate) fn coerce(value: &Value, kind: Kind, phone_country_code: Option<&str>
     };
     match kind {
         Kind::String => match convert::to_text(value) {
-            Some(text) => repaired(Value::String(text), "to text"),
+            Some(text) => repaired(Value::from(text), "to text"),
             None => Coerced::Invalid(&NOT_STRING),
         },
         Kind::Boolean => match convert::to_boolean(value) {
             Some(b) => repaired(Value::Bool(b), "to boolean"),
             None => Coerced::Invalid(&NOT_BOOLEAN),
         },
-        Kind::Number => match convert::to_number(value) {
+        Kind::Number => match convert::number(value).map(Value::Number) {
             Some(n) => repaired(n, "text to number"),
             None => Coerced::Invalid(&NOT_NUMBER),
         },
-        Kind::Integer => match convert::to_integer(value) {
+        Kind::Integer => match convert::integer(value).map(Value::Number) {
             Some(n) => repaired(n, "to whole number"),
             None => Coerced::Invalid(&NOT_INTEGER),
         },
         Kind::Timestamp => match convert::to_timestamp(value) {
-            Some(text) => repaired(Value::String(text), "to RFC 3339 in UTC"),
+            Some(text) => repaired(Value::from(text), "to RFC 3339 in UTC"),
             None => Coerced::Invalid(&NOT_TIMESTAMP),
         },
         Kind::Email => match convert::to_text(value) {
             Some(text) if is_email(text.trim()) => {
-                repaired(Value::String(text.trim().to_owned()), "white space trimmed")
+                repaired(Value::from(text.trim().to_owned()), "white space trimmed")
             }
             _ => Coerced::Invalid(&NOT_EMAIL),
         },
         Kind::Phone => match normalize_phone(value, phone_country_code) {
-            Some(phone) => repaired(Value::String(phone), "to E.164"),
+            Some(phone) => repaired(Value::from(phone), "to E.164"),
             None => Coerced::Invalid(&NOT_PHONE),
         },
         Kind::Language => match normalize_language(value) {
-            Some(locale) => repaired(Value::String(locale), "to a locale such as en_US"),
+            Some(locale) => repaired(Value::from(locale), "to a locale such as en_US"),
             None => Coerced::Invalid(&NOT_LANGUAGE),
         },
         Kind::Country => match value.as_str().and_then(country::to_alpha2) {
-            Some((alpha2, rule)) => repaired(Value::String(alpha2), rule),
+            Some((alpha2, rule)) => repaired(Value::from(alpha2), rule),
             None => Coerced::Invalid(&NOT_COUNTRY),
         },
         Kind::Currency => {
             let text = convert::to_text(value).unwrap_or_default();
             let text = text.trim();
             if text.len() == 3 && text.chars().all(|c| c.is_ascii_alphabetic()) {
-                repaired(Value::String(text.to_ascii_uppercase()), "upper case")
+                repaired(Value::from(text.to_ascii_uppercase()), "upper case")
             } else {
                 Coerced::Invalid(&NOT_CURRENCY)
             }
@@ -166,7 +166,11 @@ pub(crate) fn coerce(value: &Value, kind: Kind, phone_country_code: Option<&str>
                 Value::Array(items) => items.as_slice(),
                 single => std::slice::from_ref(single),
             };
-            match items.iter().map(convert::to_number).collect::<Option<_>>() {
+            match items
+                .iter()
+                .map(|item| convert::number(item).map(Value::Number))
+                .collect::<Option<_>>()
+            {
                 Some(numbers) => repaired(Value::Array(numbers), "to a list of numbers"),
                 None => Coerced::Invalid(&NOT_NUMBERS),
             }
@@ -177,7 +181,12 @@ pub(crate) fn coerce(value: &Value, kind: Kind, phone_country_code: Option<&str>
 /// A list of strings from a single value, a list, or lists of lists (a list-valued category in a
 /// template's `["##item.category##"]`): one flat list, blanks left out.
 fn strings(value: &Value) -> Coerced {
-    fn flatten(value: &Value, out: &mut Vec<Value>, nested: &mut bool, depth: usize) -> bool {
+    fn flatten(
+        value: &Value,
+        out: &mut Vec<Value<'static>>,
+        nested: &mut bool,
+        depth: usize,
+    ) -> bool {
         match value {
             Value::Array(items) => {
                 *nested |= depth > 0;
@@ -189,7 +198,7 @@ fn strings(value: &Value) -> Coerced {
             Value::String(s) if s.trim().is_empty() => true,
             scalar => match convert::to_text(scalar) {
                 Some(text) => {
-                    out.push(Value::String(text));
+                    out.push(Value::from(text));
                     true
                 }
                 None => false,
@@ -264,7 +273,10 @@ pub(crate) fn is_email(text: &str) -> bool {
 /// parentheses dropped, a leading `00` read as `+`, a national number (leading `0`) prefixed with
 /// the configured country code. Without a configured code such a number cannot be made E.164
 /// without guessing the country, so it is invalid.
-pub fn normalize_phone(value: &Value, country_code: Option<&str>) -> Option<String> {
+pub fn normalize_phone<V: convert::AsScalar + ?Sized>(
+    value: &V,
+    country_code: Option<&str>,
+) -> Option<String> {
     let text = convert::to_text(value)?;
     let compact: String = text
         .chars()

@@ -2,8 +2,8 @@
 //! a [`Note`]; with `on_invalid_field: reject` an invalid field refuses the event instead, with a
 //! reason that names the field (with its event index) and the rule.
 
+use hardal_core::value::Value;
 use hardal_core::{Note, NoteAction, Notes};
-use serde_json::Value;
 
 use super::kinds::Invalid;
 

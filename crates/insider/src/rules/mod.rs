@@ -15,12 +15,11 @@ mod fields;
 mod identifiers;
 mod kinds;
 mod log;
-pub(crate) mod scan;
 
 use std::time::SystemTime;
 
+use hardal_core::value::{Map, Value};
 use hardal_core::{Note, NoteAction, convert};
-use serde_json::{Map, Value};
 
 use crate::retention::Retention;
 
@@ -30,7 +29,6 @@ pub(crate) use kinds::normalize_phone;
 
 use events::Fate;
 use log::Log;
-use scan::Scan;
 
 /// What the rules need from the destination's configuration.
 #[derive(Debug, Clone)]
@@ -77,9 +75,9 @@ pub struct CheckContext<'a> {
 
 /// The outcome of applying the rules to one rendered user object.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Checked {
+pub enum Checked<'a> {
     /// A user object Insider accepts.
-    User(Map<String, Value>),
+    User(Map<'a>),
     /// Nothing to send (no identifier, or neither attributes nor events).
     Nothing(String),
     /// Nothing to send because every event is older than Insider keeps it (and there are no
@@ -90,12 +88,12 @@ pub enum Checked {
 /// Applies Insider's rules to one rendered user object, adding a note to `notes` for every
 /// repair, left-out field and expired event. `Err` is the refusal of the event, naming the field
 /// and the rule.
-pub fn check_user(
-    user: Value,
+pub fn check_user<'a>(
+    user: Value<'a>,
     settings: &RuleSettings,
     context: &CheckContext<'_>,
     notes: &mut Vec<Note>,
-) -> Result<Checked, String> {
+) -> Result<Checked<'a>, String> {
     let Value::Object(mut user) = user else {
         return Err(format!(
             "a user object must be a JSON object, found {}",
@@ -104,7 +102,7 @@ pub fn check_user(
     };
     if let Some(key) = user.keys().find(|k| {
         !matches!(
-            k.as_str(),
+            *k,
             "identifiers" | "insider_id" | "attributes" | "events" | "not_append"
         )
     }) {
@@ -119,13 +117,13 @@ pub fn check_user(
         detail: context.notes,
     };
     if !settings.send_attributes {
-        user.take("attributes");
+        user.shift_remove("attributes");
     }
-    match user.member_mut("identifiers") {
+    match user.get_mut("identifiers") {
         Some(Value::Object(identifiers)) => {
             identifiers::check(identifiers, settings, &mut log)?;
             if identifiers.is_empty() {
-                user.take("identifiers");
+                user.shift_remove("identifiers");
             }
         }
         Some(other) => {
@@ -136,17 +134,17 @@ pub fn check_user(
         }
         None => {}
     }
-    if let Some(id) = user.member_mut("insider_id") {
-        *id = Value::String(convert::to_text(id).ok_or("insider_id: must be a string")?);
+    if let Some(id) = user.get_mut("insider_id") {
+        *id = Value::from(convert::to_text(id).ok_or("insider_id: must be a string")?);
     }
-    if !user.has("identifiers") && !user.has("insider_id") {
+    if !user.contains_key("identifiers") && !user.contains_key("insider_id") {
         return Ok(Checked::Nothing(
             "no identifier to send (email, phone_number, uuid or a configured custom identifier)"
                 .into(),
         ));
     }
 
-    match user.member_mut("attributes") {
+    match user.get_mut("attributes") {
         Some(Value::Object(attributes)) => {
             fields::check(
                 attributes,
@@ -157,7 +155,7 @@ pub fn check_user(
                 &mut log,
             )?;
             if attributes.is_empty() {
-                user.take("attributes");
+                user.shift_remove("attributes");
             }
         }
         Some(other) => {
@@ -170,7 +168,7 @@ pub fn check_user(
     }
 
     let (mut expired, mut left_out) = (None, None);
-    if let Some(events) = user.member_mut("events") {
+    if let Some(events) = user.get_mut("events") {
         if events.is_object() {
             *events = Value::Array(vec![std::mem::take(events)]);
         }
@@ -204,23 +202,23 @@ pub fn check_user(
             });
         }
         if list.is_empty() {
-            user.take("events");
+            user.shift_remove("events");
         }
     }
 
-    if !user.has("events") {
+    if !user.contains_key("events") {
         // No event is sent: one of them could not be (refused, to be fixed and sent again whole),
         // or all were too old (expired, unless attributes remain to be sent).
         if let Some(reason) = left_out {
             return Err(reason);
         }
         if let Some(rule) = expired
-            && !user.has("attributes")
+            && !user.contains_key("attributes")
         {
             return Ok(Checked::Expired(rule));
         }
     }
-    if !user.has("attributes") && !user.has("events") {
+    if !user.contains_key("attributes") && !user.contains_key("events") {
         let dropped = log.notes[noted_before..]
             .iter()
             .find(|n| n.action == NoteAction::Dropped);
@@ -234,9 +232,9 @@ pub fn check_user(
             "neither attributes nor events to send".into(),
         ));
     }
-    user.take("not_append");
+    user.shift_remove("not_append");
     if settings.not_append {
-        user.insert("not_append".into(), Value::Bool(true));
+        user.insert("not_append", Value::Bool(true));
     }
     Ok(Checked::User(user))
 }

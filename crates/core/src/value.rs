@@ -1,0 +1,323 @@
+//! `Value`: a JSON value that borrows its text from the template and the event it was rendered
+//! from, for destinations whose rules rework every rendered object (Insider's).
+//!
+//! Rendering into a `serde_json::Value` copies every key and string and hashes every key into an
+//! index map, on every event; the rules then look members up by hash again. The objects these
+//! rules work on are small (a user object has at most five members, an event three, attributes a
+//! few dozen), so here an object is a vector of members in order, found by comparing keys, and
+//! keys and strings stay borrowed until a rule rewrites them. It behaves as `serde_json`'s
+//! `preserve_order` map does where the rules can tell (insertion keeps an existing key's place,
+//! `shift_remove` keeps the order of the rest, equality ignores order) and serializes to exactly
+//! the bytes `serde_json` writes for the same value.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::Number;
+
+/// A JSON value whose keys and strings may be borrowed for `'a`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Value<'a> {
+    #[default]
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(Cow<'a, str>),
+    Array(Vec<Value<'a>>),
+    Object(Map<'a>),
+}
+
+/// A JSON object: members in order, keys unique.
+#[derive(Debug, Clone, Default)]
+pub struct Map<'a> {
+    members: Vec<(Cow<'a, str>, Value<'a>)>,
+}
+
+impl<'a> Value<'a> {
+    /// The same value, borrowing every key and string of `value`.
+    pub fn borrowed(value: &'a serde_json::Value) -> Value<'a> {
+        match value {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => Value::Number(n.clone()),
+            serde_json::Value::String(s) => Value::String(Cow::Borrowed(s)),
+            serde_json::Value::Array(items) => {
+                Value::Array(items.iter().map(Value::borrowed).collect())
+            }
+            serde_json::Value::Object(members) => Value::Object(Map {
+                members: members
+                    .iter()
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), Value::borrowed(v)))
+                    .collect(),
+            }),
+        }
+    }
+
+    /// The same value as a `serde_json::Value`.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Number(n) => serde_json::Value::Number(n.clone()),
+            Value::String(s) => serde_json::Value::String(s.clone().into_owned()),
+            Value::Array(items) => {
+                serde_json::Value::Array(items.iter().map(Value::to_json).collect())
+            }
+            Value::Object(map) => serde_json::Value::Object(map.to_json()),
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_object(&self) -> Option<&Map<'a>> {
+        match self {
+            Value::Object(map) => Some(map),
+            _ => None,
+        }
+    }
+
+    pub fn as_object_mut(&mut self) -> Option<&mut Map<'a>> {
+        match self {
+            Value::Object(map) => Some(map),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    pub fn is_number(&self) -> bool {
+        matches!(self, Value::Number(_))
+    }
+
+    pub fn is_object(&self) -> bool {
+        matches!(self, Value::Object(_))
+    }
+
+    pub fn is_array(&self) -> bool {
+        matches!(self, Value::Array(_))
+    }
+}
+
+impl From<serde_json::Value> for Value<'static> {
+    fn from(value: serde_json::Value) -> Value<'static> {
+        match value {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(b),
+            serde_json::Value::Number(n) => Value::Number(n),
+            serde_json::Value::String(s) => Value::String(Cow::Owned(s)),
+            serde_json::Value::Array(items) => {
+                Value::Array(items.into_iter().map(Value::from).collect())
+            }
+            serde_json::Value::Object(members) => Value::Object(Map {
+                members: members
+                    .into_iter()
+                    .map(|(k, v)| (Cow::Owned(k), Value::from(v)))
+                    .collect(),
+            }),
+        }
+    }
+}
+
+impl From<String> for Value<'_> {
+    fn from(text: String) -> Self {
+        Value::String(Cow::Owned(text))
+    }
+}
+
+impl<'a> Map<'a> {
+    pub fn new() -> Map<'a> {
+        Map::default()
+    }
+
+    pub fn with_capacity(members: usize) -> Map<'a> {
+        Map {
+            members: Vec::with_capacity(members),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        self.members.iter().position(|(k, _)| k == key)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value<'a>> {
+        self.members.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value<'a>> {
+        self.members
+            .iter_mut()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// Sets `key`; an existing member keeps its place and its old value is returned.
+    pub fn insert(&mut self, key: impl Into<Cow<'a, str>>, value: Value<'a>) -> Option<Value<'a>> {
+        let key = key.into();
+        match self.position(&key) {
+            Some(i) => Some(std::mem::replace(&mut self.members[i].1, value)),
+            None => {
+                self.members.push((key, value));
+                None
+            }
+        }
+    }
+
+    /// Appends a member whose key the caller knows is not there yet (a template's own keys).
+    pub(crate) fn push_new(&mut self, key: &'a str, value: Value<'a>) {
+        debug_assert!(!self.contains_key(key), "{key} is already a member");
+        self.members.push((Cow::Borrowed(key), value));
+    }
+
+    /// Removes `key`, keeping the order of the other members.
+    pub fn shift_remove(&mut self, key: &str) -> Option<Value<'a>> {
+        let i = self.position(key)?;
+        Some(self.members.remove(i).1)
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &mut Value<'a>) -> bool) {
+        self.members.retain_mut(|(k, v)| keep(k, v));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value<'a>)> {
+        self.members.iter().map(|(k, v)| (k.as_ref(), v))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Value<'a>)> {
+        self.members.iter_mut().map(|(k, v)| (&**k, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.members.iter().map(|(k, _)| k.as_ref())
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Value<'a>> {
+        self.members.iter().map(|(_, v)| v)
+    }
+
+    /// The same object as a `serde_json` map.
+    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.members
+            .iter()
+            .map(|(k, v)| (k.clone().into_owned(), v.to_json()))
+            .collect()
+    }
+}
+
+impl<'a> IntoIterator for Map<'a> {
+    type Item = (Cow<'a, str>, Value<'a>);
+    type IntoIter = std::vec::IntoIter<(Cow<'a, str>, Value<'a>)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.members.into_iter()
+    }
+}
+
+/// As for `serde_json`'s maps, the order of members does not make two objects different.
+impl PartialEq for Map<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self
+                .members
+                .iter()
+                .all(|(k, v)| other.get(k).is_some_and(|o| o == v))
+    }
+}
+
+impl Serialize for Value<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => serializer.serialize_unit(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Number(n) => n.serialize(serializer),
+            Value::String(s) => serializer.serialize_str(s),
+            Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Value::Object(map) => map.serialize(serializer),
+        }
+    }
+}
+
+impl Serialize for Map<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.len()))?;
+        for (k, v) in &self.members {
+            map.serialize_entry(k.as_ref(), v)?;
+        }
+        map.end()
+    }
+}
+
+/// Compact JSON, as `serde_json::Value` displays.
+impl fmt::Display for Value<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = serde_json::to_string(self).map_err(|_| fmt::Error)?;
+        f.write_str(&text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn serializes_as_serde_json_does() {
+        let json = json!({"a": "x\"\u{1}é\n", "n": [1, -2, 2.5, 1e300, 18446744073709551615u64],
+            "o": {"t": true, "f": false, "z": null}, "e": {}, "l": []});
+        let value = Value::borrowed(&json);
+        assert_eq!(serde_json::to_string(&value).unwrap(), json.to_string());
+        assert_eq!(value.to_string(), json.to_string());
+        assert_eq!(value.to_json(), json);
+        assert_eq!(Value::from(json.clone()), value);
+    }
+
+    #[test]
+    fn objects_behave_as_ordered_serde_json_maps() {
+        let mut ours = Map::new();
+        let mut theirs = serde_json::Map::new();
+        for (key, n) in [("b", 1), ("a", 2), ("c", 3), ("a", 4)] {
+            ours.insert(key, Value::Number(n.into()));
+            theirs.insert(key.into(), json!(n));
+        }
+        ours.shift_remove("b");
+        theirs.shift_remove("b");
+        ours.insert("b", Value::Null);
+        theirs.insert("b".into(), json!(null));
+        assert_eq!(
+            serde_json::to_string(&ours).unwrap(),
+            json!(theirs).to_string()
+        );
+        let mut reordered = Map::new();
+        for (k, v) in ours.iter().collect::<Vec<_>>().into_iter().rev() {
+            reordered.insert(k.to_owned(), v.clone());
+        }
+        assert_eq!(reordered, ours, "order does not count in equality");
+        reordered.insert("a", Value::Bool(true));
+        assert_ne!(reordered, ours);
+    }
+}
