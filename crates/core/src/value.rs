@@ -243,6 +243,82 @@ impl PartialEq for Map<'_> {
     }
 }
 
+impl Value<'_> {
+    /// Appends compact JSON: the bytes `serde_json::to_writer` writes for this value, written
+    /// directly rather than through a `Serializer` (every user object of every event is written).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Value::Null => out.extend_from_slice(b"null"),
+            Value::Bool(true) => out.extend_from_slice(b"true"),
+            Value::Bool(false) => out.extend_from_slice(b"false"),
+            Value::Number(n) => {
+                serde_json::to_writer(&mut *out, n).expect("writing to a Vec cannot fail")
+            }
+            Value::String(s) => write_str(s, out),
+            Value::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    item.write_json(out);
+                }
+                out.push(b']');
+            }
+            Value::Object(map) => map.write_json(out),
+        }
+    }
+}
+
+impl Map<'_> {
+    /// Appends compact JSON (see [`Value::write_json`]).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, (key, value)) in self.members.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(key, out);
+            out.push(b':');
+            value.write_json(out);
+        }
+        out.push(b'}');
+    }
+}
+
+/// A JSON string as `serde_json` writes it: `"` and `\` escaped with a backslash, the control
+/// characters with a short escape where JSON has one and `\u00XX` otherwise, everything else
+/// (DEL and all of Unicode included) as it is.
+fn write_str(text: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut unicode = *b"\\u0000";
+    for (i, &byte) in bytes.iter().enumerate() {
+        let escape: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => {
+                unicode[4] = HEX[usize::from(byte >> 4)];
+                unicode[5] = HEX[usize::from(byte & 0xf)];
+                &unicode
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escape);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
 impl Serialize for Value<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -275,8 +351,9 @@ impl Serialize for Map<'_> {
 /// Compact JSON, as `serde_json::Value` displays.
 impl fmt::Display for Value<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = serde_json::to_string(self).map_err(|_| fmt::Error)?;
-        f.write_str(&text)
+        let mut text = Vec::new();
+        self.write_json(&mut text);
+        f.write_str(&String::from_utf8_lossy(&text))
     }
 }
 
@@ -291,9 +368,26 @@ mod tests {
             "o": {"t": true, "f": false, "z": null}, "e": {}, "l": []});
         let value = Value::borrowed(&json);
         assert_eq!(serde_json::to_string(&value).unwrap(), json.to_string());
+        let mut written = Vec::new();
+        value.write_json(&mut written);
+        assert_eq!(String::from_utf8(written).unwrap(), json.to_string());
         assert_eq!(value.to_string(), json.to_string());
         assert_eq!(value.to_json(), json);
         assert_eq!(Value::from(json.clone()), value);
+    }
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        let texts = (0u32..0x300)
+            .filter_map(char::from_u32)
+            .chain(['\u{2028}', '\u{fffd}', '😀'])
+            .map(|c| format!("a{c}b{c}"))
+            .chain(["".to_owned(), "\\\"\\".to_owned()]);
+        for text in texts {
+            let mut written = Vec::new();
+            Value::String(Cow::Borrowed(&text)).write_json(&mut written);
+            assert_eq!(written, serde_json::to_vec(&text).unwrap(), "{text:?}");
+        }
     }
 
     #[test]

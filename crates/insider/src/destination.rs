@@ -281,7 +281,7 @@ impl Destination for Insider {
             match check_user(user, &self.settings, &check_context, &mut notes).map_err(&error)? {
                 Checked::User(user) => {
                     let mut payload = Vec::with_capacity(512);
-                    serde_json::to_writer(&mut payload, &user).expect("a Value serializes");
+                    user.write_json(&mut payload);
                     if self.envelope.size(1, payload.len()) > self.limits.max_bytes {
                         return Err(error(format!(
                             "the user object is {} bytes, more than one request may carry ({})",

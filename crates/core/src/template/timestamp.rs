@@ -242,7 +242,6 @@ fn push_digits(text: &mut String, value: u32, width: u32) {
 mod tests {
     use serde_json::{Value, json};
 
-
     #[test]
     fn canonical_timestamps_are_recognised() {
         use super::is_canonical;
