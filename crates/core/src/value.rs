@@ -12,6 +12,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::hash::BuildHasher;
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Number;
@@ -32,6 +33,72 @@ pub enum Value<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct Map<'a> {
     members: Vec<(Cow<'a, str>, Value<'a>)>,
+    /// Positions by key, kept for objects larger than [`INDEX_FROM`] once a member is inserted:
+    /// building a large object (an event's thousands of custom properties) stays linear.
+    index: Option<Box<Index>>,
+}
+
+/// Objects up to this many members are searched by comparing keys.
+const INDEX_FROM: usize = 32;
+
+/// Member positions by key hash. The hash is keyed at random (SipHash), so an event cannot
+/// choose keys that collide.
+#[derive(Clone)]
+struct Index {
+    positions: hashbrown::HashTable<usize>,
+    hasher: std::hash::RandomState,
+}
+
+impl fmt::Debug for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Index")
+    }
+}
+
+impl Index {
+    fn of(members: &[(Cow<'_, str>, Value<'_>)]) -> Index {
+        let mut index = Index {
+            positions: hashbrown::HashTable::with_capacity(members.len()),
+            hasher: std::hash::RandomState::new(),
+        };
+        for i in 0..members.len() {
+            index.add(members, i);
+        }
+        index
+    }
+
+    fn hash(&self, key: &str) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn find(&self, members: &[(Cow<'_, str>, Value<'_>)], key: &str) -> Option<usize> {
+        self.positions
+            .find(self.hash(key), |&i| members[i].0 == key)
+            .copied()
+    }
+
+    /// Indexes the member at `position`, whose key is in no other member.
+    fn add(&mut self, members: &[(Cow<'_, str>, Value<'_>)], position: usize) {
+        let hash = self.hash(&members[position].0);
+        let Index { positions, hasher } = self;
+        positions.insert_unique(hash, position, |&i| hasher.hash_one(&*members[i].0));
+    }
+
+    /// Forgets the member at `position`, which has just been removed, and moves the later ones
+    /// one place forward.
+    fn remove(&mut self, key: &str, position: usize) {
+        if let Ok(entry) = self
+            .positions
+            .find_entry(self.hash(key), |&i| i == position)
+        {
+            entry.remove();
+        }
+        for i in self.positions.iter_mut() {
+            if *i > position {
+                *i -= 1;
+            }
+        }
+    }
 }
 
 impl<'a> Value<'a> {
@@ -45,12 +112,12 @@ impl<'a> Value<'a> {
             serde_json::Value::Array(items) => {
                 Value::Array(items.iter().map(Value::borrowed).collect())
             }
-            serde_json::Value::Object(members) => Value::Object(Map {
-                members: members
+            serde_json::Value::Object(members) => Value::Object(Map::from_members(
+                members
                     .iter()
                     .map(|(k, v)| (Cow::Borrowed(k.as_str()), Value::borrowed(v)))
                     .collect(),
-            }),
+            )),
         }
     }
 
@@ -116,12 +183,12 @@ impl From<serde_json::Value> for Value<'static> {
             serde_json::Value::Array(items) => {
                 Value::Array(items.into_iter().map(Value::from).collect())
             }
-            serde_json::Value::Object(members) => Value::Object(Map {
-                members: members
+            serde_json::Value::Object(members) => Value::Object(Map::from_members(
+                members
                     .into_iter()
                     .map(|(k, v)| (Cow::Owned(k), Value::from(v)))
                     .collect(),
-            }),
+            )),
         }
     }
 }
@@ -138,8 +205,14 @@ impl<'a> Map<'a> {
     }
 
     pub fn with_capacity(members: usize) -> Map<'a> {
+        Map::from_members(Vec::with_capacity(members))
+    }
+
+    /// Members whose keys are known to be unique (those of another object).
+    fn from_members(members: Vec<(Cow<'a, str>, Value<'a>)>) -> Map<'a> {
         Map {
-            members: Vec::with_capacity(members),
+            members,
+            index: None,
         }
     }
 
@@ -152,18 +225,18 @@ impl<'a> Map<'a> {
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        self.members.iter().position(|(k, _)| k == key)
+        match &self.index {
+            Some(index) => index.find(&self.members, key),
+            None => self.members.iter().position(|(k, _)| k == key),
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<&Value<'a>> {
-        self.members.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.position(key).map(|i| &self.members[i].1)
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value<'a>> {
-        self.members
-            .iter_mut()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        self.position(key).map(|i| &mut self.members[i].1)
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
@@ -173,29 +246,48 @@ impl<'a> Map<'a> {
     /// Sets `key`; an existing member keeps its place and its old value is returned.
     pub fn insert(&mut self, key: impl Into<Cow<'a, str>>, value: Value<'a>) -> Option<Value<'a>> {
         let key = key.into();
+        if self.index.is_none() && self.members.len() >= INDEX_FROM {
+            self.index = Some(Box::new(Index::of(&self.members)));
+        }
         match self.position(&key) {
             Some(i) => Some(std::mem::replace(&mut self.members[i].1, value)),
             None => {
-                self.members.push((key, value));
+                self.push(key, value);
                 None
             }
+        }
+    }
+
+    /// Appends a member whose key is not there yet.
+    fn push(&mut self, key: Cow<'a, str>, value: Value<'a>) {
+        self.members.push((key, value));
+        if let Some(index) = &mut self.index {
+            index.add(&self.members, self.members.len() - 1);
         }
     }
 
     /// Appends a member whose key the caller knows is not there yet (a template's own keys).
     pub(crate) fn push_new(&mut self, key: &'a str, value: Value<'a>) {
         debug_assert!(!self.contains_key(key), "{key} is already a member");
-        self.members.push((Cow::Borrowed(key), value));
+        self.push(Cow::Borrowed(key), value);
     }
 
     /// Removes `key`, keeping the order of the other members.
     pub fn shift_remove(&mut self, key: &str) -> Option<Value<'a>> {
         let i = self.position(key)?;
+        if let Some(index) = &mut self.index {
+            index.remove(key, i);
+        }
         Some(self.members.remove(i).1)
     }
 
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &mut Value<'a>) -> bool) {
+        let len = self.members.len();
         self.members.retain_mut(|(k, v)| keep(k, v));
+        if self.members.len() != len {
+            // Positions moved; the next insertion indexes again if the object is still large.
+            self.index = None;
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value<'a>)> {
@@ -363,6 +455,17 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn building_a_large_object_stays_linear() {
+        // 200,000 distinct keys: searched one by one, inserting them all would take minutes.
+        let mut map = Map::new();
+        for i in 0..200_000 {
+            map.insert(format!("key {i}"), Value::Null);
+        }
+        assert_eq!(map.len(), 200_000);
+        assert!(map.contains_key("key 199999") && !map.contains_key("key 200000"));
+    }
+
+    #[test]
     fn serializes_as_serde_json_does() {
         let json = json!({"a": "x\"\u{1}é\n", "n": [1, -2, 2.5, 1e300, 18446744073709551615u64],
             "o": {"t": true, "f": false, "z": null}, "e": {}, "l": []});
@@ -406,6 +509,36 @@ mod tests {
             serde_json::to_string(&ours).unwrap(),
             json!(theirs).to_string()
         );
+        // Large objects are indexed; they behave as small ones do.
+        let mut ours = Map::new();
+        let mut theirs = serde_json::Map::new();
+        let keys = (0..100).map(|i| format!("k{}", (i * 7) % 100));
+        for (i, key) in keys.chain(["k1".into(), "k3".into()]).enumerate() {
+            ours.insert(key.clone(), Value::Number(i.into()));
+            theirs.insert(key, json!(i));
+        }
+        for key in ["k2", "k0", "absent"] {
+            let removed = ours.shift_remove(key).map(|v| v.to_json());
+            assert_eq!(removed, theirs.shift_remove(key));
+        }
+        ours.insert("k2", Value::Null);
+        theirs.insert("k2".into(), json!(null));
+        ours.retain(|k, _| k != "k5");
+        theirs.retain(|k, _| k != "k5");
+        ours.insert("k5", Value::Bool(true));
+        theirs.insert("k5".into(), json!(true));
+        for key in ["k1", "k2", "k3", "k5", "k0", "k99", "k100"] {
+            assert_eq!(ours.get(key).map(Value::to_json).as_ref(), theirs.get(key));
+        }
+        assert_eq!(ours.to_json(), theirs);
+        assert_eq!(
+            serde_json::to_string(&ours).unwrap(),
+            json!(theirs).to_string()
+        );
+        let mut ours = Map::new();
+        for (key, n) in [("b", 1), ("a", 2), ("c", 3)] {
+            ours.insert(key, Value::Number(n.into()));
+        }
         let mut reordered = Map::new();
         for (k, v) in ours.iter().collect::<Vec<_>>().into_iter().rev() {
             reordered.insert(k.to_owned(), v.clone());

@@ -595,6 +595,28 @@ fn a_user_larger_than_a_request_is_rejected_not_sent() {
     );
 }
 
+#[test]
+fn an_event_with_a_hundred_thousand_custom_attributes_maps_in_linear_time() {
+    // Every key is unknown to Insider, so each is moved under `custom` one by one: a quadratic
+    // search would take minutes here.
+    let destination = build(with(
+        json!({"max_bytes_per_request": 10_000_000, "mappings": [
+        {"when": {}, "user": {"identifiers": {"uuid": "##user_id##"}, "attributes": "##properties##"}}]}),
+    ));
+    let properties: serde_json::Map<String, Value> =
+        (0..100_000).map(|i| (format!("p{i}"), json!(i))).collect();
+    let event = json!({"event_name": "note", "user_id": "u", "properties": properties});
+    let records = destination
+        .map(&Event::from_value(event).unwrap(), &context())
+        .unwrap()
+        .into_records()
+        .expect("records");
+    let user: Value = serde_json::from_slice(&records[0].payload).unwrap();
+    let custom = user["attributes"]["custom"].as_object().unwrap();
+    assert_eq!(custom.len(), 100_000);
+    assert_eq!(custom["p99999"], 99_999);
+}
+
 /// The `event_group_id` of every Insider event a destination sends for `event`.
 fn group_ids(destination: &Insider, event: &Value) -> Vec<String> {
     let mapped = destination
