@@ -103,7 +103,9 @@ fn live_events(root: &Path, work: &Path) -> Result<(std::path::PathBuf, u64)> {
         if let Some(time) = time {
             let moved = (*time + shift).duration_since(UNIX_EPOCH)?.as_millis();
             let millis = u64::try_from(moved)?;
-            event["created_at"] = to_timestamp(&millis.into()).context("a time")?.into();
+            event["created_at"] = to_timestamp(&serde_json::Value::from(millis))
+                .context("a time")?
+                .into();
         }
         out.push_str(&serde_json::to_string(event)?);
         out.push('\n');

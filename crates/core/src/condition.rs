@@ -14,6 +14,7 @@ use crate::error::ConfigError;
 use crate::event::{Event, json_type};
 use crate::path::Path;
 use crate::template::pointer_token;
+use crate::value::Value as Tree;
 
 /// A `when` condition as written in a configuration: path → expected value, list of values
 /// (any of), or `{"exists": bool}`. Every key must hold.
@@ -127,7 +128,7 @@ impl Condition {
                 Test::Exists(wanted) => value.is_some() == *wanted,
                 Test::Equals(expected) => value.is_some_and(|v| json_equal(v, expected)),
                 Test::AnyOf { strings, others } => value.is_some_and(|v| match v {
-                    Value::String(text) => strings
+                    Tree::String(text) => strings
                         .binary_search_by(|option| by_length(option, text))
                         .is_ok(),
                     _ => others.iter().any(|option| json_equal(v, option)),
@@ -184,16 +185,19 @@ fn by_length(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// JSON equality where numbers compare by value (`1` equals `1.0`) and types never mix
 /// (`"1"` is not `1`).
-fn json_equal(left: &Value, right: &Value) -> bool {
+fn json_equal(left: &Tree, right: &Value) -> bool {
     match (left, right) {
-        (Value::Number(a), Value::Number(b)) => match (a.as_i64(), b.as_i64()) {
+        (Tree::Number(a), Value::Number(b)) => match (a.as_i64(), b.as_i64()) {
             (Some(x), Some(y)) => x == y,
             _ => match (a.as_u64(), b.as_u64()) {
                 (Some(x), Some(y)) => x == y,
                 _ => a.as_f64() == b.as_f64(),
             },
         },
-        _ => left == right,
+        (Tree::String(a), Value::String(b)) => a == b,
+        (Tree::Bool(a), Value::Bool(b)) => a == b,
+        // What a condition compares with is always a string, number or boolean.
+        _ => false,
     }
 }
 

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::error::ConfigError;
 use crate::event::Event;
 use crate::path::Path;
+use crate::value::Value as Tree;
 
 /// Why a destination did not map an event: its consent mode requires consent the event does
 /// not carry. The skip reason `send`, `serve` and `render` count apart from other skips.
@@ -147,8 +148,8 @@ impl Consent {
             return ConsentState::Absent;
         };
         let value = match found {
-            Value::Object(map) => match map.get(&self.category) {
-                None | Some(Value::Null) => return ConsentState::Absent,
+            Tree::Object(map) => match map.get(&self.category) {
+                None | Some(Tree::Null) => return ConsentState::Absent,
                 Some(value) => value,
             },
             value => value,
@@ -193,11 +194,13 @@ fn compile_paths(paths: &[String]) -> Result<Vec<Path>, Vec<ConfigError>> {
 
 /// Whether an event's value is the configured granted value: strings without regard to case
 /// and surrounding spaces (`"True"` is Hardal's `"true"`), numbers by value, the rest exactly.
-fn same(granted: &Value, value: &Value) -> bool {
+fn same(granted: &Value, value: &Tree) -> bool {
     match (granted, value) {
-        (Value::String(a), Value::String(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
-        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
-        (a, b) => a == b,
+        (Value::String(a), Tree::String(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
+        (Value::Number(a), Tree::Number(b)) => a.as_f64() == b.as_f64(),
+        (Value::Bool(a), Tree::Bool(b)) => a == b,
+        (Value::Null, Tree::Null) => true,
+        (a, b) => *a == b.to_json(),
     }
 }
 

@@ -13,12 +13,12 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::destination::HttpRequest;
 use crate::event::{Event, exact_text};
 use crate::path::Path;
+use crate::value::Value as Tree;
 
 /// The domain-separation prefix of every identifier hash; a new normalization gets a new version.
 const DOMAIN: &str = "hardal-erasure-v1";
@@ -218,10 +218,9 @@ fn hex(bytes: &[u8]) -> String {
 /// suppressions in force), normalized as [`Identifiers::hashes`] does. Only strings and numbers
 /// count. An event of a suppressed user shares at least one hash with the suppression list.
 pub fn event_identifier_hashes(event: &Event, custom_paths: &[Path]) -> Vec<String> {
-    let root = event.as_value();
-    let user = root.get("user");
+    let user = event.field("user").and_then(Tree::as_object);
     let mut ids = EventIds {
-        user_id: scalar(root.get("user_id")),
+        user_id: scalar(event.field("user_id")),
         email: scalar(user.and_then(|u| u.get("email"))),
         phone: scalar(user.and_then(|u| u.get("phone"))),
         phone_number: scalar(user.and_then(|u| u.get("phone_number"))),
@@ -286,10 +285,10 @@ impl EventIds<'_> {
 }
 
 /// A string as it is, a number as its JSON text; anything else is no identifier.
-fn scalar(value: Option<&Value>) -> Option<Cow<'_, str>> {
+fn scalar<'a>(value: Option<&'a Tree<'_>>) -> Option<Cow<'a, str>> {
     match value? {
-        Value::String(s) => Some(Cow::Borrowed(s)),
-        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Tree::String(s) => Some(Cow::Borrowed(s)),
+        Tree::Number(n) => Some(Cow::Owned(n.to_string())),
         _ => None,
     }
 }

@@ -1,21 +1,62 @@
 //! `Event`: one Hardal event, a JSON object, with path lookup.
+//!
+//! An event keeps its text and a tree of it ([`crate::value::Value`]) whose keys and strings
+//! borrow from that text wherever the text holds them unescaped: parsing allocates little more
+//! than one vector per object and array, instead of a string per key and value and a hash index
+//! per object. Code that wants a `serde_json::Value` gets one built once, on first use.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
 use crate::path::Path;
+use crate::value::Value as Tree;
+
+self_cell::self_cell!(
+    /// The text of an event and the tree that borrows from it.
+    struct Parsed {
+        owner: Box<str>,
+        #[covariant]
+        dependent: Tree,
+    }
+);
 
 /// One event as Hardal holds it (`id`, `event_name`, `created_at`, `user_id`, `user`, `page`,
 /// `properties`, …). Any JSON object is an event; which fields exist is the templates' business.
-#[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    value: Value,
+    parsed: Parsed,
+    json: OnceLock<Value>,
+}
+
+/// Why a text is not an event.
+#[derive(Debug)]
+pub enum ParseError {
+    /// Not JSON (serde_json's error names the line and column).
+    Syntax(serde_json::Error),
+    /// JSON, but not an object: the type that was found.
+    NotAnObject(&'static str),
 }
 
 impl Event {
+    /// Parses an event from its JSON text. Integers too large for 64 bits become strings of
+    /// their exact digits (see [`keep_big_integers`]).
+    pub fn parse(text: &str) -> Result<Event, ParseError> {
+        let text: Box<str> = exact_text(text).into();
+        let parsed = Parsed::try_new(text, |text| tree(text)).map_err(ParseError::Syntax)?;
+        match parsed.borrow_dependent() {
+            Tree::Object(_) => Ok(Event {
+                parsed,
+                json: OnceLock::new(),
+            }),
+            other => Err(ParseError::NotAnObject(tree_type(other))),
+        }
+    }
+
     /// Wraps a JSON value; anything but an object is refused with the JSON type that was found.
     pub fn from_value(value: Value) -> Result<Event, String> {
         match value {
-            Value::Object(_) => Ok(Event { value }),
+            Value::Object(_) => Ok(Event::owned(Tree::from(value))),
             other => Err(format!(
                 "an event must be a JSON object, found {}",
                 json_type(&other)
@@ -24,52 +65,100 @@ impl Event {
     }
 
     pub fn from_map(map: Map<String, Value>) -> Event {
+        Event::owned(Tree::from(Value::Object(map)))
+    }
+
+    /// An event whose tree owns everything it holds.
+    fn owned(tree: Tree<'static>) -> Event {
         Event {
-            value: Value::Object(map),
+            parsed: Parsed::new(Box::from(""), |_| tree),
+            json: OnceLock::new(),
         }
     }
 
+    /// The event as a tree that borrows from its text.
+    pub fn tree(&self) -> &Tree<'_> {
+        self.parsed.borrow_dependent()
+    }
+
     /// The value at `path`; `None` when absent or JSON `null` (both count as missing).
-    pub fn get(&self, path: &Path) -> Option<&Value> {
-        path.lookup(&self.value)
+    pub fn get(&self, path: &Path) -> Option<&Tree<'_>> {
+        path.lookup(self.tree())
     }
 
     /// The value at a top-level key, `None` when absent or `null`.
-    pub fn field(&self, key: &str) -> Option<&Value> {
-        self.value.get(key).filter(|v| !v.is_null())
+    pub fn field(&self, key: &str) -> Option<&Tree<'_>> {
+        self.tree()
+            .as_object()
+            .and_then(|members| members.get(key))
+            .filter(|v| !v.is_null())
     }
 
     pub fn event_name(&self) -> Option<&str> {
-        self.field("event_name").and_then(Value::as_str)
+        self.field("event_name").and_then(Tree::as_str)
     }
 
     /// The event name as messages quote it: JSON text, or `(none)`.
     pub fn quoted_name(&self) -> String {
         self.field("event_name")
-            .map_or("(none)".to_owned(), Value::to_string)
+            .map_or("(none)".to_owned(), Tree::to_string)
     }
 
     /// The key that orders this event among its user's events: `user_id`, else `user.email`.
     /// Events with neither belong to no user and may be delivered in any order.
     pub fn user_key(&self) -> Option<String> {
-        let scalar = |v: &Value| match v {
-            Value::String(s) if !s.is_empty() => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
+        let scalar = |v: &Tree| match v {
+            Tree::String(s) if !s.is_empty() => Some(s.to_string()),
+            Tree::Number(n) => Some(n.to_string()),
             _ => None,
         };
         self.field("user_id").and_then(scalar).or_else(|| {
             self.field("user")
-                .and_then(|u| u.get("email"))
+                .and_then(|u| u.as_object()?.get("email"))
                 .and_then(scalar)
         })
     }
 
+    /// The event as a `serde_json::Value`, built on first use.
     pub fn as_value(&self) -> &Value {
-        &self.value
+        self.json.get_or_init(|| self.tree().to_json())
     }
 
     pub fn into_value(self) -> Value {
-        self.value
+        match self.json.into_inner() {
+            Some(value) => value,
+            None => self.parsed.borrow_dependent().to_json(),
+        }
+    }
+}
+
+impl Clone for Event {
+    fn clone(&self) -> Event {
+        Event::owned(self.tree().to_owned_static())
+    }
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Event) -> bool {
+        self.tree() == other.tree()
+    }
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Event").field(self.tree()).finish()
+    }
+}
+
+/// The JSON type of a tree value, as error messages name it.
+fn tree_type(value: &Tree) -> &'static str {
+    match value {
+        Tree::Null => "null",
+        Tree::Bool(_) => "a boolean",
+        Tree::Number(_) => "a number",
+        Tree::String(_) => "a string",
+        Tree::Array(_) => "an array",
+        Tree::Object(_) => "an object",
     }
 }
 
@@ -85,17 +174,20 @@ pub fn json_type(value: &Value) -> &'static str {
     }
 }
 
-/// Parses one event from JSON text. Equivalent to `serde_json::from_str::<Value>`, except that
-/// integers too large for 64 bits become strings of their exact digits (see
-/// [`keep_big_integers`]), and objects start with room for a typical event's keys, which spares
-/// the map the first rounds of regrowth on every event of a backfill.
+/// Parses one JSON value from text as events are parsed: equivalent to
+/// `serde_json::from_str::<Value>`, except that integers too large for 64 bits become strings of
+/// their exact digits (see [`keep_big_integers`]).
 pub fn parse_event(text: &str) -> Result<Value, serde_json::Error> {
+    tree(&exact_text(text)).map(|tree| tree.to_json())
+}
+
+/// The tree of a JSON text, borrowing its keys and strings wherever they need no unescaping.
+fn tree(text: &str) -> Result<Tree<'_>, serde_json::Error> {
     use serde::de::DeserializeSeed;
-    let text = exact_text(text);
-    let mut deserializer = serde_json::Deserializer::from_str(&text);
-    let value = SizedValue.deserialize(&mut deserializer)?;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let tree = TreeSeed.deserialize(&mut deserializer)?;
     deserializer.end()?;
-    Ok(value)
+    Ok(tree)
 }
 
 /// Checks that [`parse_event`] would accept `text`, without building anything: the same
@@ -251,83 +343,130 @@ pub fn keep_big_integers(text: &str) -> String {
     out
 }
 
-/// A `Value` deserializer that pre-sizes objects.
-struct SizedValue;
+/// Builds a tree from a deserializer, borrowing text from its input where it can.
+struct TreeSeed;
 
-impl<'de> serde::de::DeserializeSeed<'de> for SizedValue {
-    type Value = Value;
+impl<'de> serde::de::DeserializeSeed<'de> for TreeSeed {
+    type Value = Tree<'de>;
 
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(SizedValue)
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Tree<'de>, D::Error> {
+        deserializer.deserialize_any(TreeSeed)
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for SizedValue {
-    type Value = Value;
+impl<'de> serde::de::Visitor<'de> for TreeSeed {
+    type Value = Tree<'de>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn visit_bool<E>(self, v: bool) -> Result<Tree<'de>, E> {
+        Ok(Tree::Bool(v))
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_i64<E>(self, v: i64) -> Result<Tree<'de>, E> {
+        Ok(Tree::Number(v.into()))
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_u64<E>(self, v: u64) -> Result<Tree<'de>, E> {
+        Ok(Tree::Number(v.into()))
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    fn visit_f64<E>(self, v: f64) -> Result<Tree<'de>, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Tree::Null, Tree::Number))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Tree<'de>, E> {
+        Ok(Tree::String(Cow::Borrowed(v)))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+    fn visit_str<E>(self, v: &str) -> Result<Tree<'de>, E> {
+        Ok(Tree::String(Cow::Owned(v.to_owned())))
     }
 
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_string<E>(self, v: String) -> Result<Tree<'de>, E> {
+        Ok(Tree::String(Cow::Owned(v)))
     }
 
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E>(self) -> Result<Tree<'de>, E> {
+        Ok(Tree::Null)
     }
 
-    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(SizedValue)
+    fn visit_none<E>(self) -> Result<Tree<'de>, E> {
+        Ok(Tree::Null)
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+    fn visit_some<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Tree<'de>, D::Error> {
+        deserializer.deserialize_any(TreeSeed)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Tree<'de>, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4));
-        while let Some(item) = seq.next_element_seed(SizedValue)? {
+        while let Some(item) = seq.next_element_seed(TreeSeed)? {
             items.push(item);
         }
-        Ok(Value::Array(items))
+        Ok(Tree::Array(items))
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::with_capacity(8);
-        while let Some(key) = access.next_key::<String>()? {
-            let value = access.next_value_seed(SizedValue)?;
-            map.insert(key, value);
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Tree<'de>, A::Error> {
+        let mut members = crate::value::Map::with_capacity(8);
+        while let Some(key) = access.next_key_seed(KeySeed)? {
+            let value = access.next_value_seed(TreeSeed)?;
+            // A key given twice keeps its first place and its last value, as serde_json's map.
+            members.insert(key, value);
         }
-        Ok(Value::Object(map))
+        Ok(Tree::Object(members))
+    }
+}
+
+/// An object's key, borrowed from the input where it needs no unescaping.
+struct KeySeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(KeySeed)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use serde_json::json;
 
-    use super::Event;
+    use super::{Event, Tree};
 
     #[test]
     fn only_objects_are_events() {
@@ -361,6 +500,48 @@ mod tests {
             Event::from_value(user).unwrap().user_key().as_deref(),
             Some("98765432109876543210987")
         );
+    }
+
+    #[test]
+    fn events_parse_as_serde_json_parses_them() {
+        for text in [
+            r#"{"a": "plain", "b": "esc\"aped\n\u00e9", "c": [1, -2, 2.5, true, null, {"d": {}}]}"#,
+            r#"{"k": 1, "k": 2, "j": 3}"#,
+            r#"{"\u0041": "key escaped", "A": "same key written plainly"}"#,
+            r#"{"big": 1e300, "n": 18446744073709551615, "neg": -9223372036854775808}"#,
+            r#"{"é": "ü", "emoji": "😀", "empty": "", "nested": [[[]]]}"#,
+        ] {
+            let event = Event::parse(text).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+            let expected: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(event.as_value(), &expected, "{text}");
+            assert_eq!(event.tree().to_string(), expected.to_string(), "{text}");
+            assert_eq!(event.clone().into_value(), expected, "{text}");
+        }
+        // Keys and strings without escapes are not copied out of the text.
+        let event = Event::parse(r#"{"plain": "text", "esc\"": "a\tb"}"#).unwrap();
+        let members: Vec<_> = event.tree().as_object().unwrap().iter().collect();
+        assert!(matches!(
+            event.field("plain"),
+            Some(Tree::String(Cow::Borrowed("text")))
+        ));
+        assert_eq!(members[1].0, "esc\"");
+        assert!(matches!(members[1].1, Tree::String(Cow::Owned(s)) if s == "a\tb"));
+    }
+
+    #[test]
+    fn texts_that_are_not_events_say_why() {
+        assert!(matches!(
+            Event::parse("[1]"),
+            Err(super::ParseError::NotAnObject("an array"))
+        ));
+        assert!(matches!(
+            Event::parse("{\"a\": }"),
+            Err(super::ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            Event::parse("{} {}"),
+            Err(super::ParseError::Syntax(_))
+        ));
     }
 
     #[test]

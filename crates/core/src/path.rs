@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use serde_json::Value;
+use crate::value::Value;
 
 /// A compiled path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,11 +80,11 @@ impl Path {
     }
 
     /// The value at this path below `root`; `None` when absent or `null`.
-    pub fn lookup<'a>(&self, root: &'a Value) -> Option<&'a Value> {
+    pub fn lookup<'a, 'v>(&self, root: &'a Value<'v>) -> Option<&'a Value<'v>> {
         let mut current = root;
         for segment in &self.segments {
             current = match current {
-                Value::Object(map) => member(map, &segment.key)?,
+                Value::Object(map) => map.get(&segment.key)?,
                 Value::Array(items) => items.get(segment.index?)?,
                 _ => return None,
             };
@@ -237,21 +237,6 @@ impl fmt::Display for Path {
     }
 }
 
-/// The member `key` of an object. Event objects are small, and comparing a handful of keys is
-/// cheaper than hashing one (the map hashes with SipHash), so small objects are scanned.
-fn member<'a>(map: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
-    const SCAN_UP_TO: usize = 16;
-    if map.len() <= SCAN_UP_TO {
-        // Keys of the same length are told apart by their first byte before `memcmp` is called.
-        let same = |k: &str| k.len() == key.len() && k.as_bytes().first() == key.as_bytes().first();
-        map.iter()
-            .find(|(k, _)| same(k) && k.as_str() == key)
-            .map(|(_, v)| v)
-    } else {
-        map.get(key)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
@@ -274,8 +259,9 @@ mod tests {
 
     fn check(path: &str, expected: Option<Value>) {
         let parsed = Path::parse(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let event = crate::value::Value::from(event());
         assert_eq!(
-            parsed.lookup(&event()).cloned(),
+            parsed.lookup(&event).map(crate::value::Value::to_json),
             expected,
             "lookup of {path}"
         );

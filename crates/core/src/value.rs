@@ -135,6 +135,69 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// The same value, owning everything it holds.
+    pub fn to_owned_static(&self) -> Value<'static> {
+        match self {
+            Value::Null => Value::Null,
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Number(n) => Value::Number(n.clone()),
+            Value::String(s) => Value::String(Cow::Owned(s.to_string())),
+            Value::Array(items) => Value::Array(items.iter().map(Value::to_owned_static).collect()),
+            Value::Object(map) => Value::Object(Map::from_members(
+                map.members
+                    .iter()
+                    .map(|(k, v)| (Cow::Owned(k.to_string()), v.to_owned_static()))
+                    .collect(),
+            )),
+        }
+    }
+
+    /// The same value, borrowing every key and string from this one (no text is copied).
+    pub fn reborrow(&self) -> Value<'_> {
+        match self {
+            Value::Null => Value::Null,
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Number(n) => Value::Number(n.clone()),
+            Value::String(s) => Value::String(Cow::Borrowed(s)),
+            Value::Array(items) => Value::Array(items.iter().map(Value::reborrow).collect()),
+            Value::Object(map) => Value::Object(Map::from_members(
+                map.members
+                    .iter()
+                    .map(|(k, v)| (Cow::Borrowed(&**k), v.reborrow()))
+                    .collect(),
+            )),
+        }
+    }
+
+    /// The same value as a `serde_json::Value`, moving what it owns.
+    pub fn into_json(self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(b),
+            Value::Number(n) => serde_json::Value::Number(n),
+            Value::String(s) => serde_json::Value::String(s.into_owned()),
+            Value::Array(items) => {
+                serde_json::Value::Array(items.into_iter().map(Value::into_json).collect())
+            }
+            Value::Object(map) => serde_json::Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (k.into_owned(), v.into_json()))
+                    .collect(),
+            ),
+        }
+    }
+
+    pub fn as_array(&self) -> Option<&Vec<Value<'a>>> {
+        match self {
+            Value::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn is_string(&self) -> bool {
+        matches!(self, Value::String(_))
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::String(s) => Some(s),
@@ -209,7 +272,7 @@ impl<'a> Map<'a> {
     }
 
     /// Members whose keys are known to be unique (those of another object).
-    fn from_members(members: Vec<(Cow<'a, str>, Value<'a>)>) -> Map<'a> {
+    pub(crate) fn from_members(members: Vec<(Cow<'a, str>, Value<'a>)>) -> Map<'a> {
         Map {
             members,
             index: None,
@@ -227,7 +290,11 @@ impl<'a> Map<'a> {
     fn position(&self, key: &str) -> Option<usize> {
         match &self.index {
             Some(index) => index.find(&self.members, key),
-            None => self.members.iter().position(|(k, _)| k == key),
+            // Keys of the same length are told apart by their first byte before `memcmp` is
+            // called: most lookups miss most keys.
+            None => self.members.iter().position(|(k, _)| {
+                k.len() == key.len() && k.as_bytes().first() == key.as_bytes().first() && k == key
+            }),
         }
     }
 

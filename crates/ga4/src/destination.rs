@@ -291,7 +291,7 @@ impl Destination for Ga4 {
             mode: context.notes,
         };
         let micros = match event.field("created_at") {
-            None | Some(Value::Null) => None,
+            None | Some(hardal_core::value::Value::Null) => None,
             Some(value) => {
                 match hardal_core::convert::to_system_time(value) {
                     Some(at) => match timestamp_micros(at, context.now) {

@@ -7,8 +7,8 @@
 //! order keys were written in does not matter). It is written here, not taken from the standard
 //! library, because its value must never change between runs, processes, builds or Rust versions.
 
+use hardal_core::value::Value;
 use hardal_core::{Event, convert};
-use serde_json::Value;
 
 const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
 const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
@@ -72,7 +72,7 @@ impl Fnv {
                 items.iter().for_each(|item| self.value(item));
             }
             Value::Object(members) => {
-                let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
+                let mut sorted: Vec<(&str, &Value)> = members.iter().collect();
                 sorted.sort_by(|a, b| a.0.cmp(b.0));
                 self.bytes(b"{");
                 self.bytes(&(sorted.len() as u64).to_le_bytes());
@@ -90,7 +90,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn id(value: Value) -> String {
+    fn id(value: serde_json::Value) -> String {
         derive(&Event::from_value(value).unwrap())
     }
 

@@ -12,6 +12,7 @@ use std::fmt;
 use std::io::{self, BufRead};
 
 use hardal_core::Event;
+use hardal_core::event::ParseError;
 use serde_json::error::Category;
 
 /// How much of an item that cannot be read is kept for its report (a dead letter, a message).
@@ -195,14 +196,18 @@ pub fn parse_line(bytes: &[u8]) -> Result<Event, String> {
 
 /// Parses one event from JSON text; the error says what is wrong and at which column.
 pub fn parse_text(text: &str) -> Result<Event, String> {
-    let value = hardal_core::event::parse_event(text).map_err(|e| {
-        let message = e.to_string();
-        let message = message
-            .rsplit_once(" at line ")
-            .map_or(message.as_str(), |(m, _)| m);
-        format!("not valid JSON at column {}: {message}", e.column())
-    })?;
-    Event::from_value(value)
+    Event::parse(text).map_err(|error| match error {
+        ParseError::Syntax(e) => {
+            let message = e.to_string();
+            let message = message
+                .rsplit_once(" at line ")
+                .map_or(message.as_str(), |(m, _)| m);
+            format!("not valid JSON at column {}: {message}", e.column())
+        }
+        ParseError::NotAnObject(found) => {
+            format!("an event must be a JSON object, found {found}")
+        }
+    })
 }
 
 /// The reason for a line over the size bound.

@@ -3,9 +3,8 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
-
 use crate::convert;
+use crate::value::{Map, Value};
 
 /// A filter that transforms a value. `required` is not here: it changes what missing means for
 /// the whole expression, so the compiler records it as a flag on the expression instead.
@@ -88,12 +87,12 @@ impl FilterName {
 }
 
 /// A filter's result: `Ok(None)` is missing; `Err` is the reason, without the expression.
-pub(super) type Filtered<'a> = Result<Option<Cow<'a, Value>>, String>;
+pub(super) type Filtered<'a> = Result<Option<Cow<'a, Value<'a>>>, String>;
 
 impl Filter {
     /// Applies the filter. Missing passes through every filter; the converting filters also treat
     /// a blank string as missing, because there is nothing in it to convert.
-    pub(super) fn apply<'a>(&self, value: Option<Cow<'a, Value>>) -> Filtered<'a> {
+    pub(super) fn apply<'a>(&self, value: Option<Cow<'a, Value<'a>>>) -> Filtered<'a> {
         let Some(value) = value else { return Ok(None) };
         let converting = matches!(
             self,
@@ -102,11 +101,11 @@ impl Filter {
         if converting && value.as_str().is_some_and(|s| s.trim().is_empty()) {
             return Ok(None);
         }
-        let owned = |v: Value| Ok(Some(Cow::Owned(v)));
+        let owned = |v: Value<'a>| Ok(Some(Cow::Owned(v)));
         match self {
             Filter::String => match value.as_ref() {
                 Value::String(_) => Ok(Some(value)),
-                other => owned(Value::String(to_text(other))),
+                other => owned(Value::from(to_text(other))),
             },
             Filter::Number => match value.as_ref() {
                 Value::Number(_) => Ok(Some(value)),
@@ -116,8 +115,8 @@ impl Filter {
                 },
                 _ => Err(cannot(&value, "a number")),
             },
-            Filter::Integer => match convert::to_integer(&value) {
-                Some(n) => owned(n),
+            Filter::Integer => match convert::integer(value.as_ref()) {
+                Some(n) => owned(Value::Number(n)),
                 None => Err(cannot(&value, "an integer")),
             },
             Filter::Boolean => match convert::to_boolean(value.as_ref()) {
@@ -126,7 +125,7 @@ impl Filter {
             },
             Filter::Lower | Filter::Upper | Filter::Trim => {
                 let text = match value.as_ref() {
-                    Value::String(s) => s.as_str(),
+                    Value::String(s) => &**s,
                     Value::Number(_) | Value::Bool(_) => &to_text(&value),
                     _ => return Err(format!("cannot change the case or trim {}", quote(&value))),
                 };
@@ -135,27 +134,32 @@ impl Filter {
                     Filter::Upper => text.to_uppercase(),
                     _ => text.trim().to_owned(),
                 };
-                owned(Value::String(changed))
+                owned(Value::from(changed))
             }
             Filter::Timestamp => match convert::to_timestamp(value.as_ref()) {
-                Some(text) => owned(Value::String(text)),
+                Some(text) => owned(Value::from(text)),
                 None => Err(cannot(&value, "a timestamp")),
             },
-            Filter::Json => owned(Value::String(value.to_string())),
+            Filter::Json => owned(Value::from(value.to_string())),
             Filter::Without(keys) => {
                 // Keys sorted by length, then bytes: found by binary search that mostly compares
                 // lengths (a preset leaves out dozens of keys from every line of every order).
                 let left_out = |key: &str| keys.binary_search_by(|k| by_length(k, key)).is_ok();
-                match value.as_ref() {
-                    Value::Object(map) if map.keys().any(|k| left_out(k)) => {
-                        let kept = map
-                            .iter()
-                            .filter(|(k, _)| !left_out(k))
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect();
-                        owned(Value::Object(kept))
+                let leaves_out = |map: &Map<'_>| map.keys().any(&left_out);
+                match value {
+                    // The rest borrows from the event: no key or string is copied.
+                    Cow::Borrowed(Value::Object(map)) if leaves_out(map) => {
+                        owned(Value::Object(Map::from_members(
+                            map.iter()
+                                .filter(|(k, _)| !left_out(k))
+                                .map(|(k, v)| (Cow::Borrowed(k), v.reborrow()))
+                                .collect(),
+                        )))
                     }
-                    _ => Ok(Some(value)),
+                    Cow::Owned(Value::Object(map)) if leaves_out(&map) => owned(Value::Object(
+                        Map::from_members(map.into_iter().filter(|(k, _)| !left_out(k)).collect()),
+                    )),
+                    value => Ok(Some(value)),
                 }
             }
         }
@@ -172,7 +176,7 @@ fn by_length(a: &str, b: &str) -> std::cmp::Ordering {
 /// The text of a value inside a string: strings raw, everything else as compact JSON.
 pub(super) fn to_text(value: &Value) -> String {
     match value {
-        Value::String(s) => s.clone(),
+        Value::String(s) => s.to_string(),
         other => other.to_string(),
     }
 }

@@ -36,7 +36,7 @@ impl Template {
 
     /// Renders against an event; `Ok(None)` when the whole template is missing.
     pub fn render(&self, event: &Event) -> Result<Option<Value>, MappingError> {
-        render::render(&self.root, event.as_value())
+        render::render(&self.root, event.tree())
     }
 
     /// Renders against an event into a value that borrows from the template and the event
@@ -46,13 +46,13 @@ impl Template {
         &'a self,
         event: &'a Event,
     ) -> Result<Option<crate::value::Value<'a>>, MappingError> {
-        render::render(&self.root, event.as_value())
+        render::render(&self.root, event.tree())
     }
 
     /// Renders as compact JSON appended to `out`; `Ok(false)` (nothing appended) when missing.
     /// The bytes equal `serde_json::to_vec` of what [`Template::render`] returns.
     pub fn render_json(&self, event: &Event, out: &mut Vec<u8>) -> Result<bool, MappingError> {
-        match render::render::<render::Rendered>(&self.root, event.as_value())? {
+        match render::render::<render::Rendered>(&self.root, event.tree())? {
             Some(rendered) => {
                 rendered.write_json(out)?;
                 Ok(true)
@@ -138,7 +138,7 @@ enum Operand {
         depth: usize,
         path: Path,
     },
-    Literal(Value),
+    Literal(crate::value::Value<'static>),
 }
 
 impl Node {

@@ -313,15 +313,18 @@ fn parse_operand(cursor: &mut Cursor<'_>, item_names: &[String]) -> Result<Opera
         // A quoted string followed by `.` is the first key of a path; alone it is a literal.
         if !cursor.text[end..].starts_with('.') {
             cursor.pos = end;
-            return Ok(Operand::Literal(Value::String(text)));
+            return Ok(Operand::Literal(crate::value::Value::from(text)));
         }
     } else {
         let run_length = rest.find(|c: char| c.is_whitespace() || c == '|' || c == '?');
         let run = &rest[..run_length.unwrap_or(rest.len())];
         let literal = match run {
-            "true" => Some(Value::Bool(true)),
-            "false" => Some(Value::Bool(false)),
-            _ => run.parse::<serde_json::Number>().ok().map(Value::Number),
+            "true" => Some(crate::value::Value::Bool(true)),
+            "false" => Some(crate::value::Value::Bool(false)),
+            _ => run
+                .parse::<serde_json::Number>()
+                .ok()
+                .map(crate::value::Value::Number),
         };
         if let Some(literal) = literal {
             cursor.pos += run.len();

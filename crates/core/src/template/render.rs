@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 
 use crate::error::MappingError;
+use crate::value::Value as Tree;
 
 use super::filter::to_text;
 use super::{Constant, Each, Expr, Member, Node, Operand, TextPart};
@@ -22,7 +23,7 @@ pub(super) enum Rendered<'a> {
     /// A constant subtree of the template, already serialized.
     Const(&'a Constant),
     /// A value borrowed from the event or the template, or computed by a filter or text.
-    Value(Cow<'a, Value>),
+    Value(Cow<'a, Tree<'a>>),
     /// The members that were not missing, in template order.
     Object(Vec<(&'a Member, Rendered<'a>)>),
     Array(Vec<Rendered<'a>>),
@@ -34,7 +35,7 @@ pub(super) trait Output<'a>: Sized {
     type Members;
 
     fn constant(constant: &'a Constant) -> Self;
-    fn value(value: Cow<'a, Value>) -> Self;
+    fn value(value: Cow<'a, Tree<'a>>) -> Self;
     fn object(members: usize) -> Self::Members;
     fn member(object: &mut Self::Members, member: &'a Member, value: Self);
     /// The object, or `None` when no member was rendered: an object whose every member is
@@ -50,7 +51,7 @@ impl<'a> Output<'a> for Rendered<'a> {
         Rendered::Const(constant)
     }
 
-    fn value(value: Cow<'a, Value>) -> Self {
+    fn value(value: Cow<'a, Tree<'a>>) -> Self {
         Rendered::Value(value)
     }
 
@@ -78,8 +79,11 @@ impl<'a> Output<'a> for Value {
         constant.value.clone()
     }
 
-    fn value(value: Cow<'a, Value>) -> Self {
-        value.into_owned()
+    fn value(value: Cow<'a, Tree<'a>>) -> Self {
+        match value {
+            Cow::Borrowed(value) => value.to_json(),
+            Cow::Owned(value) => value.into_json(),
+        }
     }
 
     fn object(members: usize) -> Self::Members {
@@ -107,10 +111,10 @@ impl<'a> Output<'a> for crate::value::Value<'a> {
         crate::value::Value::borrowed(&constant.value)
     }
 
-    fn value(value: Cow<'a, Value>) -> Self {
+    fn value(value: Cow<'a, Tree<'a>>) -> Self {
         match value {
-            Cow::Borrowed(value) => crate::value::Value::borrowed(value),
-            Cow::Owned(value) => value.into(),
+            Cow::Borrowed(value) => value.reborrow(),
+            Cow::Owned(value) => value,
         }
     }
 
@@ -135,14 +139,14 @@ impl<'a> Output<'a> for crate::value::Value<'a> {
 /// What placeholders can address while rendering: the event and the current item of each
 /// enclosing `each`, outermost first.
 struct Scope<'a> {
-    event: &'a Value,
-    items: Vec<&'a Value>,
+    event: &'a Tree<'a>,
+    items: Vec<&'a Tree<'a>>,
 }
 
 type Outcome<O> = Result<Option<O>, MappingError>;
 
 /// Renders `root` against an event value; `Ok(None)` when it is missing.
-pub(super) fn render<'a, O: Output<'a>>(root: &'a Node, event: &'a Value) -> Outcome<O> {
+pub(super) fn render<'a, O: Output<'a>>(root: &'a Node, event: &'a Tree<'a>) -> Outcome<O> {
     let mut scope = Scope {
         event,
         items: Vec::new(),
@@ -200,7 +204,7 @@ impl Each {
             return Ok(());
         };
         let items = match source {
-            Value::Array(items) => items.as_slice(),
+            Tree::Array(items) => items.as_slice(),
             single => std::slice::from_ref(single),
         };
         for item in items {
@@ -214,7 +218,7 @@ impl Each {
 }
 
 impl Operand {
-    fn resolve<'a>(&'a self, scope: &Scope<'a>) -> Option<&'a Value> {
+    fn resolve<'a>(&'a self, scope: &Scope<'a>) -> Option<&'a Tree<'a>> {
         match self {
             Operand::Event(path) => path.lookup(scope.event),
             Operand::Item { depth, path } => path.lookup(scope.items.get(*depth)?),
@@ -229,7 +233,7 @@ impl Expr {
         &'a self,
         scope: &Scope<'a>,
         pointer: &str,
-    ) -> Result<Option<Cow<'a, Value>>, MappingError> {
+    ) -> Result<Option<Cow<'a, Tree<'a>>>, MappingError> {
         let mut value = self
             .operands
             .iter()
@@ -254,7 +258,7 @@ fn render_text<'a>(
     parts: &'a [TextPart],
     scope: &Scope<'a>,
     pointer: &str,
-) -> Outcome<Cow<'a, Value>> {
+) -> Outcome<Cow<'a, Tree<'a>>> {
     let mut text = String::new();
     for part in parts {
         match part {
@@ -266,8 +270,8 @@ fn render_text<'a>(
                     return Ok(None);
                 };
                 match value.as_ref() {
-                    Value::String(s) => text.push_str(s),
-                    Value::Number(n) => {
+                    Tree::String(s) => text.push_str(s),
+                    Tree::Number(n) => {
                         let _ = write!(text, "{n}");
                     }
                     other => text.push_str(&to_text(other)),
@@ -275,7 +279,7 @@ fn render_text<'a>(
             }
         }
     }
-    Ok(Some(Cow::Owned(Value::String(text))))
+    Ok(Some(Cow::Owned(Tree::from(text))))
 }
 
 impl Rendered<'_> {
@@ -284,8 +288,7 @@ impl Rendered<'_> {
     pub(super) fn write_json(&self, out: &mut Vec<u8>) -> Result<(), MappingError> {
         match self {
             Rendered::Const(constant) => out.extend_from_slice(&constant.json),
-            Rendered::Value(value) => serde_json::to_writer(&mut *out, value.as_ref())
-                .map_err(|e| MappingError::new("", format!("cannot write JSON: {e}")))?,
+            Rendered::Value(value) => value.write_json(out),
             Rendered::Object(members) => {
                 out.push(b'{');
                 for (i, (member, value)) in members.iter().enumerate() {
