@@ -4,7 +4,7 @@
 //! The walk is generic over what it builds ([`Output`]): a [`Rendered`] tree that borrows event
 //! values and template constants instead of copying them, written straight out as compact JSON;
 //! a `serde_json::Value`, built directly, without the borrowed tree in between; or a
-//! [`crate::value::Value`] that borrows keys and strings and keeps members in a vector, for
+//! [`Tree`] (`crate::value::Value`) that borrows keys and strings and keeps members in a vector, for
 //! destinations whose rules rework every rendered object.
 
 use std::borrow::Cow;
@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 
 use crate::error::MappingError;
-use crate::value::Value as Tree;
+use crate::value::{Map as TreeMap, Value as Tree};
 
 use super::filter::to_text;
 use super::{Constant, Each, Expr, Member, Node, Operand, TextPart};
@@ -104,11 +104,11 @@ impl<'a> Output<'a> for Value {
     }
 }
 
-impl<'a> Output<'a> for crate::value::Value<'a> {
-    type Members = crate::value::Map<'a>;
+impl<'a> Output<'a> for Tree<'a> {
+    type Members = TreeMap<'a>;
 
     fn constant(constant: &'a Constant) -> Self {
-        crate::value::Value::borrowed(&constant.value)
+        Tree::borrowed(&constant.value)
     }
 
     fn value(value: Cow<'a, Tree<'a>>) -> Self {
@@ -119,7 +119,7 @@ impl<'a> Output<'a> for crate::value::Value<'a> {
     }
 
     fn object(members: usize) -> Self::Members {
-        crate::value::Map::with_capacity(members)
+        TreeMap::with_capacity(members)
     }
 
     fn member(object: &mut Self::Members, member: &'a Member, value: Self) {
@@ -128,11 +128,11 @@ impl<'a> Output<'a> for crate::value::Value<'a> {
     }
 
     fn finish(object: Self::Members) -> Option<Self> {
-        (!object.is_empty()).then_some(crate::value::Value::Object(object))
+        (!object.is_empty()).then_some(Tree::Object(object))
     }
 
     fn array(elements: Vec<Self>) -> Self {
-        crate::value::Value::Array(elements)
+        Tree::Array(elements)
     }
 }
 
