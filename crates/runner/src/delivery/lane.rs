@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use hardal_core::{Destination, Record, Verdict};
 use rustc_hash::FxHashMap as HashMap;
 
+use super::numbered::NumberedMap;
 use super::rate::RateLimiter;
 
 pub type RecordId = u64;
@@ -110,7 +111,7 @@ pub enum Resolution {
 /// The delivery state of one destination.
 #[derive(Debug, Default)]
 pub struct Lane {
-    records: HashMap<RecordId, Pending>,
+    records: NumberedMap<Pending>,
     next_id: RecordId,
     ready: VecDeque<RecordId>,
     /// Unresolved records per user, by a hash of the order key: a collision only makes two users

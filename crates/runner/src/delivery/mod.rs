@@ -9,6 +9,7 @@
 //! came from outside is redacted before anyone sees it; durations from servers are capped.
 
 pub mod lane;
+mod numbered;
 pub mod rate;
 pub mod retry;
 
@@ -17,10 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use hardal_core::{Destination, HttpResponse, Note, Record, SendContext, Verdict};
-use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use self::lane::{Lane, RecordId, Resolution};
+use self::numbered::NumberedMap;
 use self::retry::RetryPolicy;
 use crate::config::DeliveryConfig;
 use crate::redact::Redactor;
@@ -164,7 +165,8 @@ pub struct Delivery<N: Carried = Vec<Note>> {
     settings: Vec<DeliveryConfig>,
     policies: Vec<RetryPolicy>,
     lanes: Vec<Lane>,
-    tracks: Vec<HashMap<u64, Track<N>>>,
+    /// Per lane, by the caller's key (input lines and backlog sequence numbers come in order).
+    tracks: Vec<NumberedMap<Track<N>>>,
     counts: Vec<LaneCounts>,
     /// `None` in a dry run: every batch is "delivered" without a request.
     transport: Option<Transport>,
@@ -198,7 +200,10 @@ impl<N: Carried> Delivery<N> {
             .collect();
         let delivery = Delivery {
             policies: settings.iter().map(RetryPolicy::from_config).collect(),
-            tracks: destinations.iter().map(|_| HashMap::default()).collect(),
+            tracks: destinations
+                .iter()
+                .map(|_| NumberedMap::default())
+                .collect(),
             counts: vec![LaneCounts::default(); destinations.len()],
             lanes,
             settings,
