@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use hardal_core::{Note, NoteAction};
 use rustc_hash::FxHashMap as HashMap;
+use smallvec::SmallVec;
 
 use super::summary::Totals;
 
@@ -62,7 +63,7 @@ impl Numbering {
     /// An event's notes as numbers (their details are not counted).
     pub fn count(&mut self, notes: Vec<Note>) -> CountedNotes {
         let mut counted = CountedNotes {
-            kinds: Vec::with_capacity(notes.len()),
+            kinds: SmallVec::with_capacity(notes.len()),
             actions: 0,
         };
         for note in notes {
@@ -83,10 +84,11 @@ impl Numbering {
 }
 
 /// The notes of one event for one destination, counted: the number of each note's kind, and
-/// which actions occurred.
+/// which actions occurred. An event's few notes are kept inline: the delivery thread frees what
+/// the mapping threads allocated, which costs both sides more than an allocation of their own.
 #[derive(Debug, Default)]
 pub struct CountedNotes {
-    kinds: Vec<u32>,
+    kinds: SmallVec<[u32; 6]>,
     actions: u8,
 }
 

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::SystemTime;
 
 use hardal_core::{Consent, Destination, MapContext, MappingError, Outcome};
+use smallvec::SmallVec;
 
 use super::checkpoint::{Handled, ResolvedSet};
 use super::notes::{CountedNotes, NoteKinds, Numbering};
@@ -31,8 +32,9 @@ pub enum LineOutcome {
     /// Not an event: the reason, for the dead letters, and per destination whether the line
     /// was still unresolved there.
     Invalid(String, Vec<bool>),
-    /// Per destination, what this run does with the line.
-    Mapped(Vec<ForDestination>),
+    /// Per destination, what this run does with the line (kept inline for one destination, the
+    /// common case: the engine's thread frees what the mappers allocate, at a cost to both).
+    Mapped(SmallVec<[ForDestination; 1]>),
 }
 
 /// One line for one destination.
