@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use hardal_core::{Destination, Record, Verdict};
 use rustc_hash::FxHashMap as HashMap;
+use smallvec::SmallVec;
 
+use super::numbered::NumberedMap;
 use super::rate::RateLimiter;
 
 pub type RecordId = u64;
@@ -107,15 +109,19 @@ pub enum Resolution {
     Exhausted(Vec<String>),
 }
 
+/// One user's unresolved records, in order. Most users have one record pending at a time, which
+/// is kept in the table itself rather than behind a pointer of its own.
+type UserQueue = SmallVec<[RecordId; 2]>;
+
 /// The delivery state of one destination.
 #[derive(Debug, Default)]
 pub struct Lane {
-    records: HashMap<RecordId, Pending>,
+    records: NumberedMap<Pending>,
     next_id: RecordId,
     ready: VecDeque<RecordId>,
     /// Unresolved records per user, by a hash of the order key: a collision only makes two users
     /// share one queue, which keeps both in order.
-    by_key: HashMap<u64, VecDeque<RecordId>>,
+    by_key: HashMap<u64, UserQueue>,
     retry_wait: BinaryHeap<Reverse<(Instant, RecordId)>>,
     in_flight: usize,
     not_before: Option<Instant>,
@@ -201,7 +207,7 @@ impl Lane {
     /// by the records pending (for property tests).
     #[doc(hidden)]
     pub fn check_invariants(&self) {
-        let queued: usize = self.by_key.values().map(VecDeque::len).sum();
+        let queued: usize = self.by_key.values().map(|queue| queue.len()).sum();
         assert!(
             queued <= self.records.len(),
             "user queues hold resolved records"
@@ -238,7 +244,7 @@ impl Lane {
         let head = match key {
             Some(key) => {
                 let queue = self.by_key.entry(key).or_default();
-                queue.push_back(id);
+                queue.push(id);
                 queue.len() == 1
             }
             None => true,
@@ -482,7 +488,7 @@ impl Lane {
                             backoff_until = Some(backoff_until.map_or(due, |b| b.min(due)));
                             let is_head = pending
                                 .key
-                                .is_none_or(|key| self.by_key[&key].front() == Some(id));
+                                .is_none_or(|key| self.by_key[&key].first() == Some(id));
                             if is_head {
                                 pending.state = State::RetryWait;
                                 self.retry_wait.push(Reverse((due, *id)));
@@ -536,7 +542,7 @@ impl Lane {
                 }
                 let is_head = pending
                     .key
-                    .is_none_or(|key| self.by_key[&key].front() == Some(id));
+                    .is_none_or(|key| self.by_key[&key].first() == Some(id));
                 if is_head {
                     pending.state = State::Ready;
                     pending.ready_at = now;
@@ -577,7 +583,7 @@ impl Lane {
         pending.attempts = pending.attempts.saturating_sub(1);
         let is_head = pending
             .key
-            .is_none_or(|key| self.by_key[&key].front() == Some(&id));
+            .is_none_or(|key| self.by_key[&key].first() == Some(&id));
         if is_head {
             pending.state = State::Ready;
             pending.ready_at = now;
@@ -615,7 +621,7 @@ impl Lane {
         for key in keys {
             let queue = self.by_key.get_mut(&key).expect("keyed records are queued");
             queue.retain(|r| !ids.contains(r));
-            match queue.front().copied() {
+            match queue.first().copied() {
                 None => {
                     self.by_key.remove(&key);
                 }
@@ -642,7 +648,7 @@ impl Lane {
         if let Some(key) = pending.key {
             let queue = self.by_key.get_mut(&key).expect("keyed records are queued");
             queue.retain(|r| *r != id);
-            match queue.front().copied() {
+            match queue.first().copied() {
                 None => {
                     self.by_key.remove(&key);
                 }

@@ -9,6 +9,7 @@
 //! came from outside is redacted before anyone sees it; durations from servers are capped.
 
 pub mod lane;
+mod numbered;
 pub mod rate;
 pub mod retry;
 
@@ -17,10 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use hardal_core::{Destination, HttpResponse, Note, Record, SendContext, Verdict};
-use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use self::lane::{Lane, RecordId, Resolution};
+use self::numbered::NumberedMap;
 use self::retry::RetryPolicy;
 use crate::config::DeliveryConfig;
 use crate::redact::Redactor;
@@ -67,9 +68,15 @@ impl Ending {
     }
 }
 
+/// What the caller keeps with each event until a destination is done with it: the notes of its
+/// mapping (`serve` keeps them as they are, for the tap; `send` keeps them counted).
+pub trait Carried: std::fmt::Debug + Send + 'static {}
+
+impl Carried for Vec<Note> {}
+
 /// An event a destination is done with.
 #[derive(Debug)]
-pub struct Resolved {
+pub struct Resolved<N: Carried = Vec<Note>> {
     pub lane: usize,
     /// The caller's key of the event (an input line, a spool sequence number).
     pub key: u64,
@@ -78,7 +85,7 @@ pub struct Resolved {
     pub reasons: Vec<String>,
     pub raw: Arc<String>,
     /// What the destination changed in the event while mapping it.
-    pub notes: Vec<Note>,
+    pub notes: N,
 }
 
 /// A finished request: which lane, which records, and the verdicts (or why there was no answer).
@@ -91,9 +98,9 @@ pub struct Completion {
 }
 
 /// An event whose records are on their way.
-struct Track {
+struct Track<N> {
     raw: Arc<String>,
-    notes: Vec<Note>,
+    notes: N,
     remaining: usize,
     reasons: Vec<String>,
     exhausted: bool,
@@ -141,9 +148,9 @@ pub struct Retried {
 }
 
 /// What one answer did.
-#[derive(Debug, Default)]
-pub struct Applied {
-    pub resolved: Vec<Resolved>,
+#[derive(Debug)]
+pub struct Applied<N: Carried = Vec<Note>> {
+    pub resolved: Vec<Resolved<N>>,
     /// Records that failed this attempt and wait for the next (for `hardal tap`; collected
     /// only when there are any, so a healthy destination costs nothing).
     pub retried: Vec<Retried>,
@@ -153,12 +160,13 @@ pub struct Applied {
 
 /// All delivery state: owned by one task, so delivery needs no locks and its order is
 /// deterministic.
-pub struct Delivery {
+pub struct Delivery<N: Carried = Vec<Note>> {
     destinations: Arc<Vec<Box<dyn Destination>>>,
     settings: Vec<DeliveryConfig>,
     policies: Vec<RetryPolicy>,
     lanes: Vec<Lane>,
-    tracks: Vec<HashMap<u64, Track>>,
+    /// Per lane, by the caller's key (input lines and backlog sequence numbers come in order).
+    tracks: Vec<NumberedMap<Track<N>>>,
     counts: Vec<LaneCounts>,
     /// `None` in a dry run: every batch is "delivered" without a request.
     transport: Option<Transport>,
@@ -171,7 +179,7 @@ pub struct Delivery {
     doomed: Vec<rustc_hash::FxHashSet<u64>>,
 }
 
-impl Delivery {
+impl<N: Carried> Delivery<N> {
     /// The engine for `destinations` with their `settings`; completions of its requests arrive
     /// on the receiver and go back in through [`Delivery::complete`].
     pub fn new(
@@ -179,7 +187,7 @@ impl Delivery {
         settings: Vec<DeliveryConfig>,
         transport: Option<Transport>,
         redactor: Redactor,
-    ) -> (Delivery, UnboundedReceiver<Completion>) {
+    ) -> (Delivery<N>, UnboundedReceiver<Completion>) {
         let (done, completions) = unbounded_channel();
         let dry_run = transport.is_none();
         let destinations_len = destinations.len();
@@ -192,7 +200,10 @@ impl Delivery {
             .collect();
         let delivery = Delivery {
             policies: settings.iter().map(RetryPolicy::from_config).collect(),
-            tracks: destinations.iter().map(|_| HashMap::default()).collect(),
+            tracks: destinations
+                .iter()
+                .map(|_| NumberedMap::default())
+                .collect(),
             counts: vec![LaneCounts::default(); destinations.len()],
             lanes,
             settings,
@@ -291,7 +302,7 @@ impl Delivery {
         key: u64,
         raw: Arc<String>,
         records: Vec<Record>,
-        notes: Vec<Note>,
+        notes: N,
         now: Instant,
     ) -> bool {
         if self.lanes[lane].paused().is_some() || records.is_empty() {
@@ -379,7 +390,7 @@ impl Delivery {
     }
 
     /// Applies a finished request's verdicts: what resolved, and whether the lane paused.
-    pub fn complete(&mut self, completion: Completion) -> Applied {
+    pub fn complete(&mut self, completion: Completion) -> Applied<N> {
         let now = Instant::now();
         let index = completion.lane;
         self.open.remove(&completion.number);
@@ -467,7 +478,7 @@ impl Delivery {
     }
 }
 
-impl Delivery {
+impl<N: Carried> Delivery<N> {
     /// Requests started so far: a mark for [`Delivery::finished_before`].
     pub fn requests_started(&self) -> u64 {
         self.started
@@ -482,7 +493,7 @@ impl Delivery {
     /// not in flight are removed at once, those in flight when their answer comes unless it
     /// delivered them; each such event ends skipped ([`SUPPRESSED`]), never dead-lettered.
     /// Returns the events that ended now.
-    pub fn drop_where(&mut self, erased: &dyn Fn(&str) -> bool, now: Instant) -> Vec<Resolved> {
+    pub fn drop_where(&mut self, erased: &dyn Fn(&str) -> bool, now: Instant) -> Vec<Resolved<N>> {
         let mut resolved = Vec::new();
         for index in 0..self.lanes.len() {
             for (key, track) in self.tracks[index].iter_mut() {
@@ -498,7 +509,7 @@ impl Delivery {
 
     /// Removes the records of doomed events in a lane that are not in flight; returns the
     /// events that ended with that.
-    fn remove_doomed(&mut self, index: usize, now: Instant) -> Vec<Resolved> {
+    fn remove_doomed(&mut self, index: usize, now: Instant) -> Vec<Resolved<N>> {
         if self.doomed[index].is_empty() {
             return Vec::new();
         }
@@ -518,7 +529,7 @@ impl Delivery {
     }
 
     /// How an event whose records are all resolved ended.
-    fn ended(&mut self, index: usize, key: u64, track: Track) -> Resolved {
+    fn ended(&mut self, index: usize, key: u64, track: Track<N>) -> Resolved<N> {
         let doomed = self.doomed[index].remove(&key);
         let (ending, reasons) =
             if doomed && (track.dropped || track.exhausted || !track.reasons.is_empty()) {

@@ -230,16 +230,18 @@ impl Checkpoint {
         let fail = |e: rusqlite::Error| format!("writing the checkpoint: {e}");
         let transaction = self.connection.transaction().map_err(fail)?;
         transaction
-            .execute(
+            .prepare_cached(
                 "INSERT INTO inputs (input, handled_bytes, handled_hash) VALUES (?1, ?2, ?3)
                  ON CONFLICT (input) DO UPDATE SET handled_bytes = excluded.handled_bytes,
                      handled_hash = excluded.handled_hash",
-                params![
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
                     self.input,
                     i64::try_from(progress.handled.bytes).unwrap_or(i64::MAX),
                     format!("{:016x}", progress.handled.hash)
-                ],
-            )
+                ])
+            })
             .map_err(fail)?;
         for (index, destination) in self.destinations.iter().enumerate() {
             let lines = &mut progress.lines[index];
@@ -264,20 +266,24 @@ impl Checkpoint {
             lines.clear();
             if set.watermark != before {
                 transaction
-                    .execute(
+                    .prepare_cached(
                         "DELETE FROM resolved WHERE input = ?1 AND destination = ?2 AND end <= ?3",
-                        params![self.input, destination, set.watermark as i64],
                     )
+                    .and_then(|mut statement| {
+                        statement.execute(params![self.input, destination, set.watermark as i64])
+                    })
                     .map_err(fail)?;
             }
             let totals = serde_json::to_string(&progress.totals[index]).expect("totals serialize");
             transaction
-                .execute(
+                .prepare_cached(
                     "INSERT INTO progress (input, destination, watermark, totals) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (input, destination) DO UPDATE SET watermark = excluded.watermark,
                          totals = excluded.totals",
-                    params![self.input, destination, set.watermark as i64, totals],
                 )
+                .and_then(|mut statement| {
+                    statement.execute(params![self.input, destination, set.watermark as i64, totals])
+                })
                 .map_err(fail)?;
         }
         transaction.commit().map_err(fail)

@@ -10,6 +10,7 @@
 
 pub mod checkpoint;
 mod dead_letters;
+mod notes;
 mod pipeline;
 mod progress;
 mod store;
@@ -23,10 +24,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use hardal_core::{Note, Outcome};
+use hardal_core::Outcome;
 
 use self::checkpoint::{Checkpoint, Handled, Progress, ResolvedSet};
 use self::dead_letters::{DeadLetter, DeadLetters};
+use self::notes::{Changes, CountedNotes, NoteKinds};
 use self::pipeline::{Chunk, ForDestination, LineOutcome, MappedLine, Mapping, ReadProgress};
 use self::progress::{Counts, Progress as ProgressDisplay};
 use self::store::{Store, Write};
@@ -99,6 +101,7 @@ pub async fn send(
     let read = Arc::new(ReadProgress::default());
     let paused: Arc<Vec<AtomicBool>> =
         Arc::new(ids.iter().map(|_| AtomicBool::new(false)).collect());
+    let note_kinds = Arc::new(NoteKinds::default());
     let (chunk_tx, mut chunk_rx) =
         tokio::sync::mpsc::channel::<Result<Chunk, String>>(options.workers.max(1) * 2);
     pipeline::spawn(
@@ -109,6 +112,7 @@ pub async fn send(
             resolved: Arc::new(setup.resolved),
             paused: Arc::clone(&paused),
             max_event_bytes: options.max_event_bytes,
+            note_kinds: Arc::clone(&note_kinds),
         },
         options.workers,
         chunk_tx,
@@ -129,6 +133,7 @@ pub async fn send(
         delivery,
         books: Books {
             this_run: vec![Totals::default(); ids.len()],
+            changes: Changes::new(note_kinds, ids.len()),
             totals: setup.totals,
             lines: vec![Vec::new(); ids.len()],
             dead_letters: Vec::new(),
@@ -398,7 +403,7 @@ fn same_file_key(path: &Path) -> PathBuf {
 
 /// The delivery engine with what `send` keeps around it.
 struct Engine {
-    delivery: Delivery,
+    delivery: Delivery<CountedNotes>,
     books: Books,
     /// Per destination, shared with the mappers: set once the destination paused.
     paused: Arc<Vec<AtomicBool>>,
@@ -446,7 +451,7 @@ impl Engine {
                 }
             };
             for (lane, outcome) in outcomes.into_iter().enumerate() {
-                let resolved = |ending, reasons: Vec<String>, notes: Vec<Note>| Resolved {
+                let resolved = |ending, reasons: Vec<String>, notes: CountedNotes| Resolved {
                     lane,
                     key: line,
                     ending,
@@ -460,28 +465,27 @@ impl Engine {
                         self.books.not_taken[lane] += 1;
                         continue;
                     }
-                    ForDestination::Mapped(Err(error)) => {
-                        resolved(Ending::Rejected, vec![error.to_string()], Vec::new())
-                    }
-                    ForDestination::Mapped(Ok(mapped_event)) => match mapped_event.outcome {
+                    ForDestination::Mapped(Err(error)) => resolved(
+                        Ending::Rejected,
+                        vec![error.to_string()],
+                        CountedNotes::default(),
+                    ),
+                    ForDestination::Mapped(Ok((outcome, notes))) => match outcome {
                         outcome @ Outcome::Skipped(_) => {
                             if crate::mapping::no_consent(&outcome) {
                                 self.books.no_consent(lane);
                             }
-                            resolved(Ending::Skipped, Vec::new(), mapped_event.notes)
+                            resolved(Ending::Skipped, Vec::new(), notes)
                         }
                         Outcome::Expired(rule) => {
                             self.books.expired(lane, &rule);
-                            resolved(Ending::Expired, Vec::new(), mapped_event.notes)
+                            resolved(Ending::Expired, Vec::new(), notes)
                         }
-                        Outcome::Records(records) if records.is_empty() => resolved(
-                            Ending::Skipped,
-                            vec![NOTHING_TO_SEND.to_owned()],
-                            mapped_event.notes,
-                        ),
+                        Outcome::Records(records) if records.is_empty() => {
+                            resolved(Ending::Skipped, vec![NOTHING_TO_SEND.to_owned()], notes)
+                        }
                         Outcome::Records(records) => {
                             let raw = Arc::clone(&mapped.raw);
-                            let notes = mapped_event.notes;
                             if !self.delivery.accept(lane, line, raw, records, notes, now) {
                                 self.books.not_taken[lane] += 1;
                             }
@@ -495,7 +499,7 @@ impl Engine {
     }
 
     /// What an answer resolved, and a pause if it brought one.
-    fn apply(&mut self, applied: Applied) {
+    fn apply(&mut self, applied: Applied<CountedNotes>) {
         if let Some((lane, reason)) = applied.paused {
             let id = &self.books.ids[lane];
             tracing::error!(destination = %id, %reason, "Destination paused: nothing more is sent to it in this run, and nothing is dropped; the other destinations go on.");
@@ -556,7 +560,8 @@ impl Engine {
     /// The summary, with what is still unresolved and where the dead letters went.
     fn finish(self) -> Summary {
         let mut summary = self.summary;
-        let books = self.books;
+        let mut books = self.books;
+        books.changes.settle(&mut books.totals, &mut books.this_run);
         for (lane, stats) in summary.destinations.iter_mut().enumerate() {
             stats.totals = books.totals[lane].clone();
             stats.this_run = books.this_run[lane].clone();
@@ -582,6 +587,8 @@ struct Books {
     /// The whole backfill (earlier runs included) and this run, per destination.
     totals: Vec<Totals>,
     this_run: Vec<Totals>,
+    /// What the destinations changed in events, counted but not yet in `totals` and `this_run`.
+    changes: Changes,
     /// Per destination: lines resolved since the last write.
     lines: Vec<Vec<u64>>,
     dead_letters: Vec<DeadLetter>,
@@ -611,13 +618,14 @@ impl Books {
         self.this_run[lane].no_consent += 1;
     }
 
-    fn finish(&mut self, mut resolved: Resolved) {
+    fn finish(&mut self, mut resolved: Resolved<CountedNotes>) {
         let lane = resolved.lane;
         self.totals[lane].add(resolved.ending);
         self.this_run[lane].add(resolved.ending);
-        Totals::add_notes(
-            &mut [&mut self.totals[lane], &mut self.this_run[lane]],
+        self.changes.add(
+            lane,
             &resolved.notes,
+            [&mut self.totals[lane], &mut self.this_run[lane]],
         );
         if matches!(resolved.ending, Ending::Rejected | Ending::DeadLettered) {
             resolved
@@ -678,6 +686,7 @@ impl Books {
             return;
         }
         let handled = *read.handled.lock().unwrap_or_else(|e| e.into_inner());
+        self.changes.settle(&mut self.totals, &mut self.this_run);
         store.write(Write {
             dead_letters: std::mem::take(&mut self.dead_letters),
             progress: Progress {

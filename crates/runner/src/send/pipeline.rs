@@ -13,9 +13,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::SystemTime;
 
-use hardal_core::{Consent, Destination, MapContext, Mapped, MappingError};
+use hardal_core::{Consent, Destination, MapContext, MappingError, Outcome};
+use smallvec::SmallVec;
 
 use super::checkpoint::{Handled, ResolvedSet};
+use super::notes::{CountedNotes, NoteKinds, Numbering};
 use crate::input::{Line, LineReader, parse_line, parse_text, too_long};
 use crate::mapping::map_event;
 
@@ -30,8 +32,9 @@ pub enum LineOutcome {
     /// Not an event: the reason, for the dead letters, and per destination whether the line
     /// was still unresolved there.
     Invalid(String, Vec<bool>),
-    /// Per destination, what this run does with the line.
-    Mapped(Vec<ForDestination>),
+    /// Per destination, what this run does with the line (kept inline for one destination, the
+    /// common case: the engine's thread frees what the mappers allocate, at a cost to both).
+    Mapped(SmallVec<[ForDestination; 1]>),
 }
 
 /// One line for one destination.
@@ -40,7 +43,8 @@ pub enum ForDestination {
     Done,
     /// The destination paused in this run: the line stays unresolved for the next one.
     Paused,
-    Mapped(Result<Mapped, MappingError>),
+    /// Mapped, with its notes counted.
+    Mapped(Result<(Outcome, CountedNotes), MappingError>),
 }
 
 /// Mapped lines in input order, numbered by `seq`.
@@ -78,6 +82,8 @@ pub struct Mapping {
     /// Per destination: set once it paused, so its events are no longer mapped.
     pub paused: Arc<Vec<AtomicBool>>,
     pub max_event_bytes: usize,
+    /// The kinds of note the mappers number.
+    pub note_kinds: Arc<NoteKinds>,
 }
 
 /// Starts the reader and `workers` mapping threads; chunks arrive on `out` until the input ends,
@@ -98,6 +104,7 @@ pub fn spawn(
         let mapping = Arc::clone(&mapping);
         let out = out.clone();
         std::thread::spawn(move || {
+            let mut numbering = Numbering::new(Arc::clone(&mapping.note_kinds));
             loop {
                 let next = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                 let Ok((seq, lines)) = next else { return };
@@ -108,7 +115,7 @@ pub fn spawn(
                 };
                 let lines = lines
                     .into_iter()
-                    .map(|(line, raw)| map_line(line, raw, &mapping, &context))
+                    .map(|(line, raw)| map_line(line, raw, &mapping, &context, &mut numbering))
                     .collect();
                 if out.blocking_send(Ok(Chunk { seq, lines })).is_err() {
                     return;
@@ -173,7 +180,13 @@ pub fn spawn(
     });
 }
 
-fn map_line(line: u64, raw: RawLine, mapping: &Mapping, context: &MapContext) -> MappedLine {
+fn map_line(
+    line: u64,
+    raw: RawLine,
+    mapping: &Mapping,
+    context: &MapContext,
+    numbering: &mut Numbering,
+) -> MappedLine {
     let (bytes, too_long_by) = match raw {
         RawLine::Text(bytes) => (bytes, None),
         RawLine::TooLong { bytes, start } => (start, Some(bytes)),
@@ -214,12 +227,10 @@ fn map_line(line: u64, raw: RawLine, mapping: &Mapping, context: &MapContext) ->
                         } else if paused.load(Ordering::Relaxed) {
                             ForDestination::Paused
                         } else {
-                            ForDestination::Mapped(map_event(
-                                destination.as_ref(),
-                                consent,
-                                &event,
-                                context,
-                            ))
+                            ForDestination::Mapped(
+                                map_event(destination.as_ref(), consent, &event, context)
+                                    .map(|mapped| (mapped.outcome, numbering.count(mapped.notes))),
+                            )
                         }
                     })
                     .collect(),

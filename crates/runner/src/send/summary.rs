@@ -5,8 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use hardal_core::{Note, NoteAction};
-
 use crate::delivery::Ending;
 
 /// How events ended for one destination, counted; kept in the checkpoint for the whole backfill.
@@ -42,44 +40,6 @@ impl Totals {
             Ending::Expired => self.expired += 1,
             Ending::Rejected => self.rejected += 1,
             Ending::DeadLettered => self.dead_lettered += 1,
-        }
-    }
-
-    /// Counts what a destination changed in one event, per field and rule, into each of
-    /// `totals` (the backfill's and the run's). Each key is written once into one buffer: most
-    /// events carry a few repairs, and this runs for each of them.
-    pub fn add_notes(totals: &mut [&mut Totals], notes: &[Note]) {
-        let mut seen = [false; 3];
-        let mut key = String::with_capacity(64);
-        for note in notes {
-            key.clear();
-            // `action field: rule`, joined by hand rather than with `write!`.
-            key.push_str(note.action.as_str());
-            key.push(' ');
-            key.push_str(&note.field);
-            key.push_str(": ");
-            key.push_str(&note.rule);
-            let slot = match note.action {
-                NoteAction::Repaired => 0,
-                NoteAction::Dropped => 1,
-                NoteAction::Expired => 2,
-            };
-            let first = !std::mem::replace(&mut seen[slot], true);
-            for totals in totals.iter_mut() {
-                match totals.field_changes.get_mut(key.as_str()) {
-                    Some(count) => *count += 1,
-                    None => {
-                        totals.field_changes.insert(key.clone(), 1);
-                    }
-                }
-                if first {
-                    match note.action {
-                        NoteAction::Repaired => totals.repaired += 1,
-                        NoteAction::Dropped => totals.fields_dropped += 1,
-                        NoteAction::Expired => totals.partly_expired += 1,
-                    }
-                }
-            }
         }
     }
 
