@@ -270,17 +270,32 @@ pub(crate) fn exact_text(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// Whether the text holds 19 or more digits in a row: the shortest integer that may not fit 64
 /// bits. Almost no event does, so the exact-digits rewrite below runs only when one might.
+///
+/// Every event is checked, so not every byte is: any 19 consecutive positions include a multiple
+/// of 19, so a run of 19 digits covers one. Only those positions are looked at, and the run
+/// around a digit found there is measured.
 pub(crate) fn has_long_digit_run(text: &str) -> bool {
-    let mut run = 0;
-    for byte in text.bytes() {
-        if byte.is_ascii_digit() {
-            run += 1;
-            if run >= 19 {
-                return true;
-            }
-        } else {
-            run = 0;
+    const LONG: usize = 19;
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        if !bytes[at].is_ascii_digit() {
+            at += LONG;
+            continue;
         }
+        let start = bytes[..at]
+            .iter()
+            .rposition(|b| !b.is_ascii_digit())
+            .map_or(0, |p| p + 1);
+        let end = bytes[at..]
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .map_or(bytes.len(), |p| at + p);
+        if end - start >= LONG {
+            return true;
+        }
+        // A later run starts after `end`, so it covers a multiple of LONG beyond it.
+        at = (end / LONG + 1) * LONG;
     }
     false
 }
@@ -526,6 +541,50 @@ mod tests {
         ));
         assert_eq!(members[1].0, "esc\"");
         assert!(matches!(members[1].1, Tree::String(Cow::Owned(s)) if s == "a\tb"));
+    }
+
+    #[test]
+    fn long_digit_runs_are_found_wherever_they_are() {
+        let every_byte = |text: &str| {
+            let mut run = 0;
+            text.bytes().any(|b| {
+                run = if b.is_ascii_digit() { run + 1 } else { 0 };
+                run >= 19
+            })
+        };
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut found = [0; 2];
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            // Texts mostly of digits, with runs of every length at every offset.
+            let len = (seed % 80) as usize;
+            let sparse = [0x7, 0xf, 0x1f, 0x3f][(seed >> 62) as usize];
+            let text: String = (0..len)
+                .map(|i| {
+                    if (seed >> (i % 58)) & sparse == 0 {
+                        'x'
+                    } else {
+                        '7'
+                    }
+                })
+                .collect();
+            let long = every_byte(&text);
+            assert_eq!(super::has_long_digit_run(&text), long, "{text}");
+            found[usize::from(long)] += 1;
+        }
+        assert!(found[0] > 1000 && found[1] > 1000, "{found:?}");
+        for (text, long) in [
+            ("", false),
+            ("1234567890123456789", true),
+            ("123456789012345678", false),
+            ("x1234567890123456789", true),
+            ("123456789012345678x1234567890123456789", true),
+            ("12345678901234567x1234567890123456", false),
+        ] {
+            assert_eq!(super::has_long_digit_run(text), long, "{text}");
+        }
     }
 
     #[test]
