@@ -5,8 +5,10 @@
 //! 100 events over 8 connections to the ingestion node (`--no-deliver`); the workers
 //! (`--no-ingest`) share 16 partitions and deliver to the simulator (counting only). Reported:
 //! events accepted per second and the p99 latency of the answers (202 only once JetStream
-//! stored the events), and events delivered per second from the first post until the stream
-//! was empty. Medians of three.
+//! stored the events), events delivered per second from the first post until the workers
+//! resolved the last of them (their `hardal_events_resolved_total`), and until the stream was
+//! empty (as `/metrics` tells, which answers from a second-old reading); and the CPU seconds
+//! each process spent from the first post until the stream was empty. Medians of three.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,11 +29,26 @@ struct Run {
     ingest_events_per_second: f64,
     p99_ms: f64,
     delivered_per_second: f64,
+    drained_per_second: f64,
+    /// CPU seconds of nats-server, the ingestion node, the workers together, and the simulator.
+    cpu: [f64; 4],
+    /// Messages into and out of nats-server per event (publishes, fetches, acknowledgements,
+    /// and the API calls of leases and statistics).
+    nats_messages_per_event: f64,
 }
 
-pub fn run(root: &Path, n: u64, workers: &[usize], repeats: usize) -> Result<()> {
+pub fn run(
+    root: &Path,
+    n: u64,
+    workers: &[usize],
+    repeats: usize,
+    binaries: Option<&Path>,
+) -> Result<()> {
     let nats = nats_server()?;
-    let release = release_build(root)?;
+    let release = match binaries {
+        Some(dir) => dir.to_path_buf(),
+        None => release_build(root)?,
+    };
     let work = root.join("target/bench-nats");
     std::fs::create_dir_all(&work)?;
     let events = events_file(root, n)?;
@@ -45,11 +62,17 @@ pub fn run(root: &Path, n: u64, workers: &[usize], repeats: usize) -> Result<()>
         }
         let median = |f: fn(&Run) -> f64| median(&runs, f);
         report.push_str(&format!(
-            "{count} worker{}: accepted {:.0} events/s, p99 {:.1} ms, delivered (start to empty) {:.0} events/s (medians of {})\n",
+            "{count} worker{}: accepted {:.0} events/s, p99 {:.1} ms, delivered {:.0} events/s (start to empty: {:.0}); CPU s: nats-server {:.1}, ingestion {:.1}, workers {:.1}, simulator {:.1}; NATS messages per event {:.2} (medians of {})\n",
             if count == 1 { " " } else { "s" },
             median(|r| r.ingest_events_per_second),
             median(|r| r.p99_ms),
             median(|r| r.delivered_per_second),
+            median(|r| r.drained_per_second),
+            median(|r| r.cpu[0]),
+            median(|r| r.cpu[1]),
+            median(|r| r.cpu[2]),
+            median(|r| r.cpu[3]),
+            median(|r| r.nats_messages_per_event),
             runs.len()
         ));
     }
@@ -91,7 +114,7 @@ fn measure(
     let _ = std::fs::remove_dir_all(&store);
     std::fs::create_dir_all(&store)?;
     let (nats_port, monitor) = (free_port()?, free_port()?);
-    let _nats = Guard(
+    let nats_server = Guard(
         Command::new(nats)
             .args(["-a", "127.0.0.1", "-p", &nats_port.to_string()])
             .args(["-m", &monitor.to_string(), "-js", "-sd"])
@@ -120,27 +143,90 @@ fn measure(
         })
         .to_string(),
     )?;
-    let _simulator = Guard(start_simulator_on(release, port)?);
+    let simulator = Guard(start_simulator_on(release, port)?);
     let (front, url) = start_hardal_with(release, &config, &["--no-deliver"])?;
-    let _front = Guard(front);
-    let (mut _workers, mut urls) = (Vec::new(), Vec::new());
+    let front = Guard(front);
+    let (mut worker_guards, mut urls) = (Vec::new(), Vec::new());
     for _ in 0..workers {
         let (worker, url) = start_hardal_with(release, &config, &["--no-ingest"])?;
-        _workers.push(Guard(worker));
+        worker_guards.push(Guard(worker));
         urls.push(url);
     }
     wait_for_shares(&urls)?;
     // A partition taken without a hand-over (here: the first ever) waits out its last holder's
     // fetches (2 s) before it fetches itself.
     std::thread::sleep(Duration::from_secs(3));
+    let cpu = || -> Result<[f64; 4]> {
+        let mut workers = 0.0;
+        for worker in &worker_guards {
+            workers += cpu_seconds(worker.0.id())?;
+        }
+        Ok([
+            cpu_seconds(nats_server.0.id())?,
+            cpu_seconds(front.0.id())?,
+            workers,
+            cpu_seconds(simulator.0.id())?,
+        ])
+    };
+    let cpu_before = cpu()?;
     let started = Instant::now();
     let load = post_load(release, &url, events, n)?;
+    wait_for_resolved(&urls, n)?;
+    let delivered = started.elapsed();
     wait_for_empty_backlog(&url)?;
+    let drained = started.elapsed();
+    let cpu_after = cpu()?;
+    let varz: serde_json::Value =
+        serde_json::from_str(&http_get(&format!("http://127.0.0.1:{monitor}"), "/varz")?)?;
+    let messages =
+        varz["in_msgs"].as_f64().unwrap_or(0.0) + varz["out_msgs"].as_f64().unwrap_or(0.0);
     Ok(Run {
+        nats_messages_per_event: messages / n as f64,
         ingest_events_per_second: load.events_per_second,
         p99_ms: load.p99_ms,
-        delivered_per_second: n as f64 / started.elapsed().as_secs_f64(),
+        delivered_per_second: n as f64 / delivered.as_secs_f64(),
+        drained_per_second: n as f64 / drained.as_secs_f64(),
+        cpu: std::array::from_fn(|i| cpu_after[i] - cpu_before[i]),
     })
+}
+
+/// The CPU seconds (user and system) a process spent so far.
+fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command (which may hold spaces) in parentheses; utime and stime
+    // are the 14th and 15th of the line.
+    let rest = stat
+        .rsplit_once(") ")
+        .context("an unreadable /proc stat")?
+        .1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    // SAFETY: sysconf only reads a system setting.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok(ticks / per_second)
+}
+
+/// Until the workers together resolved at least `n` events (their counters; a resolution is
+/// counted as it goes to the backlog to be acknowledged).
+fn wait_for_resolved(workers: &[String], n: u64) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    loop {
+        let mut resolved = 0.0;
+        for url in workers {
+            resolved += http_get(url, "/metrics")?
+                .lines()
+                .filter(|l| l.starts_with("hardal_events_resolved_total{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>();
+        }
+        if resolved >= n as f64 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the workers did not resolve every event");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Until the workers hold every partition between them, each at least its share rounded

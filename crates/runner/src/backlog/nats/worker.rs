@@ -416,10 +416,30 @@ impl Worker {
             // the queue: what JetStream sent is this worker's to deliver or hand back. Events
             // go on as they come, as far as the queue has room, once nothing delivered again
             // can still come before them: a live partition's events do not wait for the end of
-            // a fetch that waits for more.
+            // a fetch that waits for more, nor for its next message when the queue was full
+            // as they came: they go on as soon as it has room.
             let (mut received, mut events, mut fresh_seen, mut closed) = (0, 0, false, false);
             let mut fresh: VecDeque<Stored> = VecDeque::new();
-            while let Some(message) = batch.next().await {
+            loop {
+                let waiting =
+                    !closed && !fresh.is_empty() && again.is_empty() && self.lease_valid(partition);
+                let next = match next_or_room(&mut batch, sender, waiting).await {
+                    NextOrRoom::Next(next) => next,
+                    NextOrRoom::Room(Ok(permit)) => {
+                        if let Some(stored) = fresh.pop_front() {
+                            last_queued = Some(stored.seq);
+                            permit.send(stored);
+                            self.arrivals.arrived(lane);
+                        }
+                        closed = !self.queue_what_fits(lane, sender, &mut fresh, &mut last_queued);
+                        continue;
+                    }
+                    NextOrRoom::Room(Err(_)) => {
+                        closed = true;
+                        continue;
+                    }
+                };
+                let Some(message) = next else { break };
                 match message {
                     Ok(message) => {
                         received += 1;
@@ -1077,6 +1097,31 @@ fn hostname() -> String {
         .unwrap_or_else(|| "worker".into())
 }
 
+/// What a fetch waits for: its next message, or, while events it brought wait for room in the
+/// queue (`waiting`), that room, whichever comes first.
+enum NextOrRoom<'a, M> {
+    Next(Option<M>),
+    Room(Result<mpsc::Permit<'a, Stored>, mpsc::error::SendError<()>>),
+}
+
+async fn next_or_room<'a, S>(
+    batch: &mut S,
+    sender: &'a mpsc::Sender<Stored>,
+    waiting: bool,
+) -> NextOrRoom<'a, S::Item>
+where
+    S: futures_util::Stream + Unpin,
+{
+    if !waiting {
+        return NextOrRoom::Next(batch.next().await);
+    }
+    // Both are cancel-safe: a message not taken stays in the fetch, room not taken stays free.
+    tokio::select! {
+        next = batch.next() => NextOrRoom::Next(next),
+        room = sender.reserve() => NextOrRoom::Room(room),
+    }
+}
+
 /// Takes the events of a message out on their way to the delivery engine, each addressed by
 /// its `seq`, leaving out those already resolved. Every event the engine delivers from NATS
 /// passes here: the one place to leave an event out (marked resolved in `held`) before it is
@@ -1091,4 +1136,46 @@ fn pass_on(seq: u64, bodies: Vec<String>, held: &mut Held) -> Vec<Stored> {
             body,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(seq: u64) -> Stored {
+        Stored {
+            seq,
+            body: format!("{{\"id\":\"{seq}\"}}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn events_waiting_for_room_go_on_when_it_comes_although_the_fetch_brings_nothing_more() {
+        // A full queue, and a fetch that waits for more messages (none come).
+        let (sender, mut queue) = mpsc::channel(1);
+        sender.try_send(stored(1)).unwrap();
+        let mut fetch = futures_util::stream::pending::<()>();
+        let waiter = tokio::spawn(async move {
+            match next_or_room(&mut fetch, &sender, true).await {
+                NextOrRoom::Room(Ok(permit)) => permit.send(stored(2)),
+                _ => panic!("room was expected"),
+            }
+        });
+        assert_eq!(queue.recv().await.map(|s| s.seq), Some(1));
+        // The engine took what was queued: the waiting event follows at once, not at the end
+        // of the fetch.
+        let next = tokio::time::timeout(Duration::from_secs(10), queue.recv()).await;
+        assert_eq!(next.unwrap().map(|s| s.seq), Some(2));
+        waiter.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn without_events_waiting_a_fetch_waits_for_its_next_message_only() {
+        let (sender, _queue) = mpsc::channel::<Stored>(1);
+        let mut fetch = futures_util::stream::iter([7]);
+        assert!(matches!(
+            next_or_room(&mut fetch, &sender, false).await,
+            NextOrRoom::Next(Some(7))
+        ));
+    }
 }
