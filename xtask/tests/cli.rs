@@ -47,7 +47,7 @@ fn errors_are_one_line_without_a_backtrace() {
         ),
         (
             &["bench", "fast"],
-            "error: unknown benchmark `fast`; known: render, send [--kind K] [--compare REV] [N...], serve [--compare DIR] [FLOWING [BACKLOG]], nats [N]\n",
+            "error: unknown benchmark `fast`; known: render, send [--kind K] [--compare REV] [N...], serve [--compare DIR] [FLOWING [BACKLOG]], nats [--workers LIST] [--binaries DIR] [N]\n",
         ),
         (
             &["bench", "send", "many"],
