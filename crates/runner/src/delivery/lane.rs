@@ -109,6 +109,28 @@ pub enum Resolution {
     Exhausted(Vec<String>),
 }
 
+/// A partial batch held back to linger, as planning left it.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    /// `next_id` when it was planned: records accepted since have ids from here on.
+    accepted: RecordId,
+    /// How many records it held.
+    records: usize,
+}
+
+impl Held {
+    /// Whether planning again now could find a full batch. Planning walks every ready record, so
+    /// planning again on each arrival while a batch lingers costs the square of its size (a NATS
+    /// worker receives a few records per message); instead the lane plans again once the
+    /// arrivals could reach the destination's record limit, or have grown the supply by half
+    /// (a byte limit or a destination's own batcher may end a batch sooner, and then the batch
+    /// waits at most for those arrivals or its linger). Planning work per record stays constant.
+    fn may_fill(&self, next_id: RecordId, max_records: usize) -> bool {
+        let arrived = (next_id - self.accepted) as usize;
+        self.records + arrived >= max_records || arrived > self.records / 2
+    }
+}
+
 /// One user's unresolved records, in order. Most users have one record pending at a time, which
 /// is kept in the table itself rather than behind a pointer of its own.
 type UserQueue = SmallVec<[RecordId; 2]>;
@@ -134,6 +156,8 @@ pub struct Lane {
     probing: bool,
     /// Set when the last `next_batch` held back a partial batch: when its linger ends.
     linger_until: Option<Instant>,
+    /// The partial batch the last planning held back, while only new records have come since.
+    held: Option<Held>,
     /// Set when the last `next_batch` found only records of split halves that cannot go yet
     /// (they wait for records in flight or for a retry): only a completion or a retry changes it.
     blocked: bool,
@@ -184,6 +208,7 @@ impl Lane {
     /// right after a long pause would otherwise dead-letter at once): their first attempts move
     /// forward by it.
     pub fn probe(&mut self, now: Instant) {
+        self.held = None;
         if self.paused.take().is_some() {
             self.probing = true;
             let paused_for = self
@@ -276,6 +301,7 @@ impl Lane {
                 break;
             }
             self.retry_wait.pop();
+            self.held = None;
             let pending = self.records.get_mut(&id).expect("waiting records exist");
             pending.state = State::Ready;
             pending.ready_at = now;
@@ -311,8 +337,18 @@ impl Lane {
         {
             return None;
         }
+        let oldest = self.records[&self.ready[0]].ready_at;
+        let lingering = !flush && now < oldest + linger;
         let (batch, full, prefix) = match self.ready_half() {
             Some(half) => (self.halves[&half].clone(), true, false),
+            None if lingering
+                && self.held.is_some_and(|held| {
+                    !held.may_fill(self.next_id, destination.batch_limits().max_records)
+                }) =>
+            {
+                self.linger_until = Some(oldest + linger);
+                return None;
+            }
             None => self.plan_batch(destination),
         };
         if batch.is_empty() {
@@ -320,11 +356,15 @@ impl Lane {
             self.blocked = true;
             return None;
         }
-        let oldest = self.records[&self.ready[0]].ready_at;
-        if !full && !flush && now < oldest + linger {
+        if !full && lingering {
             self.linger_until = Some(oldest + linger);
+            self.held = Some(Held {
+                accepted: self.next_id,
+                records: batch.len(),
+            });
             return None;
         }
+        self.held = None;
         if prefix {
             // Planning took heads in order from the front of the ready queue.
             let heads = batch
@@ -444,6 +484,9 @@ impl Lane {
         now: Instant,
         mut decide: impl FnMut(&Pending, Option<hardal_core::RetryAfter>) -> super::retry::Decision,
     ) -> Vec<(u64, Resolution)> {
+        // Resolved records free their users' next ones, retries and splits change the supply:
+        // the next call plans afresh.
+        self.held = None;
         self.in_flight -= 1;
         let mut resolved = Vec::new();
         let mut backoff_until: Option<Instant> = None;
@@ -598,6 +641,7 @@ impl Lane {
     /// line of each record removed. In-flight records stay: their answer resolves them, or, if
     /// they are to be tried again, a later call removes them.
     pub fn remove_lines(&mut self, lines: &rustc_hash::FxHashSet<u64>, now: Instant) -> Vec<u64> {
+        self.held = None;
         let ids: rustc_hash::FxHashSet<RecordId> = self
             .records
             .iter()
@@ -670,9 +714,11 @@ impl Lane {
 mod tests {
     use std::time::{Duration, Instant};
 
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use hardal_core::{
-        BatchLimits, Destination, Event, HttpMethod, HttpRequest, HttpResponse, MapContext, Mapped,
-        MappingError, Record, RetryAfter, SendContext, Verdict,
+        BatchLimits, Batcher, Destination, Event, HttpMethod, HttpRequest, HttpResponse,
+        LimitsBatcher, MapContext, Mapped, MappingError, Record, RetryAfter, SendContext, Verdict,
     };
 
     use super::{Lane, RecordId, Resolution};
@@ -892,6 +938,100 @@ mod tests {
             .next_batch(&fake, t0 + LINGER, 4, LINGER, false)
             .unwrap();
         assert_eq!(names(&lane, &batch), ["c1"]);
+    }
+
+    /// A `Fake` that counts the records its batchers are offered: the work of planning.
+    struct Counting {
+        fake: Fake,
+        offers: AtomicUsize,
+    }
+
+    struct CountingBatcher<'a> {
+        inner: LimitsBatcher<'a, Fake>,
+        offers: &'a AtomicUsize,
+    }
+
+    impl Batcher for CountingBatcher<'_> {
+        fn offer(&mut self, record: &Record) -> bool {
+            self.offers.fetch_add(1, Ordering::Relaxed);
+            self.inner.offer(record)
+        }
+    }
+
+    impl Destination for Counting {
+        fn id(&self) -> &str {
+            "counting"
+        }
+        fn kind(&self) -> &'static str {
+            "fake"
+        }
+        fn map(&self, _: &Event, _: &MapContext) -> Result<Mapped, MappingError> {
+            unreachable!()
+        }
+        fn batch_limits(&self) -> BatchLimits {
+            self.fake.batch_limits()
+        }
+        fn body_size(&self, records: usize, payload_bytes: usize) -> usize {
+            self.fake.body_size(records, payload_bytes)
+        }
+        fn batcher(&self) -> Box<dyn Batcher + '_> {
+            Box::new(CountingBatcher {
+                inner: LimitsBatcher::new(&self.fake),
+                offers: &self.offers,
+            })
+        }
+        fn encode(&self, records: &[&Record], context: &SendContext) -> HttpRequest {
+            self.fake.encode(records, context)
+        }
+        fn judge(&self, records: &[&Record], response: &HttpResponse) -> Vec<Verdict> {
+            self.fake.judge(records, response)
+        }
+    }
+
+    /// Records arriving one by one while a batch lingers (a NATS worker gets a few per message)
+    /// do not make the lane walk the whole batch again for each: planning work stays linear. A
+    /// batch that reaches the record limit still goes at once, and a partial one at its linger.
+    #[test]
+    fn a_lingering_batch_is_not_planned_again_for_every_arrival() {
+        let t0 = Instant::now();
+        let max = 1000;
+        let counting = Counting {
+            fake: Fake { max },
+            offers: AtomicUsize::new(0),
+        };
+        let mut lane = Lane::new(None);
+        // Seven users share the first batch; the later records are other users', who have
+        // nothing in flight.
+        let record = |i: usize| Record {
+            payload: format!("r{i}").into_bytes(),
+            order_key: Some(format!("user{}", if i < max { i % 7 } else { i })),
+            batch_key: None,
+        };
+        // A batch is full once the batcher refuses a record: at the limit's first record over.
+        for i in 0..max {
+            lane.accept(i as u64 + 1, record(i), t0);
+            assert_eq!(lane.next_batch(&counting, t0, 4, LINGER, false), None);
+            assert_eq!(lane.next_wakeup(t0, 4, false), Some(t0 + LINGER));
+        }
+        let offers = counting.offers.load(Ordering::Relaxed);
+        assert!(
+            offers <= 4 * max,
+            "{offers} offers to plan {max} records arriving one by one"
+        );
+        lane.accept(max as u64 + 1, record(max), t0);
+        let full = lane.next_batch(&counting, t0, 4, LINGER, false).unwrap();
+        assert_eq!(full.len(), max, "the batch went as soon as it was full");
+
+        for i in max + 1..max + 10 {
+            lane.accept(i as u64 + 1, record(i), t0);
+            assert_eq!(lane.next_batch(&counting, t0, 4, LINGER, false), None);
+        }
+        let partial = lane
+            .next_batch(&counting, t0 + LINGER, 4, LINGER, false)
+            .unwrap();
+        assert_eq!(names(&lane, &partial).len(), 10);
+        // The record left over from the full batch goes first.
+        assert_eq!(names(&lane, &partial)[0], format!("r{max}"));
     }
 
     #[test]
