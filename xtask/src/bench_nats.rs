@@ -127,14 +127,17 @@ fn measure(
     wait_for_nats(monitor)?;
     let port = free_port()?;
     let config = work.join("config.json");
+    let mut destination = serde_json::json!({
+        "id": "insider", "type": "insider", "partner_name": "bench",
+        "request_token": "${INSIDER_REQUEST_TOKEN}",
+        "endpoint": format!("http://127.0.0.1:{port}/api/user/v1/upsert"),
+        "requests_per_minute": 1_000_000
+    });
+    crate::bench_consent(&release.join("hardal"), &mut destination)?;
     std::fs::write(
         &config,
         serde_json::json!({
-            "destinations": [{"id": "insider", "type": "insider", "consent": {"mode": "off"},
-                              "partner_name": "bench",
-                              "request_token": "${INSIDER_REQUEST_TOKEN}",
-                              "endpoint": format!("http://127.0.0.1:{port}/api/user/v1/upsert"),
-                              "requests_per_minute": 1_000_000}],
+            "destinations": [destination],
             "delivery": {"concurrency": 4, "max_attempts": 1000, "max_retry_seconds": 86400,
                          "backoff_max_ms": 1000},
             "server": {"listen": "127.0.0.1:0", "auth_tokens": ["${HARDAL_INGEST_TOKEN}"]},

@@ -251,7 +251,7 @@ fn ensure_test_programs() -> Result<()> {
 /// Marks the benchmarks' destination `consent` off when `hardal` knows consent mode, so that
 /// every generated event (none carries consent) is delivered as before consent mode. A build from
 /// before it refuses the member, and `--compare` runs such builds on the same configuration.
-fn bench_consent(hardal: &Path, destination: &mut serde_json::Value) -> Result<()> {
+pub(crate) fn bench_consent(hardal: &Path, destination: &mut serde_json::Value) -> Result<()> {
     let schema = Command::new(hardal)
         .arg("schema")
         .output()

@@ -59,10 +59,20 @@ pub(super) fn pack(events: Vec<Incoming>, partitions: u32) -> Vec<Outgoing> {
             identities,
         }
     };
-    for event in events {
+    let framed =
+        |event: &Incoming| 16 + event.user.as_ref().map_or(0, String::len) + event.body.len();
+    // Each message's payload is allocated once, at the size its events need: grown event by
+    // event, it was copied again and again (a tenth of an ingestion node's CPU).
+    let mut placed = Vec::with_capacity(events.len());
+    let mut left = vec![0usize; partitions as usize];
+    for event in &events {
         let partition = partition_of(event.user.as_deref(), event.identity, partitions);
+        left[partition as usize] += framed(event);
+        placed.push(partition);
+    }
+    for (event, partition) in events.into_iter().zip(placed) {
         let user = event.user.as_deref().unwrap_or_default().as_bytes();
-        let size = 16 + user.len() + event.body.len();
+        let size = framed(&event);
         let slot = &mut open[partition as usize];
         if let Some((payload, identities)) = slot
             && (identities.len() == MAX_EVENTS
@@ -71,8 +81,12 @@ pub(super) fn pack(events: Vec<Incoming>, partitions: u32) -> Vec<Outgoing> {
             let full = (std::mem::take(payload), std::mem::take(identities));
             out.push(finish(partition, full));
         }
+        let left = &mut left[partition as usize];
         let (payload, identities) = slot.get_or_insert_with(Default::default);
-        payload.reserve(size);
+        if payload.is_empty() {
+            payload.reserve((*left).min(MAX_BYTES).max(size));
+        }
+        *left -= size;
         payload.put_u64(event.identity);
         match &event.user {
             Some(_) => {

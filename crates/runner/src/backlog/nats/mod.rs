@@ -375,13 +375,16 @@ impl Backlog for NatsBacklog {
         // An event repeated within the request, or stored by this node within the duplicate
         // window (a retry whose batch differs from the first attempt's), is stored once.
         let mut seen = HashSet::with_capacity(events.len());
+        let known = self.recent.known(events.iter().map(|event| event.identity));
         let fresh: Vec<Incoming> = events
             .into_iter()
-            .filter(|event| {
-                let new = seen.insert(event.identity) && !self.recent.contains(event.identity);
+            .zip(known)
+            .filter(|(event, known)| {
+                let new = seen.insert(event.identity) && !known;
                 appended.duplicates += usize::from(!new);
                 new
             })
+            .map(|(event, _)| event)
             .collect();
         let mut acks = Vec::new();
         for message in batch::pack(fresh, self.config.partitions) {
