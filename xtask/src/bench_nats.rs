@@ -37,44 +37,80 @@ struct Run {
     nats_messages_per_event: f64,
 }
 
+/// With `compare` (a directory holding another build's `hardal`, `insider-simulator` and
+/// `hardal-load`), each run is followed by one of that build on the same machine, and the report
+/// gives both medians and their ratios: on a noisy machine only the ratio says what changed.
 pub fn run(
     root: &Path,
     n: u64,
     workers: &[usize],
     repeats: usize,
     binaries: Option<&Path>,
+    compare: Option<&Path>,
 ) -> Result<()> {
     let nats = nats_server()?;
     let release = match binaries {
         Some(dir) => dir.to_path_buf(),
         None => release_build(root)?,
     };
+    for dir in [binaries, compare].into_iter().flatten() {
+        for binary in ["hardal", "insider-simulator", "hardal-load"] {
+            if !dir.join(binary).is_file() {
+                bail!("{}: no `{binary}` there", dir.display());
+            }
+        }
+    }
     let work = root.join("target/bench-nats");
     std::fs::create_dir_all(&work)?;
     let events = events_file(root, n)?;
     let mut report = String::new();
     for &count in workers {
-        let mut runs = Vec::new();
+        let (mut runs, mut other_runs) = (Vec::new(), Vec::new());
         for attempt in 1..=repeats {
             let run = measure(&nats, &release, &work, &events, n, count)?;
             eprintln!("  {count} workers, {n} events, run {attempt}: {run:?}");
             runs.push(run);
+            if let Some(dir) = compare {
+                let run = measure(&nats, dir, &work, &events, n, count)?;
+                eprintln!(
+                    "  {count} workers, {n} events, run {attempt} of {}: {run:?}",
+                    dir.display()
+                );
+                other_runs.push(run);
+            }
         }
-        let median = |f: fn(&Run) -> f64| median(&runs, f);
-        report.push_str(&format!(
-            "{count} worker{}: accepted {:.0} events/s, p99 {:.1} ms, delivered {:.0} events/s (start to empty: {:.0}); CPU s: nats-server {:.1}, ingestion {:.1}, workers {:.1}, simulator {:.1}; NATS messages per event {:.2} (medians of {})\n",
-            if count == 1 { " " } else { "s" },
-            median(|r| r.ingest_events_per_second),
-            median(|r| r.p99_ms),
-            median(|r| r.delivered_per_second),
-            median(|r| r.drained_per_second),
-            median(|r| r.cpu[0]),
-            median(|r| r.cpu[1]),
-            median(|r| r.cpu[2]),
-            median(|r| r.cpu[3]),
-            median(|r| r.nats_messages_per_event),
-            runs.len()
-        ));
+        let line = |runs: &[Run]| {
+            let median = |f: fn(&Run) -> f64| median(runs, f);
+            format!(
+                "accepted {:.0} events/s, p99 {:.1} ms, delivered {:.0} events/s (start to empty: {:.0}); CPU s: nats-server {:.1}, ingestion {:.1}, workers {:.1}, simulator {:.1}; NATS messages per event {:.2} (medians of {})",
+                median(|r| r.ingest_events_per_second),
+                median(|r| r.p99_ms),
+                median(|r| r.delivered_per_second),
+                median(|r| r.drained_per_second),
+                median(|r| r.cpu[0]),
+                median(|r| r.cpu[1]),
+                median(|r| r.cpu[2]),
+                median(|r| r.cpu[3]),
+                median(|r| r.nats_messages_per_event),
+                runs.len()
+            )
+        };
+        let label = format!("{count} worker{}", if count == 1 { " " } else { "s" });
+        report.push_str(&format!("{label}: {}\n", line(&runs)));
+        if let Some(dir) = compare {
+            let ratio = |f: fn(&Run) -> f64| median(&runs, f) / median(&other_runs, f);
+            report.push_str(&format!(
+                "{:>9}  {}: {}\n{:>9}  ratio (this / that): accepted {:.3}, p99 {:.3}, delivered {:.3}, CPU of all processes {:.3}\n",
+                "",
+                dir.display(),
+                line(&other_runs),
+                "",
+                ratio(|r| r.ingest_events_per_second),
+                ratio(|r| r.p99_ms),
+                ratio(|r| r.delivered_per_second),
+                ratio(|r| r.cpu.iter().sum()),
+            ));
+        }
     }
     println!(
         "bench nats ({n} events; batches of 100 over 8 connections to one ingestion node; 16 partitions; one nats-server; insider → simulator):\n{report}"

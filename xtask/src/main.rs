@@ -9,9 +9,10 @@
 //! - `bench send [--kind K] [--compare REV] [N...]`: `hardal send` of N generated events against the simulator
 //!   (default 1M and 10M); with `--compare`, alternately with the build of REV, and the ratios.
 //! - `bench serve [--compare DIR] [FLOWING [BACKLOG]]`: `hardal serve` under load (default 1M flowing, 5M backlog).
-//! - `bench nats [--workers LIST] [--binaries DIR] [N]`: the same load through NATS JetStream
-//!   with 1, 2 and 4 workers (default 1M), or the worker counts listed, with this build or the
-//!   binaries in DIR.
+//! - `bench nats [--workers LIST] [--binaries DIR] [--compare DIR] [N]`: the same load through
+//!   NATS JetStream with 1, 2 and 4 workers (default 1M), or the worker counts listed, with this
+//!   build or the binaries in DIR; `--compare` runs another build's binaries alternately and
+//!   prints the ratios of the medians.
 //! - `new-destination NAME`: a new destination crate, linked, with schemas regenerated;
 //!   `new-destination --check [NAME]` generates one in a copy of the workspace and checks it.
 //! - `fuzz [--seconds N] [--merge] [TARGET...]`: coverage-guided fuzzing of each target with cargo
@@ -48,10 +49,11 @@ tasks:
                             directory holding a hardal binary) and the ratios of the medians
   bench serve [--compare DIR] [FLOWING [BACKLOG]]
                             hardal serve under load (default 1M flowing, 5M backlog)
-  bench nats [--workers LIST] [--binaries DIR] [N]
+  bench nats [--workers LIST] [--binaries DIR] [--compare DIR] [N]
                             the same through NATS JetStream with 1, 2 and 4 workers (default 1M);
                             --workers 1,4 picks the counts, --binaries uses another build's
-                            hardal, insider-simulator and hardal-load instead of building
+                            hardal, insider-simulator and hardal-load instead of building,
+                            --compare runs such a build alternately and prints the ratios
   new-destination NAME      a new destination crate crates/NAME (dashes) of kind NAME, linked,
                             with its schema and example snapshot written
   new-destination --check [NAME]
@@ -312,7 +314,7 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
         Some("nats") => {
             let mut rest = &args[1..];
             let mut workers = vec![1, 2, 4];
-            let mut binaries = None;
+            let (mut binaries, mut compare) = (None, None);
             loop {
                 match rest.first().map(String::as_str) {
                     Some("--workers") => {
@@ -329,18 +331,31 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
                                 .collect::<Result<_>>()?;
                         rest = &rest[2..];
                     }
-                    Some("--binaries") => {
-                        let dir = rest.get(1).context(
-                            "--binaries needs a directory holding hardal, insider-simulator and hardal-load",
-                        )?;
-                        binaries = Some(PathBuf::from(dir));
+                    Some(flag @ ("--binaries" | "--compare")) => {
+                        let dir = PathBuf::from(rest.get(1).with_context(|| {
+                            format!(
+                                "{flag} needs a directory holding hardal, insider-simulator and hardal-load"
+                            )
+                        })?);
+                        if flag == "--binaries" {
+                            binaries = Some(dir);
+                        } else {
+                            compare = Some(dir);
+                        }
                         rest = &rest[2..];
                     }
                     _ => break,
                 }
             }
             let n = counts(rest)?.first().copied().unwrap_or(1_000_000);
-            bench_nats::run(root, n, &workers, 3, binaries.as_deref())
+            bench_nats::run(
+                root,
+                n,
+                &workers,
+                3,
+                binaries.as_deref(),
+                compare.as_deref(),
+            )
         }
         Some(other) => bail!(
             "unknown benchmark `{other}`; known: render, send [--kind K] [--compare REV] [N...], serve [--compare DIR] [FLOWING [BACKLOG]], nats [--workers LIST] [--binaries DIR] [N]"
