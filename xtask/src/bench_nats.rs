@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::bench_serve::{
-    events_file, free_port, http_get, median, post_load, release_build, start_hardal_with,
-    start_simulator_on, wait_for_empty_backlog,
+    alternately, events_file, free_port, http_get, median, post_load, release_build,
+    start_hardal_with, start_simulator_on, wait_for_empty_backlog,
 };
 
 /// The partitions of the benchmark's stream (the configuration's default).
@@ -65,20 +65,10 @@ pub fn run(
     let events = events_file(root, n)?;
     let mut report = String::new();
     for &count in workers {
-        let (mut runs, mut other_runs) = (Vec::new(), Vec::new());
-        for attempt in 1..=repeats {
-            let run = measure(&nats, &release, &work, &events, n, count)?;
-            eprintln!("  {count} workers, {n} events, run {attempt}: {run:?}");
-            runs.push(run);
-            if let Some(dir) = compare {
-                let run = measure(&nats, dir, &work, &events, n, count)?;
-                eprintln!(
-                    "  {count} workers, {n} events, run {attempt} of {}: {run:?}",
-                    dir.display()
-                );
-                other_runs.push(run);
-            }
-        }
+        let label = format!("{count} workers, {n} events");
+        let (runs, other_runs) = alternately(repeats, &release, compare, &label, |build| {
+            measure(&nats, build, &work, &events, n, count)
+        })?;
         let line = |runs: &[Run]| {
             let median = |f: fn(&Run) -> f64| median(runs, f);
             format!(
@@ -95,8 +85,8 @@ pub fn run(
                 runs.len()
             )
         };
-        let label = format!("{count} worker{}", if count == 1 { " " } else { "s" });
-        report.push_str(&format!("{label}: {}\n", line(&runs)));
+        let heading = format!("{count} worker{}", if count == 1 { " " } else { "s" });
+        report.push_str(&format!("{heading}: {}\n", line(&runs)));
         if let Some(dir) = compare {
             let ratio = |f: fn(&Run) -> f64| median(&runs, f) / median(&other_runs, f);
             report.push_str(&format!(

@@ -53,21 +53,13 @@ pub fn run(
         if n == 0 {
             continue;
         }
-        let mut runs = Vec::new();
-        let mut other_runs = Vec::new();
-        for attempt in 1..=repeats {
-            let run = measure(&release, &work, &events, n, simulator_up)?;
-            eprintln!("  {name} {n} events, run {attempt}: {run:?}");
-            runs.push(run);
-            if let Some(dir) = compare {
-                let run = measure(dir, &work, &events, n, simulator_up)?;
-                eprintln!(
-                    "  {name} {n} events, run {attempt} of {}: {run:?}",
-                    dir.display()
-                );
-                other_runs.push(run);
-            }
-        }
+        let (runs, other_runs) = alternately(
+            repeats,
+            &release,
+            compare,
+            &format!("{name} {n} events"),
+            |build| measure(build, &work, &events, n, simulator_up),
+        )?;
         let line = |runs: &[Run]| {
             let median = |f: fn(&Run) -> f64| median(runs, f);
             format!(
@@ -191,6 +183,29 @@ pub(crate) fn events_file(root: &Path, n: u64) -> Result<PathBuf> {
 }
 
 /// The median of one measure over the runs.
+/// `repeats` runs of `measure` on the build in `release`, each followed, with `compare`, by one
+/// on the build in that directory: the runs of each, in order.
+pub(crate) fn alternately<R: std::fmt::Debug>(
+    repeats: usize,
+    release: &Path,
+    compare: Option<&Path>,
+    label: &str,
+    mut measure: impl FnMut(&Path) -> Result<R>,
+) -> Result<(Vec<R>, Vec<R>)> {
+    let (mut runs, mut other_runs) = (Vec::new(), Vec::new());
+    for attempt in 1..=repeats {
+        let run = measure(release)?;
+        eprintln!("  {label}, run {attempt}: {run:?}");
+        runs.push(run);
+        if let Some(dir) = compare {
+            let run = measure(dir)?;
+            eprintln!("  {label}, run {attempt} of {}: {run:?}", dir.display());
+            other_runs.push(run);
+        }
+    }
+    Ok((runs, other_runs))
+}
+
 pub(crate) fn median<R>(runs: &[R], measure: fn(&R) -> f64) -> f64 {
     let mut values: Vec<f64> = runs.iter().map(measure).collect();
     values.sort_by(f64::total_cmp);
