@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::bench_serve::{
-    alternately, events_file, free_port, http_get, median, post_load, release_build,
+    alternately, comparison, events_file, free_port, http_get, median, post_load, release_build,
     start_hardal_with, start_simulator_on, wait_for_empty_backlog,
 };
 
@@ -89,16 +89,16 @@ pub fn run(
         report.push_str(&format!("{heading}: {}\n", line(&runs)));
         if let Some(dir) = compare {
             let ratio = |f: fn(&Run) -> f64| median(&runs, f) / median(&other_runs, f);
-            report.push_str(&format!(
-                "{:>9}  {}: {}\n{:>9}  ratio (this / that): accepted {:.3}, p99 {:.3}, delivered {:.3}, CPU of all processes {:.3}\n",
-                "",
-                dir.display(),
-                line(&other_runs),
-                "",
-                ratio(|r| r.ingest_events_per_second),
-                ratio(|r| r.p99_ms),
-                ratio(|r| r.delivered_per_second),
-                ratio(|r| r.cpu.iter().sum()),
+            report.push_str(&comparison(
+                9,
+                dir,
+                &line(&other_runs),
+                &[
+                    ("accepted", ratio(|r| r.ingest_events_per_second)),
+                    ("p99", ratio(|r| r.p99_ms)),
+                    ("delivered", ratio(|r| r.delivered_per_second)),
+                    ("CPU of all processes", ratio(|r| r.cpu.iter().sum())),
+                ],
             ));
         }
     }

@@ -79,16 +79,16 @@ pub fn run(
         report.push_str(&format!("{name:>8}, {n} events: {}\n", line(&runs)));
         if let Some(dir) = compare {
             let ratio = |f: fn(&Run) -> f64| median(&runs, f) / median(&other_runs, f);
-            report.push_str(&format!(
-                "{:>8}  {} : {}\n{:>8}  ratio (this / that): accepted {:.3}, p99 {:.3}, delivered {:.3}, peak RSS {:.3}\n",
-                "",
-                dir.display(),
-                line(&other_runs),
-                "",
-                ratio(|r| r.ingest_events_per_second),
-                ratio(|r| r.p99_ms),
-                ratio(|r| r.delivered_per_second),
-                ratio(|r| r.peak_rss_kib as f64),
+            report.push_str(&comparison(
+                8,
+                dir,
+                &line(&other_runs),
+                &[
+                    ("accepted", ratio(|r| r.ingest_events_per_second)),
+                    ("p99", ratio(|r| r.p99_ms)),
+                    ("delivered", ratio(|r| r.delivered_per_second)),
+                    ("peak RSS", ratio(|r| r.peak_rss_kib as f64)),
+                ],
             ));
         }
     }
@@ -204,6 +204,22 @@ pub(crate) fn alternately<R: std::fmt::Debug>(
         }
     }
     Ok((runs, other_runs))
+}
+
+/// The report lines of the other build, indented by `indent`: its medians, and the ratios of
+/// this build's medians to its own.
+pub(crate) fn comparison(indent: usize, dir: &Path, that: &str, ratios: &[(&str, f64)]) -> String {
+    let ratios: Vec<String> = ratios
+        .iter()
+        .map(|(name, ratio)| format!("{name} {ratio:.3}"))
+        .collect();
+    format!(
+        "{:indent$}  {}: {that}\n{:indent$}  ratio (this / that): {}\n",
+        "",
+        dir.display(),
+        "",
+        ratios.join(", ")
+    )
 }
 
 pub(crate) fn median<R>(runs: &[R], measure: fn(&R) -> f64) -> f64 {

@@ -712,9 +712,8 @@ impl Lane {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
-
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
 
     use hardal_core::{
         BatchLimits, Batcher, Destination, Event, HttpMethod, HttpRequest, HttpResponse,
