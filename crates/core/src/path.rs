@@ -92,6 +92,14 @@ impl Path {
         (!current.is_null()).then_some(current)
     }
 
+    /// Each key as a path of its own, in order: looking them up one after the other is
+    /// looking up the whole path.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = Path> + '_ {
+        self.segments.iter().map(|segment| Path {
+            segments: vec![segment.clone()],
+        })
+    }
+
     /// The first key, and whether it was written in quotes.
     pub(crate) fn first_key(&self) -> Option<(&str, bool)> {
         self.segments.first().map(|s| (s.key.as_str(), s.quoted))

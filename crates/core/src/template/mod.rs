@@ -8,6 +8,7 @@
 //! that single rendering path, so they cannot disagree.
 
 mod filter;
+mod lookups;
 mod parse;
 mod render;
 pub(crate) mod timestamp;
@@ -26,17 +27,18 @@ pub(crate) use parse::pointer_token;
 #[derive(Debug, Clone)]
 pub struct Template {
     root: Node,
+    lookups: lookups::Lookups,
 }
 
 impl Template {
     /// Compiles a template, reporting every problem with the JSON pointer of the bad string.
     pub fn compile(value: &Value) -> Result<Template, Vec<ConfigError>> {
-        parse::compile(value).map(|root| Template { root })
+        parse::compile(value).map(|(root, lookups)| Template { root, lookups })
     }
 
     /// Renders against an event; `Ok(None)` when the whole template is missing.
     pub fn render(&self, event: &Event) -> Result<Option<Value>, MappingError> {
-        render::render(&self.root, event.tree())
+        render::render(self, event.tree())
     }
 
     /// Renders against an event into a value that borrows from the template and the event
@@ -46,13 +48,13 @@ impl Template {
         &'a self,
         event: &'a Event,
     ) -> Result<Option<crate::value::Value<'a>>, MappingError> {
-        render::render(&self.root, event.tree())
+        render::render(self, event.tree())
     }
 
     /// Renders as compact JSON appended to `out`; `Ok(false)` (nothing appended) when missing.
     /// The bytes equal `serde_json::to_vec` of what [`Template::render`] returns.
     pub fn render_json(&self, event: &Event, out: &mut Vec<u8>) -> Result<bool, MappingError> {
-        match render::render::<render::Rendered>(&self.root, event.tree())? {
+        match render::render::<render::Rendered>(self, event.tree())? {
             Some(rendered) => {
                 rendered.write_json(out)?;
                 Ok(true)
@@ -132,7 +134,8 @@ struct AppliedFilter {
 
 #[derive(Debug, Clone)]
 enum Operand {
-    Event(Path),
+    /// A path into the event, by its slot (see [`lookups`]).
+    Event(lookups::Slot),
     /// A path below the item of the enclosing `each` number `depth` (0 is the outermost).
     Item {
         depth: usize,

@@ -8,17 +8,19 @@ use crate::error::ConfigError;
 use crate::path::{self, Path, PathSyntaxError, char_position};
 
 use super::filter::FilterName;
+use super::lookups::Lookups;
 use super::{AppliedFilter, Each, Expr, Member, Node, Operand, TextPart};
 
 /// Compiles a template value, or returns every problem found in it.
-pub(super) fn compile(value: &Value) -> Result<Node, Vec<ConfigError>> {
+pub(super) fn compile(value: &Value) -> Result<(Node, Lookups), Vec<ConfigError>> {
     let mut compiler = Compiler {
         errors: Vec::new(),
         item_names: Vec::new(),
+        lookups: Lookups::default(),
     };
     let root = compiler.node(value, "");
     if compiler.errors.is_empty() {
-        Ok(root)
+        Ok((root, compiler.lookups))
     } else {
         Err(compiler.errors)
     }
@@ -33,6 +35,8 @@ struct Compiler {
     errors: Vec<ConfigError>,
     /// The item names of the enclosing `each` loops, outermost first.
     item_names: Vec<String>,
+    /// The slots of the event paths compiled so far.
+    lookups: Lookups,
 }
 
 impl Compiler {
@@ -101,7 +105,7 @@ impl Compiler {
     }
 
     fn each(&mut self, key: &str, body: &Value, pointer: &str) -> Node {
-        let parsed = parse_each_key(key, &self.item_names);
+        let parsed = parse_each_key(key, &self.item_names, &mut self.lookups);
         match parsed {
             Ok((source, name)) => {
                 self.item_names.push(name);
@@ -146,7 +150,7 @@ impl Compiler {
                 }
             };
             let source = &text[inner_start..close];
-            match parse_expr(source, &self.item_names) {
+            match parse_expr(source, &self.item_names, &mut self.lookups) {
                 Ok(expr) => {
                     if !literal.is_empty() {
                         parts.push(TextPart::Literal(std::mem::take(&mut literal).into()));
@@ -280,7 +284,11 @@ impl<'t> Cursor<'t> {
 }
 
 /// Parses `operand (?? operand)*`, resolving item names against the enclosing loops.
-fn parse_operands(cursor: &mut Cursor<'_>, item_names: &[String]) -> Result<Vec<Operand>, String> {
+fn parse_operands(
+    cursor: &mut Cursor<'_>,
+    item_names: &[String],
+    lookups: &mut Lookups,
+) -> Result<Vec<Operand>, String> {
     let mut operands = Vec::new();
     loop {
         cursor.skip_whitespace();
@@ -297,7 +305,7 @@ fn parse_operands(cursor: &mut Cursor<'_>, item_names: &[String]) -> Result<Vec<
                 cursor.unexpected()
             ));
         }
-        operands.push(parse_operand(cursor, item_names)?);
+        operands.push(parse_operand(cursor, item_names, lookups)?);
         cursor.skip_whitespace();
         if !cursor.eat("??") {
             return Ok(operands);
@@ -305,7 +313,11 @@ fn parse_operands(cursor: &mut Cursor<'_>, item_names: &[String]) -> Result<Vec<
     }
 }
 
-fn parse_operand(cursor: &mut Cursor<'_>, item_names: &[String]) -> Result<Operand, String> {
+fn parse_operand(
+    cursor: &mut Cursor<'_>,
+    item_names: &[String],
+    lookups: &mut Lookups,
+) -> Result<Operand, String> {
     let rest = cursor.rest();
     if rest.starts_with('"') {
         let (text, end) =
@@ -334,12 +346,12 @@ fn parse_operand(cursor: &mut Cursor<'_>, item_names: &[String]) -> Result<Opera
     let (path, end) =
         path::parse_prefix(cursor.text, cursor.pos).map_err(|e| cursor.path_error(e))?;
     cursor.pos = end;
-    Ok(resolve(path, item_names))
+    Ok(resolve(path, item_names, lookups))
 }
 
 /// A path whose unquoted first key names an enclosing loop's item addresses that item (the
-/// innermost loop wins); any other path addresses the event.
-fn resolve(path: Path, item_names: &[String]) -> Operand {
+/// innermost loop wins); any other path addresses the event, through its slot.
+fn resolve(path: Path, item_names: &[String], lookups: &mut Lookups) -> Operand {
     let depth = match path.first_key() {
         Some((key, false)) => item_names.iter().rposition(|name| name == key),
         _ => None,
@@ -349,14 +361,14 @@ fn resolve(path: Path, item_names: &[String]) -> Operand {
             depth,
             path: path.without_first(1),
         },
-        None => Operand::Event(path),
+        None => Operand::Event(lookups.add(&path)),
     }
 }
 
 /// Parses the text of one placeholder (between the `##`).
-fn parse_expr(text: &str, item_names: &[String]) -> Result<Expr, String> {
+fn parse_expr(text: &str, item_names: &[String], lookups: &mut Lookups) -> Result<Expr, String> {
     let mut cursor = Cursor { text, pos: 0 };
-    let operands = parse_operands(&mut cursor, item_names)?;
+    let operands = parse_operands(&mut cursor, item_names, lookups)?;
     let mut filters = Vec::new();
     let mut required = false;
     while cursor.eat("|") {
@@ -432,7 +444,11 @@ fn parse_keys(cursor: &mut Cursor<'_>) -> Result<Vec<Box<str>>, String> {
 }
 
 /// Parses an each key, `##each SOURCE as NAME##`, into its source operands and item name.
-fn parse_each_key(key: &str, item_names: &[String]) -> Result<(Vec<Operand>, String), String> {
+fn parse_each_key(
+    key: &str,
+    item_names: &[String],
+    lookups: &mut Lookups,
+) -> Result<(Vec<Operand>, String), String> {
     const SHAPE: &str = "expected \"##each PATH as NAME##\"";
     let inner = key
         .strip_prefix("##each")
@@ -442,7 +458,8 @@ fn parse_each_key(key: &str, item_names: &[String]) -> Result<(Vec<Operand>, Str
         text: inner,
         pos: 0,
     };
-    let source = parse_operands(&mut cursor, item_names).map_err(|m| format!("{SHAPE}: {m}"))?;
+    let source =
+        parse_operands(&mut cursor, item_names, lookups).map_err(|m| format!("{SHAPE}: {m}"))?;
     cursor.skip_whitespace();
     if cursor.rest().starts_with('|') {
         return Err(

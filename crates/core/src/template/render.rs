@@ -16,7 +16,8 @@ use crate::error::MappingError;
 use crate::value::{Map as TreeMap, Value as Tree};
 
 use super::filter::to_text;
-use super::{Constant, Each, Expr, Member, Node, Operand, TextPart};
+use super::lookups::Memo;
+use super::{Constant, Each, Expr, Member, Node, Operand, Template, TextPart};
 
 /// A rendered (never missing) value.
 pub(super) enum Rendered<'a> {
@@ -136,22 +137,22 @@ impl<'a> Output<'a> for Tree<'a> {
     }
 }
 
-/// What placeholders can address while rendering: the event and the current item of each
-/// enclosing `each`, outermost first.
+/// What placeholders can address while rendering: the event (through the slots of its paths)
+/// and the current item of each enclosing `each`, outermost first.
 struct Scope<'a> {
-    event: &'a Tree<'a>,
+    event: Memo<'a>,
     items: Vec<&'a Tree<'a>>,
 }
 
 type Outcome<O> = Result<Option<O>, MappingError>;
 
-/// Renders `root` against an event value; `Ok(None)` when it is missing.
-pub(super) fn render<'a, O: Output<'a>>(root: &'a Node, event: &'a Tree<'a>) -> Outcome<O> {
+/// Renders a template against an event value; `Ok(None)` when it is missing.
+pub(super) fn render<'a, O: Output<'a>>(template: &'a Template, event: &'a Tree<'a>) -> Outcome<O> {
     let mut scope = Scope {
-        event,
+        event: Memo::new(&template.lookups, event),
         items: Vec::new(),
     };
-    root.render(&mut scope)
+    template.root.render(&mut scope)
 }
 
 impl Node {
@@ -220,7 +221,7 @@ impl Each {
 impl Operand {
     fn resolve<'a>(&'a self, scope: &Scope<'a>) -> Option<&'a Tree<'a>> {
         match self {
-            Operand::Event(path) => path.lookup(scope.event),
+            Operand::Event(slot) => scope.event.get(*slot),
             Operand::Item { depth, path } => path.lookup(scope.items.get(*depth)?),
             Operand::Literal(value) => Some(value),
         }

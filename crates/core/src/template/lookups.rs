@@ -1,0 +1,148 @@
+//! The event paths a template reads, each key of each path looked up at most once per event.
+//!
+//! A preset reads the same objects again and again: Insider's `default` reads `user.…` about
+//! twenty times and `properties.…` about as often, and reads `user.email` and `user_id` twice.
+//! Compiling gives every distinct path prefix a slot (`user`, `user.email`, `properties`, …),
+//! each slot naming its parent slot and the one key below it; rendering fills a slot the first
+//! time a placeholder needs it and answers from it after that. Lookups stay lazy: a `??`
+//! alternative after one that was found is never looked up.
+
+use std::cell::Cell;
+
+use crate::path::Path;
+use crate::value::Value as Tree;
+
+/// Every distinct prefix of the event paths of one template.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Lookups {
+    steps: Vec<Step>,
+}
+
+/// One prefix: the key below its parent prefix (the event itself when `parent` is `None`).
+#[derive(Debug, Clone)]
+struct Step {
+    parent: Option<usize>,
+    /// A path of exactly one key.
+    key: Path,
+}
+
+/// The slot of one path: `None` addresses the event itself.
+pub(super) type Slot = Option<usize>;
+
+impl Lookups {
+    /// The slot of `path`, adding a slot for each of its prefixes not seen before.
+    pub(super) fn add(&mut self, path: &Path) -> Slot {
+        let mut parent = None;
+        for key in path.keys() {
+            let found = self
+                .steps
+                .iter()
+                .position(|step| step.parent == parent && step.key == key);
+            parent = Some(found.unwrap_or_else(|| {
+                self.steps.push(Step { parent, key });
+                self.steps.len() - 1
+            }));
+        }
+        parent
+    }
+}
+
+/// What one slot holds while rendering one event.
+#[derive(Clone, Copy)]
+enum Found<'a> {
+    NotYet,
+    Missing,
+    Value(&'a Tree<'a>),
+}
+
+/// The slots of one rendering.
+pub(super) struct Memo<'a> {
+    lookups: &'a Lookups,
+    event: &'a Tree<'a>,
+    found: Vec<Cell<Found<'a>>>,
+}
+
+impl<'a> Memo<'a> {
+    pub(super) fn new(lookups: &'a Lookups, event: &'a Tree<'a>) -> Memo<'a> {
+        Memo {
+            lookups,
+            event,
+            found: vec![Cell::new(Found::NotYet); lookups.steps.len()],
+        }
+    }
+
+    /// The value at a slot; `None` when absent or `null`, as [`Path::lookup`] answers.
+    pub(super) fn get(&self, slot: Slot) -> Option<&'a Tree<'a>> {
+        let Some(index) = slot else {
+            return (!self.event.is_null()).then_some(self.event);
+        };
+        match self.found[index].get() {
+            Found::Value(value) => return Some(value),
+            Found::Missing => return None,
+            Found::NotYet => {}
+        }
+        let step = &self.lookups.steps[index];
+        // A `null` parent has no members, so stopping at it answers as a whole-path lookup does.
+        let value = self
+            .get(step.parent)
+            .and_then(|parent| step.key.lookup(parent));
+        self.found[index].set(value.map_or(Found::Missing, Found::Value));
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each case: the paths a template reads, an event, and what every path finds in it.
+    #[test]
+    fn a_slot_finds_what_the_whole_path_finds() {
+        let event: serde_json::Value = serde_json::json!({
+            "user": {"email": "a@example.com", "name": null, "tags": ["x", {"k": 1}]},
+            "0": "zero key",
+            "properties": {"value": 12.5, "items": [{"price": 3}, {"price": null}]},
+            "nothing": null
+        });
+        let tree = Tree::borrowed(&event);
+        let paths = [
+            "user.email",
+            "user.name",
+            "user.name.first",
+            "user",
+            "user.tags.0",
+            "user.tags.1.k",
+            "user.tags.2",
+            "properties.items.0.price",
+            "properties.items.1.price",
+            "properties.value",
+            "properties.value.x",
+            "nothing",
+            "nothing.below",
+            "absent.below",
+            "0",
+            "\"0\"",
+            "user.email",
+        ];
+        let mut lookups = Lookups::default();
+        let slots: Vec<(Path, Slot)> = paths
+            .iter()
+            .map(|text| {
+                let path = Path::parse(text).unwrap();
+                let slot = lookups.add(&path);
+                (path, slot)
+            })
+            .collect();
+        // A repeated path and shared prefixes take no new slots.
+        assert_eq!(slots[0].1, slots[16].1);
+        assert_eq!(lookups.steps.len(), 23);
+        let memo = Memo::new(&lookups, &tree);
+        // Twice: the second pass answers from the filled slots.
+        for _ in 0..2 {
+            for (path, slot) in &slots {
+                assert_eq!(memo.get(*slot), path.lookup(&tree), "{path:?}");
+            }
+        }
+        assert_eq!(memo.get(None), Some(&tree));
+    }
+}
