@@ -92,12 +92,20 @@ impl Path {
         (!current.is_null()).then_some(current)
     }
 
-    /// Each key as a path of its own, in order: looking them up one after the other is
-    /// looking up the whole path.
-    pub(crate) fn keys(&self) -> impl Iterator<Item = Path> + '_ {
-        self.segments.iter().map(|segment| Path {
-            segments: vec![segment.clone()],
-        })
+    /// The path cut into at most `pieces` consecutive paths, each of one key but the last,
+    /// which holds the rest: looking them up one after the other is looking up the whole path.
+    pub(crate) fn split(&self, pieces: usize) -> Vec<Path> {
+        let single = self.segments.len().min(pieces.saturating_sub(1));
+        let mut split: Vec<Path> = self.segments[..single]
+            .iter()
+            .map(|segment| Path {
+                segments: vec![segment.clone()],
+            })
+            .collect();
+        if single < self.segments.len() {
+            split.push(self.without_first(single));
+        }
+        split
     }
 
     /// The first key, and whether it was written in quotes.

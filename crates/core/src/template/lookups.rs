@@ -22,9 +22,13 @@ pub(super) struct Lookups {
 #[derive(Debug, Clone)]
 struct Step {
     parent: Option<usize>,
-    /// A path of exactly one key.
+    /// One key; for the prefix at [`MAX_DEPTH`], all the keys left.
     key: Path,
 }
+
+/// The most slots one path is cut into. Filling a slot fills its parent first, so this bounds
+/// that recursion whatever length of path a configuration writes.
+const MAX_DEPTH: usize = 16;
 
 /// The slot of one path: `None` addresses the event itself.
 pub(super) type Slot = Option<usize>;
@@ -33,7 +37,7 @@ impl Lookups {
     /// The slot of `path`, adding a slot for each of its prefixes not seen before.
     pub(super) fn add(&mut self, path: &Path) -> Slot {
         let mut parent = None;
-        for key in path.keys() {
+        for key in path.split(MAX_DEPTH) {
             let found = self
                 .steps
                 .iter()
@@ -144,5 +148,29 @@ mod tests {
             }
         }
         assert_eq!(memo.get(None), Some(&tree));
+    }
+
+    /// A path longer than [`MAX_DEPTH`] keys takes that many slots, and renders from them as the
+    /// whole path finds; one of 100,000 keys does not exhaust the stack.
+    #[test]
+    fn a_long_path_takes_a_bounded_number_of_slots() {
+        let mut event = serde_json::json!("deep");
+        for _ in 0..40 {
+            event = serde_json::json!({"a": event});
+        }
+        let tree = Tree::borrowed(&event);
+        for (keys, expected) in [(40, Some("deep")), (39, None), (41, None), (100_000, None)] {
+            let path = Path::parse(&vec!["a"; keys].join(".")).unwrap();
+            let mut lookups = Lookups::default();
+            let slot = lookups.add(&path);
+            assert_eq!(lookups.steps.len(), MAX_DEPTH);
+            let memo = Memo::new(&lookups, &tree);
+            assert_eq!(memo.get(slot), path.lookup(&tree), "{keys} keys");
+            assert_eq!(
+                memo.get(slot).and_then(Tree::as_str),
+                expected,
+                "{keys} keys"
+            );
+        }
     }
 }
