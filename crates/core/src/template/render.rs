@@ -120,7 +120,10 @@ impl<'a> Output<'a> for Tree<'a> {
     }
 
     fn object(members: usize) -> Self::Members {
-        TreeMap::with_capacity(members)
+        // Room for one more: the rules that rework these objects add a member to most of them
+        // (Insider's `not_append` to every user, `custom` back to fields they sorted), and a full
+        // vector would be copied into one twice its size for it.
+        TreeMap::with_capacity(members + 1)
     }
 
     fn member(object: &mut Self::Members, member: &'a Member, value: Self) {

@@ -120,11 +120,12 @@ pub(crate) fn check(
 }
 
 /// All members of `map` to go through again when any of them satisfies `moves` (then `map` is
-/// left empty), else none; the caller puts back those that stay.
+/// left empty, with room for them all and `custom`), else none; the caller puts back those that
+/// stay.
 fn moved_out<'a>(map: &mut Map<'a>, moves: impl Fn(&str) -> bool) -> Map<'a> {
     if map.keys().any(moves) {
         let len = map.len();
-        std::mem::replace(map, Map::with_capacity(len))
+        std::mem::replace(map, Map::with_capacity(len + 1))
     } else {
         Map::new()
     }
