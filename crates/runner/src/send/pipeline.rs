@@ -167,7 +167,10 @@ pub fn spawn(
             chunk.push((line_no, raw));
             if chunk.len() == CHUNK_LINES {
                 publish(&reader);
-                if work_tx.send((seq, std::mem::take(&mut chunk))).is_err() {
+                // The next chunk gets its room at once: `take` would leave none, and it would
+                // grow by doubling, moving its lines to a larger vector seven times.
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_LINES));
+                if work_tx.send((seq, full)).is_err() {
                     return;
                 }
                 seq += 1;
