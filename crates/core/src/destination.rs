@@ -4,6 +4,7 @@
 //! offer the requests that erase a user (`erasure`, `judge_erasure`). It never sleeps, retries,
 //! spawns or touches the network; the runner does all of that, once, for every destination.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use crate::consent::ConsentState;
@@ -269,8 +270,9 @@ pub struct Note {
     /// `attributes.country`, `events.event_params.unit_price`.
     pub field: String,
     /// The rule, short and the same for every event it applies to: `alpha-3 code to alpha-2`,
-    /// `not a country`.
-    pub rule: String,
+    /// `not a country`. Borrowed when it is a constant of the destination's code, as most rules
+    /// are: a destination notes several repairs in most events.
+    pub rule: Cow<'static, str>,
     /// This event's case: `"Atlantis" is not a country`.
     pub detail: String,
 }

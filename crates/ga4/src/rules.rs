@@ -105,7 +105,7 @@ impl Log<'_> {
         self.notes.push(Note {
             action,
             field: field.to_owned(),
-            rule: format!("{code}: {rule}"),
+            rule: format!("{code}: {rule}").into(),
             detail: if keep_detail {
                 format!("{code}: {}", detail())
             } else {

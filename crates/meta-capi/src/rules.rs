@@ -59,7 +59,7 @@ impl Noter<'_> {
         &mut self,
         action: NoteAction,
         field: &str,
-        rule: &str,
+        rule: &'static str,
         detail: impl FnOnce() -> String,
     ) {
         let wanted = match self.level {
@@ -76,7 +76,7 @@ impl Noter<'_> {
         let note = Note {
             action,
             field: field.to_owned(),
-            rule: rule.to_owned(),
+            rule: rule.into(),
             detail,
         };
         if !self.notes.contains(&note) {

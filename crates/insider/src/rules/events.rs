@@ -101,7 +101,7 @@ pub(crate) fn check(
         log.note(
             NoteAction::Expired,
             "events".into(),
-            &rule,
+            rule.clone(),
             format!("{name} of {at} is older than Insider keeps it"),
         );
         return Ok(Fate::Expired(rule));
@@ -167,7 +167,7 @@ pub(crate) fn check(
                     log.note(
                         NoteAction::Dropped,
                         "events".into(),
-                        &format!("{name} without {param}"),
+                        format!("{name} without {param}"),
                         format!(
                             "{name} event {} left out: no valid {param}, which Insider requires",
                             index + 1

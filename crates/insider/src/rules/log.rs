@@ -2,6 +2,8 @@
 //! a [`Note`]; with `on_invalid_field: reject` an invalid field refuses the event instead, with a
 //! reason that names the field (with its event index) and the rule.
 
+use std::borrow::Cow;
+
 use hardal_core::value::Value;
 use hardal_core::{Note, NoteAction, Notes};
 
@@ -85,7 +87,13 @@ pub(crate) struct Log<'n> {
 }
 
 impl Log<'_> {
-    pub(crate) fn repaired(&mut self, place: Place<'_>, rule: &str, before: &Value, after: &Value) {
+    pub(crate) fn repaired(
+        &mut self,
+        place: Place<'_>,
+        rule: &'static str,
+        before: &Value,
+        after: &Value,
+    ) {
         let detail = match self.detail {
             Notes::LeftOut => return,
             Notes::Counted => String::new(),
@@ -102,7 +110,7 @@ impl Log<'_> {
     }
 
     /// A missing required value derived from others.
-    pub(crate) fn derived(&mut self, place: Place<'_>, rule: &str, value: &Value) {
+    pub(crate) fn derived(&mut self, place: Place<'_>, rule: &'static str, value: &Value) {
         let detail = match self.detail {
             Notes::LeftOut => return,
             Notes::Counted => String::new(),
@@ -111,11 +119,17 @@ impl Log<'_> {
         self.note(NoteAction::Repaired, place.field(), rule, detail);
     }
 
-    pub(crate) fn note(&mut self, action: NoteAction, field: String, rule: &str, detail: String) {
+    pub(crate) fn note(
+        &mut self,
+        action: NoteAction,
+        field: String,
+        rule: impl Into<Cow<'static, str>>,
+        detail: String,
+    ) {
         self.notes.push(Note {
             action,
             field,
-            rule: rule.to_owned(),
+            rule: rule.into(),
             detail,
         });
     }
@@ -140,7 +154,7 @@ impl Log<'_> {
     pub(crate) fn left_out(
         &mut self,
         place: Place<'_>,
-        rule: &str,
+        rule: &'static str,
         detail: String,
     ) -> Result<(), String> {
         if self.reject_invalid {

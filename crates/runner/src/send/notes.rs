@@ -4,6 +4,7 @@
 //! numbers, and the summary's keys (`repaired attributes.country: alpha-3 code to alpha-2`) are
 //! written once per kind and write to the checkpoint.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use hardal_core::{Note, NoteAction};
@@ -13,7 +14,7 @@ use smallvec::SmallVec;
 use super::summary::Totals;
 
 /// A kind of note: what happened, to which field, by which rule.
-type Kind = (NoteAction, String, String);
+type Kind = (NoteAction, String, Cow<'static, str>);
 
 /// The kinds of note seen in a run, numbered in the order they were first seen; shared by the
 /// mapping threads (which number them) and the books (which write their keys).
