@@ -108,6 +108,14 @@ impl Path {
         split
     }
 
+    /// The key of a path of exactly one key.
+    pub(crate) fn only_key(&self) -> Option<&str> {
+        match self.segments.as_slice() {
+            [segment] => Some(&segment.key),
+            _ => None,
+        }
+    }
+
     /// The first key, and whether it was written in quotes.
     pub(crate) fn first_key(&self) -> Option<(&str, bool)> {
         self.segments.first().map(|s| (s.key.as_str(), s.quoted))
