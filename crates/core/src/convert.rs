@@ -87,9 +87,22 @@ pub fn is_canonical_timestamp(text: &str) -> bool {
     crate::template::timestamp::is_canonical(text)
 }
 
+/// `text.trim()`, answered without decoding a character when `text` starts and ends with a
+/// visible ASCII character, as almost every value does: the rules trim every string they check.
+pub fn trim(text: &str) -> &str {
+    let visible =
+        |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii() && !char::from(b).is_whitespace());
+    let bytes = text.as_bytes();
+    if visible(bytes.first()) && visible(bytes.last()) {
+        text
+    } else {
+        text.trim()
+    }
+}
+
 /// Parses trimmed text as an integer if it is one, else as a finite float.
 pub fn parse_number(text: &str) -> Option<Number> {
-    let text = text.trim();
+    let text = trim(text);
     if let Ok(i) = text.parse::<i64>() {
         return Some(i.into());
     }
@@ -127,11 +140,29 @@ pub fn to_boolean<V: AsScalar + ?Sized>(value: &V) -> Option<bool> {
             Some(0.0) => Some(false),
             _ => None,
         },
-        Scalar::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+        Scalar::String(s) => match trim(s).to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "y" | "on" => Some(true),
             "false" | "0" | "no" | "n" | "off" => Some(false),
             _ => None,
         },
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every ASCII byte and some Unicode spaces, alone, before and after text: as `str::trim`.
+    #[test]
+    fn trim_answers_as_str_trim() {
+        let mut edges: Vec<String> = (0u8..0x80).map(|b| char::from(b).to_string()).collect();
+        edges.extend(["\u{a0}", "\u{85}", "\u{2028}", "\u{3000}", "é", ""].map(String::from));
+        for a in &edges {
+            for b in &edges {
+                for middle in ["", "x", " ", "a b"] {
+                    let text = format!("{a}{middle}{b}");
+                    assert_eq!(super::trim(&text), text.trim(), "{text:?}");
+                }
+            }
+        }
     }
 }

@@ -35,7 +35,7 @@ pub fn is_alpha2(text: &str) -> bool {
 /// The alpha-2 code `text` means and the rule that found it, or `None` when it is not a country
 /// or could be more than one.
 pub fn to_alpha2(text: &str) -> Option<(String, &'static str)> {
-    let text = text.trim();
+    let text = hardal_core::convert::trim(text);
     if text.len() == 2 {
         let upper = text.to_ascii_uppercase();
         if is_alpha2(&upper) {

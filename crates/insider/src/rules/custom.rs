@@ -3,6 +3,7 @@
 //! of objects or of lists, deeper nesting, a flattened name that is already taken) is left out
 //! with a note — never lost without a word.
 
+use hardal_core::convert;
 use hardal_core::value::{Map, Value};
 
 use super::log::{Log, Place, Section, short};
@@ -83,7 +84,7 @@ fn flatten<'a>(
         let flat = format!("{name}_{key}");
         match member {
             Value::Null => {}
-            Value::String(s) if s.trim().is_empty() => {}
+            Value::String(s) if convert::trim(s).is_empty() => {}
             Value::Object(_) if depth + 1 < MAX_DEPTH => {
                 flatten(out, &flat, member, depth + 1, place, log, added)?;
             }

@@ -2,6 +2,7 @@
 //! with a note, or left out with a note when invalid), other keys moved under `custom`, Insider's
 //! keys found under `custom` lifted out of it (a value at the top level wins), blanks left out.
 
+use hardal_core::convert;
 use hardal_core::value::{Map, Value};
 
 use super::custom;
@@ -134,7 +135,7 @@ fn moved_out<'a>(map: &mut Map<'a>, moves: impl Fn(&str) -> bool) -> Map<'a> {
 pub(crate) fn is_blank(value: &Value) -> bool {
     match value {
         Value::Null => true,
-        Value::String(s) => s.trim().is_empty(),
+        Value::String(s) => convert::trim(s).is_empty(),
         _ => false,
     }
 }

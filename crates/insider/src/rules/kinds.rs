@@ -134,9 +134,10 @@ pub(crate) fn coerce(value: &Value, kind: Kind, phone_country_code: Option<&str>
             None => Coerced::Invalid(&NOT_TIMESTAMP),
         },
         Kind::Email => match convert::to_text(value) {
-            Some(text) if is_email(text.trim()) => {
-                repaired(Value::from(text.trim().to_owned()), "white space trimmed")
-            }
+            Some(text) if is_email(convert::trim(&text)) => repaired(
+                Value::from(convert::trim(&text).to_owned()),
+                "white space trimmed",
+            ),
             _ => Coerced::Invalid(&NOT_EMAIL),
         },
         Kind::Phone => match normalize_phone(value, phone_country_code) {
@@ -153,7 +154,7 @@ pub(crate) fn coerce(value: &Value, kind: Kind, phone_country_code: Option<&str>
         },
         Kind::Currency => {
             let text = convert::to_text(value).unwrap_or_default();
-            let text = text.trim();
+            let text = convert::trim(&text);
             if text.len() == 3 && text.chars().all(|c| c.is_ascii_alphabetic()) {
                 repaired(Value::from(text.to_ascii_uppercase()), "upper case")
             } else {
@@ -195,7 +196,7 @@ fn strings(value: &Value) -> Coerced {
                     .all(|item| flatten(item, out, nested, depth + 1))
             }
             Value::Null => true,
-            Value::String(s) if s.trim().is_empty() => true,
+            Value::String(s) if convert::trim(s).is_empty() => true,
             scalar => match convert::to_text(scalar) {
                 Some(text) => {
                     out.push(Value::from(text));
@@ -231,7 +232,7 @@ fn already_canonical(value: &Value, kind: Kind) -> bool {
         | (Kind::Boolean, Value::Bool(_))
         | (Kind::Number, Value::Number(_)) => true,
         (Kind::Integer, Value::Number(n)) => n.is_i64() || n.is_u64(),
-        (Kind::Email, Value::String(s)) => s.trim().len() == s.len() && is_email(s),
+        (Kind::Email, Value::String(s)) => convert::trim(s).len() == s.len() && is_email(s),
         (Kind::Country, Value::String(s)) => country::is_alpha2(s),
         (Kind::Currency, Value::String(s)) => upper(s, 3),
         (Kind::Language, Value::String(s)) => match s.split_once('_') {
@@ -250,7 +251,7 @@ fn already_canonical(value: &Value, kind: Kind) -> bool {
         }),
         (Kind::Strings, Value::Array(items)) => items
             .iter()
-            .all(|v| v.as_str().is_some_and(|s| !s.trim().is_empty())),
+            .all(|v| v.as_str().is_some_and(|s| !convert::trim(s).is_empty())),
         (Kind::Numbers, Value::Array(items)) => items.iter().all(Value::is_number),
         _ => false,
     }
@@ -315,7 +316,7 @@ pub fn normalize_language(value: &Value) -> Option<String> {
         return Some(locale);
     }
     let text = convert::to_text(value)?;
-    let mut parts = text.trim().split(['-', '_']);
+    let mut parts = convert::trim(&text).split(['-', '_']);
     let language = parts.next()?.to_ascii_lowercase();
     let region = parts.next_back().map(str::to_ascii_uppercase);
     let letters = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_alphabetic());
