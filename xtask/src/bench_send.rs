@@ -5,6 +5,12 @@
 //! — the median of several runs per size. With `--compare`, the
 //! build of another revision runs alternately with this one on the same events and the ratios of
 //! the medians are printed: absolute figures depend on the machine and its load, ratios much less.
+//!
+//! With `--instructions`, each run counts the instructions `hardal send` executes instead (all
+//! threads, under `valgrind --tool=callgrind`; default 20,000 events), less those of a run on no
+//! events (start-up), per event. The machine's load does not move that count; how the threads
+//! happen to wait does, by a few percent between runs (CPU time swings by more), so it too is a
+//! median of runs taken in turns.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -142,6 +148,7 @@ pub fn run(
     sizes: &[u64],
     repeats: usize,
     compare: Option<&str>,
+    instructions: bool,
 ) -> Result<()> {
     let release = super::release_build(root, &["hardal-runner", "hardal-insider-simulator"])?;
     let mut builds = vec![Build {
@@ -156,17 +163,17 @@ pub fn run(
     }
     let work = root.join("target/bench-send");
     std::fs::create_dir_all(&work)?;
+    if instructions {
+        let report = run_instructions(kind, &builds, &release, &work, sizes)?;
+        println!(
+            "bench send --instructions ({} destination):\n{report}",
+            kind.name()
+        );
+        return Ok(());
+    }
     let mut report = String::new();
     for &n in sizes {
-        let events = work.join(format!("events-{n}.ndjson"));
-        // A file made on an earlier day may hold events older than Insider keeps by now.
-        let fresh = std::fs::metadata(&events)
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() < 86_400));
-        if !fresh {
-            eprintln!("generating {n} events in {}", events.display());
-            generate(&events, n)?;
-        }
+        let events = events_file(&work, n)?;
         let mut runs: Vec<Runs> = builds.iter().map(|_| Runs::default()).collect();
         // The builds take turns, so a change in the machine's load falls on both alike.
         for attempt in 1..=repeats {
@@ -277,14 +284,16 @@ fn start_stand_in(bin_dir: &Path, args: &[&str]) -> Result<(std::process::Child,
     Ok((simulator, url))
 }
 
-fn measure(
+/// Starts the stand-in and writes the configuration for one run of `hardal send`; returns the
+/// stand-in and the command's arguments after the program.
+fn prepare(
     kind: Kind,
     hardal: &Path,
     release: &Path,
     work: &Path,
     events: &Path,
-) -> Result<Measurement> {
-    let (mut simulator, mut destination) = kind.start(release)?;
+) -> Result<(std::process::Child, Vec<std::ffi::OsString>)> {
+    let (simulator, mut destination) = kind.start(release)?;
     super::bench_consent(hardal, &mut destination)?;
     let config = work.join("config.json");
     std::fs::write(
@@ -300,17 +309,133 @@ fn measure(
     ] {
         let _ = std::fs::remove_file(work.join(stale));
     }
+    let args = [
+        "send".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        events.as_os_str(),
+        "--json".as_ref(),
+        "--progress-interval".as_ref(),
+        "0".as_ref(),
+        "--state".as_ref(),
+        work.join("state.db").as_os_str(),
+        "--dead-letters".as_ref(),
+        work.join("dead-letters.ndjson").as_os_str(),
+    ]
+    .map(std::ffi::OsStr::to_os_string);
+    Ok((simulator, args.to_vec()))
+}
+
+/// The instructions one run of `hardal send` on `events` executes, counted by callgrind.
+fn count_instructions(
+    kind: Kind,
+    hardal: &Path,
+    release: &Path,
+    work: &Path,
+    events: &Path,
+) -> Result<u64> {
+    let (mut simulator, args) = prepare(kind, hardal, release, work, events)?;
+    let output = Command::new("valgrind")
+        .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+        .arg(hardal)
+        .args(args)
+        .env("INSIDER_REQUEST_TOKEN", "bench-token")
+        .stdout(Stdio::null())
+        .output()
+        .context("running valgrind (apt-get install valgrind)")?;
+    let _ = simulator.kill();
+    let _ = simulator.wait();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        bail!("hardal send under valgrind failed:\n{stderr}");
+    }
+    stderr
+        .lines()
+        .find_map(|line| line.split("Collected : ").nth(1))
+        .and_then(|count| count.trim().parse().ok())
+        .context("callgrind reported no instruction count")
+}
+
+/// `bench send --instructions`: instructions per event of each build, and their ratio.
+fn run_instructions(
+    kind: Kind,
+    builds: &[Build],
+    release: &Path,
+    work: &Path,
+    sizes: &[u64],
+) -> Result<String> {
+    let nothing = work.join("events-0.ndjson");
+    std::fs::write(&nothing, "")?;
+    let start_ups: Vec<u64> = builds
+        .iter()
+        .map(|build| count_instructions(kind, &build.hardal, release, work, &nothing))
+        .collect::<Result<_>>()?;
+    let mut report = String::new();
+    for &n in sizes {
+        let events = events_file(work, n)?;
+        let mut per_event: Vec<Vec<f64>> = vec![Vec::new(); builds.len()];
+        for attempt in 1..=3 {
+            for ((build, start_up), counts) in builds.iter().zip(&start_ups).zip(&mut per_event) {
+                let total = count_instructions(kind, &build.hardal, release, work, &events)?;
+                let each = total.saturating_sub(*start_up) as f64 / n as f64;
+                eprintln!(
+                    "  {n} events, {}, run {attempt}: {total} instructions, {each:.0} per event",
+                    build.name
+                );
+                counts.push(each);
+            }
+        }
+        let medians: Vec<f64> = per_event
+            .iter_mut()
+            .map(|counts| {
+                counts.sort_by(f64::total_cmp);
+                counts[counts.len() / 2]
+            })
+            .collect();
+        for (build, median) in builds.iter().zip(&medians) {
+            writeln!(
+                report,
+                "{:>10} events, {}: {median:.0} instructions per event (median of 3)",
+                n, build.name
+            )?;
+        }
+        if let [this, other] = medians.as_slice() {
+            writeln!(
+                report,
+                "{n:>10} events: this tree / {}: instructions per event {:.3}×",
+                builds[1].name,
+                this / other
+            )?;
+        }
+    }
+    Ok(report)
+}
+
+/// The file of `n` generated events, made again when it is a day old (its events would be older
+/// than Insider keeps by now).
+fn events_file(work: &Path, n: u64) -> Result<PathBuf> {
+    let events = work.join(format!("events-{n}.ndjson"));
+    let fresh = std::fs::metadata(&events)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() < 86_400));
+    if !fresh {
+        eprintln!("generating {n} events in {}", events.display());
+        generate(&events, n)?;
+    }
+    Ok(events)
+}
+
+fn measure(
+    kind: Kind,
+    hardal: &Path,
+    release: &Path,
+    work: &Path,
+    events: &Path,
+) -> Result<Measurement> {
+    let (mut simulator, args) = prepare(kind, hardal, release, work, events)?;
     let started = Instant::now();
     let mut child = Command::new(hardal)
-        .arg("send")
-        .arg("--config")
-        .arg(&config)
-        .arg(events)
-        .args(["--json", "--progress-interval", "0"])
-        .arg("--state")
-        .arg(work.join("state.db"))
-        .arg("--dead-letters")
-        .arg(work.join("dead-letters.ndjson"))
+        .args(args)
         .env("INSIDER_REQUEST_TOKEN", "bench-token")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -6,8 +6,10 @@
 //! - `ci`: everything CI checks — formatting, clippy with warnings denied, all tests, the
 //!   freshness of the generated files, and `new-destination --check`.
 //! - `bench render`: the criterion benchmark of template rendering.
-//! - `bench send [--kind K] [--compare REV] [N...]`: `hardal send` of N generated events against the simulator
-//!   (default 1M and 10M); with `--compare`, alternately with the build of REV, and the ratios.
+//! - `bench send [--kind K] [--instructions] [--compare REV] [N...]`: `hardal send` of N generated
+//!   events against the simulator (default 1M and 10M); with `--compare`, alternately with the
+//!   build of REV, and the ratios; with `--instructions`, instructions per event counted by
+//!   callgrind (default 20,000 events) instead of time.
 //! - `bench serve [--compare DIR] [FLOWING [BACKLOG]]`: `hardal serve` under load (default 1M flowing, 5M backlog).
 //! - `bench nats [--workers LIST] [--binaries DIR] [--compare DIR] [N]`: the same load through
 //!   NATS JetStream with 1, 2 and 4 workers (default 1M), or the worker counts listed, with this
@@ -43,10 +45,12 @@ tasks:
   ci                        formatting, clippy with warnings denied, all tests, and
                             new-destination --check
   bench [render]            the criterion benchmark of template rendering
-  bench send [--kind K] [--compare REV] [N...]
+  bench send [--kind K] [--instructions] [--compare REV] [N...]
                             hardal send of N generated events (default 1M and 10M); with
                             --compare, alternately with the build of REV (a git revision, or a
-                            directory holding a hardal binary) and the ratios of the medians
+                            directory holding a hardal binary) and the ratios of the medians;
+                            with --instructions, the instructions per event under callgrind
+                            (default 20,000 events), steadier than CPU time on a busy machine
   bench serve [--compare DIR] [FLOWING [BACKLOG]]
                             hardal serve under load (default 1M flowing, 5M backlog)
   bench nats [--workers LIST] [--binaries DIR] [--compare DIR] [N]
@@ -277,6 +281,10 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
                 kind = bench_send::Kind::parse(name)?;
                 rest = &rest[2..];
             }
+            let instructions = rest.first().is_some_and(|a| a == "--instructions");
+            if instructions {
+                rest = &rest[1..];
+            }
             let mut compare = None;
             if let Some(i) = rest.iter().position(|a| a == "--compare") {
                 let rev = rest.get(i + 1).context(
@@ -289,12 +297,12 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
                 rest = &rest[2..];
             }
             let sizes = counts(rest)?;
-            let sizes = if sizes.is_empty() {
-                vec![1_000_000, 10_000_000]
-            } else {
-                sizes
+            let sizes = match (sizes.is_empty(), instructions) {
+                (false, _) => sizes,
+                (true, false) => vec![1_000_000, 10_000_000],
+                (true, true) => vec![20_000],
             };
-            bench_send::run(root, kind, &sizes, 3, compare)
+            bench_send::run(root, kind, &sizes, 3, compare, instructions)
         }
         Some("serve") => {
             let mut rest = &args[1..];
