@@ -27,7 +27,7 @@ fn help_prints_the_usage_and_exits_zero() {
         assert!(output.status.success(), "{args:?}: {output:?}");
         assert!(
             stdout.starts_with("usage: cargo xtask")
-                && stdout.contains("bench send [--kind K] [--compare REV] [N...]"),
+                && stdout.contains("bench send [--kind K] [--instructions] [--compare REV] [N...]"),
             "{args:?}: {stdout}"
         );
         assert!(output.stderr.is_empty(), "{args:?}: {output:?}");

@@ -155,6 +155,20 @@ impl<'a> Memo<'a> {
 mod tests {
     use super::*;
 
+    /// The slots of `paths`, added in order, with each path.
+    fn slots_of(paths: &[&str]) -> (Lookups, Vec<(Path, Slot)>) {
+        let mut lookups = Lookups::default();
+        let slots = paths
+            .iter()
+            .map(|text| {
+                let path = Path::parse(text).unwrap();
+                let slot = lookups.add(&path);
+                (path, slot)
+            })
+            .collect();
+        (lookups, slots)
+    }
+
     /// Each case: the paths a template reads, an event, and what every path finds in it.
     #[test]
     fn a_slot_finds_what_the_whole_path_finds() {
@@ -184,15 +198,7 @@ mod tests {
             "\"0\"",
             "user.email",
         ];
-        let mut lookups = Lookups::default();
-        let slots: Vec<(Path, Slot)> = paths
-            .iter()
-            .map(|text| {
-                let path = Path::parse(text).unwrap();
-                let slot = lookups.add(&path);
-                (path, slot)
-            })
-            .collect();
+        let (lookups, slots) = slots_of(&paths);
         // A repeated path and shared prefixes take no new slots.
         assert_eq!(slots[0].1, slots[16].1);
         assert_eq!(lookups.steps.len(), 23);
@@ -235,15 +241,7 @@ mod tests {
                 "n",
                 "o",
             ];
-            let mut lookups = Lookups::default();
-            let slots: Vec<(Path, Slot)> = texts
-                .iter()
-                .map(|text| {
-                    let path = Path::parse(text).unwrap();
-                    let slot = lookups.add(&path);
-                    (path, slot)
-                })
-                .collect();
+            let (lookups, slots) = slots_of(&texts);
             let memo = Memo::new(&lookups, &tree);
             for (path, slot) in slots.iter().rev() {
                 assert_eq!(memo.get(*slot), path.lookup(&tree), "{path:?} in {size}");
