@@ -39,7 +39,7 @@ pub struct Map<'a> {
 }
 
 /// Objects up to this many members are searched by comparing keys.
-const INDEX_FROM: usize = 32;
+pub(crate) const INDEX_FROM: usize = 32;
 
 /// Member positions by key hash. The hash is keyed at random (SipHash), so an event cannot
 /// choose keys that collide.

@@ -19,7 +19,7 @@ use std::cell::Cell;
 use rustc_hash::FxHashMap;
 
 use crate::path::Path;
-use crate::value::{Map, Value as Tree};
+use crate::value::{INDEX_FROM, Map, Value as Tree};
 
 /// Every distinct prefix of the event paths of one template.
 #[derive(Debug, Clone, Default)]
@@ -50,14 +50,24 @@ impl Lookups {
     pub(super) fn add(&mut self, path: &Path) -> Slot {
         let mut parent = None;
         for key in path.split(MAX_DEPTH) {
-            let found = self
-                .steps
-                .iter()
-                .position(|step| step.parent == parent && step.key == key);
+            // A key is found through its parent's table, so compiling many paths stays linear;
+            // only the rest of a cut path is searched for among all slots.
+            let at = parent.map_or(0, |p| p + 1);
+            let found = match key.only_key() {
+                Some(name) => self
+                    .children
+                    .get(at)
+                    .and_then(|children| children.get(name))
+                    .and_then(|slots| slots.iter().find(|&&slot| self.steps[slot].key == key))
+                    .copied(),
+                None => self
+                    .steps
+                    .iter()
+                    .position(|step| step.parent == parent && step.key == key),
+            };
             parent = Some(found.unwrap_or_else(|| {
                 let slot = self.steps.len();
                 if let Some(name) = key.only_key() {
-                    let at = parent.map_or(0, |p| p + 1);
                     if self.children.len() <= at {
                         self.children.resize_with(at + 1, FxHashMap::default);
                     }
@@ -78,9 +88,6 @@ impl Lookups {
             .filter(|children| children.values().map(Vec::len).sum::<usize>() >= 2)
     }
 }
-
-/// Objects with at least this many members are indexed (see [`Map`]): each key found by hash.
-const INDEXED_FROM: usize = 32;
 
 /// What one slot holds while rendering one event.
 #[derive(Clone, Copy)]
@@ -120,7 +127,7 @@ impl<'a> Memo<'a> {
         // A `null` parent has no members, so stopping at it answers as a whole-path lookup does.
         let parent = self.get(step.parent);
         if let Some(Tree::Object(members)) = parent
-            && members.len() < INDEXED_FROM
+            && members.len() < INDEX_FROM
             && step.key.only_key().is_some()
             && let Some(siblings) = self.lookups.siblings(step.parent)
         {
@@ -213,7 +220,7 @@ mod tests {
     }
 
     /// Keys read below objects of every size, found together or one by one, as the whole path
-    /// finds them: objects up to [`INDEXED_FROM`] members are filled in one pass.
+    /// finds them: objects up to [`INDEX_FROM`] members are filled in one pass.
     #[test]
     fn keys_read_together_are_found_as_one_by_one() {
         for size in [0, 1, 2, 31, 32, 40] {
@@ -247,6 +254,21 @@ mod tests {
                 assert_eq!(memo.get(*slot), path.lookup(&tree), "{path:?} in {size}");
             }
         }
+    }
+
+    /// 100,000 paths below one parent: searched one by one among all slots, adding them would
+    /// take minutes.
+    #[test]
+    fn adding_many_paths_stays_linear() {
+        let mut lookups = Lookups::default();
+        let slots: Vec<Slot> = (0..100_000)
+            .map(|i| lookups.add(&Path::parse(&format!("o.k{i}")).unwrap()))
+            .collect();
+        assert_eq!(lookups.steps.len(), 100_001);
+        assert_eq!(
+            lookups.add(&Path::parse("o.k99999").unwrap()),
+            slots[99_999]
+        );
     }
 
     /// A path longer than [`MAX_DEPTH`] keys takes that many slots, and renders from them as the
