@@ -80,12 +80,10 @@ impl Lookups {
         parent
     }
 
-    /// The children of `parent` found together, when there are at least two to find.
+    /// The children of `parent` found together, when at least two keys are read below it.
     fn siblings(&self, parent: Slot) -> Option<&FxHashMap<Box<str>, Vec<usize>>> {
         let at = parent.map_or(0, |p| p + 1);
-        self.children
-            .get(at)
-            .filter(|children| children.values().map(Vec::len).sum::<usize>() >= 2)
+        self.children.get(at).filter(|children| children.len() >= 2)
     }
 }
 
