@@ -183,6 +183,14 @@ pub fn parse_event(text: &str) -> Result<Value, serde_json::Error> {
 
 /// The tree of a JSON text, borrowing its keys and strings wherever they need no unescaping.
 fn tree(text: &str) -> Result<Tree<'_>, serde_json::Error> {
+    match crate::quick_json::parse(text) {
+        Some(tree) => Ok(tree),
+        None => serde_tree(text),
+    }
+}
+
+/// The tree of a JSON text as serde_json reads it.
+pub(crate) fn serde_tree(text: &str) -> Result<Tree<'_>, serde_json::Error> {
     use serde::de::DeserializeSeed;
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let tree = TreeSeed.deserialize(&mut deserializer)?;

@@ -13,6 +13,7 @@ pub mod erasure;
 pub mod error;
 pub mod event;
 pub mod path;
+mod quick_json;
 pub mod registry;
 pub mod secret;
 pub mod select;

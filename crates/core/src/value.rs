@@ -501,27 +501,35 @@ fn needs_escaping(bytes: &[u8]) -> bool {
 const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
 const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
 
-/// The 8 bytes of `bytes` from `at`, as one word.
-fn word(bytes: &[u8], at: usize) -> u64 {
-    u64::from_ne_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+/// The 8 bytes of `bytes` from `at`, as one word whose lowest byte is the first.
+#[inline]
+pub(crate) fn word(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
 }
 
 /// The 4 bytes of `bytes` from `at`, as a word whose other 4 bytes are spaces (never escaped).
 fn half_word(bytes: &[u8], at: usize) -> u64 {
     let mut word = [b' '; 8];
     word[..4].copy_from_slice(&bytes[at..at + 4]);
-    u64::from_ne_bytes(word)
+    u64::from_le_bytes(word)
 }
 
-/// Whether any byte of the word is below 0x20, `"` or `\`. Subtracting 1 (or 0x20) from every
-/// byte borrows into the high bit exactly of the bytes that were 0 (below 0x20) — and of bytes
-/// above such a byte, but only when there is one, so the answer for the whole word is exact.
+/// Whether any byte of the word is below 0x20, `"` or `\`.
 fn escaped_in_word(word: u64) -> bool {
+    escapes_in_word(word) != 0
+}
+
+/// The high bit of the bytes of the word that are below 0x20, `"` or `\`. Subtracting 1 (or
+/// 0x20) from every byte borrows into the high bit exactly of the bytes that were 0 (below 0x20)
+/// — and of bytes above such a byte, but only when there is one: the lowest bit set marks the
+/// first such byte exactly, and the word has one if and only if a bit is set.
+#[inline]
+pub(crate) fn escapes_in_word(word: u64) -> u64 {
     let below = |w: u64, n: u64| w.wrapping_sub(ONES * n) & !w & HIGHS;
     let control = below(word, 0x20);
     let quote = below(word ^ (ONES * u64::from(b'"')), 1);
     let backslash = below(word ^ (ONES * u64::from(b'\\')), 1);
-    control | quote | backslash != 0
+    control | quote | backslash
 }
 
 /// Key equality for the short keys objects have, compared in line rather than with a call to
@@ -624,6 +632,29 @@ mod tests {
             }
         }
         assert!(!same_key("email", "emails") && !same_key("", "a") && same_key("", ""));
+    }
+
+    /// Any two bytes that matter at any two places of a word: the lowest bit found marks the
+    /// first byte that needs escaping.
+    #[test]
+    fn the_lowest_escape_found_is_the_first() {
+        let escaped = |b: &u8| *b < 0x20 || *b == b'"' || *b == b'\\';
+        let special = [
+            0x00, 0x01, 0x1f, 0x20, 0x21, b'"', b'\\', b'#', b']', 0x7f, 0x80, 0xc3, 0xff, b'a',
+        ];
+        for (i, j) in (0..8).flat_map(|i| (i..8).map(move |j| (i, j))) {
+            for (&x, &y) in special
+                .iter()
+                .flat_map(|x| special.iter().map(move |y| (x, y)))
+            {
+                let mut bytes = *b"abcdefgh";
+                bytes[i] = x;
+                bytes[j] = y;
+                let found = escapes_in_word(word(&bytes, 0));
+                let first = (found != 0).then(|| found.trailing_zeros() as usize / 8);
+                assert_eq!(first, bytes.iter().position(escaped), "{bytes:?}");
+            }
+        }
     }
 
     #[test]
