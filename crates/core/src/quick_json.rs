@@ -219,13 +219,16 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// The elements of `stack` from `start` on, taken off it.
+/// The elements of `stack` from `start` on, taken off it into a vector of their size, so that a
+/// tree holds no more memory than its members need, however long it is kept.
 fn take_from<T>(stack: &mut Vec<T>, start: usize) -> Vec<T> {
-    match start {
-        // `split_off(0)` would hand over the whole buffer and allocate another as large.
-        0 => std::mem::take(stack),
-        _ => stack.split_off(start),
+    if start > 0 {
+        return stack.split_off(start);
     }
+    // `split_off(0)` would hand over the whole buffer, room and all.
+    let mut taken = Vec::with_capacity(stack.len());
+    taken.append(stack);
+    taken
 }
 
 /// Whether no key repeats. Keys are first sorted into 64 buckets by length and first and last
