@@ -155,17 +155,24 @@ impl<'a> Parser<'a> {
         Some(value)
     }
 
-    /// An object whose `{` was just read.
-    fn object(&mut self, depth: usize) -> Option<Tree<'a>> {
+    /// After an opening bracket: `None` when nested deeper than [`MAX_DEPTH`], else whether the
+    /// container is empty (its `close` is consumed then).
+    fn opens_empty(&mut self, depth: usize, close: u8) -> Option<bool> {
         if depth > MAX_DEPTH {
             return None;
         }
-        let start = self.members.len();
         self.skip_space();
-        if self.bytes.get(self.at) == Some(&b'}') {
-            self.at += 1;
+        let empty = self.bytes.get(self.at) == Some(&close);
+        self.at += usize::from(empty);
+        Some(empty)
+    }
+
+    /// An object whose `{` was just read.
+    fn object(&mut self, depth: usize) -> Option<Tree<'a>> {
+        if self.opens_empty(depth, b'}')? {
             return Some(Tree::Object(Map::new()));
         }
+        let start = self.members.len();
         loop {
             if self.next_token()? != b'"' {
                 return None;
@@ -197,15 +204,10 @@ impl<'a> Parser<'a> {
 
     /// An array whose `[` was just read.
     fn array(&mut self, depth: usize) -> Option<Tree<'a>> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        let start = self.items.len();
-        self.skip_space();
-        if self.bytes.get(self.at) == Some(&b']') {
-            self.at += 1;
+        if self.opens_empty(depth, b']')? {
             return Some(Tree::Array(Vec::new()));
         }
+        let start = self.items.len();
         loop {
             let item = self.value(depth)?;
             self.items.push(item);
