@@ -14,7 +14,7 @@ use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 /// The timestamp as RFC 3339 UTC text, or `None` when the value is not a timestamp.
 pub(crate) fn normalize(value: Scalar<'_>) -> Option<String> {
     let instant = match value {
-        Scalar::Number(n) => from_number_text(&n.to_string())?,
+        Scalar::Number(n) => from_number_text(number_text(n, &mut [0; 40]))?,
         Scalar::String(s) => from_text(s.trim())?,
         _ => return None,
     };
@@ -24,11 +24,21 @@ pub(crate) fn normalize(value: Scalar<'_>) -> Option<String> {
 /// The instant a timestamp value names, in any shape [`normalize`] reads.
 pub(crate) fn to_system_time(value: Scalar<'_>) -> Option<std::time::SystemTime> {
     let instant = match value {
-        Scalar::Number(n) => from_number_text(&n.to_string())?,
+        Scalar::Number(n) => from_number_text(number_text(n, &mut [0; 40]))?,
         Scalar::String(s) => from_text(s.trim())?,
         _ => return None,
     };
     Some(instant.into())
+}
+
+/// A number's JSON text, as `serde_json` writes it, in `buffer`: most events carry their time as
+/// a number, and a `String` for each was an allocation per event. (The longest text, a negative
+/// float with an exponent, is 24 bytes.)
+fn number_text<'b>(n: &serde_json::Number, buffer: &'b mut [u8; 40]) -> &'b str {
+    let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+    serde_json::to_writer(&mut cursor, n).expect("a number fits 40 bytes");
+    let written = cursor.position() as usize;
+    std::str::from_utf8(&buffer[..written]).expect("JSON numbers are ASCII")
 }
 
 fn from_text(text: &str) -> Option<OffsetDateTime> {
@@ -261,6 +271,21 @@ mod tests {
                     Some(text)
                 );
             }
+        }
+    }
+
+    #[test]
+    fn numbers_are_read_by_the_text_serde_json_writes() {
+        for n in [
+            json!(0),
+            json!(u64::MAX),
+            json!(i64::MIN),
+            json!(1_734_601_539.659_f64),
+            json!(-1.797_693_134_862_315_7e308_f64),
+            json!(5e-324_f64),
+        ] {
+            let Value::Number(n) = n else { unreachable!() };
+            assert_eq!(super::number_text(&n, &mut [0; 40]), n.to_string());
         }
     }
 

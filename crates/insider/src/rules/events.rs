@@ -4,6 +4,8 @@
 //! `unit_sale_price` taken from `unit_price`; what cannot be derived leaves this event out (or,
 //! when it was the only one, refuses the event).
 
+use std::borrow::Cow;
+
 use hardal_core::NoteAction;
 use hardal_core::value::{Map, Value};
 
@@ -33,8 +35,8 @@ pub(crate) enum Fate {
     LeftOut(String),
 }
 
-pub(crate) fn check(
-    event: &mut Value,
+pub(crate) fn check<'a>(
+    event: &mut Value<'a>,
     index: usize,
     settings: &RuleSettings,
     context: &CheckContext<'_>,
@@ -59,8 +61,9 @@ pub(crate) fn check(
         event: index,
         key,
     };
-    let name = match event.get_mut("event_name") {
-        Some(Value::String(name)) if is_event_name(name) => name.to_string(),
+    // The name the template wrote is borrowed, not copied: a preset's constant name costs nothing.
+    let name: Cow<'a, str> = match event.get_mut("event_name") {
+        Some(Value::String(name)) if is_event_name(name) => name.clone(),
         Some(value) => {
             let name = hardal_core::convert::to_text(value)
                 .map(|n| normalize_event_name(&n))
@@ -70,9 +73,9 @@ pub(crate) fn check(
                 log.repaired(place("event_name"), "to lower snake case", value, &new);
                 *value = new;
             }
-            name
+            Cow::Owned(name)
         }
-        None => String::new(),
+        None => Cow::Borrowed(""),
     };
     if name.is_empty() {
         return Err(format!("events.{index}.event_name: is required"));
@@ -195,7 +198,7 @@ fn is_event_name(name: &str) -> bool {
     !bytes.is_empty()
         && bytes[0] != b'_'
         && bytes[bytes.len() - 1] != b'_'
-        && !name.contains("__")
+        && !bytes.windows(2).any(|pair| pair == b"__")
         && bytes
             .iter()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')

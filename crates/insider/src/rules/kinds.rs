@@ -259,15 +259,15 @@ fn already_canonical(value: &Value, kind: Kind) -> bool {
 
 pub(crate) fn is_email(text: &str) -> bool {
     // Insider's rule is ^.+@.+\..+$: some `@` with text before it, and a `.` after it with text
-    // on both sides.
-    text.match_indices('@').any(|(at, _)| {
-        let domain = &text[at + 1..];
-        at > 0
-            && domain
-                .char_indices()
-                .skip(1)
-                .any(|(i, c)| c == '.' && i + 1 < domain.len())
-    })
+    // on both sides. The first `@` that has text before it is the one to look after: any later
+    // one has less text after it. A `.` is one byte and never part of another character, so
+    // bytes can be searched.
+    let bytes = text.as_bytes();
+    let Some(at) = bytes.iter().skip(1).position(|b| *b == b'@') else {
+        return false;
+    };
+    let domain = &bytes[at + 2..];
+    domain.len() >= 3 && domain[1..domain.len() - 1].contains(&b'.')
 }
 
 /// E.164 from common ways of writing a phone number: spaces, dashes, dots, slashes and
@@ -327,5 +327,50 @@ pub fn normalize_language(value: &Value) -> Option<String> {
         None => Some(language),
         Some(region) if letters(&region, 2) => Some(format!("{language}_{region}")),
         Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Insider's rule, `^.+@.+\..+$`, as it reads: the reference the quick check must agree with.
+    fn by_the_rule(text: &str) -> bool {
+        text.match_indices('@').any(|(at, _)| {
+            let domain = &text[at + 1..];
+            at > 0
+                && domain
+                    .char_indices()
+                    .skip(1)
+                    .any(|(i, c)| c == '.' && i + 1 < domain.len())
+        })
+    }
+
+    #[test]
+    fn emails_are_checked_as_insiders_rule_reads() {
+        // Every text of up to seven characters from these, multi-byte ones included.
+        let alphabet = ['a', '@', '.', 'é', '∂'];
+        let mut texts = vec![String::new()];
+        let mut checked = 0;
+        for _ in 0..7 {
+            let mut longer = Vec::new();
+            for text in &texts {
+                for c in alphabet {
+                    let mut next = text.clone();
+                    next.push(c);
+                    assert_eq!(super::is_email(&next), by_the_rule(&next), "{next:?}");
+                    checked += usize::from(by_the_rule(&next));
+                    longer.push(next);
+                }
+            }
+            texts = longer;
+        }
+        assert!(checked > 1000, "the texts hold emails too ({checked})");
+        for (text, email) in [
+            ("a@b.c", true),
+            ("@b.c", false),
+            ("a@.c", false),
+            ("a@b.", false),
+        ] {
+            assert_eq!(super::is_email(text), email, "{text}");
+        }
     }
 }
