@@ -267,8 +267,9 @@ impl Mapped {
 pub struct Note {
     pub action: NoteAction,
     /// The field without user or event indexes, so notes of many events count together:
-    /// `attributes.country`, `events.event_params.unit_price`.
-    pub field: String,
+    /// `attributes.country`, `events.event_params.unit_price`. Borrowed when it is one of the
+    /// fields the destination knows, as with `rule`.
+    pub field: Cow<'static, str>,
     /// The rule, short and the same for every event it applies to: `alpha-3 code to alpha-2`,
     /// `not a country`. Borrowed when it is a constant of the destination's code, as most rules
     /// are: a destination notes several repairs in most events.

@@ -104,7 +104,7 @@ impl Log<'_> {
         let code = code.as_str();
         self.notes.push(Note {
             action,
-            field: field.to_owned(),
+            field: field.to_owned().into(),
             rule: format!("{code}: {rule}").into(),
             detail: if keep_detail {
                 format!("{code}: {}", detail())

@@ -75,7 +75,7 @@ impl Noter<'_> {
         };
         let note = Note {
             action,
-            field: field.to_owned(),
+            field: field.to_owned().into(),
             rule: rule.into(),
             detail,
         };

@@ -103,7 +103,7 @@ pub(crate) fn check<'a>(
     if let Some(rule) = settings.retention.expired(&name, at, context.now) {
         log.note(
             NoteAction::Expired,
-            "events".into(),
+            "events",
             rule.clone(),
             format!("{name} of {at} is older than Insider keeps it"),
         );
@@ -169,7 +169,7 @@ pub(crate) fn check<'a>(
                     }
                     log.note(
                         NoteAction::Dropped,
-                        "events".into(),
+                        "events",
                         format!("{name} without {param}"),
                         format!(
                             "{name} event {} left out: no valid {param}, which Insider requires",

@@ -24,32 +24,47 @@ pub(crate) enum Kind {
     Numbers,
 }
 
-pub(crate) fn attribute_kind(key: &str) -> Option<Kind> {
-    Some(match key {
-        "email" => Kind::Email,
-        "phone_number" => Kind::Phone,
-        "uuid" | "name" | "surname" | "gender" | "city" | "lo" => Kind::String,
-        "email_optin" | "sms_optin" | "whatsapp_optin" | "gdpr_optin" => Kind::Boolean,
-        "age" => Kind::Number,
-        "birthday" => Kind::Timestamp,
-        "language" => Kind::Language,
-        "country" => Kind::Country,
-        "list_id" | "static_segment_id" => Kind::Numbers,
-        _ => return None,
-    })
+/// Defines, from one table of the keys Insider knows, `$kind(key)`: the key's type, and
+/// `$field(key)`: its field's name in notes (`attributes.email`), spelled out once, so that a note
+/// on a field Insider knows borrows its name instead of joining it anew for every event.
+macro_rules! known_keys {
+    ($kind:ident, $field:ident, $prefix:literal, { $($($key:literal)|+ => $type:ident,)* }) => {
+        pub(crate) fn $kind(key: &str) -> Option<Kind> {
+            Some(match key {
+                $($($key)|+ => Kind::$type,)*
+                _ => return None,
+            })
+        }
+
+        pub(crate) fn $field(key: &str) -> Option<&'static str> {
+            Some(match key {
+                $($($key => concat!($prefix, ".", $key),)+)*
+                _ => return None,
+            })
+        }
+    };
 }
 
-pub(crate) fn param_kind(key: &str) -> Option<Kind> {
-    Some(match key {
-        "event_group_id" | "product_id" | "name" | "url" | "product_image_url" | "locale"
-        | "color" | "size" | "promotion_name" | "referrer" => Kind::String,
-        "taxonomy" => Kind::Strings,
-        "currency" => Kind::Currency,
-        "quantity" => Kind::Integer,
-        "unit_price" | "unit_sale_price" | "shipping_cost" | "promotion_discount" => Kind::Number,
-        _ => return None,
-    })
-}
+known_keys!(attribute_kind, attribute_field, "attributes", {
+    "email" => Email,
+    "phone_number" => Phone,
+    "uuid" | "name" | "surname" | "gender" | "city" | "lo" => String,
+    "email_optin" | "sms_optin" | "whatsapp_optin" | "gdpr_optin" => Boolean,
+    "age" => Number,
+    "birthday" => Timestamp,
+    "language" => Language,
+    "country" => Country,
+    "list_id" | "static_segment_id" => Numbers,
+});
+
+known_keys!(param_kind, param_field, "events.event_params", {
+    "event_group_id" | "product_id" | "name" | "url" | "product_image_url" | "locale"
+        | "color" | "size" | "promotion_name" | "referrer" => String,
+    "taxonomy" => Strings,
+    "currency" => Currency,
+    "quantity" => Integer,
+    "unit_price" | "unit_sale_price" | "shipping_cost" | "promotion_discount" => Number,
+});
 
 /// A rule a value can break: a short name that is the same for every event (for counting) and
 /// the explanation a message gives after the value (`"x" is not an email address (…)`).

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use hardal_core::value::Value;
 use hardal_core::{Note, NoteAction, Notes};
 
-use super::kinds::Invalid;
+use super::kinds::{Invalid, attribute_field, param_field};
 
 /// The part of a user object a field is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,15 +53,30 @@ pub(crate) struct Place<'a> {
 }
 
 impl Place<'_> {
-    /// The field without indexes, for counting: `events.event_params.unit_price`.
-    pub(crate) fn field(&self) -> String {
-        // Joined by hand rather than with `format!`: every repair of every event names its field.
+    /// The field without indexes, for counting: `events.event_params.unit_price`. A field
+    /// Insider knows has its name spelled out already: most notes are on such fields, and every
+    /// event has some.
+    pub(crate) fn field(&self) -> Cow<'static, str> {
+        let known = match (self.section, self.key) {
+            (Section::Attributes, key) => attribute_field(key),
+            (Section::Params, key) => param_field(key),
+            (Section::Identifiers, "email") => Some("identifiers.email"),
+            (Section::Identifiers, "phone_number") => Some("identifiers.phone_number"),
+            (Section::Identifiers, "uuid") => Some("identifiers.uuid"),
+            (Section::Event, "event_name") => Some("events.event_name"),
+            (Section::Event, "timestamp") => Some("events.timestamp"),
+            _ => None,
+        };
+        if let Some(field) = known {
+            return Cow::Borrowed(field);
+        }
+        // Joined by hand rather than with `format!`: this runs for every note on a custom field.
         let prefix = self.section.prefix();
         let mut field = String::with_capacity(prefix.len() + 1 + self.key.len());
         field.push_str(prefix);
         field.push('.');
         field.push_str(self.key);
-        field
+        Cow::Owned(field)
     }
 
     /// The field with its event index, for refusals: `events.0.event_params.unit_price`.
@@ -72,7 +87,7 @@ impl Place<'_> {
             Section::CustomParams => {
                 format!("events.{}.event_params.custom.{}", self.event, self.key)
             }
-            _ => self.field(),
+            _ => self.field().into_owned(),
         }
     }
 }
@@ -122,13 +137,13 @@ impl Log<'_> {
     pub(crate) fn note(
         &mut self,
         action: NoteAction,
-        field: String,
+        field: impl Into<Cow<'static, str>>,
         rule: impl Into<Cow<'static, str>>,
         detail: String,
     ) {
         self.notes.push(Note {
             action,
-            field,
+            field: field.into(),
             rule: rule.into(),
             detail,
         });
@@ -199,5 +214,41 @@ fn push_short(out: &mut String, value: &Value) {
     {
         out.truncate(start + cut);
         out.push('…');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::{Place, Section};
+
+    #[test]
+    fn a_field_is_named_the_same_whether_insider_knows_it_or_not() {
+        // (section, key, whether its name is spelled out already)
+        let cases = [
+            (Section::Identifiers, "email", true),
+            (Section::Identifiers, "uuid", true),
+            (Section::CustomIdentifiers, "hardal_id", false),
+            (Section::Attributes, "email_optin", true),
+            (Section::Attributes, "static_segment_id", true),
+            (Section::Attributes, "favourite_colour", false),
+            (Section::CustomAttributes, "email", false),
+            (Section::Event, "timestamp", true),
+            (Section::Params, "unit_sale_price", true),
+            (Section::Params, "promotion_discount", true),
+            (Section::Params, "coupon", false),
+            (Section::CustomParams, "currency", false),
+        ];
+        for (section, key, known) in cases {
+            let place = Place {
+                section,
+                event: 3,
+                key,
+            };
+            let field = place.field();
+            assert_eq!(field, format!("{}.{key}", section.prefix()));
+            assert_eq!(matches!(field, Cow::Borrowed(_)), known, "{field}");
+        }
     }
 }

@@ -14,7 +14,7 @@ use smallvec::SmallVec;
 use super::summary::Totals;
 
 /// A kind of note: what happened, to which field, by which rule.
-type Kind = (NoteAction, String, Cow<'static, str>);
+type Kind = (NoteAction, Cow<'static, str>, Cow<'static, str>);
 
 /// The kinds of note seen in a run, numbered in the order they were first seen; shared by the
 /// mapping threads (which number them) and the books (which write their keys).
