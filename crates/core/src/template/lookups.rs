@@ -25,9 +25,19 @@ use crate::value::{INDEX_FROM, Map, Value as Tree};
 #[derive(Debug, Clone, Default)]
 pub(super) struct Lookups {
     steps: Vec<Step>,
-    /// Per parent — the event at 0, the slot `i` at `i + 1` — the slots of its children that
-    /// are one object key, by that key (a quoted and an unquoted `"0"` are two slots of one key).
-    children: Vec<FxHashMap<Box<str>, Vec<usize>>>,
+    /// Per parent — the event at 0, the slot `i` at `i + 1` — its children that are one object
+    /// key.
+    children: Vec<Children>,
+}
+
+/// The children of one parent that are one object key.
+#[derive(Debug, Clone, Default)]
+struct Children {
+    /// Their slots by key (a quoted and an unquoted `"0"` are two slots of one key).
+    by_key: FxHashMap<Box<str>, Vec<usize>>,
+    /// Every one of those slots, to mark them all missing before the members are looked at
+    /// without walking the table.
+    slots: Vec<usize>,
 }
 
 /// One prefix: the key below its parent prefix (the event itself when `parent` is `None`).
@@ -57,7 +67,7 @@ impl Lookups {
                 Some(name) => self
                     .children
                     .get(at)
-                    .and_then(|children| children.get(name))
+                    .and_then(|children| children.by_key.get(name))
                     .and_then(|slots| slots.iter().find(|&&slot| self.steps[slot].key == key))
                     .copied(),
                 None => self
@@ -69,9 +79,11 @@ impl Lookups {
                 let slot = self.steps.len();
                 if let Some(name) = key.only_key() {
                     if self.children.len() <= at {
-                        self.children.resize_with(at + 1, FxHashMap::default);
+                        self.children.resize_with(at + 1, Children::default);
                     }
-                    self.children[at].entry(name.into()).or_default().push(slot);
+                    let children = &mut self.children[at];
+                    children.by_key.entry(name.into()).or_default().push(slot);
+                    children.slots.push(slot);
                 }
                 self.steps.push(Step { parent, key });
                 slot
@@ -81,9 +93,11 @@ impl Lookups {
     }
 
     /// The children of `parent` found together, when at least two keys are read below it.
-    fn siblings(&self, parent: Slot) -> Option<&FxHashMap<Box<str>, Vec<usize>>> {
+    fn siblings(&self, parent: Slot) -> Option<&Children> {
         let at = parent.map_or(0, |p| p + 1);
-        self.children.get(at).filter(|children| children.len() >= 2)
+        self.children
+            .get(at)
+            .filter(|children| children.by_key.len() >= 2)
     }
 }
 
@@ -112,15 +126,25 @@ impl<'a> Memo<'a> {
     }
 
     /// The value at a slot; `None` when absent or `null`, as [`Path::lookup`] answers.
+    ///
+    /// Inlined where placeholders are resolved: most calls find the slot filled already, and
+    /// the call would cost more than that.
+    #[inline]
     pub(super) fn get(&self, slot: Slot) -> Option<&'a Tree<'a>> {
         let Some(index) = slot else {
             return (!self.event.is_null()).then_some(self.event);
         };
         match self.found[index].get() {
-            Found::Value(value) => return Some(value),
-            Found::Missing => return None,
-            Found::NotYet => {}
+            Found::Value(value) => Some(value),
+            Found::Missing => None,
+            Found::NotYet => self.look_up(index),
         }
+    }
+
+    /// Fills an empty slot.
+    #[inline(never)]
+    fn look_up(&self, index: usize) -> Option<&'a Tree<'a>> {
+        let slot = Some(index);
         let step = &self.lookups.steps[index];
         // A `null` parent has no members, so stopping at it answers as a whole-path lookup does.
         let parent = self.get(step.parent);
@@ -138,14 +162,12 @@ impl<'a> Memo<'a> {
     }
 
     /// Fills the slots of every key read below one object from one pass over its members.
-    fn fill(&self, siblings: &FxHashMap<Box<str>, Vec<usize>>, members: &'a Map<'a>) {
-        for slots in siblings.values() {
-            for &slot in slots {
-                self.found[slot].set(Found::Missing);
-            }
+    fn fill(&self, siblings: &Children, members: &'a Map<'a>) {
+        for &slot in &siblings.slots {
+            self.found[slot].set(Found::Missing);
         }
         for (key, value) in members.iter() {
-            if let Some(slots) = siblings.get(key)
+            if let Some(slots) = siblings.by_key.get(key)
                 && !value.is_null()
             {
                 for &slot in slots {
