@@ -13,6 +13,11 @@ use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 /// The timestamp as RFC 3339 UTC text, or `None` when the value is not a timestamp.
 pub(crate) fn normalize(value: Scalar<'_>) -> Option<String> {
+    if let Scalar::Number(n) = value
+        && let Some(text) = n.as_u64().and_then(epoch_integer)
+    {
+        return Some(text);
+    }
     let instant = match value {
         Scalar::Number(n) => from_number_text(number_text(n, &mut [0; 40]))?,
         Scalar::String(s) => from_text(s.trim())?,
@@ -29,6 +34,51 @@ pub(crate) fn to_system_time(value: Scalar<'_>) -> Option<std::time::SystemTime>
         _ => return None,
     };
     Some(instant.into())
+}
+
+/// The common case, epoch seconds or milliseconds as an integer (9 or 10 digits, 12 or 13), as
+/// most events carry their time: written with integer arithmetic alone, as the general path
+/// through [`from_number_text`] and [`format_utc`] would write it. `None` for any other number.
+fn epoch_integer(n: u64) -> Option<String> {
+    let millis = match n {
+        100_000_000..=9_999_999_999 => n * 1000,
+        100_000_000_000..=9_999_999_999_999 => n,
+        _ => return None,
+    };
+    const DAY: u64 = 86_400_000;
+    let (year, month, day) = civil_from_days(millis / DAY);
+    let in_day = millis % DAY;
+    let seconds = in_day / 1000;
+    Some(write_utc(
+        [
+            year,
+            month,
+            day,
+            seconds / 3600,
+            seconds / 60 % 60,
+            seconds % 60,
+        ],
+        in_day % 1000,
+    ))
+}
+
+/// The proleptic Gregorian date of a day since 1970-01-01 (Howard Hinnant's algorithm, for days
+/// on or after it).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    (year_of_era + era * 400 + u64::from(month <= 2), month, day)
 }
 
 /// A number's JSON text, as `serde_json` writes it, in `buffer`: most events carry their time as
@@ -213,39 +263,74 @@ pub(crate) fn is_canonical(text: &str) -> bool {
             b == s
         }
     });
-    shaped && !text.ends_with(".000Z") && from_calendar_text(text).is_some()
+    shaped && !text.ends_with(".000Z") && real_date_and_time(bytes)
+}
+
+/// Whether the date and time of a text shaped as [`is_canonical`] wants exist: read by position,
+/// as Insider's rules check every event's timestamp with it.
+fn real_date_and_time(bytes: &[u8]) -> bool {
+    let number = |at: usize, width: usize| {
+        bytes[at..at + width]
+            .iter()
+            .fold(0u32, |n, b| n * 10 + u32::from(b - b'0'))
+    };
+    let (year, month, day) = (number(0, 4), number(5, 2), number(8, 2));
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => 0,
+    };
+    (1..=days).contains(&day) && number(11, 2) < 24 && number(14, 2) < 60 && number(17, 2) < 60
 }
 
 /// RFC 3339 in UTC, written digit by digit: this runs for every event's timestamp.
 fn format_utc(instant: OffsetDateTime) -> Option<String> {
     let utc = instant.to_offset(UtcOffset::UTC);
-    let year = u32::try_from(utc.year()).ok().filter(|y| *y <= 9999)?;
-    let mut text = String::with_capacity(24);
-    push_digits(&mut text, year, 4);
-    for (separator, value) in [
-        ('-', u8::from(utc.month())),
-        ('-', utc.day()),
-        ('T', utc.hour()),
-        (':', utc.minute()),
-        (':', utc.second()),
-    ] {
-        text.push(separator);
-        push_digits(&mut text, u32::from(value), 2);
-    }
-    let millis = u32::from(utc.millisecond());
-    if millis != 0 {
-        text.push('.');
-        push_digits(&mut text, millis, 3);
-    }
-    text.push('Z');
-    Some(text)
+    let year = u64::try_from(utc.year()).ok().filter(|y| *y <= 9999)?;
+    Some(write_utc(
+        [
+            year,
+            u64::from(u8::from(utc.month())),
+            u64::from(utc.day()),
+            u64::from(utc.hour()),
+            u64::from(utc.minute()),
+            u64::from(utc.second()),
+        ],
+        u64::from(utc.millisecond()),
+    ))
 }
 
-/// Appends `value` as exactly `width` decimal digits, zero-padded.
-fn push_digits(text: &mut String, value: u32, width: u32) {
-    for power in (0..width).rev() {
-        text.push(char::from(b'0' + (value / 10u32.pow(power) % 10) as u8));
+/// `YYYY-MM-DDTHH:MM:SSZ` of year, month, day, hour, minute and second, with `.mmm` when the
+/// milliseconds are not zero.
+fn write_utc(fields: [u64; 6], millis: u64) -> String {
+    let mut text = [0u8; 24];
+    let mut at = 0;
+    let mut push = |value: u64, width: u32, separator: Option<u8>| {
+        for power in (0..width).rev() {
+            text[at] = b'0' + (value / 10u64.pow(power) % 10) as u8;
+            at += 1;
+        }
+        if let Some(separator) = separator {
+            text[at] = separator;
+            at += 1;
+        }
+    };
+    let [year, month, day, hour, minute, second] = fields;
+    push(year, 4, Some(b'-'));
+    push(month, 2, Some(b'-'));
+    push(day, 2, Some(b'T'));
+    push(hour, 2, Some(b':'));
+    push(minute, 2, Some(b':'));
+    if millis == 0 {
+        push(second, 2, Some(b'Z'));
+    } else {
+        push(second, 2, Some(b'.'));
+        push(millis, 3, Some(b'Z'));
     }
+    String::from_utf8(text[..at].to_vec()).expect("digits and separators are ASCII")
 }
 
 #[cfg(test)]
@@ -271,6 +356,73 @@ mod tests {
                     Some(text)
                 );
             }
+        }
+    }
+
+    /// Epoch integers take a path of their own: it must write what the general path writes.
+    #[test]
+    fn epoch_integers_are_written_as_the_general_path_writes_them() {
+        let general = |n: u64| super::from_number_text(&n.to_string()).and_then(super::format_utc);
+        let mut checked = 0;
+        // Each end of each range, leap days and the turns of centuries, and a stride through
+        // both ranges that lands on every millisecond remainder.
+        let mut numbers = vec![
+            99_999_999,
+            100_000_000,
+            9_999_999_999,
+            10_000_000_000,
+            99_999_999_999,
+            100_000_000_000,
+            9_999_999_999_999,
+            10_000_000_000_000,
+            951_782_400,       // 2000-02-29
+            951_868_799_999,   // 2000-02-29T23:59:59.999
+            4_107_542_400_000, // 2100-03-01
+            1_734_601_539_659,
+        ];
+        numbers.extend((0..200_000u64).map(|i| 100_000_000 + i * 49_999_999_999 % 9_900_000_000));
+        numbers.extend(
+            (0..200_000u64).map(|i| 100_000_000_000 + i * 48_611_111_111_117 % 9_900_000_000_000),
+        );
+        for n in numbers {
+            let expected = general(n).filter(|_| matches!(n.to_string().len(), 9 | 10 | 12 | 13));
+            assert_eq!(super::epoch_integer(n), expected, "{n}");
+            checked += usize::from(expected.is_some());
+        }
+        assert!(checked > 390_000, "{checked}");
+    }
+
+    /// The check by position must agree with reading the date and time with the `time` crate.
+    #[test]
+    fn a_canonical_date_and_time_is_a_real_one() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |below: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % below
+        };
+        for i in 0..300_000 {
+            // Mostly plausible fields, sometimes any two digits.
+            let mut field = |plausible: u64, any: u64| {
+                if i % 3 == 0 {
+                    next(any)
+                } else {
+                    next(plausible)
+                }
+            };
+            let text = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                field(10_000, 10_000),
+                field(13, 100),
+                field(32, 100),
+                field(25, 100),
+                field(61, 100),
+                field(61, 100),
+                field(1000, 1000),
+            );
+            let read = super::from_calendar_text(&text).is_some();
+            assert_eq!(super::real_date_and_time(text.as_bytes()), read, "{text}");
         }
     }
 
