@@ -13,6 +13,10 @@
 //! twenty scans of the members that mostly end at the last one (most keys a preset tries are
 //! absent). Other lookups stay lazy: an array's elements, the rest of a path cut at
 //! [`MAX_DEPTH`], and an object with a single key read below it.
+//!
+//! An `each` loop's item is read the same way, through slots of its own: the paths below the item
+//! (`item.product_id ?? item.sku ?? item.id`) have their slots in the loop, filled afresh for
+//! every item.
 
 use std::cell::Cell;
 

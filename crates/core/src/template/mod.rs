@@ -17,7 +17,6 @@ use serde_json::Value;
 
 use crate::error::{ConfigError, MappingError};
 use crate::event::Event;
-use crate::path::Path;
 
 use filter::Filter;
 
@@ -113,6 +112,8 @@ enum TextPart {
 struct Each {
     source: Vec<Operand>,
     body: Node,
+    /// The slots of the paths its body reads below its item.
+    item: lookups::Lookups,
 }
 
 /// `a ?? b ?? "literal" | filter | filter`.
@@ -136,10 +137,11 @@ struct AppliedFilter {
 enum Operand {
     /// A path into the event, by its slot (see [`lookups`]).
     Event(lookups::Slot),
-    /// A path below the item of the enclosing `each` number `depth` (0 is the outermost).
+    /// A path below the item of the enclosing `each` number `depth` (0 is the outermost), by
+    /// its slot among that loop's item paths.
     Item {
         depth: usize,
-        path: Path,
+        slot: lookups::Slot,
     },
     Literal(crate::value::Value<'static>),
 }

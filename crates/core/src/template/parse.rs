@@ -15,12 +15,11 @@ use super::{AppliedFilter, Each, Expr, Member, Node, Operand, TextPart};
 pub(super) fn compile(value: &Value) -> Result<(Node, Lookups), Vec<ConfigError>> {
     let mut compiler = Compiler {
         errors: Vec::new(),
-        item_names: Vec::new(),
-        lookups: Lookups::default(),
+        paths: Paths::default(),
     };
     let root = compiler.node(value, "");
     if compiler.errors.is_empty() {
-        Ok((root, compiler.lookups))
+        Ok((root, compiler.paths.event))
     } else {
         Err(compiler.errors)
     }
@@ -33,10 +32,17 @@ pub(crate) fn pointer_token(key: &str) -> String {
 
 struct Compiler {
     errors: Vec<ConfigError>,
-    /// The item names of the enclosing `each` loops, outermost first.
-    item_names: Vec<String>,
+    paths: Paths,
+}
+
+/// What the paths of placeholders are compiled against.
+#[derive(Default)]
+struct Paths {
+    /// The enclosing `each` loops, outermost first: each one's item name, and the slots of the
+    /// paths read below its item so far.
+    items: Vec<(String, Lookups)>,
     /// The slots of the event paths compiled so far.
-    lookups: Lookups,
+    event: Lookups,
 }
 
 impl Compiler {
@@ -105,20 +111,20 @@ impl Compiler {
     }
 
     fn each(&mut self, key: &str, body: &Value, pointer: &str) -> Node {
-        let parsed = parse_each_key(key, &self.item_names, &mut self.lookups);
+        let parsed = parse_each_key(key, &mut self.paths);
         match parsed {
             Ok((source, name)) => {
-                self.item_names.push(name);
+                self.paths.items.push((name, Lookups::default()));
                 let body = self.node(body, pointer);
-                self.item_names.pop();
-                Node::Each(Box::new(Each { source, body }))
+                let (_, item) = self.paths.items.pop().expect("pushed above");
+                Node::Each(Box::new(Each { source, body, item }))
             }
             Err(message) => {
                 self.error(pointer, format!("in {key:?}: {message}"));
                 // The body is still checked, so its own problems are reported in the same pass.
-                self.item_names.push(String::new());
+                self.paths.items.push((String::new(), Lookups::default()));
                 self.node(body, pointer);
-                self.item_names.pop();
+                self.paths.items.pop();
                 Node::constant(Value::Null)
             }
         }
@@ -150,7 +156,7 @@ impl Compiler {
                 }
             };
             let source = &text[inner_start..close];
-            match parse_expr(source, &self.item_names, &mut self.lookups) {
+            match parse_expr(source, &mut self.paths) {
                 Ok(expr) => {
                     if !literal.is_empty() {
                         parts.push(TextPart::Literal(std::mem::take(&mut literal).into()));
@@ -284,11 +290,7 @@ impl<'t> Cursor<'t> {
 }
 
 /// Parses `operand (?? operand)*`, resolving item names against the enclosing loops.
-fn parse_operands(
-    cursor: &mut Cursor<'_>,
-    item_names: &[String],
-    lookups: &mut Lookups,
-) -> Result<Vec<Operand>, String> {
+fn parse_operands(cursor: &mut Cursor<'_>, paths: &mut Paths) -> Result<Vec<Operand>, String> {
     let mut operands = Vec::new();
     loop {
         cursor.skip_whitespace();
@@ -305,7 +307,7 @@ fn parse_operands(
                 cursor.unexpected()
             ));
         }
-        operands.push(parse_operand(cursor, item_names, lookups)?);
+        operands.push(parse_operand(cursor, paths)?);
         cursor.skip_whitespace();
         if !cursor.eat("??") {
             return Ok(operands);
@@ -313,11 +315,7 @@ fn parse_operands(
     }
 }
 
-fn parse_operand(
-    cursor: &mut Cursor<'_>,
-    item_names: &[String],
-    lookups: &mut Lookups,
-) -> Result<Operand, String> {
+fn parse_operand(cursor: &mut Cursor<'_>, paths: &mut Paths) -> Result<Operand, String> {
     let rest = cursor.rest();
     if rest.starts_with('"') {
         let (text, end) =
@@ -346,29 +344,29 @@ fn parse_operand(
     let (path, end) =
         path::parse_prefix(cursor.text, cursor.pos).map_err(|e| cursor.path_error(e))?;
     cursor.pos = end;
-    Ok(resolve(path, item_names, lookups))
+    Ok(resolve(path, paths))
 }
 
 /// A path whose unquoted first key names an enclosing loop's item addresses that item (the
-/// innermost loop wins); any other path addresses the event, through its slot.
-fn resolve(path: Path, item_names: &[String], lookups: &mut Lookups) -> Operand {
+/// innermost loop wins), and any other path the event, each through its slot.
+fn resolve(path: Path, paths: &mut Paths) -> Operand {
     let depth = match path.first_key() {
-        Some((key, false)) => item_names.iter().rposition(|name| name == key),
+        Some((key, false)) => paths.items.iter().rposition(|(name, _)| name == key),
         _ => None,
     };
     match depth {
         Some(depth) => Operand::Item {
             depth,
-            path: path.without_first(1),
+            slot: paths.items[depth].1.add(&path.without_first(1)),
         },
-        None => Operand::Event(lookups.add(&path)),
+        None => Operand::Event(paths.event.add(&path)),
     }
 }
 
 /// Parses the text of one placeholder (between the `##`).
-fn parse_expr(text: &str, item_names: &[String], lookups: &mut Lookups) -> Result<Expr, String> {
+fn parse_expr(text: &str, paths: &mut Paths) -> Result<Expr, String> {
     let mut cursor = Cursor { text, pos: 0 };
-    let operands = parse_operands(&mut cursor, item_names, lookups)?;
+    let operands = parse_operands(&mut cursor, paths)?;
     let mut filters = Vec::new();
     let mut required = false;
     while cursor.eat("|") {
@@ -444,11 +442,7 @@ fn parse_keys(cursor: &mut Cursor<'_>) -> Result<Vec<Box<str>>, String> {
 }
 
 /// Parses an each key, `##each SOURCE as NAME##`, into its source operands and item name.
-fn parse_each_key(
-    key: &str,
-    item_names: &[String],
-    lookups: &mut Lookups,
-) -> Result<(Vec<Operand>, String), String> {
+fn parse_each_key(key: &str, paths: &mut Paths) -> Result<(Vec<Operand>, String), String> {
     const SHAPE: &str = "expected \"##each PATH as NAME##\"";
     let inner = key
         .strip_prefix("##each")
@@ -458,8 +452,7 @@ fn parse_each_key(
         text: inner,
         pos: 0,
     };
-    let source =
-        parse_operands(&mut cursor, item_names, lookups).map_err(|m| format!("{SHAPE}: {m}"))?;
+    let source = parse_operands(&mut cursor, paths).map_err(|m| format!("{SHAPE}: {m}"))?;
     cursor.skip_whitespace();
     if cursor.rest().starts_with('|') {
         return Err(

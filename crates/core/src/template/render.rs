@@ -140,11 +140,11 @@ impl<'a> Output<'a> for Tree<'a> {
     }
 }
 
-/// What placeholders can address while rendering: the event (through the slots of its paths)
-/// and the current item of each enclosing `each`, outermost first.
+/// What placeholders can address while rendering: the event and the current item of each
+/// enclosing `each`, outermost first, each through the slots of the paths read below it.
 struct Scope<'a> {
     event: Memo<'a>,
-    items: Vec<&'a Tree<'a>>,
+    items: Vec<Memo<'a>>,
 }
 
 type Outcome<O> = Result<Option<O>, MappingError>;
@@ -212,7 +212,7 @@ impl Each {
             single => std::slice::from_ref(single),
         };
         for item in items {
-            scope.items.push(item);
+            scope.items.push(Memo::new(&self.item, item));
             let rendered = self.body.render(scope);
             scope.items.pop();
             out.extend(rendered?);
@@ -225,7 +225,7 @@ impl Operand {
     fn resolve<'a>(&'a self, scope: &Scope<'a>) -> Option<&'a Tree<'a>> {
         match self {
             Operand::Event(slot) => scope.event.get(*slot),
-            Operand::Item { depth, path } => path.lookup(scope.items.get(*depth)?),
+            Operand::Item { depth, slot } => scope.items.get(*depth)?.get(*slot),
             Operand::Literal(value) => Some(value),
         }
     }

@@ -546,6 +546,41 @@ fn each_iterates_items() {
     ]);
 }
 
+/// Items of every shape, each read through its loop's slots as a path reads it: an item that
+/// is `null`, text or a list has no keys; a key whose value is `null` is missing; `item` alone is
+/// the item, unless it is `null`.
+#[test]
+fn items_of_any_shape_are_read_as_paths_read_them() {
+    let event = json!({"list": [
+        {"a": {"b": 1}, "x y": "spaced", "n": null, "0": "key zero"},
+        null,
+        "text",
+        [10, {"a": {"b": 2}}],
+        {"a": 3, "b": [4, 5]}
+    ]});
+    let template = json!({"##each list as item##": {
+        "whole": "##item##",
+        "a": "##item.a##",
+        "ab": "##item.a.b##",
+        "spaced": "##item.\"x y\"##",
+        "n": "##item.n ?? \"none\"##",
+        "zero": "##item.0##",
+        "deep": "##item.1.a.b ?? item.b.1##"
+    }});
+    check(
+        template,
+        event,
+        Some(json!([
+            {"whole": {"a": {"b": 1}, "x y": "spaced", "n": null, "0": "key zero"},
+             "a": {"b": 1}, "ab": 1, "spaced": "spaced", "n": "none", "zero": "key zero"},
+            {"n": "none"},
+            {"whole": "text", "n": "none"},
+            {"whole": [10, {"a": {"b": 2}}], "n": "none", "zero": 10, "deep": 2},
+            {"whole": {"a": 3, "b": [4, 5]}, "a": 3, "n": "none", "deep": 5}
+        ])),
+    );
+}
+
 #[test]
 fn each_splices_into_arrays_and_nests() {
     check_all(vec![
