@@ -113,7 +113,7 @@ enum Found<'a> {
     Value(&'a Tree<'a>),
 }
 
-/// The slots of one rendering.
+/// The slots of one rendering (of the event, or of one loop's item: `event` is then the item).
 pub(super) struct Memo<'a> {
     lookups: &'a Lookups,
     event: &'a Tree<'a>,
@@ -126,6 +126,15 @@ impl<'a> Memo<'a> {
             lookups,
             event,
             found: vec![Cell::new(Found::NotYet); lookups.steps.len()],
+        }
+    }
+
+    /// The same slots, emptied, for another value (a loop's next item): its slots are allocated
+    /// once per loop, not once per item.
+    pub(super) fn reset(&mut self, event: &'a Tree<'a>) {
+        self.event = event;
+        for found in &self.found {
+            found.set(Found::NotYet);
         }
     }
 

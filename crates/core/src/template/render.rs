@@ -211,10 +211,18 @@ impl Each {
             Tree::Array(items) => items.as_slice(),
             single => std::slice::from_ref(single),
         };
+        let mut slots: Option<Memo<'a>> = None;
         for item in items {
-            scope.items.push(Memo::new(&self.item, item));
+            let memo = match slots.take() {
+                Some(mut memo) => {
+                    memo.reset(item);
+                    memo
+                }
+                None => Memo::new(&self.item, item),
+            };
+            scope.items.push(memo);
             let rendered = self.body.render(scope);
-            scope.items.pop();
+            slots = scope.items.pop();
             out.extend(rendered?);
         }
         Ok(())
