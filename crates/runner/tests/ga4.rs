@@ -312,9 +312,7 @@ fn validate_names_the_bad_fields_of_a_ga4_destination() {
 fn an_unreachable_ga4_never_shows_the_secret_in_dead_letters() {
     // A port nothing listens on: every attempt fails with the transport's error, whose text
     // could name the URL, and the URL carries the secret.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base_url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let base_url = format!("http://127.0.0.1:{}", common::service::free_port());
     let mut delivery = fast_delivery();
     delivery["max_attempts"] = json!(2);
     let text = json!({"destinations": [{"id": "ga4", "type": "ga4", "consent": {"mode": "off"}, "measurement_id": "G-TEST",

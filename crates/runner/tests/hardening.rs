@@ -764,9 +764,7 @@ fn a_key_in_a_destinations_url_never_shows_in_reasons_pauses_or_dead_letters() {
     );
 
     // Nothing listens: the transport's errors never carry the URL at all.
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/collect", closed.local_addr().unwrap());
-    drop(closed);
+    let url = format!("http://127.0.0.1:{}/collect", service::free_port());
     let run = Run::new("key-unreachable");
     let summary = run.send(keyed(with_key(url)), &events(2, 2));
     assert_eq!(

@@ -92,7 +92,7 @@ impl Nats {
         for node in &mut nodes {
             node.spawn();
         }
-        for node in &nodes {
+        for node in &mut nodes {
             node.wait_ready();
         }
         nodes
@@ -145,9 +145,15 @@ impl Nats {
                 &others.join(","),
             ]);
         }
+        // Its log, appended to across restarts, says why it stopped if it does.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("nats-server.log"))
+            .unwrap();
         let child = command
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("nats-server could not start ({e}); install it: apt-get install nats-server")
@@ -156,12 +162,20 @@ impl Nats {
     }
 
     /// Until JetStream answers healthy on the monitoring port.
-    fn wait_ready(&self) {
+    fn wait_ready(&mut self) {
         let url = format!(
             "http://127.0.0.1:{}/healthz?js-enabled-only=true",
             self.monitor
         );
+        let (child, log) = (
+            self.child.as_mut().unwrap(),
+            self.dir.join("nats-server.log"),
+        );
         wait_until("nats-server is ready", Duration::from_secs(30), || {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("nats-server exited ({status}) before it was ready:\n{log}");
+            }
             common::service::block_on(async {
                 reqwest::get(&url)
                     .await

@@ -386,8 +386,31 @@ pub fn delivered_in_user_order(
     times
 }
 
-/// A loopback port nothing listens on (yet).
+/// A loopback port nothing listens on (yet), for a server a test starts later (or never, to be
+/// refused). It comes from below the kernel's ephemeral range: a port from `bind(…:0)` is free
+/// again once the probe closes, and any outgoing connection may take it as its local port in the
+/// meantime, which makes a server that binds it later fail. Ports below that range are only ever
+/// taken on purpose; each call in this process gets another one.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOWEST: u32 = 10_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    let span = ephemeral.saturating_sub(LOWEST);
+    // Test binaries run one after another, but other processes may use the same scheme: each
+    // process starts at its own place.
+    let start = std::process::id().wrapping_mul(7_919) % span.max(1);
+    for _ in 0..span {
+        let next = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = LOWEST + (start + next) % span;
+        if std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+            return port as u16;
+        }
+    }
+    // No room below the ephemeral range on this machine: the kernel's choice is all there is.
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
