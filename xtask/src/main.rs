@@ -173,6 +173,7 @@ fn write_completions(root: &Path) -> Result<()> {
 }
 
 fn ci(root: &Path) -> Result<()> {
+    ensure_test_programs()?;
     cargo(root, &["fmt", "--all", "--check"])?;
     cargo(
         root,
@@ -185,7 +186,6 @@ fn ci(root: &Path) -> Result<()> {
             "warnings",
         ],
     )?;
-    ensure_test_programs()?;
     // The test suite includes the freshness checks of schemas/, man/ and completions/
     // (crates/runner/tests/schemas.rs and generated.rs).
     cargo(root, &["test", "--workspace"])?;
@@ -193,11 +193,13 @@ fn ci(root: &Path) -> Result<()> {
     new_destination::run(root, &["--check".to_owned()])
 }
 
-/// Programs the tests run that the workspace does not build, each with its Debian package:
-/// `nats-server` (the NATS backlog's tests start it), `prometheus` and `promtool` (the
-/// operations kit's test) and zsh and fish (the completion tests load their scripts in them).
-/// On a fresh Debian or Ubuntu machine the missing ones are installed from the distribution.
+/// Programs the build and the tests run that the workspace does not build, each with its Debian
+/// package: `make` (jemalloc, hardal's allocator, is built with it), `nats-server` (the NATS
+/// backlog's tests start it), `prometheus` and `promtool` (the operations kit's test) and zsh
+/// and fish (the completion tests load their scripts in them). On a fresh Debian or Ubuntu
+/// machine the missing ones are installed from the distribution.
 const DEBIAN_PROGRAMS: &[(&str, &str)] = &[
+    ("make", "make"),
     ("nats-server", "nats-server"),
     ("prometheus", "prometheus"),
     ("promtool", "prometheus"),
