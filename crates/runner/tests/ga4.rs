@@ -234,7 +234,8 @@ fn hardal(args: &[&str], secret: Option<&str>) -> Output {
 
 #[test]
 fn render_names_every_change_in_ga4_terms_and_never_the_secret() {
-    let dir = Run::new("ga4-render").dir;
+    let run = Run::new("ga4-render");
+    let dir = &run.dir;
     let events = dir.join("limits.ndjson");
     std::fs::write(
         &events,
@@ -275,7 +276,8 @@ fn render_names_every_change_in_ga4_terms_and_never_the_secret() {
 
 #[test]
 fn validate_names_the_bad_fields_of_a_ga4_destination() {
-    let dir = Run::new("ga4-validate").dir;
+    let run = Run::new("ga4-validate");
+    let dir = &run.dir;
     let path = dir.join("bad.json");
     std::fs::write(
         &path,

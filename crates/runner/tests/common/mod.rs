@@ -113,8 +113,19 @@ pub fn events(n: usize, users: usize) -> String {
         .collect()
 }
 
+/// A run's directory (events, checkpoint, dead letters) under the system's temporary directory.
 pub struct Run {
     pub dir: PathBuf,
+}
+
+/// A passing test leaves nothing behind (one test's input is 150 MB, and every run of the suite
+/// would add it again); a failing one keeps its directory to be looked at.
+impl Drop for Run {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 }
 
 impl Run {
