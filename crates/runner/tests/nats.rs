@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -386,19 +386,28 @@ fn post_all(nodes: &[&Service], batches: &[String], size: usize) -> Vec<u64> {
 
 /// The messages hardal stores for `batches`: one per request and partition of its events.
 fn messages(batches: &[String], partitions: u32) -> u64 {
-    batches
+    message_sizes(batches, partitions)
         .iter()
-        .map(|batch| {
-            batch
-                .lines()
-                .map(|line| {
-                    let checked = check_event(line).unwrap();
-                    partition_of(checked.user.as_deref(), checked.identity, partitions)
-                })
-                .collect::<HashSet<u32>>()
-                .len() as u64
-        })
+        .map(|sizes| sizes.len() as u64)
         .sum()
+}
+
+/// Per partition, the events of each message hardal stores for `batches`, in stream order (the
+/// batches posted one after another).
+fn message_sizes(batches: &[String], partitions: u32) -> Vec<Vec<u64>> {
+    let mut sizes = vec![Vec::new(); partitions as usize];
+    for batch in batches {
+        let mut per_partition = BTreeMap::<u32, u64>::new();
+        for line in batch.lines() {
+            let checked = check_event(line).unwrap();
+            let partition = partition_of(checked.user.as_deref(), checked.identity, partitions);
+            *per_partition.entry(partition).or_default() += 1;
+        }
+        for (partition, events) in per_partition {
+            sizes[partition as usize].push(events);
+        }
+    }
+    sizes
 }
 
 /// A value of the node's Prometheus metrics (summed over labels matching `label`).
@@ -670,12 +679,31 @@ fn sigterm_on_a_worker_with_a_full_queue_exits_in_time_and_hands_its_partitions_
             .is_some_and(|p| p.len() == 1)
     });
     // Paused, the worker takes no more: its queue (1,024 events) fills, and its fetchers wait
-    // for room. The stream counts messages, of 6,000 / `messages` events each on average.
-    let held = (100 + 1024) * messages(&batches, 6) / 6000;
+    // for room. Each partition's consumer hands out its messages in stream order, so the events
+    // of the unacknowledged ones are known: once the queue is full they are at least its 1,024
+    // and the record whose request brought the pause. (How many more the engine took before
+    // the pause depends on timing; an average message size made this wait for more messages
+    // than a full queue of large ones is.)
+    let sizes = message_sizes(&batches, 6);
     wait_until(
         "the worker's queue is full",
         Duration::from_secs(30),
-        || nats.unacknowledged() >= held,
+        || {
+            let held: u64 = nats
+                .consumers()
+                .iter()
+                .filter_map(|(name, (_, unacknowledged))| {
+                    let partition: usize = name.strip_prefix("insider_")?.parse().ok()?;
+                    Some(
+                        sizes[partition]
+                            .iter()
+                            .take(*unacknowledged as usize)
+                            .sum::<u64>(),
+                    )
+                })
+                .sum();
+            held > 1024
+        },
     );
     let second = node("sigterm-full-second", &config, &["--no-ingest"]);
     wait_until(
