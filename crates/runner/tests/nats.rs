@@ -252,6 +252,48 @@ impl Nats {
         })
     }
 
+    /// Publishes one batch message as an ingestion node writes it (format version 1, which
+    /// hardal still reads): `parts`, each an id and its events, in partition `partition`.
+    fn publish_parts(&self, partition: u32, id: &str, parts: &[(&str, &[&str])]) {
+        let mut payload = Vec::new();
+        for line in parts.iter().flat_map(|(_, lines)| lines.iter()) {
+            let checked = check_event(line).unwrap();
+            let user = checked.user.unwrap();
+            payload.extend(checked.identity.to_be_bytes());
+            payload.extend((user.len() as u32).to_be_bytes());
+            payload.extend(user.as_bytes());
+            payload.extend((line.len() as u32).to_be_bytes());
+            payload.extend(line.as_bytes());
+        }
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Hardal-Batch", "1");
+        headers.insert("Nats-Msg-Id", id);
+        if parts.len() > 1 {
+            let listed: Vec<String> = parts
+                .iter()
+                .map(|(id, lines)| format!("{id}:{}", lines.len()))
+                .collect();
+            headers.insert("Hardal-Parts", listed.join(" ").as_str());
+        }
+        common::service::block_on(async {
+            let client = async_nats::connect(self.url()).await.unwrap();
+            let js = async_nats::jetstream::new(client);
+            let publish = async_nats::jetstream::message::PublishMessage::build()
+                .payload(payload.into())
+                .headers(headers);
+            let ack = js
+                .send_publish(format!("hardal.events.{partition}"), publish)
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+            assert!(
+                !ack.duplicate,
+                "JetStream took message {id} for a duplicate"
+            );
+        })
+    }
+
     /// Events the event stream's consumers have not handed to any worker yet, summed.
     fn undelivered(&self) -> u64 {
         self.consumers().values().map(|(pending, _)| pending).sum()
@@ -1315,6 +1357,54 @@ fn partitions_handed_over_in_the_middle_of_batches_deliver_each_event_once_in_or
     );
     assert_eq!(rejected(&first) + rejected(&second), 90.0);
     assert_eq!(first.dlq(&["list"]).0.lines().count(), 90);
+}
+
+/// A retry grouped with other requests makes a message JetStream has not seen (issue 17): it is
+/// stored again, and the workers deliver its events once. What the killed first holder
+/// acknowledged, the next holder knows from the records; what one holder sees twice, it skips.
+#[test]
+fn a_retry_stored_twice_through_grouping_is_delivered_once_across_a_killed_worker() {
+    let nats = Nats::start("grouped-retry");
+    let sim = simulator();
+    let config = nats_config(&sim, &[nats.url()], json!({}));
+    let text = events(12, 1);
+    let e: Vec<&str> = text.lines().collect();
+    let partition = partition_of(Some("u0"), 0, 6);
+    let first = node("grouped-retry-first", &config, &["--no-ingest"]);
+    // Two requests grouped by one node: parts `a` (two events) and `b`.
+    nats.publish_parts(partition, "g1", &[("a", &e[0..2]), ("b", &e[2..3])]);
+    delivered_in_user_order(&sim, 3, Duration::from_secs(60));
+    wait_until(
+        "the first holder acknowledged the message",
+        Duration::from_secs(30),
+        || nats.undelivered() == 0 && nats.unacknowledged() == 0,
+    );
+    first.kill();
+    // Retries: `a` alone through another node (its own message id, unknown to JetStream,
+    // which saw `g1`), and `b` grouped with a new request `c`.
+    nats.publish_parts(partition, "a", &[("a", &e[0..2])]);
+    nats.publish_parts(partition, "g2", &[("c", &e[3..4]), ("b", &e[2..3])]);
+    let _second = node("grouped-retry-second", &config, &["--no-ingest"]);
+    delivered_in_user_order(&sim, 4, Duration::from_secs(60));
+    // One holder sees both copies: `d`, then `d` again grouped with `e` (and `e` twice in it).
+    nats.publish_parts(partition, "d", &[("d", &e[4..6])]);
+    nats.publish_parts(
+        partition,
+        "g3",
+        &[("e", &e[6..7]), ("d", &e[4..6]), ("e", &e[6..7])],
+    );
+    let times = delivered_in_user_order(&sim, 7, Duration::from_secs(60));
+    wait_until(
+        "the second holder acknowledged every message",
+        Duration::from_secs(30),
+        || nats.undelivered() == 0 && nats.unacknowledged() == 0,
+    );
+    let times_after = delivered(&sim).0;
+    assert_eq!(times, times_after);
+    assert!(
+        times.values().all(|n| *n == 1),
+        "delivered twice: {times:?}"
+    );
 }
 
 #[test]

@@ -25,9 +25,11 @@ mod batch;
 mod connect;
 mod dead_letters;
 mod erasure;
+mod grouper;
 mod leases;
 mod recent;
 mod resolved;
+mod seen;
 mod worker;
 
 use std::collections::HashSet;
@@ -83,6 +85,8 @@ pub struct NatsBacklog {
     stats: Mutex<Option<(Instant, BacklogStats)>>,
     /// The identities this node stored within the duplicate window.
     recent: recent::Recent,
+    /// What publishes the accepted events.
+    grouper: grouper::Grouper,
     /// The buckets of erasure, once erasure needed them.
     erasure: OnceCell<erasure::Buckets>,
 }
@@ -152,6 +156,13 @@ impl NatsBacklog {
             }
         }
         warn_about_forgotten_consumers(&events, destinations, partitions).await;
+        let subjects: Vec<Subject> = (0..partitions)
+            .map(|p| Subject::from(format!("{}.events.{p}", config.subject_prefix)))
+            .collect();
+        let max_bytes = config.max_bytes;
+        let grouper = grouper::Grouper::start(js.clone(), subjects.clone(), move |error| {
+            full_or_io(&error, max_bytes, "publishing")
+        });
         Ok(NatsBacklog {
             client,
             js,
@@ -159,9 +170,8 @@ impl NatsBacklog {
             dead,
             config: config.clone(),
             destinations: destinations.to_vec(),
-            subjects: (0..partitions)
-                .map(|p| Subject::from(format!("{}.events.{p}", config.subject_prefix)))
-                .collect(),
+            subjects,
+            grouper,
             failed_at: Mutex::new(None),
             worker: OnceCell::new(),
             stats: Mutex::new(None),
@@ -386,53 +396,14 @@ impl Backlog for NatsBacklog {
             })
             .map(|(event, _)| event)
             .collect();
-        let mut acks = Vec::new();
-        for message in batch::pack(fresh, self.config.partitions) {
-            let publish = PublishMessage::build()
-                .payload(message.payload)
-                .headers(batch::headers(&message.id));
-            let sent = self
-                .js
-                .send_publish(self.subjects[message.partition as usize].clone(), publish)
-                .await;
-            match sent {
-                Ok(ack) => acks.push((ack, message.identities)),
-                Err(error) => {
-                    return Err(self.failed(full_or_io(
-                        &error,
-                        self.config.max_bytes,
-                        "publishing",
-                    )));
-                }
+        match self.grouper.store(fresh).await {
+            Ok(outcome) => {
+                self.recent.stored(&outcome.stored);
+                appended.accepted += outcome.accepted;
+                appended.duplicates += outcome.duplicates;
+                Ok(appended)
             }
-        }
-        let mut failed = None;
-        // Every acknowledgement is awaited, so that a failure leaves nothing in flight; the
-        // client sends the batch again, and the messages JetStream stored already are
-        // duplicates then (the same events make the same messages).
-        let acked = futures_util::future::join_all(
-            acks.into_iter()
-                .map(|(ack, identities)| async move { (ack.await, identities) }),
-        )
-        .await;
-        for (ack, identities) in acked {
-            match ack {
-                Ok(ack) => {
-                    if ack.duplicate {
-                        appended.duplicates += identities.len();
-                    } else {
-                        appended.accepted += identities.len();
-                    }
-                    self.recent.stored(&identities);
-                }
-                Err(error) => {
-                    failed.get_or_insert(full_or_io(&error, self.config.max_bytes, "publishing"));
-                }
-            }
-        }
-        match failed {
-            Some(error) => Err(self.failed(error)),
-            None => Ok(appended),
+            Err(error) => Err(self.failed(error)),
         }
     }
 

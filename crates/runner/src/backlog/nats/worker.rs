@@ -19,6 +19,7 @@ use super::batch::{self, event_seq, message_of};
 use super::dead_letters::Envelope;
 use super::leases::{FREE, open_bucket};
 use super::resolved::RESOLVED_FOR;
+use super::seen::{self, Seen};
 use super::{TARGET, consumer_name, io, unix_now};
 use crate::backlog::{BacklogError, Resolution, Stored};
 use crate::config::NatsConfig;
@@ -32,6 +33,9 @@ const QUEUE: usize = 1024;
 
 /// How long a fetch waits on an empty partition.
 pub(super) const FETCH_WAIT: Duration = Duration::from_secs(2);
+
+/// How long resolved messages wait for others to be acknowledged with.
+const ACK_LINGER: Duration = Duration::from_millis(10);
 
 /// How long a stopping worker tries to hand back its events and free its leases.
 const LET_GO_WITHIN: Duration = Duration::from_secs(5);
@@ -53,11 +57,27 @@ struct Held {
     resolved: usize,
     /// How many resolved events the bucket of partial resolutions holds for it.
     recorded: usize,
+    /// The ids of its parts and its time in milliseconds (see `seen.rs`), recorded before it is
+    /// acknowledged; none for a message that names no parts.
+    parts: Option<(Vec<String>, i64)>,
     /// Every event resolved and the message acknowledged, but the acknowledgement is not known
     /// to have left this process (the flush after it failed): it is sent again with each
     /// progress report until a flush succeeds, and a delivery of it again is acknowledged, not
     /// delivered.
     acked: bool,
+}
+
+/// A message taken in, as `arrive` gives it to the fetch loop.
+struct Arrival {
+    seq: u64,
+    /// How many events it holds.
+    count: usize,
+    /// Its events to deliver (those not resolved before).
+    stored: Vec<Stored>,
+    /// How many times JetStream delivered it.
+    delivered: i64,
+    /// Its parts with the index of each one's first event, and its time in milliseconds.
+    parts: Option<(Vec<(String, usize)>, i64)>,
 }
 
 /// Where one event of a held message is.
@@ -115,6 +135,13 @@ pub(super) struct Worker {
     /// Which events of messages handed back or left partly resolved were resolved (see
     /// `resolved.rs`).
     pub(super) resolved: kv::Store,
+    /// Messages resolved whole, waiting for their acknowledgement (by destination and stream
+    /// sequence), and the wake-up of the task that sends them.
+    due: Mutex<Vec<(usize, u64)>>,
+    acknowledging: tokio::sync::Notify,
+    /// The stream of the parts of acknowledged messages, and its subject per partition.
+    seen: stream::Stream,
+    seen_subjects: Vec<Subject>,
     senders: Vec<mpsc::Sender<Stored>>,
     pub(super) queues: Vec<tokio::sync::Mutex<mpsc::Receiver<Stored>>>,
     /// Messages, by destination and stream sequence.
@@ -196,6 +223,16 @@ impl Worker {
             config.replicas,
         )
         .await?;
+        let seen = seen::open_stream(
+            &js,
+            &format!("{}_SEEN", config.stream),
+            &config.subject_prefix,
+            config.replicas,
+        )
+        .await?;
+        let seen_subjects = (0..config.partitions)
+            .map(|p| Subject::from(format!("{}.seen.{p}", config.subject_prefix)))
+            .collect();
         let workers_stream = js
             .get_stream(format!("KV_{workers_bucket}"))
             .await
@@ -249,6 +286,10 @@ impl Worker {
             workers_stream,
             orphaned,
             resolved,
+            due: Mutex::new(Vec::new()),
+            acknowledging: tokio::sync::Notify::new(),
+            seen,
+            seen_subjects,
             senders,
             queues,
             in_flight: Mutex::new(HashMap::new()),
@@ -275,7 +316,31 @@ impl Worker {
         let mut settling = worker.tend().await;
         let tending = Arc::clone(&worker);
         let progress = Arc::clone(&worker);
+        let acker = Arc::clone(&worker);
         let mut tasks = worker.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = acker.cancel.cancelled() => return,
+                    _ = acker.acknowledging.notified() => {}
+                }
+                // What resolves meanwhile goes along: one record per partition and one flush
+                // for many resolutions, rather than for each.
+                tokio::time::sleep(ACK_LINGER).await;
+                let due = std::mem::take(&mut *acker.due.lock().unwrap_or_else(|e| e.into_inner()));
+                let mut by_lane: Vec<Vec<u64>> = vec![Vec::new(); acker.destinations.len()];
+                for (lane, seq) in due {
+                    by_lane[lane].push(seq);
+                }
+                for (lane, seqs) in by_lane.into_iter().enumerate() {
+                    if !seqs.is_empty()
+                        && let Err(error) = acker.acknowledge(lane, seqs).await
+                    {
+                        tracing::warn!(destination = %acker.destinations[lane], %error, "Could not acknowledge resolved messages; trying again at the next progress report.");
+                    }
+                }
+            }
+        }));
         tasks.push(tokio::spawn(async move {
             let calm = lease / 3;
             let busy = calm.min(Duration::from_secs(1));
@@ -361,7 +426,9 @@ impl Worker {
         let sender = &self.senders[lane];
         // Events delivered again (a dead worker's), gathered until the first event delivered
         // for the first time: JetStream sends them first but not in order among themselves.
-        let mut again: Vec<Stored> = Vec::new();
+        let mut again: Vec<Arrival> = Vec::new();
+        // The parts of this partition seen within the duplicate window.
+        let mut seen = Seen::default();
         // Until the first event delivered for the first time, what comes again on a partition
         // taken without a hand-over was left by a worker that stopped without a verdict.
         let mut orphans_possible = !handed_over;
@@ -447,14 +514,21 @@ impl Worker {
                             .arrive(lane, partition, generation, message, orphans_possible)
                             .await
                         {
-                            Some((stored, delivered)) if delivered > 1 && !fresh_seen => {
-                                events += stored.len();
-                                again.extend(stored);
+                            Some(arrival) if arrival.delivered > 1 && !fresh_seen => {
+                                events += arrival.stored.len();
+                                again.push(arrival);
                             }
-                            Some((stored, _)) => {
-                                events += stored.len();
+                            Some(arrival) => {
+                                events += arrival.stored.len();
                                 orphans_possible = false;
                                 fresh_seen = true;
+                                // Everything delivered again came before this: it is judged
+                                // first (in stream order) and goes first.
+                                let mut messages = std::mem::take(&mut again);
+                                messages.push(arrival);
+                                let stored = self
+                                    .skip_duplicates(lane, partition, &mut seen, messages)
+                                    .await;
                                 fresh.extend(stored);
                             }
                             None => {}
@@ -484,8 +558,11 @@ impl Worker {
                 // Perhaps more delivered again to come: they go first, in order.
                 continue;
             }
-            again.sort_unstable_by_key(|stored| stored.seq);
-            let mut ready = again.drain(..).chain(fresh).peekable();
+            // Judged in stream order, which JetStream does not keep among what comes again.
+            let again = self
+                .skip_duplicates(lane, partition, &mut seen, std::mem::take(&mut again))
+                .await;
+            let mut ready = again.into_iter().chain(fresh).peekable();
             while let Some(stored) = ready.next() {
                 if !self.until_lease_valid(partition, &stopping).await {
                     // The rest of a message of which some events are queued goes on too: the
@@ -552,10 +629,11 @@ impl Worker {
         generation: u64,
         message: jetstream::Message,
         orphans_possible: bool,
-    ) -> Option<(Vec<Stored>, i64)> {
+    ) -> Option<Arrival> {
         let reply = message.reply.clone()?;
         let info = message.info().ok()?;
         let (seq, delivered) = (info.stream_sequence, info.delivered);
+        let at_ms = (info.published.unix_timestamp_nanos() / 1_000_000) as i64;
         let destination = &self.destinations[lane];
         if let Some(target) = message.headers.as_ref().and_then(|h| h.get(TARGET))
             && target.as_str() != destination.as_str()
@@ -623,10 +701,15 @@ impl Worker {
                 return None;
             }
         }
+        let count = bodies.len();
+        let parts = batch::parts_of(message.headers.as_ref(), count);
         let mut held = Held {
             reply,
             partition,
             generation,
+            parts: parts
+                .as_ref()
+                .map(|parts| (parts.iter().map(|(id, _)| id.clone()).collect(), at_ms)),
             events: resolved
                 .iter()
                 .map(|resolved| EventState {
@@ -640,17 +723,153 @@ impl Worker {
         };
         held.recorded = held.resolved;
         let stored = pass_on(seq, bodies, &mut held);
-        if held.resolved == held.events.len() {
-            // Nothing left to deliver.
-            let _ = self.client.publish(held.reply, "+ACK".into()).await;
-            return None;
-        }
+        let done = held.resolved == held.events.len();
         self.in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert((lane, seq), held);
         self.in_flight_by_partition[partition as usize].fetch_add(1, Ordering::Relaxed);
-        Some((stored, delivered))
+        if done {
+            // Nothing left to deliver.
+            let _ = self.acknowledge(lane, vec![seq]).await;
+            return None;
+        }
+        Some(Arrival {
+            seq,
+            count,
+            stored,
+            delivered,
+            parts: parts.map(|parts| (parts, at_ms)),
+        })
+    }
+
+    /// Resolves unsent the events of parts the stream held earlier within the duplicate window
+    /// (see `seen.rs`), judging `messages` in stream order, and returns the other events. The
+    /// records of earlier holders are read first, once per take of the partition.
+    async fn skip_duplicates(
+        &self,
+        lane: usize,
+        partition: u32,
+        seen: &mut Seen,
+        mut messages: Vec<Arrival>,
+    ) -> Vec<Stored> {
+        let window = Duration::from_secs(self.config.duplicate_window_seconds);
+        if !seen.loaded
+            && let Some(earliest) = messages
+                .iter()
+                .filter_map(|m| m.parts.as_ref().map(|(_, at_ms)| *at_ms))
+                .min()
+        {
+            let since =
+                UNIX_EPOCH + Duration::from_millis(earliest.max(0) as u64).saturating_sub(window);
+            let subject = self.seen_subjects[partition as usize].as_str();
+            if let Err(error) = seen::load(&self.seen, subject, since, seen).await {
+                tracing::warn!(destination = %self.destinations[lane], partition, %error, "Could not read which parts were delivered before; a retry among these events may be delivered twice.");
+            }
+        }
+        messages.sort_unstable_by_key(|m| m.seq);
+        let mut duplicates = Vec::new();
+        let mut kept = Vec::new();
+        for message in messages {
+            let mut skipped = vec![false; message.count];
+            if let Some((parts, at_ms)) = &message.parts {
+                let ids: Vec<String> = parts.iter().map(|(id, _)| id.clone()).collect();
+                let verdicts = seen.judge(message.seq, *at_ms, &ids, window);
+                for (index, (_, start)) in parts.iter().enumerate() {
+                    let end = parts
+                        .get(index + 1)
+                        .map_or(message.count, |(_, next)| *next);
+                    if verdicts[index] {
+                        skipped[*start..end].fill(true);
+                    }
+                }
+            }
+            for stored in message.stored {
+                let (_, index) = message_of(stored.seq);
+                if skipped.get(index).copied().unwrap_or(false) {
+                    duplicates.push(Resolution {
+                        seq: stored.seq,
+                        ending: Ending::Skipped,
+                        reasons: Vec::new(),
+                    });
+                } else {
+                    kept.push(stored);
+                }
+            }
+        }
+        if !duplicates.is_empty() {
+            tracing::debug!(destination = %self.destinations[lane], partition, events = duplicates.len(), "Events of a retry stored twice are resolved unsent.");
+            if let Err(error) = self.resolve(lane, duplicates).await {
+                tracing::warn!(destination = %self.destinations[lane], partition, %error, "Could not acknowledge the duplicates of a retry; trying again shortly.");
+            }
+        }
+        kept
+    }
+
+    /// Appends the parts of messages about to be acknowledged to their partitions' records
+    /// (see `seen.rs`).
+    async fn write_records(&self, records: HashMap<u32, String>) -> Result<(), BacklogError> {
+        let failed = io("recording the parts of acknowledged messages");
+        let written = records.into_iter().map(|(partition, lines)| {
+            let subject = self.seen_subjects[partition as usize].clone();
+            async move { self.js.publish(subject, Bytes::from(lines)).await?.await }
+        });
+        for result in futures_util::future::join_all(written).await {
+            result.map_err(|e| failed(&e))?;
+        }
+        Ok(())
+    }
+
+    /// Acknowledges messages whose events are all resolved, after appending their parts to the
+    /// records of the next holders (see `seen.rs`). When the records cannot be written, the
+    /// messages stay in flight unacknowledged, and the next progress report tries again.
+    async fn acknowledge(&self, lane: usize, seqs: Vec<u64>) -> Result<(), BacklogError> {
+        let mut records: HashMap<u32, String> = HashMap::new();
+        let mut replies = Vec::new();
+        {
+            let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            for seq in seqs {
+                let Some(held) = in_flight.get(&(lane, seq)) else {
+                    continue;
+                };
+                if held.acked || held.resolved < held.events.len() {
+                    continue;
+                }
+                if let Some((parts, at_ms)) = &held.parts {
+                    records
+                        .entry(held.partition)
+                        .or_default()
+                        .push_str(&seen::record_lines(seq, *at_ms, parts));
+                }
+                replies.push(seq);
+            }
+        }
+        self.write_records(records).await?;
+        let mut acked = Vec::new();
+        for seq in replies {
+            let reply = {
+                let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+                in_flight.get_mut(&(lane, seq)).and_then(|held| {
+                    (!held.acked).then(|| {
+                        held.acked = true;
+                        held.reply.clone()
+                    })
+                })
+            };
+            if let Some(reply) = reply {
+                let _ = self.client.publish(reply, "+ACK".into()).await;
+                acked.push((lane, seq));
+            }
+        }
+        if acked.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .flush()
+            .await
+            .map_err(|e| io("acknowledging")(&e))?;
+        self.forget_acked(&acked);
+        Ok(())
     }
 
     /// Counts one more time a message was left by a worker that stopped without a verdict, and
@@ -695,7 +914,7 @@ impl Worker {
     ) -> Result<(), BacklogError> {
         let mut unstored = Vec::new();
         let mut first_error = None;
-        let mut acked = Vec::new();
+        let mut complete_seqs = Vec::new();
         for resolution in resolved {
             let (seq, index) = message_of(resolution.seq);
             let pending = self
@@ -716,35 +935,28 @@ impl Worker {
                 unstored.push((lane, resolution));
                 continue;
             }
-            let reply = {
+            let complete = {
                 let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-                in_flight.get_mut(&(lane, seq)).and_then(|held| {
-                    let event = held.events.get_mut(index)?;
-                    if !event.resolved {
+                in_flight.get_mut(&(lane, seq)).is_some_and(|held| {
+                    if let Some(event) = held.events.get_mut(index)
+                        && !event.resolved
+                    {
                         event.resolved = true;
                         held.resolved += 1;
                     }
-                    (held.resolved == held.events.len() && !held.acked).then(|| {
-                        held.acked = true;
-                        held.reply.clone()
-                    })
+                    held.resolved == held.events.len() && !held.acked
                 })
             };
-            if let Some(reply) = reply {
-                let _ = self.client.publish(reply, "+ACK".into()).await;
-                acked.push((lane, seq));
+            if complete {
+                complete_seqs.push(seq);
             }
         }
-        let flushed = if acked.is_empty() {
-            Ok(())
-        } else {
-            self.client
-                .flush()
-                .await
-                .map_err(|e| io("acknowledging")(&e))
-        };
-        if flushed.is_ok() {
-            self.forget_acked(&acked);
+        if !complete_seqs.is_empty() {
+            self.due
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(complete_seqs.into_iter().map(|seq| (lane, seq)));
+            self.acknowledging.notify_one();
         }
         if let Some(error) = first_error {
             let count = unstored.len();
@@ -756,7 +968,7 @@ impl Worker {
                 "{count} dead letter(s) could not be stored; their events stay in flight and are stored again shortly: {error}"
             )));
         }
-        flushed
+        Ok(())
     }
 
     /// Takes messages whose acknowledgement reached the server out of `in_flight`.
@@ -841,6 +1053,20 @@ impl Worker {
             (replies, back, partly)
         };
         self.hand_back(back).await;
+        // Messages resolved whole whose parts could not be recorded yet.
+        let complete: Vec<(usize, u64)> = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, held)| !held.acked && held.resolved == held.events.len())
+            .map(|(key, _)| *key)
+            .collect();
+        for (lane, seq) in complete {
+            if let Err(error) = self.acknowledge(lane, vec![seq]).await {
+                tracing::warn!(destination = %self.destinations[lane], seq, %error, "Could not acknowledge a resolved message; trying again at the next report.");
+            }
+        }
         for ((lane, seq), flags, count) in partly {
             match self.record_resolved(lane, seq, &flags).await {
                 Ok(()) => {
@@ -1044,6 +1270,22 @@ impl Worker {
                     .collect::<Vec<_>>(),
             )
             .await;
+            // The parts of messages resolved whole and not acknowledged yet are recorded
+            // first, as for any acknowledgement; a record that fails (NATS is going) leaves a
+            // retry of them unrecognised by the next holder: delivered twice, not lost.
+            let mut records: HashMap<u32, String> = HashMap::new();
+            for (_, seq, h) in &held {
+                if !h.acked
+                    && h.resolved == h.events.len()
+                    && let Some((parts, at_ms)) = &h.parts
+                {
+                    records
+                        .entry(h.partition)
+                        .or_default()
+                        .push_str(&seen::record_lines(*seq, *at_ms, parts));
+                }
+            }
+            let _ = self.write_records(records).await;
             for (_, _, held) in held {
                 // A resolved message's acknowledgement goes again; the rest are handed back.
                 let done = held.acked || held.resolved == held.events.len();
