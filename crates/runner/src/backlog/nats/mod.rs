@@ -396,6 +396,10 @@ impl Backlog for NatsBacklog {
             })
             .map(|(event, _)| event)
             .collect();
+        if fresh.is_empty() {
+            // Nothing to publish: no need to wait for the group under way.
+            return Ok(appended);
+        }
         match self.grouper.store(fresh).await {
             Ok(outcome) => {
                 self.recent.stored(&outcome.stored);

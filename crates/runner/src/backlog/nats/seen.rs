@@ -122,6 +122,15 @@ pub(super) fn record_lines(seq: u64, at_ms: i64, parts: &[String]) -> String {
         .collect()
 }
 
+/// A record line back (what is not one is left out).
+fn read_line(line: &str) -> Option<(u64, Place)> {
+    let mut words = line.split(' ');
+    let seq = words.next()?.parse().ok()?;
+    let part = words.next()?.parse().ok()?;
+    let at_ms = words.next()?.parse().ok()?;
+    Some((key(words.next()?), Place { seq, part, at_ms }))
+}
+
 /// Makes the records' stream if it is missing.
 pub(super) async fn open_stream(
     js: &jetstream::Context,
@@ -178,18 +187,11 @@ pub(super) async fn load(
             let message = message.map_err(|e| failed(&e))?;
             read += 1;
             pending = message.info().map_or(0, |info| info.pending);
-            for line in String::from_utf8_lossy(&message.payload).lines() {
-                let mut words = line.split(' ');
-                let (Some(seq), Some(part), Some(at_ms), Some(id)) =
-                    (words.next(), words.next(), words.next(), words.next())
-                else {
-                    continue;
-                };
-                let (Ok(seq), Ok(part), Ok(at_ms)) = (seq.parse(), part.parse(), at_ms.parse())
-                else {
-                    continue;
-                };
-                seen.note(key(id), Place { seq, part, at_ms }, 0);
+            for (key, place) in String::from_utf8_lossy(&message.payload)
+                .lines()
+                .filter_map(read_line)
+            {
+                seen.note(key, place, 0);
             }
         }
         if read == 0 {
@@ -235,18 +237,12 @@ mod tests {
     fn records_of_an_earlier_holder_count_and_a_copy_known_late_goes_first() {
         let mut seen = Seen::default();
         assert_eq!(seen.judge(20, 5_000, &ids(&["x"]), WINDOW), [false]);
-        let lines = record_lines(7, 4_000, &ids(&["x", "y"]));
-        for line in lines.lines() {
-            let w: Vec<&str> = line.split(' ').collect();
-            seen.note(
-                key(w[3]),
-                Place {
-                    seq: w[0].parse().unwrap(),
-                    part: w[1].parse().unwrap(),
-                    at_ms: w[2].parse().unwrap(),
-                },
-                0,
-            );
+        for (key, place) in record_lines(7, 4_000, &ids(&["x", "y"]))
+            .lines()
+            .chain(["garbage", "1 2 x"])
+            .filter_map(read_line)
+        {
+            seen.note(key, place, 0);
         }
         assert_eq!(seen.judge(20, 5_000, &ids(&["x"]), WINDOW), [true]);
         assert_eq!(

@@ -80,6 +80,20 @@ struct Arrival {
     parts: Option<(Vec<(String, usize)>, i64)>,
 }
 
+/// The record lines of messages about to be acknowledged, by partition (see `seen.rs`).
+fn records_of<'a>(messages: impl IntoIterator<Item = (u64, &'a Held)>) -> HashMap<u32, String> {
+    let mut records: HashMap<u32, String> = HashMap::new();
+    for (seq, held) in messages {
+        if let Some((parts, at_ms)) = &held.parts {
+            records
+                .entry(held.partition)
+                .or_default()
+                .push_str(&seen::record_lines(seq, *at_ms, parts));
+        }
+    }
+    records
+}
+
 /// Where one event of a held message is.
 #[derive(Debug, Clone, Copy, Default)]
 struct EventState {
@@ -824,26 +838,16 @@ impl Worker {
     /// records of the next holders (see `seen.rs`). When the records cannot be written, the
     /// messages stay in flight unacknowledged, and the next progress report tries again.
     async fn acknowledge(&self, lane: usize, seqs: Vec<u64>) -> Result<(), BacklogError> {
-        let mut records: HashMap<u32, String> = HashMap::new();
-        let mut replies = Vec::new();
-        {
+        let (records, replies) = {
             let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            for seq in seqs {
-                let Some(held) = in_flight.get(&(lane, seq)) else {
-                    continue;
-                };
-                if held.acked || held.resolved < held.events.len() {
-                    continue;
-                }
-                if let Some((parts, at_ms)) = &held.parts {
-                    records
-                        .entry(held.partition)
-                        .or_default()
-                        .push_str(&seen::record_lines(seq, *at_ms, parts));
-                }
-                replies.push(seq);
-            }
-        }
+            let complete: Vec<(u64, &Held)> = seqs
+                .into_iter()
+                .filter_map(|seq| Some((seq, in_flight.get(&(lane, seq))?)))
+                .filter(|(_, held)| !held.acked && held.resolved == held.events.len())
+                .collect();
+            let replies: Vec<u64> = complete.iter().map(|(seq, _)| *seq).collect();
+            (records_of(complete), replies)
+        };
         self.write_records(records).await?;
         let mut acked = Vec::new();
         for seq in replies {
@@ -1062,10 +1066,12 @@ impl Worker {
             .filter(|(_, held)| !held.acked && held.resolved == held.events.len())
             .map(|(key, _)| *key)
             .collect();
-        for (lane, seq) in complete {
-            if let Err(error) = self.acknowledge(lane, vec![seq]).await {
-                tracing::warn!(destination = %self.destinations[lane], seq, %error, "Could not acknowledge a resolved message; trying again at the next report.");
-            }
+        if !complete.is_empty() {
+            self.due
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(complete);
+            self.acknowledging.notify_one();
         }
         for ((lane, seq), flags, count) in partly {
             match self.record_resolved(lane, seq, &flags).await {
@@ -1273,19 +1279,11 @@ impl Worker {
             // The parts of messages resolved whole and not acknowledged yet are recorded
             // first, as for any acknowledgement; a record that fails (NATS is going) leaves a
             // retry of them unrecognised by the next holder: delivered twice, not lost.
-            let mut records: HashMap<u32, String> = HashMap::new();
-            for (_, seq, h) in &held {
-                if !h.acked
-                    && h.resolved == h.events.len()
-                    && let Some((parts, at_ms)) = &h.parts
-                {
-                    records
-                        .entry(h.partition)
-                        .or_default()
-                        .push_str(&seen::record_lines(*seq, *at_ms, parts));
-                }
-            }
-            let _ = self.write_records(records).await;
+            let complete = held
+                .iter()
+                .filter(|(_, _, h)| !h.acked && h.resolved == h.events.len())
+                .map(|(_, seq, h)| (*seq, h));
+            let _ = self.write_records(records_of(complete)).await;
             for (_, _, held) in held {
                 // A resolved message's acknowledgement goes again; the rest are handed back.
                 let done = held.acked || held.resolved == held.events.len();
