@@ -5,6 +5,7 @@ pub mod backlog;
 pub mod config;
 pub mod delivery;
 pub mod dlq;
+pub mod exclusive;
 pub mod input;
 pub mod mapping;
 pub mod privacy;

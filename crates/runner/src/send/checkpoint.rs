@@ -75,7 +75,7 @@ impl Checkpoint {
             .truncate(false)
             .open(path)
             .map_err(|e| format!("cannot open the checkpoint {name}: {e}"))?;
-        match lock.try_lock() {
+        match crate::exclusive::lock(&lock, crate::exclusive::PATIENCE) {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 return Err(format!(

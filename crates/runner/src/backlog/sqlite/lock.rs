@@ -42,7 +42,7 @@ pub(super) fn acquire(path: &Path) -> Result<File, BacklogError> {
         .truncate(false)
         .open(&lock)
         .map_err(cannot)?;
-    match file.try_lock() {
+    match crate::exclusive::lock(&file, crate::exclusive::PATIENCE) {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
             let owner = std::fs::read_to_string(&lock).unwrap_or_default();
