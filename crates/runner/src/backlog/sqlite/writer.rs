@@ -45,8 +45,13 @@ const RETRY: Duration = Duration::from_secs(1);
 /// group of appends writes. An empty transaction proves nothing (it succeeds on a full disk).
 const PROBE_BYTES: i64 = 256 * 1024;
 
-/// How often a large surplus of free pages is returned to the file system.
-const VACUUM_EVERY: Duration = Duration::from_secs(10);
+/// How often the writer looks for a large surplus of free pages to return to the file system.
+const VACUUM_EVERY: Duration = Duration::from_secs(1);
+
+/// The most pages one look returns while running. Returning a page at the end of the file that
+/// is in use moves it first, inside the writer's transaction: a bound keeps appends from
+/// waiting behind a long move (2,048 pages of 4 KiB take a few milliseconds).
+const VACUUM_PAGES: i64 = 2048;
 
 /// What the writer is asked to do.
 pub(super) enum Command {
@@ -493,10 +498,15 @@ impl Writer {
                 .unwrap_or(0)
         };
         let (free, pages) = (count("PRAGMA freelist_count"), count("PRAGMA page_count"));
+        // While running, only a surplus worth the moves: the pages in use are at most a
+        // quarter of the free ones. A draining backlog frees the pages of its oldest events at
+        // the start of the file while it still uses those at its end, so returning pages
+        // sooner would move (write again) the events it is about to delete; once it has
+        // drained this far, what is moved is at most a quarter of what is returned.
         let release = if all {
             free
-        } else if free > 256 && free * 4 > pages {
-            free / 2
+        } else if free > 256 && (pages - free) * 4 <= free {
+            free.min(VACUUM_PAGES)
         } else {
             0
         };
