@@ -7,7 +7,8 @@
 //! events accepted per second and the p99 latency of the answers (202 only once JetStream
 //! stored the events), events delivered per second from the first post until the workers
 //! resolved the last of them (their `hardal_events_resolved_total`), and until the stream was
-//! empty (as `/metrics` tells, which answers from a second-old reading); and the CPU seconds
+//! empty (every event acknowledged and removed: nats-server's own count of the stream's
+//! messages, on its monitoring port); and the CPU seconds
 //! each process spent from the first post until the stream was empty. Medians of three.
 
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::bench_serve::{
     alternately, comparison, events_file, free_port, http_get, median, post_load, release_build,
-    start_hardal_with, start_simulator_on, wait_for_empty_backlog,
+    start_hardal_with, start_simulator_on,
 };
 
 /// The partitions of the benchmark's stream (the configuration's default).
@@ -202,7 +203,7 @@ fn measure(
     let load = post_load(release, &url, events, n)?;
     wait_for_resolved(&urls, n)?;
     let delivered = started.elapsed();
-    wait_for_empty_backlog(&url)?;
+    wait_for_empty_stream(monitor)?;
     let drained = started.elapsed();
     let cpu_after = cpu()?;
     let varz: serde_json::Value =
@@ -281,6 +282,30 @@ fn wait_for_shares(workers: &[String]) -> Result<()> {
             bail!("the workers did not share the partitions within a minute: {held:?}");
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Until the events' stream holds no message, as nats-server counts them (a hardal's
+/// `/metrics` answers from a reading up to two seconds old).
+fn wait_for_empty_stream(monitor: u16) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let base = format!("http://127.0.0.1:{monitor}");
+    loop {
+        let jsz: serde_json::Value = serde_json::from_str(&http_get(&base, "/jsz?streams=true")?)?;
+        let messages = jsz["account_details"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|account| account["stream_detail"].as_array().into_iter().flatten())
+            .find(|stream| stream["name"] == "HARDAL_EVENTS")
+            .and_then(|stream| stream["state"]["messages"].as_u64());
+        if messages == Some(0) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the stream did not empty: {messages:?} messages left");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

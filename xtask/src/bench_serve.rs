@@ -349,7 +349,7 @@ pub(crate) fn watch_rss(
 }
 
 /// Waits until `/metrics` reports an empty backlog.
-pub(crate) fn wait_for_empty_backlog(url: &str) -> Result<()> {
+fn wait_for_empty_backlog(url: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(3600);
     loop {
         let text = http_get(url, "/metrics")?;
@@ -368,15 +368,13 @@ pub(crate) fn wait_for_empty_backlog(url: &str) -> Result<()> {
     }
 }
 
-/// A tiny blocking GET over a plain socket (xtask keeps its dependencies few).
+/// A tiny blocking GET over a plain socket (xtask keeps its dependencies few). HTTP/1.0, so
+/// that no server answers in chunks.
 pub(crate) fn http_get(base: &str, path: &str) -> Result<String> {
     use std::io::{Read, Write};
     let address = base.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address)?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n")?;
     let mut text = String::new();
     stream.read_to_string(&mut text)?;
     Ok(text
