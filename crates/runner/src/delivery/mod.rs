@@ -433,9 +433,14 @@ impl<N: Carried> Delivery<N> {
         let lane = &mut self.lanes[index];
         let was_paused = lane.paused().is_some();
         let (policy, wall) = (&self.policies[index], SystemTime::now());
+        // One jitter for the request, not one per record: the records of a failed request come
+        // due together and go again as one request. Drawn per record, a request of 1,000
+        // records came back as 1,000 due times, woke the engine for each and reached a
+        // destination that was down as a stream of small requests.
+        let jitter = fastrand::f64();
         let resolutions = lane.complete(&completion.batch, verdicts, now, |pending, after| {
             let first = pending.first_attempt.unwrap_or(now);
-            policy.decide(pending.attempts, first, now, after, wall, fastrand::f64())
+            policy.decide(pending.attempts, first, now, after, wall, jitter)
         });
         let paused = match lane.paused() {
             Some(reason) if !was_paused => Some((index, reason.to_owned())),
@@ -649,5 +654,63 @@ mod tests {
         assert!(last.retried.is_empty(), "{:?}", last.retried);
         assert_eq!(last.resolved.len(), 1);
         assert_eq!(last.resolved[0].ending, Ending::DeadLettered);
+    }
+
+    /// The records of a failed request come due together and go again as one request, whatever
+    /// the jitter: a destination that is down gets one retry per request, not one per record.
+    #[test]
+    fn a_failed_request_is_retried_as_one_request() {
+        let config = crate::config::load_str(
+            r#"{"destinations": [{"id": "d", "type": "insider", "consent": {"mode": "off"}, "partner_name": "p",
+                 "request_token": "t0ken", "endpoint": "http://127.0.0.1:9/x"}],
+                "delivery": {"backoff_initial_ms": 1000, "backoff_max_ms": 60000}}"#,
+            &|_| None,
+        )
+        .unwrap();
+        let (mut delivery, mut done) = Delivery::new(
+            Arc::new(config.destinations),
+            config.delivery,
+            None,
+            Redactor::default(),
+        );
+        let mut now = Instant::now();
+        for line in 0..100 {
+            let record = Record::new(b"{}".to_vec());
+            assert!(delivery.accept(
+                0,
+                line,
+                Arc::new("{}".into()),
+                vec![record],
+                Vec::new(),
+                now
+            ));
+        }
+        for round in 0..3 {
+            // Until the engine sends: a wake-up may be for a gate (backoff, rate) of its own.
+            let mut wakes = 0;
+            let mut completion = loop {
+                delivery.dispatch(now, true);
+                if let Ok(completion) = done.try_recv() {
+                    break completion;
+                }
+                wakes += 1;
+                assert!(
+                    wakes < 100,
+                    "round {round}: woken {wakes} times for nothing"
+                );
+                now = delivery.next_wakeup(now, true).expect("something is due");
+            };
+            assert_eq!(completion.batch.len(), 100, "round {round}");
+            assert!(done.try_recv().is_err(), "one request in round {round}");
+            completion.result = Ok(vec![
+                Verdict::Retry {
+                    reason: "HTTP 503".into(),
+                    after: None,
+                };
+                100
+            ]);
+            let _ = delivery.complete(completion);
+            now = delivery.next_wakeup(now, true).expect("a retry is due");
+        }
     }
 }
