@@ -606,26 +606,35 @@ mod tests {
 
     use hardal_core::{Record, Verdict};
 
-    use super::{Delivery, Ending};
+    use super::{Completion, Delivery, Ending};
     use crate::redact::Redactor;
+
+    /// An engine for one Insider destination with the `delivery` settings given, and where its
+    /// requests go (no transport: each comes back as a completion to be answered by hand).
+    fn engine(delivery: &str) -> (Delivery, tokio::sync::mpsc::UnboundedReceiver<Completion>) {
+        let config = crate::config::load_str(
+            &format!(
+                r#"{{"destinations": [{{"id": "d", "type": "insider", "consent": {{"mode": "off"}}, "partner_name": "p",
+                     "request_token": "t0ken", "endpoint": "http://127.0.0.1:9/x"}}],
+                    "delivery": {delivery}}}"#
+            ),
+            &|_| None,
+        )
+        .unwrap();
+        Delivery::new(
+            Arc::new(config.destinations),
+            config.delivery,
+            None,
+            Redactor::default(),
+        )
+    }
 
     /// A record that fails with a retry verdict is reported as retried while attempts remain,
     /// and only as dead-lettered once its last attempt failed.
     #[test]
     fn retries_are_reported_until_the_budget_is_spent() {
-        let config = crate::config::load_str(
-            r#"{"destinations": [{"id": "d", "type": "insider", "consent": {"mode": "off"}, "partner_name": "p",
-                 "request_token": "t0ken", "endpoint": "http://127.0.0.1:9/x"}],
-                "delivery": {"max_attempts": 2, "backoff_initial_ms": 0, "backoff_max_ms": 0}}"#,
-            &|_| None,
-        )
-        .unwrap();
-        let (mut delivery, mut done) = Delivery::new(
-            Arc::new(config.destinations),
-            config.delivery,
-            None,
-            Redactor::default(),
-        );
+        let (mut delivery, mut done) =
+            engine(r#"{"max_attempts": 2, "backoff_initial_ms": 0, "backoff_max_ms": 0}"#);
         let mut now = Instant::now();
         let record = Record::new(b"{}".to_vec());
         assert!(delivery.accept(0, 7, Arc::new("{}".into()), vec![record], Vec::new(), now));
@@ -660,19 +669,8 @@ mod tests {
     /// the jitter: a destination that is down gets one retry per request, not one per record.
     #[test]
     fn a_failed_request_is_retried_as_one_request() {
-        let config = crate::config::load_str(
-            r#"{"destinations": [{"id": "d", "type": "insider", "consent": {"mode": "off"}, "partner_name": "p",
-                 "request_token": "t0ken", "endpoint": "http://127.0.0.1:9/x"}],
-                "delivery": {"backoff_initial_ms": 1000, "backoff_max_ms": 60000}}"#,
-            &|_| None,
-        )
-        .unwrap();
-        let (mut delivery, mut done) = Delivery::new(
-            Arc::new(config.destinations),
-            config.delivery,
-            None,
-            Redactor::default(),
-        );
+        let (mut delivery, mut done) =
+            engine(r#"{"backoff_initial_ms": 1000, "backoff_max_ms": 60000}"#);
         let mut now = Instant::now();
         for line in 0..100 {
             let record = Record::new(b"{}".to_vec());

@@ -116,6 +116,7 @@ async fn publish(
     outcomes: &mut [Outcome],
 ) -> Option<String> {
     let mut acks = Vec::with_capacity(messages.len());
+    let mut first_error = None;
     for message in messages {
         let publish = PublishMessage::build()
             .headers(batch::headers(&message))
@@ -125,7 +126,11 @@ async fn publish(
             .await
         {
             Ok(ack) => acks.push((ack, message.parts)),
-            Err(error) => return Some(error.to_string()),
+            Err(error) => {
+                // What was sent is still waited for, so that nothing is in flight.
+                first_error = Some(error.to_string());
+                break;
+            }
         }
     }
     let acked = futures_util::future::join_all(
@@ -133,7 +138,6 @@ async fn publish(
             .map(|(ack, parts)| async move { (ack.await, parts) }),
     )
     .await;
-    let mut first_error = None;
     for (ack, parts) in acked {
         match ack {
             Ok(ack) => {

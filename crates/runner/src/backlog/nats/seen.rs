@@ -62,16 +62,16 @@ impl Seen {
     /// Notes the parts of the message at `seq`, and tells for each whether it is a duplicate:
     /// the same part came earlier in the stream, within `window` of this message. A message
     /// noted again (delivered again) is no duplicate of itself.
-    pub(super) fn judge(
+    pub(super) fn judge<'p>(
         &mut self,
         seq: u64,
         at_ms: i64,
-        parts: &[String],
+        parts: impl IntoIterator<Item = &'p str>,
         window: Duration,
     ) -> Vec<bool> {
         let window_ms = window.as_millis() as i64;
         let verdicts = parts
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(part, id)| self.note(key(id), Place { seq, part, at_ms }, window_ms))
             .collect();
@@ -215,28 +215,22 @@ mod tests {
     #[test]
     fn a_part_seen_earlier_within_the_window_is_a_duplicate_wherever_it_sits() {
         let mut seen = Seen::default();
-        assert_eq!(
-            seen.judge(10, 1_000, &ids(&["a", "b"]), WINDOW),
-            [false, false]
-        );
+        assert_eq!(seen.judge(10, 1_000, ["a", "b"], WINDOW), [false, false]);
         // A retry of `b` grouped with `c`, and `b` once more within that message.
         assert_eq!(
-            seen.judge(11, 2_000, &ids(&["c", "b", "b"]), WINDOW),
+            seen.judge(11, 2_000, ["c", "b", "b"], WINDOW),
             [false, true, true]
         );
         // The first message delivered again is no duplicate of itself.
-        assert_eq!(
-            seen.judge(10, 1_000, &ids(&["a", "b"]), WINDOW),
-            [false, false]
-        );
+        assert_eq!(seen.judge(10, 1_000, ["a", "b"], WINDOW), [false, false]);
         // Past the window, JetStream would have stored it again too: delivered again.
-        assert_eq!(seen.judge(12, 200_000, &ids(&["a"]), WINDOW), [false]);
+        assert_eq!(seen.judge(12, 200_000, ["a"], WINDOW), [false]);
     }
 
     #[test]
     fn records_of_an_earlier_holder_count_and_a_copy_known_late_goes_first() {
         let mut seen = Seen::default();
-        assert_eq!(seen.judge(20, 5_000, &ids(&["x"]), WINDOW), [false]);
+        assert_eq!(seen.judge(20, 5_000, ["x"], WINDOW), [false]);
         for (key, place) in record_lines(7, 4_000, &ids(&["x", "y"]))
             .lines()
             .chain(["garbage", "1 2 x"])
@@ -244,10 +238,7 @@ mod tests {
         {
             seen.note(key, place, 0);
         }
-        assert_eq!(seen.judge(20, 5_000, &ids(&["x"]), WINDOW), [true]);
-        assert_eq!(
-            seen.judge(21, 5_100, &ids(&["y", "z"]), WINDOW),
-            [true, false]
-        );
+        assert_eq!(seen.judge(20, 5_000, ["x"], WINDOW), [true]);
+        assert_eq!(seen.judge(21, 5_100, ["y", "z"], WINDOW), [true, false]);
     }
 }

@@ -113,6 +113,16 @@ impl Held {
     fn resolved_flags(&self) -> Vec<bool> {
         self.events.iter().map(|e| e.resolved).collect()
     }
+
+    /// Every event resolved.
+    fn complete(&self) -> bool {
+        self.resolved == self.events.len()
+    }
+
+    /// Every event resolved, and the acknowledgement not sent yet.
+    fn to_acknowledge(&self) -> bool {
+        self.complete() && !self.acked
+    }
 }
 
 /// A partition's state in this worker.
@@ -737,7 +747,7 @@ impl Worker {
         };
         held.recorded = held.resolved;
         let stored = pass_on(seq, bodies, &mut held);
-        let done = held.resolved == held.events.len();
+        let done = held.complete();
         self.in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -787,8 +797,8 @@ impl Worker {
         for message in messages {
             let mut skipped = vec![false; message.count];
             if let Some((parts, at_ms)) = &message.parts {
-                let ids: Vec<String> = parts.iter().map(|(id, _)| id.clone()).collect();
-                let verdicts = seen.judge(message.seq, *at_ms, &ids, window);
+                let ids = parts.iter().map(|(id, _)| id.as_str());
+                let verdicts = seen.judge(message.seq, *at_ms, ids, window);
                 for (index, (_, start)) in parts.iter().enumerate() {
                     let end = parts
                         .get(index + 1)
@@ -820,6 +830,17 @@ impl Worker {
         kept
     }
 
+    /// Hands messages resolved whole (by destination and stream sequence) to the task that
+    /// acknowledges them together.
+    fn queue_acknowledgements(&self, messages: impl IntoIterator<Item = (usize, u64)>) {
+        let mut due = self.due.lock().unwrap_or_else(|e| e.into_inner());
+        let before = due.len();
+        due.extend(messages);
+        if due.len() > before {
+            self.acknowledging.notify_one();
+        }
+    }
+
     /// Appends the parts of messages about to be acknowledged to their partitions' records
     /// (see `seen.rs`).
     async fn write_records(&self, records: HashMap<u32, String>) -> Result<(), BacklogError> {
@@ -843,7 +864,7 @@ impl Worker {
             let complete: Vec<(u64, &Held)> = seqs
                 .into_iter()
                 .filter_map(|seq| Some((seq, in_flight.get(&(lane, seq))?)))
-                .filter(|(_, held)| !held.acked && held.resolved == held.events.len())
+                .filter(|(_, held)| held.to_acknowledge())
                 .collect();
             let replies: Vec<u64> = complete.iter().map(|(seq, _)| *seq).collect();
             (records_of(complete), replies)
@@ -948,20 +969,14 @@ impl Worker {
                         event.resolved = true;
                         held.resolved += 1;
                     }
-                    held.resolved == held.events.len() && !held.acked
+                    held.to_acknowledge()
                 })
             };
             if complete {
                 complete_seqs.push(seq);
             }
         }
-        if !complete_seqs.is_empty() {
-            self.due
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(complete_seqs.into_iter().map(|seq| (lane, seq)));
-            self.acknowledging.notify_one();
-        }
+        self.queue_acknowledgements(complete_seqs.into_iter().map(|seq| (lane, seq)));
         if let Some(error) = first_error {
             let count = unstored.len();
             self.unstored
@@ -1063,16 +1078,10 @@ impl Worker {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .filter(|(_, held)| !held.acked && held.resolved == held.events.len())
+            .filter(|(_, held)| held.to_acknowledge())
             .map(|(key, _)| *key)
             .collect();
-        if !complete.is_empty() {
-            self.due
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(complete);
-            self.acknowledging.notify_one();
-        }
+        self.queue_acknowledgements(complete);
         for ((lane, seq), flags, count) in partly {
             match self.record_resolved(lane, seq, &flags).await {
                 Ok(()) => {
@@ -1281,12 +1290,12 @@ impl Worker {
             // retry of them unrecognised by the next holder: delivered twice, not lost.
             let complete = held
                 .iter()
-                .filter(|(_, _, h)| !h.acked && h.resolved == h.events.len())
+                .filter(|(_, _, h)| h.to_acknowledge())
                 .map(|(_, seq, h)| (*seq, h));
             let _ = self.write_records(records_of(complete)).await;
             for (_, _, held) in held {
                 // A resolved message's acknowledgement goes again; the rest are handed back.
-                let done = held.acked || held.resolved == held.events.len();
+                let done = held.acked || held.complete();
                 let word = if done { "+ACK" } else { "-NAK" };
                 let _ = self.client.publish(held.reply, word.into()).await;
             }
