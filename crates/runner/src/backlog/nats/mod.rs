@@ -4,16 +4,20 @@
 //! Layout (every name derives from the configured `stream` and `subject_prefix`):
 //! - the stream `<stream>` holds accepted events on `<prefix>.events.<partition>`, the partition
 //!   being a hash of the event's user, so a user's events share one subject and keep their order.
-//!   A message holds the events of one request that share a partition (`batch.rs`). Retention is
-//!   by interest: a message is gone once every destination acknowledged it. A message's
-//!   `Nats-Msg-Id` derives from its events' identities, so JetStream itself drops a retried
-//!   request within the deduplication window, whichever node it arrives on (`recent.rs` covers
-//!   a retry whose batch changed);
+//!   A message holds the events that share a partition of the requests a node received while
+//!   its last publish was under way (`grouper.rs`, `batch.rs`), each request's events one part.
+//!   Retention is by interest: a message is gone once every destination acknowledged it. A
+//!   message of one part has a `Nats-Msg-Id` derived from its events' identities, so JetStream
+//!   itself drops a retried request within the deduplication window, whichever node it arrives
+//!   on; a retry grouped with other requests is recognised by the workers (`seen.rs`), and
+//!   `recent.rs` covers a retry whose batch changed;
 //! - one durable pull consumer per destination and partition, `<destination>_<partition>`;
 //! - the key-value bucket `<stream>_LEASES` holds which worker delivers each partition (a value
 //!   that lives `lease_seconds` unless renewed), `<stream>_WORKERS` the workers alive (same
 //!   lifetime), from which each worker takes its fair share of partitions;
-//! - the stream `<stream>_DLQ` holds dead letters on `<prefix>.dead.<destination>`.
+//! - the stream `<stream>_DLQ` holds dead letters on `<prefix>.dead.<destination>`;
+//! - the stream `<stream>_SEEN` holds the parts of acknowledged messages on
+//!   `<prefix>.seen.<partition>`, a week, for the next holder of a partition (`seen.rs`).
 //!
 //! A worker only ever fetches from partitions it holds the lease of, and acknowledges a message
 //! once its destination's verdict on each of its events is in (`resolved.rs`); while its events
