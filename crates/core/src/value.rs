@@ -153,12 +153,23 @@ impl<'a> Value<'a> {
     }
 
     /// The same value, borrowing every key and string from this one (no text is copied).
+    ///
+    /// Inlined for the scalars most values are, which are then built where they go.
+    #[inline(always)]
     pub fn reborrow(&self) -> Value<'_> {
         match self {
             Value::Null => Value::Null,
             Value::Bool(b) => Value::Bool(*b),
             Value::Number(n) => Value::Number(n.clone()),
             Value::String(s) => Value::String(Cow::Borrowed(s)),
+            _ => self.reborrow_container(),
+        }
+    }
+
+    #[inline(never)]
+    fn reborrow_container(&self) -> Value<'_> {
+        match self {
+            Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => self.reborrow(),
             Value::Array(items) => Value::Array(items.iter().map(Value::reborrow).collect()),
             Value::Object(map) => Value::Object(Map::from_members(
                 map.members

@@ -46,9 +46,9 @@ fn map(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for (name, text) in EVENTS {
         group.bench_function(format!("parse {name}"), |b| {
-            b.iter(|| hardal_core::event::parse_event(black_box(text)).expect("valid JSON"))
+            b.iter(|| Event::parse(black_box(text)).expect("valid JSON"))
         });
-        let event = Event::from_value(hardal_core::event::parse_event(text).unwrap()).unwrap();
+        let event = Event::parse(text).unwrap();
         group.bench_function(format!("map {name}"), |b| {
             b.iter(|| destination.map(black_box(&event), &context).expect("maps"))
         });

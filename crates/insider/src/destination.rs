@@ -250,16 +250,18 @@ impl Destination for Insider {
             rendered = render(target, event)?;
         }
         let error = |message: String| MappingError::new(target.origin.clone(), message);
-        let users = match rendered {
+        let (one, many) = match rendered {
             None => {
                 return Ok(Mapped::skipped(format!(
                     "{} rendered nothing",
                     target.origin
                 )));
             }
-            Some(Value::Array(users)) => users,
-            Some(user) => vec![user],
+            Some(Value::Array(users)) => (None, users),
+            // Most templates render one user: it goes without a vector of its own.
+            Some(user) => (Some(user), Vec::new()),
         };
+        let users = one.into_iter().chain(many);
         // Derived once per event, and only when an event needs it: every line of an order shares it.
         let group_id = OnceCell::new();
         let derive = || {
@@ -272,7 +274,7 @@ impl Destination for Insider {
             group_id: &derive,
             notes: context.notes,
         };
-        let mut records = Vec::with_capacity(users.len());
+        let mut records = Vec::with_capacity(users.size_hint().0);
         let (mut nothing, mut expired) = (None, None);
         for mut user in users {
             if let Some(name) = &target.event_name {
@@ -280,7 +282,9 @@ impl Destination for Insider {
             }
             match check_user(user, &self.settings, &check_context, &mut notes).map_err(&error)? {
                 Checked::User(user) => {
-                    let mut payload = Vec::with_capacity(512);
+                    // Room for a usual user object at once: one of an event with a product and
+                    // a few attributes outgrows 512 bytes, and growing copies it.
+                    let mut payload = Vec::with_capacity(1024);
                     user.write_json(&mut payload);
                     if self.envelope.size(1, payload.len()) > self.limits.max_bytes {
                         return Err(error(format!(
