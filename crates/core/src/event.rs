@@ -6,7 +6,7 @@
 //! per object. Code that wants a `serde_json::Value` gets one built once, on first use.
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 
@@ -16,7 +16,7 @@ use crate::value::Value as Tree;
 self_cell::self_cell!(
     /// The text of an event and the tree that borrows from it.
     struct Parsed {
-        owner: Box<str>,
+        owner: Arc<str>,
         #[covariant]
         dependent: Tree,
     }
@@ -42,7 +42,19 @@ impl Event {
     /// Parses an event from its JSON text. Integers too large for 64 bits become strings of
     /// their exact digits (see [`keep_big_integers`]).
     pub fn parse(text: &str) -> Result<Event, ParseError> {
-        let text: Box<str> = exact_text(text).into();
+        Event::parse_owner(exact_text(text).into())
+    }
+
+    /// Parses an event from a text its caller keeps as well (an input line, kept for a dead
+    /// letter): the event shares that text instead of copying it.
+    pub fn parse_shared(text: &Arc<str>) -> Result<Event, ParseError> {
+        Event::parse_owner(match exact_text(text) {
+            Cow::Borrowed(_) => Arc::clone(text),
+            Cow::Owned(rewritten) => rewritten.into(),
+        })
+    }
+
+    fn parse_owner(text: Arc<str>) -> Result<Event, ParseError> {
         let parsed = Parsed::try_new(text, |text| tree(text)).map_err(ParseError::Syntax)?;
         match parsed.borrow_dependent() {
             Tree::Object(_) => Ok(Event {
@@ -71,7 +83,7 @@ impl Event {
     /// An event whose tree owns everything it holds.
     fn owned(tree: Tree<'static>) -> Event {
         Event {
-            parsed: Parsed::new(Box::from(""), |_| tree),
+            parsed: Parsed::new(Arc::from(""), |_| tree),
             json: OnceLock::new(),
         }
     }
@@ -486,10 +498,28 @@ impl<'de> serde::de::Visitor<'de> for KeySeed {
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
+    use std::sync::Arc;
 
     use serde_json::json;
 
     use super::{Event, Tree};
+
+    #[test]
+    fn an_event_parsed_from_shared_text_shares_it_unless_it_rewrites_it() {
+        let text: Arc<str> = Arc::from(r#"{"a":"b"}"#);
+        let event = Event::parse_shared(&text).unwrap();
+        assert_eq!(Arc::strong_count(&text), 2);
+        assert_eq!(event.field("a").and_then(|v| v.as_str()), Some("b"));
+        drop(event);
+        // An integer beyond 64 bits is rewritten as its digits: the event holds the new text.
+        let big: Arc<str> = Arc::from(r#"{"n":123456789012345678901234}"#);
+        let event = Event::parse_shared(&big).unwrap();
+        assert_eq!(Arc::strong_count(&big), 1);
+        assert_eq!(
+            event.field("n").and_then(|v| v.as_str()),
+            Some("123456789012345678901234")
+        );
+    }
 
     #[test]
     fn only_objects_are_events() {

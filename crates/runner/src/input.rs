@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, BufRead};
+use std::sync::Arc;
 
 use hardal_core::Event;
 use hardal_core::event::ParseError;
@@ -134,7 +135,18 @@ impl<R: BufRead> LineReader<R> {
 
     /// The next line, or `None` at the end of the input.
     pub fn next_line(&mut self) -> io::Result<Option<Line>> {
-        let mut kept: Vec<u8> = Vec::new();
+        let mut kept = Vec::new();
+        Ok(self.append_line(&mut kept)?.map(|appended| match appended {
+            Appended::Line => Line::Bytes(kept),
+            Appended::TooLong { bytes } => Line::TooLong { bytes, start: kept },
+        }))
+    }
+
+    /// The next line appended to `out` (without its line break; for a line over the bound, its
+    /// first [`EXCERPT_BYTES`]), or `None` at the end of the input. The lines of a chunk share one
+    /// buffer this way, instead of a vector each.
+    pub fn append_line(&mut self, out: &mut Vec<u8>) -> io::Result<Option<Appended>> {
+        let start = out.len();
         let mut total: u64 = 0;
         let mut any = false;
         loop {
@@ -152,8 +164,8 @@ impl<R: BufRead> LineReader<R> {
                 None => (available.len(), false),
             };
             let content = &available[..used - usize::from(done)];
-            let room = (self.max + 1).saturating_sub(kept.len());
-            kept.extend_from_slice(&content[..content.len().min(room)]);
+            let room = (self.max + 1).saturating_sub(out.len() - start);
+            out.extend_from_slice(&content[..content.len().min(room)]);
             total += content.len() as u64;
             if let Some(hasher) = &mut self.hasher {
                 hasher.update(&available[..used]);
@@ -168,19 +180,25 @@ impl<R: BufRead> LineReader<R> {
             return Ok(None);
         }
         self.line += 1;
-        if kept.last() == Some(&b'\r') && total <= self.max as u64 + 1 {
-            kept.pop();
+        if out.len() > start && out.last() == Some(&b'\r') && total <= self.max as u64 + 1 {
+            out.pop();
             total -= 1;
         }
         if total > self.max as u64 {
-            kept.truncate(EXCERPT_BYTES);
-            return Ok(Some(Line::TooLong {
-                bytes: total,
-                start: kept,
-            }));
+            out.truncate(start + EXCERPT_BYTES);
+            return Ok(Some(Appended::TooLong { bytes: total }));
         }
-        Ok(Some(Line::Bytes(kept)))
+        Ok(Some(Appended::Line))
     }
+}
+
+/// What [`LineReader::append_line`] appended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// The whole line.
+    Line,
+    /// The first bytes of a line longer than the bound, which was `bytes` long.
+    TooLong { bytes: u64 },
 }
 
 /// Why a line's bytes are not an event, or the event.
@@ -196,7 +214,17 @@ pub fn parse_line(bytes: &[u8]) -> Result<Event, String> {
 
 /// Parses one event from JSON text; the error says what is wrong and at which column.
 pub fn parse_text(text: &str) -> Result<Event, String> {
-    Event::parse(text).map_err(|error| match error {
+    Event::parse(text).map_err(describe)
+}
+
+/// [`parse_text`] of a text the caller keeps too: the event shares it rather than copying it.
+pub fn parse_shared(text: &Arc<str>) -> Result<Event, String> {
+    Event::parse_shared(text).map_err(describe)
+}
+
+/// What is wrong with a text that is not an event, and at which column.
+fn describe(error: ParseError) -> String {
+    match error {
         ParseError::Syntax(e) => {
             let message = e.to_string();
             let message = message
@@ -207,7 +235,7 @@ pub fn parse_text(text: &str) -> Result<Event, String> {
         ParseError::NotAnObject(found) => {
             format!("an event must be a JSON object, found {found}")
         }
-    })
+    }
 }
 
 /// The reason for a line over the size bound.
@@ -497,7 +525,7 @@ impl ArrayItems {
 
 #[cfg(test)]
 mod tests {
-    use super::{EventReader, Line, LineReader, read_events};
+    use super::{Appended, EventReader, Line, LineReader, read_events};
 
     /// Renders each item as `number:line ok` or `number:line error`.
     fn check(input: &str, expected: &[&str]) {
@@ -613,5 +641,31 @@ mod tests {
         assert_eq!(reader.next_line().unwrap(), None);
         assert_eq!((reader.line(), reader.bytes()), (3, input.len() as u64));
         assert_eq!(reader.hash(), xxhash_rust::xxh3::xxh3_64(input.as_bytes()));
+    }
+
+    #[test]
+    fn lines_appended_to_one_buffer_keep_to_their_own_bytes() {
+        let long = "y".repeat(150);
+        let input = format!("\nab\r\n{long}\ncd");
+        let mut reader =
+            LineReader::new(std::io::BufReader::with_capacity(16, input.as_bytes()), 100);
+        // What the buffer holds already is an earlier line's: an empty line does not take its
+        // carriage return for its own.
+        let mut out = b"x\r".to_vec();
+        let mut appended = Vec::new();
+        while let Some(what) = reader.append_line(&mut out).unwrap() {
+            appended.push((what, out.len()));
+        }
+        assert_eq!(
+            appended,
+            [
+                (Appended::Line, 2),
+                (Appended::Line, 4),
+                (Appended::TooLong { bytes: 150 }, 105),
+                (Appended::Line, 107),
+            ]
+        );
+        assert_eq!(out, format!("x\rab{}cd", &long[..101]).into_bytes());
+        assert_eq!(reader.line(), 4);
     }
 }

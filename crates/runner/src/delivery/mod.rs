@@ -83,7 +83,7 @@ pub struct Resolved<N: Carried = Vec<Note>> {
     pub ending: Ending,
     /// Why, for rejected and dead-lettered events: every attempt's reason.
     pub reasons: Vec<String>,
-    pub raw: Arc<String>,
+    pub raw: Arc<str>,
     /// What the destination changed in the event while mapping it.
     pub notes: N,
 }
@@ -99,7 +99,7 @@ pub struct Completion {
 
 /// An event whose records are on their way.
 struct Track<N> {
-    raw: Arc<String>,
+    raw: Arc<str>,
     notes: N,
     remaining: usize,
     reasons: Vec<String>,
@@ -300,7 +300,7 @@ impl<N: Carried> Delivery<N> {
         &mut self,
         lane: usize,
         key: u64,
-        raw: Arc<String>,
+        raw: Arc<str>,
         records: Vec<Record>,
         notes: N,
         now: Instant,
@@ -637,7 +637,7 @@ mod tests {
             engine(r#"{"max_attempts": 2, "backoff_initial_ms": 0, "backoff_max_ms": 0}"#);
         let mut now = Instant::now();
         let record = Record::new(b"{}".to_vec());
-        assert!(delivery.accept(0, 7, Arc::new("{}".into()), vec![record], Vec::new(), now));
+        assert!(delivery.accept(0, 7, Arc::from("{}"), vec![record], Vec::new(), now));
         let mut attempt = |delivery: &mut Delivery, now: Instant| {
             delivery.dispatch(now, true);
             // Without a transport every batch is "delivered"; the answer is made a 503 here.
@@ -674,14 +674,7 @@ mod tests {
         let mut now = Instant::now();
         for line in 0..100 {
             let record = Record::new(b"{}".to_vec());
-            assert!(delivery.accept(
-                0,
-                line,
-                Arc::new("{}".into()),
-                vec![record],
-                Vec::new(),
-                now
-            ));
+            assert!(delivery.accept(0, line, Arc::from("{}"), vec![record], Vec::new(), now));
         }
         for round in 0..3 {
             // Until the engine sends: a wake-up may be for a gate (backoff, rate) of its own.

@@ -20,7 +20,7 @@ pub struct DeadLetter {
     pub destination: Option<String>,
     pub reasons: Vec<String>,
     /// The input line as read (lossy text for bytes that were not UTF-8).
-    pub raw: Arc<String>,
+    pub raw: Arc<str>,
 }
 
 pub struct DeadLetters {
@@ -145,7 +145,7 @@ mod tests {
             line,
             destination: Some("insider".into()),
             reasons: vec!["because \"quoted\"".into()],
-            raw: Arc::new(raw.to_owned()),
+            raw: Arc::from(raw),
         }
     }
 

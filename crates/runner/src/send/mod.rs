@@ -653,7 +653,7 @@ impl Books {
 
     /// A line that is not an event: one dead letter, resolved for every destination that had
     /// not resolved it yet.
-    fn invalid(&mut self, line: u64, reason: String, raw: &Arc<String>, unresolved: &[bool]) {
+    fn invalid(&mut self, line: u64, reason: String, raw: &Arc<str>, unresolved: &[bool]) {
         for (lane, _) in unresolved.iter().enumerate().filter(|(_, u)| **u) {
             self.totals[lane].invalid += 1;
             self.this_run[lane].invalid += 1;

@@ -18,13 +18,13 @@ use smallvec::SmallVec;
 
 use super::checkpoint::{Handled, ResolvedSet};
 use super::notes::{CountedNotes, NoteKinds, Numbering};
-use crate::input::{Line, LineReader, parse_line, parse_text, too_long};
+use crate::input::{Appended, LineReader, parse_line, parse_shared, too_long};
 use crate::mapping::map_event;
 
 /// One input line after mapping.
 pub struct MappedLine {
     pub line: u64,
-    pub raw: Arc<String>,
+    pub raw: Arc<str>,
     pub outcome: LineOutcome,
 }
 
@@ -65,11 +65,43 @@ pub struct ReadProgress {
     pub handled: Mutex<Handled>,
 }
 
-/// A line as the reader hands it over.
-enum RawLine {
-    Text(Vec<u8>),
-    TooLong { bytes: u64, start: Vec<u8> },
+/// Lines as the reader hands them over: their bytes one after another in one buffer, so a chunk
+/// costs one allocation rather than one per line.
+struct RawLines {
+    text: Vec<u8>,
+    lines: Vec<RawLine>,
 }
+
+/// One line of [`RawLines`]: its bytes start where the previous line's end.
+struct RawLine {
+    line: u64,
+    end: usize,
+    /// For a line longer than the largest event: its length (its bytes are its first ones).
+    too_long: Option<u64>,
+}
+
+impl RawLines {
+    fn with_capacity(text: usize) -> RawLines {
+        RawLines {
+            text: Vec::with_capacity(text),
+            lines: Vec::with_capacity(CHUNK_LINES),
+        }
+    }
+
+    /// Each line's number, bytes and, if it was too long, its length.
+    fn iter(&self) -> impl Iterator<Item = (&RawLine, &[u8])> {
+        let mut start = 0;
+        self.lines.iter().map(move |raw| {
+            let bytes = &self.text[start..raw.end];
+            start = raw.end;
+            (raw, bytes)
+        })
+    }
+}
+
+/// The most text a chunk's buffer is given at once: room for the lines of a chunk like the last
+/// one, but not for a chunk of giant lines again.
+const CHUNK_TEXT_ROOM: usize = 8 << 20;
 
 const CHUNK_LINES: usize = 512;
 
@@ -97,7 +129,7 @@ pub fn spawn(
     progress: Arc<ReadProgress>,
 ) {
     let mapping = Arc::new(mapping);
-    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<(u64, RawLine)>)>(workers * 2);
+    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, RawLines)>(workers * 2);
     let work_rx = Arc::new(Mutex::new(work_rx));
     for _ in 0..workers.max(1) {
         let work_rx = Arc::clone(&work_rx);
@@ -114,8 +146,8 @@ pub fn spawn(
                     ..MapContext::at(SystemTime::now())
                 };
                 let lines = lines
-                    .into_iter()
-                    .map(|(line, raw)| map_line(line, raw, &mapping, &context, &mut numbering))
+                    .iter()
+                    .map(|(raw, bytes)| map_line(raw, bytes, &mapping, &context, &mut numbering))
                     .collect();
                 if out.blocking_send(Ok(Chunk { seq, lines })).is_err() {
                     return;
@@ -127,7 +159,7 @@ pub fn spawn(
     let max = mapping.max_event_bytes;
     std::thread::spawn(move || {
         let mut reader = LineReader::new(input, max).hashing();
-        let (mut seq, mut chunk) = (0u64, Vec::with_capacity(CHUNK_LINES));
+        let (mut seq, mut chunk) = (0u64, RawLines::with_capacity(1 << 16));
         let publish = |reader: &LineReader<Box<dyn BufRead + Send>>| {
             *progress.handled.lock().unwrap_or_else(|e| e.into_inner()) = Handled {
                 bytes: reader.bytes(),
@@ -139,9 +171,10 @@ pub fn spawn(
                 break;
             }
             let before = reader.bytes();
-            let line = match reader.next_line() {
+            let start = chunk.text.len();
+            let appended = match reader.append_line(&mut chunk.text) {
                 Ok(None) => break,
-                Ok(Some(line)) => line,
+                Ok(Some(appended)) => appended,
                 Err(e) => {
                     let _ = out.blocking_send(Err(format!(
                         "reading the events failed after line {}: {e}",
@@ -154,22 +187,31 @@ pub fn spawn(
                 .bytes
                 .fetch_add(reader.bytes() - before, Ordering::Relaxed);
             let line_no = reader.line();
-            let raw = match line {
-                Line::Bytes(bytes) if bytes.trim_ascii().is_empty() => continue,
-                Line::Bytes(bytes) => RawLine::Text(bytes),
-                Line::TooLong { bytes, start } => RawLine::TooLong { bytes, start },
+            let too_long = match appended {
+                Appended::Line if chunk.text[start..].trim_ascii().is_empty() => {
+                    chunk.text.truncate(start);
+                    continue;
+                }
+                Appended::Line => None,
+                Appended::TooLong { bytes } => Some(bytes),
             };
             progress.lines.fetch_add(1, Ordering::Relaxed);
             if resolved.iter().all(|set| set.contains(line_no)) {
                 progress.already_done.fetch_add(1, Ordering::Relaxed);
+                chunk.text.truncate(start);
                 continue;
             }
-            chunk.push((line_no, raw));
-            if chunk.len() == CHUNK_LINES {
+            chunk.lines.push(RawLine {
+                line: line_no,
+                end: chunk.text.len(),
+                too_long,
+            });
+            if chunk.lines.len() == CHUNK_LINES {
                 publish(&reader);
-                // The next chunk gets its room at once: `take` would leave none, and it would
-                // grow by doubling, moving its lines to a larger vector seven times.
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_LINES));
+                // The next chunk gets its room at once: growing by doubling would move its text
+                // and its lines to larger vectors again and again.
+                let room = (chunk.text.len() + chunk.text.len() / 4).min(CHUNK_TEXT_ROOM);
+                let full = std::mem::replace(&mut chunk, RawLines::with_capacity(room));
                 if work_tx.send((seq, full)).is_err() {
                     return;
                 }
@@ -177,31 +219,28 @@ pub fn spawn(
             }
         }
         publish(&reader);
-        if !chunk.is_empty() {
+        if !chunk.lines.is_empty() {
             let _ = work_tx.send((seq, chunk));
         }
     });
 }
 
 fn map_line(
-    line: u64,
-    raw: RawLine,
+    raw: &RawLine,
+    bytes: &[u8],
     mapping: &Mapping,
     context: &MapContext,
     numbering: &mut Numbering,
 ) -> MappedLine {
-    let (bytes, too_long_by) = match raw {
-        RawLine::Text(bytes) => (bytes, None),
-        RawLine::TooLong { bytes, start } => (start, Some(bytes)),
-    };
+    let (line, too_long_by) = (raw.line, raw.too_long);
     // Bytes that are not UTF-8 are kept as lossy text for the dead letter; the verdict on the
     // line is taken from the original bytes.
-    let (text, not_utf8) = match String::from_utf8(bytes) {
-        Ok(text) => (text, None),
-        Err(e) => {
-            let reason = parse_line(e.as_bytes()).err();
-            (String::from_utf8_lossy(e.as_bytes()).into_owned(), reason)
-        }
+    let (text, not_utf8): (Arc<str>, _) = match std::str::from_utf8(bytes) {
+        Ok(text) => (text.into(), None),
+        Err(_) => (
+            String::from_utf8_lossy(bytes).into(),
+            parse_line(bytes).err(),
+        ),
     };
     let unresolved = || {
         mapping
@@ -215,7 +254,7 @@ fn map_line(
             LineOutcome::Invalid(too_long(bytes, mapping.max_event_bytes), unresolved())
         }
         (None, Some(reason)) => LineOutcome::Invalid(reason, unresolved()),
-        (None, None) => match parse_text(&text) {
+        (None, None) => match parse_shared(&text) {
             Err(reason) => LineOutcome::Invalid(reason, unresolved()),
             Ok(event) => LineOutcome::Mapped(
                 mapping
@@ -242,7 +281,7 @@ fn map_line(
     };
     MappedLine {
         line,
-        raw: Arc::new(text),
+        raw: text,
         outcome,
     }
 }

@@ -49,7 +49,7 @@ pub type Statuses = Arc<Mutex<Vec<DestinationStatus>>>;
 /// An event that arrived for a paused destination, waiting to be handed to the engine.
 struct Parked {
     seq: u64,
-    raw: Arc<String>,
+    raw: Arc<str>,
     records: Vec<hardal_core::Record>,
     notes: Vec<hardal_core::Note>,
 }
@@ -57,7 +57,7 @@ struct Parked {
 /// One mapped event of a feeder's batch.
 struct MappedEvent {
     seq: u64,
-    raw: Arc<String>,
+    raw: Arc<str>,
     mapped: Result<Mapped, MappingError>,
     /// Its user is erased: it is skipped, not mapped.
     suppressed: bool,
@@ -698,11 +698,12 @@ fn map_batch(
     events
         .into_iter()
         .map(|stored| {
-            let event = crate::input::parse_text(&stored.body);
+            let raw: Arc<str> = stored.body.into();
+            let event = crate::input::parse_shared(&raw);
             if event.as_ref().is_ok_and(|event| suppression.matches(event)) {
                 return MappedEvent {
                     seq: stored.seq,
-                    raw: Arc::new(stored.body),
+                    raw,
                     mapped: Ok(Mapped {
                         outcome: Outcome::Skipped(SUPPRESSED.to_owned()),
                         notes: Vec::new(),
@@ -714,10 +715,10 @@ fn map_batch(
                 Err(reason) => Err(MappingError::new("", reason.clone())),
                 Ok(event) => map_event(destination, consent, event, &context),
             };
-            tap.mapped(lane, stored.seq, &stored.body, event.as_ref().ok(), &mapped);
+            tap.mapped(lane, stored.seq, &raw, event.as_ref().ok(), &mapped);
             MappedEvent {
                 seq: stored.seq,
-                raw: Arc::new(stored.body),
+                raw,
                 mapped,
                 suppressed: false,
             }
