@@ -25,6 +25,36 @@ fn a_clean_run_delivers_everything_in_order() {
 }
 
 #[test]
+fn mapping_threads_taking_turns_at_the_input_keep_every_line_in_its_place() {
+    let sim = simulator();
+    let run = Run::new("turns");
+    // Six chunks of lines and more, with blank lines and a line that is not JSON among them:
+    // four threads read them in turns, and still every user's events go in input order and
+    // every line keeps its own number.
+    let mut text = String::new();
+    for (i, line) in events(3000, 41).lines().enumerate() {
+        if i == 1500 {
+            text.push_str("\n   \nnot json\n");
+        }
+        text.push_str(line);
+        text.push('\n');
+    }
+    let mut options = run.options(&text);
+    options.workers = 4;
+    let summary = run.send_with(
+        config(&sim, json!({}), json!({})),
+        options,
+        std::future::pending(),
+    );
+    assert_eq!(summary.invalid, 1, "{}", summary.text());
+    assert_eq!(summary.destinations[0].totals.delivered, 3000);
+    assert_eq!(check_every_event_accounted_for(&sim, &run, 3000), (3000, 0));
+    let dead = run.dead_letters();
+    assert_eq!((dead.len(), &dead[0]["line"]), (1, &json!(1503)));
+    assert_eq!(dead[0]["raw"], "not json");
+}
+
+#[test]
 fn a_429_storm_with_retry_after_is_waited_out() {
     let sim = simulator();
     let run = Run::new("429-retry-after");

@@ -1,6 +1,6 @@
-//! Reading and mapping: a reader thread streams NDJSON lines (skipping lines an earlier run
-//! resolved), worker threads parse and map them for every destination in parallel, and chunks
-//! come back numbered so the engine can accept events in input order.
+//! Reading and mapping: worker threads take turns reading a chunk of NDJSON lines (skipping lines
+//! an earlier run resolved), each parses and maps its chunk for every destination while the others
+//! do theirs, and chunks come back numbered so the engine can accept events in input order.
 //!
 //! Every line read ends in a bucket: a line that is not UTF-8, not JSON, not an object, or longer
 //! than the largest event is an `Invalid` line with its reason (and its first bytes, never the
@@ -10,7 +10,7 @@
 
 use std::io::BufRead;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use hardal_core::{Consent, Destination, MapContext, MappingError, Outcome};
@@ -65,8 +65,8 @@ pub struct ReadProgress {
     pub handled: Mutex<Handled>,
 }
 
-/// Lines as the reader hands them over: their bytes one after another in one buffer, so a chunk
-/// costs one allocation rather than one per line.
+/// The lines of one chunk as read: their bytes one after another in one buffer, so a chunk costs
+/// one allocation rather than one per line.
 struct RawLines {
     text: Vec<u8>,
     lines: Vec<RawLine>,
@@ -118,8 +118,8 @@ pub struct Mapping {
     pub note_kinds: Arc<NoteKinds>,
 }
 
-/// Starts the reader and `workers` mapping threads; chunks arrive on `out` until the input ends,
-/// `stop` is set, or the receiver is dropped. Read errors arrive as `Err`.
+/// Starts `workers` mapping threads; chunks arrive on `out` until the input ends, `stop` is set,
+/// or the receiver is dropped. A read error arrives as `Err`.
 pub fn spawn(
     input: Box<dyn BufRead + Send>,
     mapping: Mapping,
@@ -129,17 +129,32 @@ pub fn spawn(
     progress: Arc<ReadProgress>,
 ) {
     let mapping = Arc::new(mapping);
-    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, RawLines)>(workers * 2);
-    let work_rx = Arc::new(Mutex::new(work_rx));
+    let input = Arc::new(Mutex::new(Input {
+        reader: LineReader::new(input, mapping.max_event_bytes).hashing(),
+        seq: 0,
+        room: 1 << 16,
+        ended: false,
+    }));
     for _ in 0..workers.max(1) {
-        let work_rx = Arc::clone(&work_rx);
+        let input = Arc::clone(&input);
         let mapping = Arc::clone(&mapping);
-        let out = out.clone();
+        let (out, stop, progress) = (out.clone(), Arc::clone(&stop), Arc::clone(&progress));
         std::thread::spawn(move || {
             let mut numbering = Numbering::new(Arc::clone(&mapping.note_kinds));
             loop {
-                let next = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                let Ok((seq, lines)) = next else { return };
+                let next = input.lock().unwrap_or_else(|e| e.into_inner()).next_chunk(
+                    &mapping.resolved,
+                    &stop,
+                    &progress,
+                );
+                let (seq, lines) = match next {
+                    Ok(Some(chunk)) => chunk,
+                    Ok(None) => return,
+                    Err(error) => {
+                        let _ = out.blocking_send(Err(error));
+                        return;
+                    }
+                };
                 // Counted, not listed: the summary counts changes per field and rule.
                 let context = MapContext {
                     notes: hardal_core::Notes::Counted,
@@ -155,32 +170,53 @@ pub fn spawn(
             }
         });
     }
-    let resolved = Arc::clone(&mapping.resolved);
-    let max = mapping.max_event_bytes;
-    std::thread::spawn(move || {
-        let mut reader = LineReader::new(input, max).hashing();
-        let (mut seq, mut chunk) = (0u64, RawLines::with_capacity(1 << 16));
-        let publish = |reader: &LineReader<Box<dyn BufRead + Send>>| {
-            *progress.handled.lock().unwrap_or_else(|e| e.into_inner()) = Handled {
-                bytes: reader.bytes(),
-                hash: reader.hash(),
-            };
-        };
-        loop {
+}
+
+/// The input, shared by the mapping threads: each reads its next chunk itself, in turn, and maps
+/// it on the core that has just read it. A thread of its own for reading made one more busy
+/// thread than cores on a small machine, and handed every chunk to another core.
+struct Input {
+    reader: LineReader<Box<dyn BufRead + Send>>,
+    /// The number of the next chunk.
+    seq: u64,
+    /// Room for the next chunk's text at once: growing by doubling would move it again and again.
+    room: usize,
+    ended: bool,
+}
+
+impl Input {
+    /// The next chunk of lines not resolved for every destination by an earlier run, numbered;
+    /// `None` once the input ended or `stop` was set, `Err` when reading failed.
+    fn next_chunk(
+        &mut self,
+        resolved: &[ResolvedSet],
+        stop: &AtomicBool,
+        progress: &ReadProgress,
+    ) -> Result<Option<(u64, RawLines)>, String> {
+        if self.ended {
+            return Ok(None);
+        }
+        let reader = &mut self.reader;
+        let mut chunk = RawLines::with_capacity(self.room);
+        while chunk.lines.len() < CHUNK_LINES {
             if stop.load(Ordering::Relaxed) {
+                self.ended = true;
                 break;
             }
             let before = reader.bytes();
             let start = chunk.text.len();
             let appended = match reader.append_line(&mut chunk.text) {
-                Ok(None) => break,
+                Ok(None) => {
+                    self.ended = true;
+                    break;
+                }
                 Ok(Some(appended)) => appended,
                 Err(e) => {
-                    let _ = out.blocking_send(Err(format!(
+                    self.ended = true;
+                    return Err(format!(
                         "reading the events failed after line {}: {e}",
                         reader.line()
-                    )));
-                    return;
+                    ));
                 }
             };
             progress
@@ -206,23 +242,19 @@ pub fn spawn(
                 end: chunk.text.len(),
                 too_long,
             });
-            if chunk.lines.len() == CHUNK_LINES {
-                publish(&reader);
-                // The next chunk gets its room at once: growing by doubling would move its text
-                // and its lines to larger vectors again and again.
-                let room = (chunk.text.len() + chunk.text.len() / 4).min(CHUNK_TEXT_ROOM);
-                let full = std::mem::replace(&mut chunk, RawLines::with_capacity(room));
-                if work_tx.send((seq, full)).is_err() {
-                    return;
-                }
-                seq += 1;
-            }
         }
-        publish(&reader);
-        if !chunk.lines.is_empty() {
-            let _ = work_tx.send((seq, chunk));
+        // Every line the engine will see lies within what was read so far.
+        *progress.handled.lock().unwrap_or_else(|e| e.into_inner()) = Handled {
+            bytes: reader.bytes(),
+            hash: reader.hash(),
+        };
+        if chunk.lines.is_empty() {
+            return Ok(None);
         }
-    });
+        self.room = (chunk.text.len() + chunk.text.len() / 4).min(CHUNK_TEXT_ROOM);
+        self.seq += 1;
+        Ok(Some((self.seq - 1, chunk)))
+    }
 }
 
 fn map_line(
